@@ -1,0 +1,169 @@
+/**
+ * Configuration from command-line flags and TSOVERLAY_* environment variables
+ * (a flag wins over its variable). Pure: `loadConfig(argv, env, hostname)`
+ * returns the checked, frozen config or every problem at once.
+ */
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { type Cidr, parseCidr } from './ipam/cidr.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export type StoreConfig = { kind: 'file'; path: string } | { kind: 'zk'; servers: string[]; chroot: string };
+
+export interface Config {
+  socket: string;
+  store: StoreConfig;
+  /** IP or interface name; undefined = the interface of the default route. */
+  advertise?: string;
+  dockerHost: string;
+  logLevel: LogLevel;
+  vxlanPort: number;
+  nodeName: string;
+  defaultPool: Cidr;
+  defaultPoolSize: number;
+  resyncIntervalMs: number;
+}
+
+interface Setting {
+  flag: string;
+  env: string;
+  default?: string;
+  help: string;
+}
+
+/** Every setting, in the order --help shows them. */
+export const SETTINGS = {
+  socket: { flag: 'socket', env: 'TSOVERLAY_SOCKET', default: '/run/docker/plugins/tsoverlay.sock', help: 'Unix socket dockerd finds the plugin on' },
+  store: {
+    flag: 'store',
+    env: 'TSOVERLAY_STORE',
+    default: 'file:///var/lib/tsoverlay/state.json',
+    help: 'cluster state: file:///path.json (embedded, single node) or zk://host:port[,host:port…]/chroot',
+  },
+  advertise: { flag: 'advertise', env: 'TSOVERLAY_ADVERTISE', help: 'underlay IP or interface for VXLAN (default: the interface of the default route)' },
+  dockerHost: { flag: 'docker-host', env: 'TSOVERLAY_DOCKER_HOST', default: 'unix:///var/run/docker.sock', help: 'this node\'s Docker engine API (unix:// or tcp://)' },
+  logLevel: { flag: 'log-level', env: 'TSOVERLAY_LOG_LEVEL', default: 'info', help: LOG_LEVELS.join('|') },
+  vxlanPort: { flag: 'vxlan-port', env: 'TSOVERLAY_VXLAN_PORT', default: '4789', help: 'UDP port of the VXLAN devices (use another than swarm\'s data path port)' },
+  nodeName: { flag: 'node-name', env: 'TSOVERLAY_NODE_NAME', help: 'this node\'s identity in the cluster (default: the hostname)' },
+  defaultPool: { flag: 'default-pool', env: 'TSOVERLAY_DEFAULT_POOL', default: '10.128.0.0/9', help: 'IPv4 range subnets are carved from when a network has no --subnet' },
+  defaultPoolSize: { flag: 'default-pool-size', env: 'TSOVERLAY_DEFAULT_POOL_SIZE', default: '24', help: 'prefix length of those subnets' },
+  resyncIntervalMs: { flag: 'resync-interval-ms', env: 'TSOVERLAY_RESYNC_INTERVAL_MS', default: '30000', help: 'period of the full kernel resync' },
+} satisfies Record<keyof Config, Setting>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+export const helpText = (): string => {
+  const rows = Object.values(SETTINGS).map(
+    (s: Setting) => `  --${s.flag} VALUE\n      ${s.help}\n      env ${s.env}${s.default !== undefined ? `, default ${s.default}` : ''}`,
+  );
+  return [
+    'Usage: tsoverlay serve [options]',
+    '',
+    'Runs the tsoverlay Docker network + IPAM plugin (driver name "tsoverlay").',
+    '',
+    'Options (each also settable through its environment variable; a flag wins):',
+    ...rows,
+    '  --help',
+    '      show this text',
+  ].join('\n');
+};
+
+const parseStore = (url: string, problems: string[]): StoreConfig | undefined => {
+  if (url.startsWith('file://')) {
+    const path = url.slice('file://'.length);
+    if (!path.startsWith('/')) {
+      problems.push(`--store ${url}: a file store needs an absolute path (file:///var/lib/tsoverlay/state.json)`);
+      return undefined;
+    }
+    return { kind: 'file', path };
+  }
+  const m = /^zk:\/\/([^/]+)(\/.*)?$/.exec(url);
+  if (m) {
+    const servers = (m[1] ?? '').split(',');
+    const bad = servers.filter((s) => !/^[A-Za-z0-9.[\]:-]+:\d{1,5}$/.test(s));
+    if (bad.length > 0) {
+      problems.push(`--store ${url}: "${bad.join(', ')}" is not host:port`);
+      return undefined;
+    }
+    const chroot = m[2] && m[2] !== '/' ? m[2].replace(/\/+$/, '') : '/tsoverlay';
+    return { kind: 'zk', servers, chroot };
+  }
+  problems.push(`--store ${url}: expected file:///path or zk://host:port[,host:port…]/chroot`);
+  return undefined;
+};
+
+const parseIntIn = (name: string, text: string, min: number, max: number, problems: string[]): number => {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    problems.push(`--${name} "${text}" must be a whole number from ${min} to ${max}`);
+    return min;
+  }
+  return Number(text);
+};
+
+export const loadConfig = (argv: string[], env: Record<string, string | undefined>, hostname: string): Config => {
+  const problems: string[] = [];
+  const options = Object.fromEntries(Object.values(SETTINGS).map((s: Setting) => [s.flag, { type: 'string' as const }]));
+  let values: Record<string, string | boolean | undefined> = {};
+  try {
+    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | undefined>;
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  const get = (s: Setting): string | undefined => {
+    const v = values[s.flag];
+    if (typeof v === 'string') return v;
+    const e = env[s.env];
+    if (e !== undefined && e !== '') return e;
+    return s.default;
+  };
+  const req = (s: Setting): string => get(s) ?? '';
+
+  const socket = req(SETTINGS.socket);
+  if (!socket.startsWith('/')) problems.push(`--socket "${socket}" must be an absolute path`);
+  const store = parseStore(req(SETTINGS.store), problems);
+  const advertise = get(SETTINGS.advertise);
+  if (advertise !== undefined && isIP(advertise) === 0 && !/^[A-Za-z0-9_.@:-]{1,15}$/.test(advertise)) {
+    problems.push(`--advertise "${advertise}" is neither an IP address nor an interface name`);
+  }
+  const dockerHost = req(SETTINGS.dockerHost);
+  if (!/^(unix:\/\/\/.+|tcp:\/\/[^/]+:\d+\/?)$/.test(dockerHost)) {
+    problems.push(`--docker-host "${dockerHost}" must be unix:///path or tcp://host:port`);
+  }
+  const logLevel = req(SETTINGS.logLevel);
+  const level = LOG_LEVELS.find((l) => l === logLevel);
+  if (!level) problems.push(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`);
+  const vxlanPort = parseIntIn(SETTINGS.vxlanPort.flag, req(SETTINGS.vxlanPort), 1, 65535, problems);
+  const nodeName = get(SETTINGS.nodeName) ?? hostname;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(nodeName)) {
+    problems.push(`--node-name "${nodeName}" must be 1-63 letters, digits, '.', '_' or '-'`);
+  }
+  const poolText = req(SETTINGS.defaultPool);
+  const defaultPool = parseCidr(poolText);
+  if (!defaultPool || defaultPool.family !== 4) problems.push(`--default-pool "${poolText}" must be an IPv4 CIDR range`);
+  const defaultPoolSize = parseIntIn(SETTINGS.defaultPoolSize.flag, req(SETTINGS.defaultPoolSize), 1, 30, problems);
+  if (defaultPool && defaultPool.family === 4 && defaultPoolSize < defaultPool.prefix) {
+    problems.push(`--default-pool-size ${defaultPoolSize} is larger than the range ${poolText} itself`);
+  }
+  const resyncIntervalMs = parseIntIn(SETTINGS.resyncIntervalMs.flag, req(SETTINGS.resyncIntervalMs), 1000, 86_400_000, problems);
+
+  if (problems.length > 0 || !store || !level || !defaultPool) throw new ConfigError(problems);
+  return Object.freeze({
+    socket,
+    store,
+    ...(advertise !== undefined ? { advertise } : {}),
+    dockerHost,
+    logLevel: level,
+    vxlanPort,
+    nodeName,
+    defaultPool,
+    defaultPoolSize,
+    resyncIntervalMs,
+  });
+};

@@ -1,0 +1,308 @@
+/**
+ * FakeDataplane: an in-memory kernel with the semantics of `NetlinkDataplane`
+ * (the contract suite in test/contract/dataplane.test.ts runs the same
+ * assertions against both). Ensures are idempotent, incompatible devices are
+ * recreated, a VNI+port already used by another VXLAN device is a
+ * KERNEL_CONFLICT, a VXLAN MTU above the underlay's allows is a
+ * KERNEL_FAILURE (EINVAL), deleting one veth end removes both, deleting a
+ * bridge releases its ports.
+ *
+ * For assertions:
+ * - `links`: every visible device by name (`masterIndex` points at the bridge).
+ * - `calls`: the mutating calls, in order — API calls
+ *   (`ensureNetwork <bridge>`, `ensureEndpoint <hostIf>`, `deleteLink <name>`)
+ *   and the kernel changes they made (`createLink <name>`,
+ *   `setLink <name> <what>`, `removeLink <name>`). `changes()` returns only the
+ *   latter, so "a second ensure changed nothing" is
+ *   `t.same(fake.changes(), before)`.
+ * - `failNext(point, error)`: the next call of that method (or kernel step)
+ *   throws `error`.
+ */
+import { TsoverlayError } from '../errors.js';
+import { canonicalIp } from './addr.js';
+import type { Dataplane, EndpointDevices, NetworkDevices, ObservedLink, Underlay } from './dataplane.js';
+import { KernelError, kernelFailure } from './kernel-error.js';
+import { isValidIfname, OWNED_PREFIX } from './names.js';
+import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu, maxVxlanMtu, type VxlanState, vxlanIncompat } from './spec.js';
+
+export interface FakeLink {
+  name: string;
+  index: number;
+  kind: string;
+  mtu: number;
+  up: boolean;
+  mac: string;
+  /** Index of the master device (a bridge), if enslaved. */
+  masterIndex?: number;
+  /** Name of the other end, for veth. */
+  peer?: string;
+  vxlan?: VxlanState;
+}
+
+export type FakeFailPoint =
+  | 'resolveUnderlay'
+  | 'listOwnedLinks'
+  | 'ensureNetwork'
+  | 'ensureEndpoint'
+  | 'deleteLink'
+  | 'createLink'
+  | 'setLink'
+  | 'removeLink';
+
+export interface FakeDataplaneOptions {
+  /** The host's underlay interface. Default eth0 (index 2), 10.0.0.2, MTU 1500. */
+  underlay?: Underlay | undefined;
+  /** More addresses held by the underlay interface (IPv4 or IPv6). */
+  addresses?: string[] | undefined;
+  /** Whether the host has a default route (through the underlay). Default true. */
+  defaultRoute?: boolean | undefined;
+}
+
+export const DEFAULT_FAKE_UNDERLAY: Underlay = { ifname: 'eth0', ifindex: 2, address: '10.0.0.2', family: 4, mtu: 1500 };
+
+const KERNEL_CHANGES = /^(createLink|setLink|removeLink) /;
+
+const kernel = (operation: string, device: string, errno: string, detail?: string): TsoverlayError =>
+  kernelFailure(operation, device, new KernelError(errno, `Request rejected: ${errno}`), detail);
+
+export class FakeDataplane implements Dataplane {
+  readonly underlay: Underlay;
+  /** Visible devices by name. */
+  readonly links = new Map<string, FakeLink>();
+  /** Container ends moved into a sandbox by `moveToSandbox`, by name. */
+  readonly sandboxed = new Map<string, FakeLink>();
+  readonly calls: string[] = [];
+  /** Whether the host has a default route; tests may flip it. */
+  defaultRoute: boolean;
+  closed = false;
+  private readonly addresses: { address: string; family: 4 | 6 }[];
+  private readonly failures = new Map<FakeFailPoint, Error[]>();
+  private nextIndex = 10;
+
+  constructor(options: FakeDataplaneOptions = {}) {
+    this.underlay = { ...(options.underlay ?? DEFAULT_FAKE_UNDERLAY) };
+    this.defaultRoute = options.defaultRoute ?? true;
+    this.addresses = [this.underlay.address, ...(options.addresses ?? [])].map((a) => {
+      const c = canonicalIp(a);
+      if (!c) throw new Error(`FakeDataplane: "${a}" is not an IP address`);
+      return c;
+    });
+    this.nextIndex = Math.max(this.nextIndex, this.underlay.ifindex + 1);
+  }
+
+  /** Make the next call of `point` throw `error` (queued: several calls fail in order). */
+  failNext(point: FakeFailPoint, error: Error): void {
+    this.failures.set(point, [...(this.failures.get(point) ?? []), error]);
+  }
+
+  /** The kernel-level changes so far (`createLink`, `setLink`, `removeLink` entries of `calls`). */
+  changes(): string[] {
+    return this.calls.filter((c) => KERNEL_CHANGES.test(c));
+  }
+
+  /** What Docker does at Join: the container end leaves this namespace. */
+  moveToSandbox(containerIf: string): void {
+    const link = this.links.get(containerIf);
+    if (!link) throw new Error(`FakeDataplane.moveToSandbox: no device ${containerIf}`);
+    this.links.delete(containerIf);
+    this.sandboxed.set(containerIf, link);
+  }
+
+  /** A veth pair created behind our back (e.g. left over by a crash), for tests. */
+  addVethPair(name: string, peer: string): void {
+    for (const [a, b] of [
+      [name, peer],
+      [peer, name],
+    ] as const) {
+      if (this.links.has(a)) throw new Error(`FakeDataplane.addVethPair: ${a} exists`);
+      this.insert({ name: a, kind: 'veth', mtu: 1500, up: false, peer: b });
+    }
+  }
+
+  // ---------------------------------------------------------------- Dataplane
+
+  async resolveUnderlay(advertise: string | undefined): Promise<Underlay> {
+    this.hit('resolveUnderlay');
+    if (advertise === undefined) {
+      if (!this.defaultRoute) throw invalid('no default route on this host; set --advertise to an IP or interface name');
+      return { ...this.underlay };
+    }
+    const ip = canonicalIp(advertise);
+    if (ip) {
+      const held = this.addresses.find((a) => a.address === ip.address);
+      if (!held) throw invalid(`--advertise ${advertise}: no interface on this host holds that address`);
+      return { ...this.underlay, ...held };
+    }
+    if (!isValidIfname(advertise)) throw invalid(`--advertise ${advertise}: not an IP address or interface name`);
+    if (advertise !== this.underlay.ifname) {
+      throw invalid(`--advertise ${advertise}: no such interface on this host, and not an IP address`);
+    }
+    const first = this.addresses.find((a) => a.family === 4) ?? this.addresses.find((a) => a.family === 6);
+    return { ...this.underlay, ...first };
+  }
+
+  async listOwnedLinks(): Promise<ObservedLink[]> {
+    this.hit('listOwnedLinks');
+    const byIndex = new Map([...this.links.values()].map((l) => [l.index, l.name]));
+    return [...this.links.values()]
+      .filter((l) => l.name.startsWith(OWNED_PREFIX))
+      .sort((a, b) => a.index - b.index)
+      .map((l) => {
+        const o: ObservedLink = { name: l.name, index: l.index, kind: l.kind, mtu: l.mtu, up: l.up, mac: l.mac };
+        const master = l.masterIndex === undefined ? undefined : byIndex.get(l.masterIndex);
+        if (master !== undefined) o.master = master;
+        if (l.vxlan) {
+          const { vni, port, local, link, learning, proxy } = l.vxlan;
+          o.vxlan = { vni, port, learning, proxy };
+          if (local !== undefined) o.vxlan.local = local;
+          if (link !== undefined) o.vxlan.link = link;
+        }
+        return o;
+      });
+  }
+
+  async ensureNetwork(input: NetworkDevices): Promise<void> {
+    this.calls.push(`ensureNetwork ${input.bridge}`);
+    this.hit('ensureNetwork');
+    const spec = checkNetworkSpec(input);
+    checkVxlanMtu(spec, spec.underlayIndex === this.underlay.ifindex ? { name: this.underlay.ifname, mtu: this.underlay.mtu } : undefined);
+
+    let bridge = this.links.get(spec.bridge);
+    if (bridge && bridge.kind !== 'bridge') {
+      this.removeLink(spec.bridge);
+      bridge = undefined;
+    }
+    bridge ??= this.createLink({ name: spec.bridge, kind: 'bridge', mtu: spec.mtu, up: true }, 'create bridge');
+
+    const vx = this.links.get(spec.vxlan);
+    if (vx && !vxlanIncompat(vx.kind, vx.vxlan, spec)) {
+      this.setLink(vx, { masterIndex: bridge.index, mtu: spec.mtu, up: true });
+    } else {
+      if (vx) this.removeLink(spec.vxlan);
+      const family = canonicalIp(spec.local)?.family ?? 4;
+      const owner = [...this.links.values()].find(
+        (l) =>
+          l.vxlan &&
+          l.vxlan.vni === spec.vni &&
+          l.vxlan.port === spec.port &&
+          (canonicalIp(l.vxlan.local ?? '')?.family ?? 4) === family,
+      );
+      if (owner) {
+        throw kernel('create vxlan', spec.vxlan, 'EEXIST', `VNI ${spec.vni} on UDP port ${spec.port} is already used by ${owner.name}`);
+      }
+      const vxlan: VxlanState = {
+        vni: spec.vni,
+        port: spec.port,
+        local: spec.local,
+        link: spec.underlayIndex,
+        learning: false,
+        proxy: true,
+        l2miss: false,
+        l3miss: false,
+      };
+      this.createLink(
+        { name: spec.vxlan, kind: 'vxlan', mtu: spec.mtu, up: true, masterIndex: bridge.index, vxlan },
+        'create vxlan',
+      );
+    }
+    this.setLink(bridge, { mtu: spec.mtu, up: true });
+  }
+
+  async ensureEndpoint(input: EndpointDevices): Promise<void> {
+    this.calls.push(`ensureEndpoint ${input.hostIf}`);
+    this.hit('ensureEndpoint');
+    const spec = checkEndpointSpec(input);
+    const bridge = this.links.get(spec.bridge);
+    if (bridge?.kind !== 'bridge') {
+      throw new TsoverlayError('KERNEL_FAILURE', `ensure endpoint ${spec.hostIf}: bridge ${spec.bridge} does not exist`);
+    }
+    const host = this.links.get(spec.hostIf);
+    if (host?.kind === 'veth') {
+      this.setLink(host, { masterIndex: bridge.index, mtu: spec.mtu, up: true });
+      const peer = this.links.get(spec.containerIf);
+      if (peer?.kind === 'veth') this.setLink(peer, { mtu: spec.mtu, mac: spec.mac });
+      return;
+    }
+    if (host) this.removeLink(spec.hostIf);
+    if (this.links.has(spec.containerIf)) this.removeLink(spec.containerIf);
+    this.createLink(
+      { name: spec.hostIf, kind: 'veth', mtu: spec.mtu, up: true, masterIndex: bridge.index, peer: spec.containerIf },
+      'create veth',
+    );
+    this.insert({ name: spec.containerIf, kind: 'veth', mtu: spec.mtu, up: false, mac: spec.mac, peer: spec.hostIf });
+    this.calls.push(`createLink ${spec.containerIf}`);
+  }
+
+  async deleteLink(name: string): Promise<boolean> {
+    this.calls.push(`deleteLink ${name}`);
+    this.hit('deleteLink');
+    if (!this.links.has(name)) return false;
+    this.removeLink(name);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  // ------------------------------------------------------------ fake kernel
+
+  private hit(point: FakeFailPoint): void {
+    const queued = this.failures.get(point);
+    const error = queued?.shift();
+    if (queued && queued.length === 0) this.failures.delete(point);
+    if (error) throw error;
+  }
+
+  private insert(link: Omit<FakeLink, 'index' | 'mac'> & { mac?: string }): FakeLink {
+    const index = this.nextIndex++;
+    const mac = link.mac ?? `02:00:00:00:${((index >> 8) & 0xff).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`;
+    const full: FakeLink = { ...link, index, mac };
+    this.links.set(full.name, full);
+    return full;
+  }
+
+  private createLink(link: Omit<FakeLink, 'index' | 'mac'>, operation: string): FakeLink {
+    this.hit('createLink');
+    if (this.links.has(link.name)) throw kernel(operation, link.name, 'EEXIST');
+    this.calls.push(`createLink ${link.name}`);
+    return this.insert(link);
+  }
+
+  private setLink(link: FakeLink, want: { mtu?: number; masterIndex?: number; up?: boolean; mac?: string }): void {
+    const what: string[] = [];
+    if (want.mtu !== undefined && want.mtu !== link.mtu) what.push(`mtu=${want.mtu}`);
+    if (want.masterIndex !== undefined && want.masterIndex !== link.masterIndex) what.push(`master=${want.masterIndex}`);
+    if (want.mac !== undefined && want.mac !== link.mac) what.push(`mac=${want.mac}`);
+    if (want.up === true && !link.up) what.push('up');
+    if (what.length === 0) return;
+    this.hit('setLink');
+    if (link.vxlan && want.mtu !== undefined) {
+      const family = canonicalIp(link.vxlan.local ?? '')?.family ?? 4;
+      if (want.mtu > maxVxlanMtu(this.underlay.mtu, family)) throw kernel('set link', link.name, 'EINVAL');
+    }
+    if (want.mtu !== undefined) link.mtu = want.mtu;
+    if (want.masterIndex !== undefined) link.masterIndex = want.masterIndex;
+    if (want.mac !== undefined) link.mac = want.mac;
+    if (want.up === true) link.up = true;
+    this.calls.push(`setLink ${link.name} ${what.join(' ')}`);
+  }
+
+  private removeLink(name: string): void {
+    this.hit('removeLink');
+    const link = this.links.get(name);
+    if (!link) throw kernel('delete link', name, 'ENODEV');
+    this.links.delete(name);
+    this.calls.push(`removeLink ${name}`);
+    if (link.peer !== undefined) {
+      // Deleting one veth end removes both, wherever the other end lives.
+      this.links.delete(link.peer);
+      this.sandboxed.delete(link.peer);
+    }
+    if (link.kind === 'bridge') {
+      for (const port of this.links.values()) if (port.masterIndex === link.index) delete port.masterIndex;
+    }
+  }
+}
+
+const invalid = (message: string): TsoverlayError => new TsoverlayError('INVALID_OPTION', message);

@@ -1,0 +1,544 @@
+/**
+ * NetlinkDataplane: the kernel side of tsoverlay, spoken over rtnetlink
+ * (the `netlink` package; no `ip`/`bridge` processes).
+ *
+ * How it works
+ * - Per network: a Linux bridge `tsbr-<vni>` and a VXLAN device `tsvx-<vni>`
+ *   enslaved to it. The VXLAN device has the network's VNI, the configured UDP
+ *   port, `local` = this host's underlay address and `link` = the underlay
+ *   interface, so encapsulated traffic leaves through the advertised interface.
+ * - Per endpoint: a veth pair. The host end `tsh…` is enslaved to the bridge
+ *   and up; the container end `tsc…` carries the endpoint's MAC and MTU and is
+ *   left down: Docker moves it into the sandbox, renames and configures it.
+ * - `learning off`: the kernel must not learn remote MACs from received
+ *   frames. Peers' MACs are programmed as static FDB entries (MAC -> peer
+ *   VTEP) and permanent neighbour entries from the cluster store, so the data
+ *   path keeps working while the daemon restarts and never floods to learn.
+ * - `proxy on`: the VXLAN device answers ARP/ND requests from its neighbour
+ *   table instead of flooding them to every peer; with permanent neighbour
+ *   entries every lookup of a known container is answered locally.
+ *   `l2miss`/`l3miss` stay off: we do not depend on miss notifications.
+ * - Every mutation is an ensure: read the device by name, keep it if
+ *   compatible (fix master/MTU/up in place, one RTM_SETLINK only if something
+ *   differs), else log why, delete and recreate. A second identical call only
+ *   reads.
+ *
+ * Netlink notes (see also shared/docs/multi-host-lab.md):
+ * - The package pairs replies with requests by sequence number, but keeps a
+ *   single "multipart in progress" buffer per socket, and the kernel answers
+ *   a second dump on a socket that is still dumping with EBUSY. Concurrent
+ *   requests on one socket therefore break; all requests go through one
+ *   queue here (each takes microseconds).
+ * - After a timeout the socket may still deliver the late answer (or half a
+ *   dump): the socket is dropped and a fresh one opened on the next request.
+ * - IFLA_LINKINFO and VETH_INFO_PEER are raw buffers in the package: we
+ *   encode them with `AttrStream`; `IFLA_VXLAN_PORT` is big-endian.
+ */
+import { AttrStream, createRtNetlink, ifla, type RequestOptions, type RtNetlinkSocket, rt, type StreamData } from 'netlink';
+import { TsoverlayError } from '../errors.js';
+import { bytesToIp, bytesToMac, canonicalIp, ipToBytes, macToBytes } from './addr.js';
+import type { Dataplane, EndpointDevices, NetworkDevices, ObservedLink, Underlay } from './dataplane.js';
+import { errnoOf, kernelFailure, toKernelError } from './kernel-error.js';
+import { isValidIfname, OWNED_PREFIX } from './names.js';
+import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu, type VxlanState, vxlanIncompat } from './spec.js';
+
+/** The subset of a pino logger the dataplane uses. */
+export interface DataplaneLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface NetlinkDataplaneOptions {
+  log?: DataplaneLogger | undefined;
+  /** Per-request timeout (the package has none by default). Default 5000. */
+  requestTimeoutMs?: number | undefined;
+}
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
+
+// nlmsghdr flags for NEW requests (linux/netlink.h).
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const RT_TABLE_MAIN = 254;
+const RT_SCOPE_UNIVERSE = 0;
+
+const silent: DataplaneLogger = { debug: () => {}, info: () => {}, warn: () => {} };
+
+/** A link as read from the kernel, with what we compare on. */
+interface KernelLink {
+  index: number;
+  name: string;
+  kind: string;
+  mtu: number;
+  up: boolean;
+  mac?: string;
+  master?: number;
+  vxlan?: VxlanState;
+}
+
+interface KernelAddress {
+  index: number;
+  family: 4 | 6;
+  address: string;
+  global: boolean;
+}
+
+const encode = (data: StreamData): Buffer => {
+  const out = new AttrStream();
+  out.emit(data);
+  return Buffer.concat(out.bufs);
+};
+
+/** IFLA_LINKINFO payload: IFLA_INFO_KIND [+ IFLA_INFO_DATA]. */
+const linkinfo = (kind: string, data?: StreamData): Buffer =>
+  encode(ifla.formatInfo(data === undefined ? { kind } : { kind, data: encode(data) }));
+
+const isAllZero = (b: Uint8Array): boolean => b.every((x) => x === 0);
+
+const parseVxlan = (data: Buffer): VxlanState => {
+  const v = ifla.parseVxlan(data);
+  const localBytes = v.local ?? v.local6;
+  const state: VxlanState = {
+    vni: v.id ?? 0,
+    port: v.port && v.port.length >= 2 ? v.port.readUInt16BE(0) : 0,
+    learning: Boolean(v.learning),
+    proxy: Boolean(v.proxy),
+    l2miss: Boolean(v.l2miss),
+    l3miss: Boolean(v.l3miss),
+  };
+  // The kernel always reports a local address; 0.0.0.0 / :: means unset.
+  if (localBytes && !isAllZero(localBytes)) state.local = bytesToIp(localBytes);
+  if (v.link) state.link = v.link;
+  return state;
+};
+
+const parseLink = (m: rt.LinkMessage): KernelLink => {
+  const info = m.attrs.linkinfo ? ifla.parseInfo(m.attrs.linkinfo) : undefined;
+  const link: KernelLink = {
+    index: m.data.index ?? 0,
+    name: m.attrs.ifname ?? '',
+    kind: info?.kind ?? '',
+    mtu: m.attrs.mtu ?? 0,
+    up: Boolean(m.data.flags?.up),
+  };
+  if (m.attrs.address && m.attrs.address.length > 0) link.mac = bytesToMac(m.attrs.address);
+  if (m.attrs.master) link.master = m.attrs.master;
+  if (info?.kind === 'vxlan' && info.data) link.vxlan = parseVxlan(info.data);
+  return link;
+};
+
+const parseAddress = (m: rt.AddressMessage): KernelAddress | undefined => {
+  // IFA_LOCAL is the local address; IFA_ADDRESS is the peer on point-to-point links.
+  const bytes = m.attrs.local ?? m.attrs.address;
+  if (!bytes || (m.data.family !== AF_INET && m.data.family !== AF_INET6)) return undefined;
+  const flags = m.attrs.flags ?? m.data.flags ?? {};
+  return {
+    index: m.data.index ?? 0,
+    family: m.data.family === AF_INET ? 4 : 6,
+    address: bytesToIp(bytes),
+    global: (m.data.scope ?? 0) === RT_SCOPE_UNIVERSE && !flags.dadfailed,
+  };
+};
+
+const isUnicastRoute = (type: unknown): boolean => type === 'UNICAST' || type === 1;
+
+/** Output interface of a route: RTA_OIF, else the first hop of RTA_MULTIPATH (struct rtnexthop). */
+const routeOif = (r: rt.RouteMessage): number | undefined => {
+  if (r.attrs.oif) return r.attrs.oif;
+  const mp = r.attrs.multipath;
+  return mp && mp.length >= 8 ? mp.readInt32LE(4) : undefined;
+};
+
+const invalid = (message: string): TsoverlayError => new TsoverlayError('INVALID_OPTION', message);
+
+interface LinkChange {
+  mtu?: number;
+  master?: number;
+  up?: boolean;
+  mac?: string;
+}
+
+export class NetlinkDataplane implements Dataplane {
+  private readonly log: DataplaneLogger;
+  private readonly timeoutMs: number;
+  private socket: RtNetlinkSocket | undefined;
+  /** Tail of the request queue; never rejects. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** No I/O here: the rtnetlink socket is opened by the first request. */
+  constructor(options: NetlinkDataplaneOptions = {}) {
+    this.log = options.log ?? silent;
+    const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    if (!Number.isInteger(timeout) || timeout <= 0) {
+      throw new TsoverlayError('INVALID_OPTION', `requestTimeoutMs must be a positive integer, got ${timeout}`);
+    }
+    this.timeoutMs = timeout;
+  }
+
+  // ---------------------------------------------------------------- Dataplane
+
+  async resolveUnderlay(advertise: string | undefined): Promise<Underlay> {
+    const links = new Map((await this.dumpLinks()).map((l) => [l.index, l]));
+    const addrs = await this.dumpAddresses();
+    const underlay = (link: KernelLink, a: KernelAddress): Underlay => ({
+      ifname: link.name,
+      ifindex: link.index,
+      address: a.address,
+      family: a.family,
+      mtu: link.mtu,
+    });
+    const globalOn = (index: number, family: 4 | 6): KernelAddress | undefined =>
+      addrs.find((a) => a.index === index && a.family === family && a.global);
+
+    if (advertise === undefined) {
+      let routeWithoutAddress: string | undefined;
+      for (const [family, af] of [
+        [4, AF_INET],
+        [6, AF_INET6],
+      ] as const) {
+        for (const r of await this.defaultRoutes(af)) {
+          const oif = routeOif(r);
+          const link = oif === undefined ? undefined : links.get(oif);
+          if (!link) continue;
+          const src = r.attrs.prefsrc ? bytesToIp(r.attrs.prefsrc) : undefined;
+          const a = addrs.find((x) => x.index === link.index && x.address === src) ?? globalOn(link.index, family);
+          if (a) return underlay(link, a);
+          routeWithoutAddress ??= `${link.name} (IPv${family})`;
+        }
+      }
+      if (routeWithoutAddress) {
+        throw invalid(
+          `the default route leaves through ${routeWithoutAddress}, which has no global address; set --advertise to an IP or interface name`,
+        );
+      }
+      throw invalid('no default route on this host; set --advertise to an IP or interface name');
+    }
+
+    const ip = canonicalIp(advertise);
+    if (ip) {
+      const a = addrs.find((x) => x.address === ip.address);
+      const link = a && links.get(a.index);
+      if (!a || !link) throw invalid(`--advertise ${advertise}: no interface on this host holds that address`);
+      return underlay(link, a);
+    }
+    if (!isValidIfname(advertise)) throw invalid(`--advertise ${advertise}: not an IP address or interface name`);
+    const link = [...links.values()].find((l) => l.name === advertise);
+    if (!link) throw invalid(`--advertise ${advertise}: no such interface on this host, and not an IP address`);
+    const a = globalOn(link.index, 4) ?? globalOn(link.index, 6);
+    if (!a) throw invalid(`--advertise ${advertise}: the interface has no global IPv4 or IPv6 address`);
+    return underlay(link, a);
+  }
+
+  async listOwnedLinks(): Promise<ObservedLink[]> {
+    const all = await this.dumpLinks();
+    const names = new Map(all.map((l) => [l.index, l.name]));
+    return all.filter((l) => l.name.startsWith(OWNED_PREFIX)).map((l) => observed(l, names));
+  }
+
+  async ensureNetwork(input: NetworkDevices): Promise<void> {
+    const spec = checkNetworkSpec(input);
+    // The kernel clamps an oversized VXLAN MTU silently at creation (and
+    // rejects it with EINVAL on change): check against the underlay first.
+    const underlay = await this.findLinkByIndex(spec.underlayIndex);
+    checkVxlanMtu(spec, underlay && { name: underlay.name, mtu: underlay.mtu });
+    const bridge = await this.ensureBridge(spec);
+    await this.ensureVxlan(spec, bridge.index);
+    // Last: enslaving adjusts the bridge MTU to its ports'; converge it to the spec.
+    const final = await this.findLink(spec.bridge);
+    if (!final) throw new TsoverlayError('KERNEL_FAILURE', `ensure network ${spec.bridge}: the bridge vanished while being set up`);
+    await this.converge(final, { mtu: spec.mtu, up: true });
+  }
+
+  async ensureEndpoint(input: EndpointDevices): Promise<void> {
+    const spec = checkEndpointSpec(input);
+    const bridge = await this.findLink(spec.bridge);
+    if (!bridge || bridge.kind !== 'bridge') {
+      throw new TsoverlayError('KERNEL_FAILURE', `ensure endpoint ${spec.hostIf}: bridge ${spec.bridge} does not exist`);
+    }
+    for (let attempt = 1; ; attempt++) {
+      let host = await this.findLink(spec.hostIf);
+      if (host && host.kind !== 'veth') {
+        this.log.warn({ device: spec.hostIf, reason: `kind is ${host.kind || 'none'}, want veth` }, 'recreating incompatible device');
+        await this.removeLink(spec.hostIf);
+        host = undefined;
+      }
+      if (host) {
+        await this.converge(host, { master: bridge.index, mtu: spec.mtu, up: true });
+        // The container end is still here until Docker moves it into the sandbox.
+        const peer = await this.findLink(spec.containerIf);
+        if (peer?.kind === 'veth') await this.converge(peer, { mtu: spec.mtu, mac: spec.mac });
+        return;
+      }
+      const orphan = await this.findLink(spec.containerIf);
+      if (orphan) {
+        this.log.info({ device: spec.containerIf }, 'removing container end left without its host end');
+        await this.removeLink(spec.containerIf);
+      }
+      try {
+        await this.createVeth(spec, bridge.index);
+        return;
+      } catch (e) {
+        // A concurrent ensure of the same endpoint created it first: converge that one.
+        if (errnoOf(e) !== 'EEXIST' || attempt > 1) throw e;
+      }
+    }
+  }
+
+  async deleteLink(name: string): Promise<boolean> {
+    if (!isValidIfname(name)) return false; // no such device can exist
+    return this.removeLink(name);
+  }
+
+  /** Close the socket (after queued requests finish). A later call opens a new one. */
+  async close(): Promise<void> {
+    await this.queue;
+    const s = this.socket;
+    this.socket = undefined;
+    s?.socket.close();
+  }
+
+  // ------------------------------------------------------------ ensure steps
+
+  private async ensureBridge(spec: NetworkDevices): Promise<KernelLink> {
+    for (let attempt = 1; ; attempt++) {
+      const found = await this.findLink(spec.bridge);
+      if (found?.kind === 'bridge') return found;
+      if (found) {
+        this.log.warn({ device: spec.bridge, reason: `kind is ${found.kind || 'none'}, want bridge` }, 'recreating incompatible device');
+        await this.removeLink(spec.bridge);
+      }
+      try {
+        await this.create('create bridge', { ifname: spec.bridge, mtu: spec.mtu, linkinfo: linkinfo('bridge') });
+        this.log.info({ device: spec.bridge, mtu: spec.mtu }, 'created bridge');
+      } catch (e) {
+        if (errnoOf(e) !== 'EEXIST' || attempt > 1) throw e; // lost a race: read it again
+      }
+      const created = await this.findLink(spec.bridge);
+      if (created?.kind === 'bridge') return created;
+      if (attempt > 1) throw new TsoverlayError('KERNEL_FAILURE', `create bridge ${spec.bridge}: not found after creating it`);
+    }
+  }
+
+  private async ensureVxlan(spec: NetworkDevices, bridgeIndex: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const found = await this.findLink(spec.vxlan);
+      if (found) {
+        const reason = vxlanIncompat(found.kind, found.vxlan, spec);
+        if (!reason) {
+          await this.converge(found, { master: bridgeIndex, mtu: spec.mtu, up: true });
+          return;
+        }
+        this.log.warn({ device: spec.vxlan, reason }, 'recreating incompatible vxlan device');
+        await this.removeLink(spec.vxlan);
+      }
+      try {
+        await this.createVxlan(spec, bridgeIndex);
+        this.log.info({ device: spec.vxlan, vni: spec.vni, port: spec.port, local: spec.local }, 'created vxlan device');
+        return;
+      } catch (e) {
+        if (errnoOf(e) !== 'EEXIST') throw e;
+        // Either a concurrent ensure created this very device (retry once and
+        // converge it), or another device already owns VNI+port.
+        if (attempt === 1 && (await this.findLink(spec.vxlan))) continue;
+        const owner = (await this.dumpLinks()).find(
+          (l) => l.vxlan && l.name !== spec.vxlan && l.vxlan.vni === spec.vni && l.vxlan.port === spec.port,
+        );
+        throw kernelFailure(
+          'create vxlan',
+          spec.vxlan,
+          e instanceof Error && e.cause ? e.cause : e,
+          owner ? `VNI ${spec.vni} on UDP port ${spec.port} is already used by ${owner.name}` : undefined,
+        );
+      }
+    }
+  }
+
+  private async createVxlan(spec: NetworkDevices, bridgeIndex: number): Promise<void> {
+    const local = ipToBytes(spec.local); // validated by checkNetworkSpec
+    if (!local) throw new TsoverlayError('INVALID_OPTION', `VXLAN local address "${spec.local}" is not an IP address`);
+    const port = Buffer.alloc(2);
+    port.writeUInt16BE(spec.port); // IFLA_VXLAN_PORT is in network byte order
+    const data = ifla.formatVxlan({
+      id: spec.vni,
+      port,
+      link: spec.underlayIndex,
+      ...(local.length === 4 ? { local } : { local6: local }),
+      learning: 0,
+      proxy: 1,
+      l2miss: 0,
+      l3miss: 0,
+    });
+    await this.create('create vxlan', {
+      ifname: spec.vxlan,
+      mtu: spec.mtu,
+      master: bridgeIndex,
+      linkinfo: linkinfo('vxlan', data),
+    });
+  }
+
+  private async createVeth(spec: EndpointDevices, bridgeIndex: number): Promise<void> {
+    const mac = macToBytes(spec.mac);
+    if (!mac) throw new TsoverlayError('INVALID_OPTION', `MAC "${spec.mac}" is not a MAC address`);
+    // VETH_INFO_PEER = struct ifinfomsg of the peer + its IFLA_* attributes.
+    // Peer ifi_flags stay 0, so the container end is created down.
+    const peer = new AttrStream();
+    peer.emit(rt.formatLink({}));
+    peer.emit(ifla.formatLinkAttrs({ ifname: spec.containerIf, address: mac, mtu: spec.mtu }));
+    await this.create('create veth', {
+      ifname: spec.hostIf,
+      mtu: spec.mtu,
+      master: bridgeIndex,
+      linkinfo: linkinfo('veth', ifla.formatVethInfo({ peer: Buffer.concat(peer.bufs) })),
+    });
+    this.log.info({ device: spec.hostIf, peer: spec.containerIf, bridge: spec.bridge }, 'created veth pair');
+  }
+
+  // ------------------------------------------------------- kernel primitives
+
+  /** RTM_NEWLINK with CREATE|EXCL; the new device comes up at once. */
+  private async create(operation: string, attrs: ifla.LinkAttrs & { ifname: string }): Promise<void> {
+    await this.exec(operation, attrs.ifname, (s, o) =>
+      s.newLink({ flags: { up: true }, change: { up: true } }, attrs, { ...o, flags: NLM_F_CREATE | NLM_F_EXCL }),
+    );
+  }
+
+  /** One RTM_SETLINK with only the attributes that differ; none if nothing does. */
+  private async converge(link: KernelLink, want: LinkChange): Promise<void> {
+    const attrs: ifla.LinkAttrs = {};
+    const changes: string[] = [];
+    if (want.mtu !== undefined && link.mtu !== want.mtu) {
+      attrs.mtu = want.mtu;
+      changes.push(`mtu ${link.mtu} -> ${want.mtu}`);
+    }
+    if (want.master !== undefined && link.master !== want.master) {
+      attrs.master = want.master;
+      changes.push(`master ${link.master ?? 'none'} -> ${want.master}`);
+    }
+    if (want.mac !== undefined && link.mac !== want.mac) {
+      const mac = macToBytes(want.mac);
+      if (mac) attrs.address = mac;
+      changes.push(`mac ${link.mac ?? 'none'} -> ${want.mac}`);
+    }
+    const up = want.up === true && !link.up;
+    if (up) changes.push('up');
+    if (changes.length === 0) return;
+    this.log.debug({ device: link.name, changes }, 'converging device');
+    await this.exec('set link', link.name, (s, o) =>
+      s.setLink({ index: link.index, ...(up ? { flags: { up: true }, change: { up: true } } : {}) }, attrs, o),
+    );
+  }
+
+  /** RTM_DELLINK by name; false if there was no such device. */
+  private async removeLink(name: string): Promise<boolean> {
+    try {
+      await this.exec('delete link', name, (s, o) => s.delLink({}, { ifname: name }, o));
+      this.log.info({ device: name }, 'deleted device');
+      return true;
+    } catch (e) {
+      if (errnoOf(e) === 'ENODEV') return false;
+      throw e;
+    }
+  }
+
+  private async findLink(name: string): Promise<KernelLink | undefined> {
+    try {
+      const [m] = await this.exec('get link', name, (s, o) => s.getLink({}, { ifname: name }, o));
+      return m ? parseLink(m) : undefined;
+    } catch (e) {
+      if (errnoOf(e) === 'ENODEV') return undefined;
+      throw e;
+    }
+  }
+
+  private async findLinkByIndex(index: number): Promise<KernelLink | undefined> {
+    try {
+      const [m] = await this.exec('get link', `#${index}`, (s, o) => s.getLink({ index }, {}, o));
+      return m ? parseLink(m) : undefined;
+    } catch (e) {
+      if (errnoOf(e) === 'ENODEV') return undefined;
+      throw e;
+    }
+  }
+
+  private async dumpLinks(): Promise<KernelLink[]> {
+    return (await this.exec('dump', 'links', (s, o) => s.getLinks({}, {}, o))).map(parseLink);
+  }
+
+  private async dumpAddresses(): Promise<KernelAddress[]> {
+    const msgs = await this.exec('dump', 'addresses', (s, o) => s.getAddresses({}, {}, o));
+    return msgs.map(parseAddress).filter((a): a is KernelAddress => a !== undefined);
+  }
+
+  /** Default routes of the main table for one family, lowest metric first. */
+  private async defaultRoutes(family: number): Promise<rt.RouteMessage[]> {
+    const msgs = await this.exec('dump', `IPv${family === AF_INET ? 4 : 6} routes`, (s, o) => s.getRoutes({ family }, {}, o));
+    return msgs
+      .filter((r) => (r.attrs.table ?? r.data.table) === RT_TABLE_MAIN && r.data.dstLen === 0 && isUnicastRoute(r.data.type))
+      .sort((a, b) => (a.attrs.priority ?? 0) - (b.attrs.priority ?? 0));
+  }
+
+  // ------------------------------------------------------------- the socket
+
+  /**
+   * Run one request on the shared socket, strictly one at a time (see the
+   * netlink notes at the top), with the timeout, mapping failures to
+   * `TsoverlayError` (`<operation> <device>: <errno>`).
+   */
+  private exec<T>(operation: string, device: string, fn: (s: RtNetlinkSocket, o: RequestOptions) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      const socket = this.open();
+      try {
+        return await fn(socket, { timeout: this.timeoutMs });
+      } catch (e) {
+        const ke = toKernelError(e);
+        // A kernel errno leaves the socket clean; a timeout or a protocol
+        // surprise may leave a late reply or half a dump queued on it.
+        if (ke.errno === 'ETIMEDOUT' || ke.errno === 'EUNKNOWN') this.drop(socket);
+        throw kernelFailure(operation, device, ke, ke.errno === 'ETIMEDOUT' ? `no answer within ${this.timeoutMs} ms` : undefined);
+      }
+    };
+    const result = this.queue.then(run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private open(): RtNetlinkSocket {
+    if (this.socket) return this.socket;
+    let socket: RtNetlinkSocket;
+    try {
+      socket = createRtNetlink();
+    } catch (e) {
+      throw kernelFailure('open', 'rtnetlink socket', e);
+    }
+    // Without a listener an 'error' event would crash the process.
+    socket.socket.on('error', (err) => {
+      this.log.warn({ err }, 'rtnetlink socket error; opening a new socket for the next request');
+      this.drop(socket);
+    });
+    this.socket = socket;
+    return socket;
+  }
+
+  private drop(socket: RtNetlinkSocket): void {
+    if (this.socket !== socket) return; // already dropped
+    this.socket = undefined;
+    socket.socket.close();
+  }
+}
+
+const observed = (l: KernelLink, names: Map<number, string>): ObservedLink => {
+  const o: ObservedLink = { name: l.name, index: l.index, kind: l.kind, mtu: l.mtu, up: l.up };
+  if (l.mac !== undefined) o.mac = l.mac;
+  const master = l.master === undefined ? undefined : names.get(l.master);
+  if (master !== undefined) o.master = master;
+  if (l.vxlan) {
+    const { vni, port, local, link, learning, proxy } = l.vxlan;
+    o.vxlan = { vni, port, learning, proxy };
+    if (local !== undefined) o.vxlan.local = local;
+    if (link !== undefined) o.vxlan.link = link;
+  }
+  return o;
+};

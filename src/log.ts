@@ -1,0 +1,9 @@
+/**
+ * The process logger: pino JSON to stdout. Field names used across the code:
+ * component, network, endpoint, vni, ifname, ip, mac, node, actions, err.
+ */
+import { pino, type Logger } from 'pino';
+import type { LogLevel } from './config.js';
+
+export const createLogger = (level: LogLevel, node: string): Logger =>
+  pino({ level, base: { node }, redact: ['config.store.auth'] });

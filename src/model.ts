@@ -1,0 +1,84 @@
+/**
+ * Domain records shared by the core, the store and the reconciler. IDs are
+ * branded strings so a network id cannot be passed where an endpoint id is
+ * expected. Addresses in records are CIDR strings ("10.20.0.5/24").
+ */
+declare const brand: unique symbol;
+type Brand<T, B extends string> = T & { readonly [brand]: B };
+
+export type NetworkId = Brand<string, 'NetworkId'>;
+export type EndpointId = Brand<string, 'EndpointId'>;
+export type PoolId = Brand<string, 'PoolId'>;
+export type Vni = Brand<number, 'Vni'>;
+
+export const asNetworkId = (s: string): NetworkId => s as NetworkId;
+export const asEndpointId = (s: string): EndpointId => s as EndpointId;
+export const asPoolId = (s: string): PoolId => s as PoolId;
+export const asVni = (n: number): Vni => n as Vni;
+
+export const VNI_MIN = 1;
+export const VNI_MAX = 0xffffff;
+
+/** One address family's IPAM data of a network, as Docker hands it over. */
+export interface NetworkSubnet {
+  poolId: PoolId;
+  /** CIDR of the pool, e.g. 10.20.0.0/24 */
+  pool: string;
+  /** CIDR with the pool's mask, e.g. 10.20.0.1/24 */
+  gateway?: string;
+}
+
+export interface NetworkRecord {
+  id: NetworkId;
+  vni: Vni;
+  /** MTU of the bridge, VXLAN device and every endpoint of this network. */
+  mtu: number;
+  internal: boolean;
+  ipv4: NetworkSubnet[];
+  ipv6: NetworkSubnet[];
+  /** The driver options the user gave (`-o k=v`), kept for inspection and peers. */
+  options: Record<string, string>;
+  /** Node that created the record. */
+  createdBy: string;
+  createdAt: string;
+}
+
+export type AddressSpace = 'tsoverlay-local' | 'tsoverlay-global';
+export const ADDRESS_SPACES: readonly AddressSpace[] = ['tsoverlay-local', 'tsoverlay-global'];
+
+export interface PoolRecord {
+  id: PoolId;
+  space: AddressSpace;
+  family: 4 | 6;
+  /** CIDR of the whole pool (`--subnet`). */
+  pool: string;
+  /** CIDR automatic addresses come from (`--ip-range`); absent = the whole pool. */
+  subPool?: string;
+  /** The user asked for this subnet (true) or IPAM chose it from the default range. */
+  requested: boolean;
+  options: Record<string, string>;
+  createdAt: string;
+}
+
+export type AddressKind = 'gateway' | 'endpoint';
+export interface AddressRecord {
+  /** Bare IP. */
+  ip: string;
+  kind: AddressKind;
+  node: string;
+}
+
+export interface EndpointRecord {
+  id: EndpointId;
+  networkId: NetworkId;
+  /** Node (plugin instance) that owns the endpoint's veth. */
+  node: string;
+  /** CIDR or absent. */
+  ipv4?: string;
+  ipv6?: string;
+  mac: string;
+  /** Host end of the veth pair (stays on the bridge). */
+  hostIf: string;
+  /** Container end before Docker moves it (Join's SrcName). */
+  containerIf: string;
+}

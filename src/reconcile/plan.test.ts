@@ -1,0 +1,72 @@
+import t from 'tap';
+import type { EndpointDevices, NetworkDevices, ObservedLink } from '../dataplane/dataplane.js';
+import { type Desired, plan } from './plan.js';
+
+const net: NetworkDevices = { vni: 4096, bridge: 'tsbr-001000', vxlan: 'tsvx-001000', port: 4789, local: '10.0.0.2', underlayIndex: 2, mtu: 1450 };
+const ep: EndpointDevices = { hostIf: 'tshf80e0567aaa', containerIf: 'tscf80e0567aaa', bridge: 'tsbr-001000', mtu: 1450, mac: '02:42:0a:14:00:02' };
+
+const bridge = (o: Partial<ObservedLink> = {}): ObservedLink => ({ name: net.bridge, index: 10, kind: 'bridge', mtu: 1450, up: true, ...o });
+const vxlan = (o: Partial<ObservedLink> = {}, vx: Partial<NonNullable<ObservedLink['vxlan']>> = {}): ObservedLink => ({
+  name: net.vxlan,
+  index: 11,
+  kind: 'vxlan',
+  mtu: 1450,
+  up: true,
+  master: net.bridge,
+  vxlan: { vni: 4096, port: 4789, local: '10.0.0.2', link: 2, learning: false, proxy: true, ...vx },
+  ...o,
+});
+const host = (o: Partial<ObservedLink> = {}): ObservedLink => ({ name: ep.hostIf, index: 12, kind: 'veth', mtu: 1450, up: true, master: net.bridge, ...o });
+const desired: Desired = { networks: [net], endpoints: [ep] };
+
+t.test('a converged kernel needs nothing', async (t) => {
+  t.same(plan(desired, [bridge(), vxlan(), host()]), []);
+  // The container end sits in the container: nothing to do either way.
+  t.same(plan(desired, [bridge(), vxlan(), host(), { name: ep.containerIf, index: 13, kind: 'veth', mtu: 1450, up: false }]), []);
+});
+
+t.test('missing or drifted network devices are ensured, with a reason', async (t) => {
+  const cases: Array<[ObservedLink[], RegExp]> = [
+    [[vxlan(), host()], /bridge tsbr-001000 missing/],
+    [[bridge(), host()], /vxlan tsvx-001000 missing/],
+    [[bridge({ mtu: 1500 }), vxlan(), host()], /mtu 1500 != 1450/],
+    [[bridge({ up: false }), vxlan(), host()], /is down/],
+    [[bridge(), vxlan({}, { vni: 5 }), host()], /vni 5 != 4096/],
+    [[bridge(), vxlan({}, { port: 4790 }), host()], /port 4790 != 4789/],
+    [[bridge(), vxlan({}, { local: '10.0.0.3' }), host()], /local 10.0.0.3 != 10.0.0.2/],
+    [[bridge(), vxlan({}, { learning: true }), host()], /learning on/],
+    [[bridge(), vxlan({}, { proxy: false }), host()], /proxy off/],
+    [[bridge(), vxlan({ master: undefined }), host()], /not on tsbr-001000/],
+    [[bridge(), vxlan({ kind: 'dummy' }), host()], /not a vxlan/],
+  ];
+  for (const [observed, reason] of cases) {
+    const actions = plan(desired, observed);
+    t.equal(actions.length, 1, String(reason));
+    t.equal(actions[0]?.kind, 'ensureNetwork');
+    t.match(actions[0]?.reason, reason);
+  }
+});
+
+t.test('endpoint host ends are re-attached; lost endpoints are left alone', async (t) => {
+  let a = plan(desired, [bridge(), vxlan(), host({ master: undefined })]);
+  t.match(a, [{ kind: 'ensureEndpoint', reason: /not on tsbr-001000/ }]);
+  a = plan(desired, [bridge(), vxlan(), { name: ep.containerIf, index: 13, kind: 'veth', mtu: 1450, up: false }]);
+  t.match(a, [{ kind: 'ensureEndpoint', reason: /missing/ }]);
+  t.same(plan(desired, [bridge(), vxlan()]), []);
+});
+
+t.test('only owned links the store does not know are deleted', async (t) => {
+  const a = plan(desired, [
+    bridge(),
+    vxlan(),
+    host(),
+    { name: 'tsbr-00abcd', index: 20, kind: 'bridge', mtu: 1500, up: true },
+    { name: 'tshdeadbeef123', index: 21, kind: 'veth', mtu: 1500, up: true },
+    { name: 'tsomething', index: 22, kind: 'dummy', mtu: 1500, up: true },
+  ]);
+  t.same(
+    a.map((x) => (x.kind === 'deleteLink' ? x.name : x.kind)),
+    ['tsbr-00abcd', 'tshdeadbeef123'],
+  );
+  t.same(plan({ networks: [], endpoints: [] }, [bridge(), vxlan()]).length, 2);
+});

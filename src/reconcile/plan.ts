@@ -1,0 +1,80 @@
+/**
+ * Pure reconcile planning: what the kernel should hold (from the store) versus
+ * what it holds (our links, read through netlink) → the actions that converge
+ * it. Compatible devices produce no action, so a restarted plugin leaves
+ * running containers alone.
+ */
+import type { EndpointDevices, NetworkDevices, ObservedLink } from '../dataplane/dataplane.js';
+import { parseOwnedName } from '../dataplane/names.js';
+import { canonicalIp } from '../ipam/cidr.js';
+
+export interface Desired {
+  networks: NetworkDevices[];
+  /** Endpoints owned by this node. */
+  endpoints: EndpointDevices[];
+}
+
+export type Action =
+  | { kind: 'ensureNetwork'; spec: NetworkDevices; reason: string }
+  | { kind: 'ensureEndpoint'; spec: EndpointDevices; reason: string }
+  | { kind: 'deleteLink'; name: string; reason: string };
+
+/** Why an observed bridge/VXLAN pair differs from the spec; '' when it matches. */
+export const networkDrift = (spec: NetworkDevices, bridge: ObservedLink | undefined, vxlan: ObservedLink | undefined): string => {
+  if (!bridge) return `bridge ${spec.bridge} missing`;
+  if (bridge.kind !== 'bridge') return `${spec.bridge} is a ${bridge.kind}, not a bridge`;
+  if (bridge.mtu !== spec.mtu) return `${spec.bridge} mtu ${bridge.mtu} != ${spec.mtu}`;
+  if (!bridge.up) return `${spec.bridge} is down`;
+  if (!vxlan) return `vxlan ${spec.vxlan} missing`;
+  const vx = vxlan.vxlan;
+  if (vxlan.kind !== 'vxlan' || !vx) return `${spec.vxlan} is a ${vxlan.kind}, not a vxlan`;
+  if (vx.vni !== spec.vni) return `${spec.vxlan} vni ${vx.vni} != ${spec.vni}`;
+  if (vx.port !== spec.port) return `${spec.vxlan} port ${vx.port} != ${spec.port}`;
+  if (canonicalIp(vx.local ?? '') !== canonicalIp(spec.local)) return `${spec.vxlan} local ${vx.local ?? 'unset'} != ${spec.local}`;
+  if (vx.link !== undefined && vx.link !== spec.underlayIndex) return `${spec.vxlan} underlay link ${vx.link} != ${spec.underlayIndex}`;
+  if (vx.learning) return `${spec.vxlan} has learning on`;
+  if (!vx.proxy) return `${spec.vxlan} has proxy off`;
+  if (vxlan.mtu !== spec.mtu) return `${spec.vxlan} mtu ${vxlan.mtu} != ${spec.mtu}`;
+  if (vxlan.master !== spec.bridge) return `${spec.vxlan} not on ${spec.bridge}`;
+  if (!vxlan.up) return `${spec.vxlan} is down`;
+  return '';
+};
+
+/** Why an observed host veth end differs from the spec; '' when it matches. */
+export const endpointDrift = (spec: EndpointDevices, host: ObservedLink): string => {
+  if (host.kind !== 'veth') return `${spec.hostIf} is a ${host.kind}, not a veth`;
+  if (host.master !== spec.bridge) return `${spec.hostIf} not on ${spec.bridge}`;
+  if (host.mtu !== spec.mtu) return `${spec.hostIf} mtu ${host.mtu} != ${spec.mtu}`;
+  if (!host.up) return `${spec.hostIf} is down`;
+  return '';
+};
+
+export const plan = (desired: Desired, observed: readonly ObservedLink[]): Action[] => {
+  const byName = new Map(observed.map((l) => [l.name, l]));
+  const actions: Action[] = [];
+  const wanted = new Set<string>();
+
+  for (const spec of desired.networks) {
+    wanted.add(spec.bridge).add(spec.vxlan);
+    const reason = networkDrift(spec, byName.get(spec.bridge), byName.get(spec.vxlan));
+    if (reason) actions.push({ kind: 'ensureNetwork', spec, reason });
+  }
+  for (const spec of desired.endpoints) {
+    wanted.add(spec.hostIf).add(spec.containerIf);
+    const host = byName.get(spec.hostIf);
+    if (host) {
+      const reason = endpointDrift(spec, host);
+      if (reason) actions.push({ kind: 'ensureEndpoint', spec, reason });
+    } else if (byName.has(spec.containerIf)) {
+      // Not joined yet (or left) and the host end vanished: make the pair again.
+      actions.push({ kind: 'ensureEndpoint', spec, reason: `${spec.hostIf} missing` });
+    }
+    // Neither end present: the container's namespace holds nothing of ours any
+    // more (the pair dies with it); Docker's DeleteEndpoint will clean the record.
+  }
+  for (const link of observed) {
+    if (wanted.has(link.name) || !parseOwnedName(link.name)) continue;
+    actions.push({ kind: 'deleteLink', name: link.name, reason: 'not in the store' });
+  }
+  return actions;
+};

@@ -1,0 +1,71 @@
+/**
+ * The Docker plugin HTTP edge. Builds (never listens) a Fastify app that
+ * serves every route of docker-routes.ts. main.ts listens on the Unix socket.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import { type Core, ROUTES } from './docker-routes.js';
+import { toErrorReply } from './error-reply.js';
+
+export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.1+json';
+
+export const buildServer = (core: Core, log: Logger): FastifyInstance => {
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // We log one debug line per call ourselves (onResponse below).
+    logController: new LogController({ disableRequestLogging: true }),
+    // Strict validation: no type coercion, no silent removal, every problem reported.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true, useDefaults: false } },
+  });
+
+  // dockerd sends JSON with no Content-Type (and sometimes no body at all).
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, null);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      const err = Object.assign(new Error('body is not valid JSON'), { statusCode: 400 });
+      done(err, undefined);
+    }
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const method = request.url.replace(/^\//, '');
+    const r = toErrorReply(err, method);
+    if (r.unexpected) request.log.error({ err, method }, 'unexpected error');
+    else request.log.warn({ method, status: r.status, reason: r.body.Err }, 'request refused');
+    void reply.status(r.status).type(PLUGIN_CONTENT_TYPE).send(r.body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .status(404)
+      .type(PLUGIN_CONTENT_TYPE)
+      .send({ Err: `tsoverlay does not implement ${request.method} ${request.url}` });
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug({ method: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'plugin call');
+  });
+
+  for (const route of ROUTES) {
+    app.post(`/${route.method}`, {
+      ...(route.body ? { schema: { body: route.body } } : {}),
+      preValidation: async (request) => {
+        if (route.body && (request.body === null || request.body === undefined)) {
+          throw Object.assign(
+            new Error(`${route.method} needs a JSON body (dockerd sends an empty body when it retries a timed-out call)`),
+            { statusCode: 400 },
+          );
+        }
+      },
+      handler: async (request, reply) => {
+        const res = await route.handle(core, request.body);
+        void reply.type(PLUGIN_CONTENT_TYPE);
+        return res;
+      },
+    });
+  }
+  return app;
+};

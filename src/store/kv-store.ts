@@ -1,0 +1,64 @@
+/**
+ * The store port: a small hierarchical key-value store with per-node versions,
+ * atomic multi-operation commits and watches — the shape of ZooKeeper, so the
+ * ZooKeeper adapter is a thin mapping and the embedded store behaves the same.
+ *
+ * Semantics (the contract tests in test/contract/kv-store.test.ts pin them):
+ * - Paths are absolute, '/'-separated, without a trailing slash; '/' is the root.
+ * - `create` fails if the node exists or its parent does not.
+ * - `set`/`delete`/`check` with `version >= 0` fail unless the node's version
+ *   matches; version -1 matches any. `delete` fails if the node has children.
+ * - A commit applies all operations or none; every `set` bumps the version.
+ * - Watches fire (asynchronously, at least once) after a change of the node's
+ *   data or its set of children; listeners stay registered until unsubscribed.
+ */
+export interface Versioned {
+  data: string;
+  version: number;
+}
+
+export type KvOp =
+  | { type: 'create'; path: string; data: string }
+  | { type: 'set'; path: string; data: string; version: number }
+  | { type: 'delete'; path: string; version: number }
+  | { type: 'check'; path: string; version: number };
+
+export type KvConflictReason = 'exists' | 'missing' | 'version' | 'not-empty';
+
+/** A commit was refused because the store is not in the expected state. Nothing was applied. */
+export class KvConflict extends Error {
+  override readonly name = 'KvConflict';
+  constructor(
+    readonly op: KvOp,
+    readonly reason: KvConflictReason,
+  ) {
+    super(`${op.type} ${op.path}: ${reason}`);
+  }
+}
+
+/** The store cannot be reached; the operation may or may not have been applied. */
+export class KvUnavailable extends Error {
+  override readonly name = 'KvUnavailable';
+}
+
+export interface KvStore {
+  get(path: string): Promise<Versioned | undefined>;
+  /** Child names (not paths), sorted; [] if the node does not exist. */
+  children(path: string): Promise<string[]>;
+  commit(ops: readonly KvOp[]): Promise<void>;
+  /** Call `listener` after changes of `path` or its children; returns unsubscribe. */
+  watch(path: string, listener: () => void): () => void;
+  close(): Promise<void>;
+}
+
+export const parentOf = (path: string): string => {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+};
+
+export const joinPath = (...parts: string[]): string => {
+  for (const p of parts) {
+    if (p === '' || p.includes('/') || p === '.' || p === '..') throw new Error(`invalid path segment "${p}"`);
+  }
+  return `/${parts.join('/')}`;
+};

@@ -1,0 +1,54 @@
+/**
+ * Restart and reconcile on fakes: a restarted plugin (same store, same
+ * kernel) changes nothing; lost devices come back; orphans go.
+ */
+import t from 'tap';
+import { bridgeName, hostIfName, vxlanName } from '../../src/dataplane/names.js';
+import { EP, attach, createNetwork, harness } from './helpers.js';
+
+t.test('restart over a converged kernel changes nothing', async (t) => {
+  const first = await harness();
+  const { poolId } = await createNetwork(first, { subnet: '10.20.0.0/24' });
+  await attach(first, poolId);
+  first.dp.moveToSandbox(`tsc${EP.slice(0, 11)}`);
+  await first.app.reconciler.stop();
+  const changes = first.dp.changes().length;
+
+  const second = await harness({ kv: first.kv, dp: first.dp });
+  const r = await second.app.reconciler.start();
+  t.teardown(() => second.app.reconciler.stop());
+  t.same(r, { actions: 0, failed: 0 });
+  t.equal(second.dp.changes().length, changes, 'no kernel change');
+});
+
+t.test('missing devices are recreated, drift repaired, orphans removed', async (t) => {
+  const h = await harness();
+  const { poolId } = await createNetwork(h, { subnet: '10.20.0.0/24' });
+  await attach(h, poolId);
+  await h.app.reconciler.stop();
+  // Somebody deleted the bridge (the host veth loses its master) and left junk behind.
+  await h.dp.deleteLink(bridgeName(4096));
+  await h.dp.ensureNetwork({ vni: 7, bridge: 'tsbr-000007', vxlan: 'tsvx-000007', port: 4789, local: '10.0.0.2', underlayIndex: 2, mtu: 1450 });
+
+  const again = await harness({ kv: h.kv, dp: h.dp });
+  t.teardown(() => again.app.reconciler.stop());
+  const r = await again.app.reconciler.runOnce();
+  t.equal(r.failed, 0);
+  t.ok(h.dp.links.get(bridgeName(4096)));
+  t.equal(h.dp.links.get(vxlanName(4096))?.masterIndex, h.dp.links.get(bridgeName(4096))?.index);
+  t.equal(h.dp.links.get(hostIfName(EP))?.masterIndex, h.dp.links.get(bridgeName(4096))?.index);
+  t.notOk(h.dp.links.get('tsbr-000007'));
+  t.notOk(h.dp.links.get('tsvx-000007'));
+  t.same(await again.app.reconciler.runOnce(), { actions: 0, failed: 0 }, 'second pass finds nothing');
+});
+
+t.test('a failing action is reported and retried', async (t) => {
+  const h = await harness();
+  await createNetwork(h, { subnet: '10.20.0.0/24' });
+  await h.dp.deleteLink(vxlanName(4096));
+  h.dp.failNext('ensureNetwork', new Error('transient'));
+  t.same(await h.app.reconciler.runOnce(), { actions: 1, failed: 1 });
+  t.same(await h.app.reconciler.runOnce(), { actions: 1, failed: 0 });
+  t.ok(h.dp.links.get(vxlanName(4096)));
+  await h.app.reconciler.stop();
+});

@@ -1,0 +1,113 @@
+/**
+ * Contract of the KvStore port, run against every implementation so they
+ * behave alike (the ZooKeeper adapter joins this list).
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { FileKvStore } from '../../src/store/file-kv-store.js';
+import type { KvStore } from '../../src/store/kv-store.js';
+import { MemoryKvStore } from '../../src/store/memory-kv-store.js';
+
+const impls: Array<[string, (t: Tap.Test) => Promise<KvStore>]> = [
+  ['memory', async () => new MemoryKvStore()],
+  [
+    'file',
+    async (t) => {
+      const dir = await mkdtemp(join(tmpdir(), 'tsoverlay-kv-'));
+      t.teardown(() => rm(dir, { recursive: true, force: true }));
+      return FileKvStore.open(join(dir, 'state.json'));
+    },
+  ],
+];
+
+const conflict = (reason: string) => ({ name: 'KvConflict', reason });
+
+for (const [name, make] of impls) {
+  t.test(`${name}: create, get, children`, async (t) => {
+    const kv = await make(t);
+    await kv.commit([{ type: 'create', path: '/a', data: 'x' }]);
+    await kv.commit([{ type: 'create', path: '/a/c2', data: '2' }, { type: 'create', path: '/a/c1', data: '1' }]);
+    t.same(await kv.get('/a'), { data: 'x', version: 0 });
+    t.same(await kv.children('/a'), ['c1', 'c2']);
+    t.same(await kv.children('/missing'), []);
+    t.equal(await kv.get('/missing'), undefined);
+    await t.rejects(kv.commit([{ type: 'create', path: '/a', data: 'y' }]), conflict('exists'));
+    await t.rejects(kv.commit([{ type: 'create', path: '/no/parent', data: '' }]), conflict('missing'));
+  });
+
+  t.test(`${name}: versions and compare-and-set`, async (t) => {
+    const kv = await make(t);
+    await kv.commit([{ type: 'create', path: '/n', data: 'v0' }]);
+    await kv.commit([{ type: 'set', path: '/n', data: 'v1', version: 0 }]);
+    t.same(await kv.get('/n'), { data: 'v1', version: 1 });
+    await t.rejects(kv.commit([{ type: 'set', path: '/n', data: 'stale', version: 0 }]), conflict('version'));
+    await kv.commit([{ type: 'set', path: '/n', data: 'any', version: -1 }]);
+    t.equal((await kv.get('/n'))?.version, 2);
+    await t.rejects(kv.commit([{ type: 'check', path: '/n', version: 1 }]), conflict('version'));
+    await t.rejects(kv.commit([{ type: 'delete', path: '/n', version: 0 }]), conflict('version'));
+  });
+
+  t.test(`${name}: a refused commit applies nothing`, async (t) => {
+    const kv = await make(t);
+    await kv.commit([{ type: 'create', path: '/p', data: '' }]);
+    await t.rejects(
+      kv.commit([
+        { type: 'create', path: '/p/new', data: '' },
+        { type: 'set', path: '/p', data: 'changed', version: 7 },
+      ]),
+      conflict('version'),
+    );
+    t.same(await kv.children('/p'), []);
+    t.same(await kv.get('/p'), { data: '', version: 0 });
+  });
+
+  t.test(`${name}: delete needs an empty node`, async (t) => {
+    const kv = await make(t);
+    await kv.commit([{ type: 'create', path: '/d', data: '' }, { type: 'create', path: '/d/x', data: '' }]);
+    await t.rejects(kv.commit([{ type: 'delete', path: '/d', version: -1 }]), conflict('not-empty'));
+    await kv.commit([{ type: 'delete', path: '/d/x', version: -1 }, { type: 'delete', path: '/d', version: -1 }]);
+    t.equal(await kv.get('/d'), undefined);
+    await t.rejects(kv.commit([{ type: 'delete', path: '/d', version: -1 }]), conflict('missing'));
+  });
+
+  t.test(`${name}: watches fire on data and children changes`, async (t) => {
+    const kv = await make(t);
+    await kv.commit([{ type: 'create', path: '/w', data: '' }]);
+    let fired = 0;
+    const seen = new Promise<void>((resolve) => {
+      const off = kv.watch('/w', () => {
+        fired++;
+        off();
+        resolve();
+      });
+    });
+    await kv.commit([{ type: 'create', path: '/w/child', data: '' }]);
+    await seen;
+    t.equal(fired, 1);
+  });
+}
+
+t.test('file: state survives reopening, and the file is replaced atomically', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tsoverlay-kv-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'sub', 'state.json');
+  const a = await FileKvStore.open(file);
+  await a.commit([{ type: 'create', path: '/k', data: 'hello' }]);
+  await a.commit([{ type: 'set', path: '/k', data: 'world', version: 0 }]);
+  await a.close();
+  const b = await FileKvStore.open(file);
+  t.same(await b.get('/k'), { data: 'world', version: 1 });
+  t.match(JSON.parse(await readFile(file, 'utf8')), { format: 'tsoverlay-kv/1' });
+});
+
+t.test('file: a corrupt state file stops startup with a clear message', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tsoverlay-kv-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(join(dir, 's.json'), '{not json');
+  await t.rejects(FileKvStore.open(join(dir, 's.json')), /not valid JSON; move it away/);
+  await writeFile(join(dir, 's.json'), '{"format":"other"}');
+  await t.rejects(FileKvStore.open(join(dir, 's.json')), /unknown format/);
+});

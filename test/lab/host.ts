@@ -1,0 +1,525 @@
+// One lab "host": a network namespace on the lab's underlay switch, its own
+// dockerd (private mount + UTS namespace, per-host plugin directory bind-mounted
+// over /run/docker/plugins -- see shared/docs/multi-host-lab.md) and, on demand,
+// a tsoverlay plugin process running in the same network namespace.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BUSYBOX_IMAGE } from './image.js';
+import { parsePingSummary, REPLY_LINE, type PingResult } from './ping.js';
+import { pluginRequest, type PluginRequestOptions, type PluginResponse } from './plugin-http.js';
+import { CommandError, debug, errorText, isSameProcessAlive, procStartTime, run, sh, tailFile, type RunResult } from './proc.js';
+import { Rank, StateFile, TrackedProcess, type ExitInfo } from './tracked.js';
+import { waitFor } from './wait.js';
+
+export const UNDERLAY_IF = 'ul0';
+export const PLUGIN_NAME = 'tsoverlay';
+
+/** A container command that exits at once on SIGTERM (busybox sleep as pid 1 would ignore it and cost 10 s per stop). */
+export const SLEEPER = ['sh', '-c', 'trap "exit 0" TERM INT; sleep 86400 & wait'];
+
+export interface HostSpec {
+  /** short name, [a-z][a-z0-9]{0,7} */
+  name: string;
+  /** underlay MTU (default 1500) */
+  mtu?: number;
+}
+
+/** What a host needs to know about its lab. */
+export interface LabContext {
+  id: string;
+  dir: string;
+  state: StateFile;
+  outsideIp: string;
+  prefixLen: number;
+  storageDriver: string;
+  dockerdLogLevel: string;
+  pluginCli: string;
+}
+
+export interface StartPluginOptions {
+  /** extra CLI arguments after the standard ones */
+  args?: string[];
+  /** --store value (default file://<hostdir>/state.json) */
+  store?: string;
+  /** --advertise value (default the underlay interface name) */
+  advertise?: string;
+  logLevel?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}
+
+export interface StopResult extends ExitInfo {
+  killed: boolean;
+  elapsedMs: number;
+}
+
+export interface PingOptions {
+  count?: number;
+  /** seconds between packets (iputils -i) */
+  interval?: number;
+  /** seconds to wait for each reply */
+  timeout?: number;
+  /** ICMP payload size */
+  size?: number;
+  /** set DF (iputils -M do) */
+  dontFragment?: boolean;
+  /**
+   * Run busybox ping inside the container with `docker exec` instead of the
+   * host's iputils ping in the container's netns. Needed to resolve names
+   * through Docker's embedded DNS (the container's /etc/resolv.conf).
+   */
+  viaDockerExec?: boolean;
+}
+
+export class PingStream {
+  output = '';
+  replies = 0;
+  private waiters: Array<() => void> = [];
+  constructor(readonly proc: TrackedProcess, readonly what: string) {
+    let partial = '';
+    proc.child.stdout?.on('data', (b: Buffer) => {
+      const s = b.toString();
+      this.output += s;
+      partial += s;
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (REPLY_LINE.test(line)) {
+          this.replies++;
+          const ws = this.waiters;
+          this.waiters = [];
+          for (const w of ws) w();
+        }
+      }
+    });
+    proc.child.stderr?.on('data', (b: Buffer) => { this.output += b.toString(); });
+  }
+
+  private nextReply(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => { clearTimeout(timer); resolve(true); });
+      void this.proc.exited.then(() => { clearTimeout(timer); resolve(false); });
+    });
+  }
+
+  /** Wait until at least n replies have been seen in total. */
+  async waitReplies(n: number, timeoutMs = 20_000): Promise<void> {
+    await waitFor(() => this.replies, {
+      what: `${n} ping replies (${this.what})`,
+      until: (r) => r >= n || !this.proc.running,
+      timeoutMs,
+      intervalMs: 20,
+    });
+    if (this.replies < n) throw new Error(`ping exited after ${this.replies} replies (${this.what}):\n${this.output.slice(-2000)}`);
+  }
+
+  /**
+   * Stop with SIGINT right after a reply arrived, so that no request is in
+   * flight when ping prints its summary (transmitted == received when no loss).
+   */
+  async stop(): Promise<PingResult> {
+    if (this.proc.running) {
+      await this.nextReply(5000);
+      this.proc.signal('SIGINT');
+    }
+    const info = await this.proc.waitExit(10_000);
+    if (!info) {
+      this.proc.signal('SIGKILL');
+      await this.proc.waitExit(5000);
+    }
+    // let the stdout pipe drain
+    await new Promise<void>((resolve) => {
+      const out = this.proc.child.stdout;
+      if (!out || out.readableEnded || out.destroyed) resolve();
+      else { out.once('close', () => resolve()); setTimeout(resolve, 2000); }
+    });
+    const s = parsePingSummary(this.output);
+    return {
+      ok: s !== undefined && s.received > 0,
+      transmitted: s?.transmitted ?? 0,
+      received: s?.received ?? 0,
+      lossPercent: s?.lossPercent ?? 100,
+      output: this.output,
+    };
+  }
+}
+
+export class LabHost {
+  readonly name: string;
+  readonly index: number;
+  readonly ns: string;
+  readonly hostname: string;
+  readonly ip: string;
+  readonly mtu: number;
+  readonly dir: string;
+  readonly underlay = UNDERLAY_IF;
+  readonly pluginsDir: string;
+  readonly pluginSocket: string;
+  readonly storePath: string;
+  readonly pluginLog: string;
+  readonly dockerSock: string;
+  readonly dockerdLog: string;
+  dockerd: TrackedProcess | undefined;
+  plugin: TrackedProcess | undefined;
+  containerdPid: { pid: number; startTime: string } | undefined;
+  dockerdMntNs: string | undefined;
+  readonly probes = new Set<TrackedProcess>();
+  private dockerdStarts = 0;
+  private pluginStarts = 0;
+
+  constructor(private readonly lab: LabContext, spec: HostSpec, index: number, ip: string) {
+    this.name = spec.name;
+    this.index = index;
+    this.mtu = spec.mtu ?? 1500;
+    this.ns = `tsl-${lab.id}-${spec.name}`;
+    this.hostname = this.ns;
+    this.ip = ip;
+    this.dir = join(lab.dir, spec.name);
+    this.pluginsDir = join(this.dir, 'plugins');
+    this.pluginSocket = join(this.pluginsDir, `${PLUGIN_NAME}.sock`);
+    this.storePath = join(this.dir, 'state.json');
+    this.pluginLog = join(this.dir, 'plugin.log');
+    this.dockerSock = join(this.dir, 'docker.sock');
+    this.dockerdLog = join(this.dir, 'dockerd.log');
+  }
+
+  toString(): string {
+    return `host ${this.name} (${this.ns}, ${this.ip}, mtu ${this.mtu})`;
+  }
+
+  // ---------------------------------------------------------------- docker
+
+  private dockerEnv(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: join(this.lab.dir, 'docker-cli') };
+    for (const k of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH']) delete env[k];
+    return env;
+  }
+
+  /** Run the docker CLI against this host; resolve with the result whatever the exit code. */
+  dockerTry(...args: string[]): Promise<RunResult> {
+    return run('docker', ['-H', `unix://${this.dockerSock}`, ...args], { env: this.dockerEnv(), timeoutMs: 120_000 });
+  }
+
+  /** Run the docker CLI against this host; resolve with stdout, throw (with stderr) on failure. */
+  async docker(...args: string[]): Promise<string> {
+    const r = await this.dockerTry(...args);
+    if (r.code !== 0) throw new CommandError(r);
+    return r.stdout;
+  }
+
+  /** `docker run -d --name NAME ...args busybox:local <sleeper>`; returns the container id. */
+  async runSleeper(name: string, ...args: string[]): Promise<string> {
+    return (await this.docker('run', '-d', '--name', name, ...args, BUSYBOX_IMAGE, ...SLEEPER)).trim();
+  }
+
+  async startDockerd(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.dockerd?.running) throw new Error(`${this}: dockerd already running (pid ${this.dockerd.pid})`);
+    this.dockerdStarts++;
+    await mkdir(join(this.dir, 'data'), { recursive: true });
+    await mkdir(join(this.dir, 'exec'), { recursive: true });
+    await mkdir(this.pluginsDir, { recursive: true });
+    const configFile = join(this.dir, 'daemon.json');
+    if (!existsSync(configFile)) await writeFile(configFile, '{}\n');
+    // mount points for the private mount namespace (the bind mounts themselves stay private)
+    await mkdir('/run/docker/plugins', { recursive: true });
+    await mkdir('/run/containerd', { recursive: true });
+    const pidfile = join(this.dir, 'dockerd.pid');
+    const dockerdArgs = [
+      '--config-file', configFile, // never read a system /etc/docker/daemon.json
+      '--data-root', join(this.dir, 'data'),
+      '--exec-root', join(this.dir, 'exec'),
+      '-H', `unix://${this.dockerSock}`,
+      '--pidfile', pidfile,
+      '--storage-driver', this.lab.storageDriver,
+      '--log-level', this.lab.dockerdLogLevel,
+      // Containers' DNS forwarding goes to the lab's own "outside" address,
+      // never to the machine's resolver.
+      '--dns', this.lab.outsideIp,
+    ];
+    // Recipe from multi-host-lab.md: only the netns is entered; a private mount
+    // + UTS namespace gives a unique hostname and this host's plugin dir over
+    // /run/docker/plugins. A private tmpfs over /run/containerd keeps dockerd
+    // from adopting a system containerd (it would if /run/containerd/containerd.sock
+    // existed) and keeps the shims' sockets of different hosts apart.
+    const script = [
+      'set -e',
+      'hostname "$1"',
+      'mount --bind "$2" /run/docker/plugins',
+      'mount -t tmpfs -o mode=0711 tsl-containerd /run/containerd',
+      'shift 2',
+      'exec dockerd "$@"',
+    ].join('; ');
+    await writeFile(this.dockerdLog, `---- dockerd start #${this.dockerdStarts} ${new Date().toISOString()}\n`, { flag: 'a' });
+    const proc = await TrackedProcess.spawn(
+      'nsenter',
+      [`--net=/run/netns/${this.ns}`, '--', 'unshare', '-m', '-u', '--propagation', 'private', '--',
+        'sh', '-c', script, 'sh', this.hostname, this.pluginsDir, ...dockerdArgs],
+      { label: `dockerd-${this.name}`, rank: Rank.Dockerd, state: this.lab.state, logPath: this.dockerdLog },
+    );
+    this.dockerd = proc;
+    await waitFor(
+      async () => {
+        if (!proc.running) throw new Error(`dockerd exited (${JSON.stringify(proc.exit)})`);
+        const r = await this.dockerTry('version', '--format', '{{.Server.Version}}');
+        return r.code === 0 ? r.stdout.trim() : Promise.reject(new Error(r.stderr.trim()));
+      },
+      { what: `dockerd on ${this} to answer`, timeoutMs: opts.timeoutMs ?? 60_000, intervalMs: 100 },
+    ).catch(async (e: unknown) => {
+      throw new Error(`${errorText(e)}\n--- ${this.dockerdLog} (tail):\n${await tailFile(this.dockerdLog, 30)}`);
+    });
+    // nsenter, unshare and sh all exec, so our child *is* dockerd
+    const exe = await readlink(`/proc/${proc.pid}/exe`).catch(() => '?');
+    const pidInFile = (await readFile(pidfile, 'utf8').catch(() => '')).trim();
+    if (!exe.endsWith('/dockerd') || pidInFile !== String(proc.pid)) {
+      throw new Error(`${this}: expected pid ${proc.pid} to be dockerd, found exe=${exe} pidfile=${pidInFile}`);
+    }
+    this.dockerdMntNs = await readlink(`/proc/${proc.pid}/ns/mnt`).catch(() => undefined);
+    // dockerd supervises its own containerd; record it too
+    const cpid = Number((await readFile(join(this.dir, 'exec/containerd/containerd.pid'), 'utf8').catch(() => '')).trim());
+    if (cpid > 0) {
+      const st = await procStartTime(cpid);
+      if (st) {
+        this.containerdPid = { pid: cpid, startTime: st };
+        this.lab.state.append(`pid ${cpid} ${st} ${Rank.Containerd} containerd-${this.name}`);
+      }
+    }
+  }
+
+  /** SIGTERM dockerd and wait for it (it stops its containers first). */
+  async stopDockerd(opts: { graceMs?: number } = {}): Promise<StopResult | undefined> {
+    const d = this.dockerd;
+    if (!d) return undefined;
+    const res = await d.stop(opts.graceMs ?? 60_000);
+    if (res.killed) await this.killMountNamespace();
+    // its containerd goes down with it; make sure before we go on
+    const c = this.containerdPid;
+    if (c) {
+      const gone = await waitFor(async () => !(await isSameProcessAlive(c.pid, c.startTime)), {
+        what: 'containerd to exit', timeoutMs: 15_000,
+      }).catch(() => false);
+      if (!gone) {
+        process.kill(c.pid, 'SIGKILL');
+        await waitFor(async () => !(await isSameProcessAlive(c.pid, c.startTime)), { what: 'containerd to die', timeoutMs: 5000 });
+      }
+      this.containerdPid = undefined;
+    }
+    return res;
+  }
+
+  /**
+   * Fallback after dockerd had to be SIGKILLed: every process still in its
+   * private mount namespace (containerd, shims) was started by it for us.
+   */
+  private async killMountNamespace(): Promise<void> {
+    const ns = this.dockerdMntNs;
+    if (!ns) return;
+    for (const e of await readdir('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      const l = await readlink(`/proc/${e}/ns/mnt`).catch(() => undefined);
+      if (l === ns) {
+        try { process.kill(Number(e), 'SIGKILL'); } catch { /* gone */ }
+      }
+    }
+  }
+
+  async restartDockerd(opts: { timeoutMs?: number } = {}): Promise<void> {
+    await this.stopDockerd();
+    await this.startDockerd(opts);
+  }
+
+  async importImage(tarball: string): Promise<void> {
+    await this.docker('import', '-c', 'CMD ["sh"]', tarball, BUSYBOX_IMAGE);
+  }
+
+  /** All container ids, running or not. */
+  async containerIds(): Promise<string[]> {
+    return (await this.docker('ps', '-aq', '--no-trunc')).split('\n').map((s) => s.trim()).filter(Boolean);
+  }
+
+  async removeAllContainers(): Promise<void> {
+    const ids = await this.containerIds();
+    if (ids.length) await this.docker('rm', '-f', ...ids);
+  }
+
+  async containerPid(container: string): Promise<number> {
+    const pid = Number((await this.docker('container', 'inspect', '-f', '{{.State.Pid}}', container)).trim());
+    if (!(pid > 0)) throw new Error(`container ${container} on ${this} is not running (pid ${pid})`);
+    return pid;
+  }
+
+  // --------------------------------------------------------------- probes
+
+  /** Run a host command in the host's network namespace. */
+  hostExec(cmd: string, ...args: string[]): Promise<RunResult> {
+    return run('nsenter', [`--net=/run/netns/${this.ns}`, '--', cmd, ...args], { timeoutMs: 60_000 });
+  }
+
+  /** Run a host tool (ip, ping, ...) inside a container's network namespace. */
+  async nsExec(container: string, cmd: string, ...args: string[]): Promise<RunResult> {
+    const pid = await this.containerPid(container);
+    return run('nsenter', ['-t', String(pid), '-n', '--', cmd, ...args], { timeoutMs: 120_000 });
+  }
+
+  /** Like nsExec, but resolve with stdout and throw on failure. */
+  async nsSh(container: string, cmd: string, ...args: string[]): Promise<string> {
+    const r = await this.nsExec(container, cmd, ...args);
+    if (r.code !== 0) throw new CommandError(r);
+    return r.stdout;
+  }
+
+  async ping(container: string, target: string, opts: PingOptions = {}): Promise<PingResult> {
+    const count = opts.count ?? 3;
+    const timeout = opts.timeout ?? 2;
+    let r: RunResult;
+    if (opts.viaDockerExec) {
+      const args = ['exec', container, 'ping', '-c', String(count), '-W', String(timeout)];
+      if (opts.size !== undefined) args.push('-s', String(opts.size));
+      r = await this.dockerTry(...args, target);
+    } else {
+      const interval = opts.interval ?? 0.2;
+      const args = ['-n', '-c', String(count), '-i', String(interval), '-W', String(timeout),
+        '-w', String(Math.ceil(count * interval + timeout + 1))];
+      if (opts.size !== undefined) args.push('-s', String(opts.size));
+      if (opts.dontFragment) args.push('-M', 'do');
+      r = await this.nsExec(container, 'ping', ...args, target);
+    }
+    const output = r.stdout + r.stderr;
+    const s = parsePingSummary(output);
+    return {
+      ok: r.code === 0 && s !== undefined && s.received > 0,
+      transmitted: s?.transmitted ?? 0,
+      received: s?.received ?? 0,
+      lossPercent: s?.lossPercent ?? 100,
+      output,
+    };
+  }
+
+  /** Continuous ping (iputils) from a container's netns; stop() ends it and returns the summary. */
+  async pingStream(container: string, target: string, opts: { interval?: number; size?: number } = {}): Promise<PingStream> {
+    const pid = await this.containerPid(container);
+    const args = ['-t', String(pid), '-n', '--', 'ping', '-n', '-i', String(opts.interval ?? 0.02)];
+    if (opts.size !== undefined) args.push('-s', String(opts.size));
+    args.push(target);
+    const proc = await TrackedProcess.spawn('nsenter', args, {
+      label: `ping-${this.name}-${container}`, rank: Rank.Probe, state: this.lab.state,
+    });
+    this.probes.add(proc);
+    void proc.exited.then(() => this.probes.delete(proc));
+    return new PingStream(proc, `${container} -> ${target} on ${this.name}`);
+  }
+
+  /** Link names in the host's network namespace. */
+  async links(): Promise<string[]> {
+    const out = await sh('ip', ['-n', this.ns, '-o', 'link', 'show']);
+    return out.split('\n').map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1]).filter((x): x is string => Boolean(x));
+  }
+
+  /** Links created by tsoverlay (names starting with "ts"). */
+  async tsLinks(): Promise<string[]> {
+    return (await this.links()).filter((n) => n.startsWith('ts'));
+  }
+
+  // --------------------------------------------------------------- plugin
+
+  async startPlugin(opts: StartPluginOptions = {}): Promise<void> {
+    if (this.plugin?.running) throw new Error(`${this}: plugin already running (pid ${this.plugin.pid})`);
+    if (!existsSync(this.lab.pluginCli)) {
+      throw new Error(`plugin CLI ${this.lab.pluginCli} not found: run \`npm run build\` first`);
+    }
+    this.pluginStarts++;
+    await mkdir(this.pluginsDir, { recursive: true });
+    await writeFile(this.pluginLog, `---- plugin start #${this.pluginStarts} ${new Date().toISOString()}\n`, { flag: 'a' });
+    const args = [
+      `--net=/run/netns/${this.ns}`, '--', process.execPath, this.lab.pluginCli, 'serve',
+      '--socket', this.pluginSocket,
+      '--store', opts.store ?? `file://${this.storePath}`,
+      '--advertise', opts.advertise ?? this.underlay,
+      '--log-level', opts.logLevel ?? 'debug',
+      ...(opts.args ?? []),
+    ];
+    const proc = await TrackedProcess.spawn('nsenter', args, {
+      label: `plugin-${this.name}`, rank: Rank.Plugin, state: this.lab.state, logPath: this.pluginLog,
+      env: opts.env ?? process.env,
+    });
+    this.plugin = proc;
+    await waitFor(
+      async () => {
+        if (!proc.running) throw new Error(`plugin exited (${JSON.stringify(proc.exit)})`);
+        const r = await pluginRequest(this.pluginSocket, '/Plugin.Activate', undefined, { timeoutMs: 2000 });
+        return r.status === 200 ? r : Promise.reject(new Error(`Plugin.Activate answered ${r.status} ${r.text}`));
+      },
+      { what: `plugin on ${this} to answer /Plugin.Activate`, timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 50 },
+    ).catch(async (e: unknown) => {
+      if (proc.running) await proc.stop(5000);
+      throw new Error(`${errorText(e)}\n--- ${this.pluginLog} (tail):\n${await tailFile(this.pluginLog, 30)}`);
+    });
+  }
+
+  /** SIGTERM the plugin and wait; throws if it had to be SIGKILLed. */
+  async stopPlugin(opts: { graceMs?: number } = {}): Promise<StopResult | undefined> {
+    const p = this.plugin;
+    if (!p?.running) return p?.exit ? { ...p.exit, killed: false, elapsedMs: 0 } : undefined;
+    const res = await p.stop(opts.graceMs ?? 15_000);
+    if (res.killed) {
+      throw new Error(`plugin on ${this} ignored SIGTERM for ${opts.graceMs ?? 15_000} ms and was killed\n${await p.logTail()}`);
+    }
+    return res;
+  }
+
+  async restartPlugin(opts: StartPluginOptions = {}): Promise<void> {
+    await this.stopPlugin();
+    await this.startPlugin(opts);
+  }
+
+  /** SIGKILL the plugin (a crash: the socket file stays behind). */
+  async killPlugin(): Promise<void> {
+    const p = this.plugin;
+    if (!p?.running) return;
+    p.signal('SIGKILL');
+    await p.waitExit(10_000);
+  }
+
+  /** POST to the plugin socket directly. */
+  pluginRequest(path: string, body?: string | Buffer, opts?: PluginRequestOptions): Promise<PluginResponse> {
+    return pluginRequest(this.pluginSocket, path, body, opts);
+  }
+
+  async readStore(): Promise<string | undefined> {
+    return readFile(this.storePath, 'utf8').catch(() => undefined);
+  }
+
+  async logs(lines = 60): Promise<string> {
+    return `--- ${this.dockerdLog}\n${await tailFile(this.dockerdLog, lines)}\n--- ${this.pluginLog}\n${await tailFile(this.pluginLog, lines)}`;
+  }
+
+  /** Stop everything this host runs; used by Lab.destroy(). Collects errors instead of throwing. */
+  async shutdown(errors: string[]): Promise<void> {
+    debug(`${this.name}: shutdown`);
+    if (this.dockerd?.running) {
+      try {
+        await this.removeAllContainers();
+      } catch (e) {
+        errors.push(`${this.name}: removing containers: ${errorText(e)}`);
+      }
+      debug(`${this.name}: containers removed`);
+      try {
+        const r = await this.stopDockerd();
+        debug(`${this.name}: dockerd stopped ${JSON.stringify(r)}`);
+        if (r?.killed) errors.push(`${this.name}: dockerd ignored SIGTERM for 60 s and was killed`);
+      } catch (e) {
+        errors.push(`${this.name}: stopping dockerd: ${errorText(e)}`);
+      }
+    }
+    for (const p of this.probes) {
+      const r = await p.stop(2000);
+      if (r.killed) errors.push(`${this.name}: probe ${p.label} had to be killed`);
+    }
+    if (this.plugin?.running) {
+      const r = await this.plugin.stop(15_000);
+      if (r.killed) errors.push(`${this.name}: plugin ignored SIGTERM for 15 s and was killed`);
+    }
+    debug(`${this.name}: shutdown done`);
+  }
+}

@@ -1,0 +1,53 @@
+// Lab harness for tsoverlay's integration tests and benchmarks.
+//
+//   const lab = await Lab.create({ hosts: [{ name: 'h1' }, { name: 'h2', mtu: 9000 }] });
+//   t.teardown(() => lab.destroy());
+//   const h1 = lab.host('h1');
+//   await h1.startPlugin();
+//   await docker(h1, 'network', 'create', '-d', 'tsoverlay', '--ipam-driver', 'tsoverlay', 'n1');
+//
+// See test/lab/README.md.
+import type { LabHost, PingOptions, StartPluginOptions } from './host.js';
+import type { PingResult } from './ping.js';
+import type { RunResult } from './proc.js';
+
+export { Lab, type LabOptions, type DestroyOptions } from './lab.js';
+export { LabHost, PingStream, SLEEPER, UNDERLAY_IF, PLUGIN_NAME } from './host.js';
+export type { HostSpec, PingOptions, StartPluginOptions, StopResult } from './host.js';
+export { BUSYBOX_IMAGE, buildBusyboxTarball } from './image.js';
+export { parsePingSummary, type PingResult, type PingSummary } from './ping.js';
+export { pluginRequest, type PluginResponse } from './plugin-http.js';
+export { CommandError, run, sh, type RunResult } from './proc.js';
+export { waitFor, WaitTimeoutError, type WaitOptions } from './wait.js';
+export { ZooKeeperEnsemble, type ZooKeeperOptions } from './zookeeper.js';
+
+/** docker CLI against a lab host; stdout, or throws with stderr. */
+export function docker(host: LabHost, ...args: string[]): Promise<string> {
+  return host.docker(...args);
+}
+
+/** docker CLI against a lab host; the full result, never throws on exit status. */
+export function dockerTry(host: LabHost, ...args: string[]): Promise<RunResult> {
+  return host.dockerTry(...args);
+}
+
+/** Run a host tool inside a container's network namespace (nsenter -t PID -n). */
+export function nsExec(host: LabHost, container: string, cmd: string, ...args: string[]): Promise<RunResult> {
+  return host.nsExec(container, cmd, ...args);
+}
+
+export function ping(host: LabHost, container: string, target: string, opts?: PingOptions): Promise<PingResult> {
+  return host.ping(container, target, opts);
+}
+
+export function links(host: LabHost): Promise<string[]> {
+  return host.links();
+}
+
+export function restartDockerd(host: LabHost): Promise<void> {
+  return host.restartDockerd();
+}
+
+export function startPlugin(host: LabHost, opts?: StartPluginOptions): Promise<void> {
+  return host.startPlugin(opts);
+}

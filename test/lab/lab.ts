@@ -1,0 +1,309 @@
+// The lab: an underlay "switch" namespace, N host namespaces each with its own
+// dockerd, optional ZooKeeper, all on a private /24 with no default route
+// anywhere, so no packet can leave the machine.
+//
+//   switch ns  tsl-<id>-sw : bridge br0 (mtu 9000), outside target <net>.254
+//   host ns    tsl-<id>-<name> : ul0 <net>.<index+1>/24 (mtu per host) -- veth -- p-<name> in br0
+//   zk ns      tsl-<id>-zk<n> : ul0 <net>.<200+n>/24
+//
+// Everything created is recorded in <dir>/lab.state first, so destroy() (and
+// scripts/lab-sweep.sh, after a crash) can remove exactly what this lab made.
+import { randomBytes } from 'node:crypto';
+import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildBusyboxTarball } from './image.js';
+import { LabHost, type HostSpec, type LabContext } from './host.js';
+import { debug, errorText, isSameProcessAlive, procStartTime, run, sh } from './proc.js';
+import { StateFile } from './tracked.js';
+import { ZooKeeperEnsemble, type ZooKeeperOptions } from './zookeeper.js';
+
+export interface LabOptions {
+  hosts: HostSpec[];
+  /** Start ZooKeeper on the underlay (default: no). */
+  zookeeper?: false | true | ZooKeeperOptions;
+  /** Import busybox:local into every host (default: yes). */
+  image?: boolean;
+  /** dockerd --storage-driver (default $TSL_STORAGE_DRIVER or overlay2). */
+  storageDriver?: string;
+  dockerdLogLevel?: string;
+  /** Path of the plugin's cli.js (default $TSOVERLAY_CLI or <repo>/dist/cli.js). */
+  pluginCli?: string;
+  /** Parent directory for the lab's files (default $TSL_BASE_DIR or /tmp). */
+  baseDir?: string;
+}
+
+export interface DestroyOptions {
+  /** Copy every log of the lab into this directory before deleting it. */
+  keepLogsIn?: string;
+}
+
+const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const SWITCH_MTU = 9000;
+const HOST_NAME = /^[a-z][a-z0-9]{0,7}$/;
+
+const liveLabs = new Set<Lab>();
+let signalsInstalled = false;
+
+function installSignalHandlers(): void {
+  if (signalsInstalled) return;
+  signalsInstalled = true;
+  let handling = false;
+  const onSignal = (sig: NodeJS.Signals, code: number) => {
+    if (handling) return;
+    handling = true;
+    process.stderr.write(`\n[lab] ${sig}: tearing down ${liveLabs.size} lab(s)...\n`);
+    const all = [...liveLabs].map((l) => l.destroy().catch((e: unknown) => {
+      process.stderr.write(`[lab] teardown of ${l.id} failed: ${errorText(e)}\n`);
+    }));
+    void Promise.all(all).finally(() => process.exit(code));
+  };
+  process.on('SIGINT', () => onSignal('SIGINT', 130));
+  process.on('SIGTERM', () => onSignal('SIGTERM', 143));
+  process.on('SIGHUP', () => onSignal('SIGHUP', 129));
+}
+
+export class Lab {
+  readonly id: string;
+  readonly dir: string;
+  readonly state: StateFile;
+  readonly switchNs: string;
+  readonly switchBridge = 'br0';
+  /** First three octets of the underlay /24, e.g. "172.31.17". */
+  readonly net: string;
+  readonly subnet: string;
+  readonly prefixLen = 24;
+  /** An address outside every host (on the switch): "a way out" reaches it through NAT. */
+  readonly outsideIp: string;
+  readonly hosts: LabHost[] = [];
+  zk: ZooKeeperEnsemble | undefined;
+  private readonly ctx: LabContext;
+  private readonly netnsCreated: string[] = [];
+  private destroying: Promise<void> | undefined;
+  private imageTar: Promise<string> | undefined;
+
+  private constructor(id: string, dir: string, opts: LabOptions) {
+    this.id = id;
+    this.dir = dir;
+    this.state = new StateFile(join(dir, 'lab.state'));
+    this.switchNs = `tsl-${id}-sw`;
+    const octet = 1 + (randomBytes(1)[0] ?? 0) % 254;
+    this.net = `172.31.${octet}`;
+    this.subnet = `${this.net}.0/24`;
+    this.outsideIp = `${this.net}.254`;
+    this.ctx = {
+      id,
+      dir,
+      state: this.state,
+      outsideIp: this.outsideIp,
+      prefixLen: this.prefixLen,
+      storageDriver: opts.storageDriver ?? process.env['TSL_STORAGE_DRIVER'] ?? 'overlay2',
+      dockerdLogLevel: opts.dockerdLogLevel ?? 'info',
+      pluginCli: opts.pluginCli ?? process.env['TSOVERLAY_CLI'] ?? join(repoRoot, 'dist', 'cli.js'),
+    };
+  }
+
+  /** Build a lab; on any failure everything built so far is torn down and the error rethrown. */
+  static async create(opts: LabOptions): Promise<Lab> {
+    if (process.getuid?.() !== 0) throw new Error('the lab needs root (network namespaces, dockerd)');
+    if (opts.hosts.length === 0) throw new Error('a lab needs at least one host');
+    const names = new Set<string>();
+    for (const h of opts.hosts) {
+      if (!HOST_NAME.test(h.name)) throw new Error(`bad host name ${JSON.stringify(h.name)}: use [a-z][a-z0-9]{0,7}`);
+      if (names.has(h.name)) throw new Error(`duplicate host name ${h.name}`);
+      names.add(h.name);
+      if (h.mtu !== undefined && (h.mtu < 1280 || h.mtu > SWITCH_MTU)) throw new Error(`host ${h.name}: mtu ${h.mtu} out of range`);
+    }
+    if (opts.hosts.length > 150) throw new Error('at most 150 hosts');
+    const base = opts.baseDir ?? process.env['TSL_BASE_DIR'] ?? '/tmp';
+    let id = '';
+    let dir = '';
+    for (let i = 0; ; i++) {
+      id = randomBytes(3).toString('hex');
+      dir = join(base, `tsl-${id}`);
+      try {
+        await mkdir(dir, { recursive: false, mode: 0o755 });
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i > 20) throw e;
+      }
+    }
+    const lab = new Lab(id, dir, opts);
+    liveLabs.add(lab);
+    installSignalHandlers();
+    try {
+      lab.state.append(`owner ${process.pid} ${(await procStartTime(process.pid)) ?? '0'}`);
+      lab.state.append(`dir ${dir}`);
+      await lab.build(opts);
+    } catch (e) {
+      await lab.destroy().catch((e2: unknown) => {
+        process.stderr.write(`[lab] teardown after failed create also failed: ${errorText(e2)}\n`);
+      });
+      throw e;
+    }
+    return lab;
+  }
+
+  private async addNetns(name: string): Promise<void> {
+    this.state.append(`netns ${name}`); // recorded before it exists: a crash in between leaves nothing unknown
+    await sh('ip', ['netns', 'add', name]);
+    this.netnsCreated.push(name);
+    await sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  }
+
+  /** A namespace with ul0 plugged into the switch. */
+  private async plug(ns: string, port: string, ip: string, mtu: number): Promise<void> {
+    await sh('ip', ['link', 'add', 'ul0', 'netns', ns, 'mtu', String(mtu), 'type', 'veth',
+      'peer', 'name', port, 'netns', this.switchNs, 'mtu', String(SWITCH_MTU)]);
+    await sh('ip', ['-n', this.switchNs, 'link', 'set', port, 'master', this.switchBridge, 'up']);
+    await sh('ip', ['-n', ns, 'addr', 'add', `${ip}/${this.prefixLen}`, 'dev', 'ul0']);
+    await sh('ip', ['-n', ns, 'link', 'set', 'ul0', 'up']);
+  }
+
+  private async build(opts: LabOptions): Promise<void> {
+    await mkdir(join(this.dir, 'docker-cli'), { recursive: true });
+    // the switch
+    await this.addNetns(this.switchNs);
+    await sh('ip', ['-n', this.switchNs, 'link', 'add', this.switchBridge, 'type', 'bridge']);
+    await sh('ip', ['-n', this.switchNs, 'link', 'set', this.switchBridge, 'mtu', String(SWITCH_MTU), 'up']);
+    await sh('ip', ['-n', this.switchNs, 'addr', 'add', `${this.outsideIp}/${this.prefixLen}`, 'dev', this.switchBridge]);
+    // hosts
+    opts.hosts.forEach((spec, i) => this.hosts.push(new LabHost(this.ctx, spec, i, `${this.net}.${i + 1}`)));
+    for (const h of this.hosts) {
+      await this.addNetns(h.ns);
+      await mkdir(h.dir, { recursive: true });
+      await this.plug(h.ns, `p-${h.name}`, h.ip, h.mtu);
+    }
+    // ZooKeeper
+    if (opts.zookeeper) {
+      const zo = opts.zookeeper === true ? {} : opts.zookeeper;
+      const n = zo.servers ?? 1;
+      const ips = Array.from({ length: n }, (_, i) => `${this.net}.${201 + i}`);
+      this.zk = new ZooKeeperEnsemble(this.id, this.dir, this.state, ips, zo);
+      for (const s of this.zk.servers) {
+        await this.addNetns(s.ns);
+        await mkdir(s.dir, { recursive: true });
+        await this.plug(s.ns, `p-zk${s.id}`, s.ip, SWITCH_MTU);
+      }
+    }
+    // engines (in parallel), image, ZooKeeper
+    const wantImage = opts.image ?? true;
+    if (wantImage) this.imageTar = buildBusyboxTarball(this.dir);
+    const zkUp = this.zk ? (async () => {
+      for (const s of this.zk!.servers) await this.zk!.startServer(s.id);
+      await this.zk!.waitReady();
+    })() : Promise.resolve();
+    const enginesUp = Promise.all(this.hosts.map(async (h) => {
+      await h.startDockerd();
+      if (this.imageTar) await h.importImage(await this.imageTar);
+    }));
+    const results = await Promise.allSettled([enginesUp, zkUp]);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+
+  host(name: string): LabHost {
+    const h = this.hosts.find((x) => x.name === name);
+    if (!h) throw new Error(`no host ${name} in lab ${this.id}`);
+    return h;
+  }
+
+  /** Run a command in the switch namespace (where the outside target lives). */
+  switchExec(cmd: string, ...args: string[]) {
+    return run('nsenter', [`--net=/run/netns/${this.switchNs}`, '--', cmd, ...args], { timeoutMs: 60_000 });
+  }
+
+  /** Import the busybox image into a host again (e.g. after wiping its data root). */
+  async importImage(h: LabHost): Promise<void> {
+    this.imageTar ??= buildBusyboxTarball(this.dir);
+    await h.importImage(await this.imageTar);
+  }
+
+  /**
+   * Tear everything down, in order: containers, dockerd (waiting for it),
+   * probes, plugins, ZooKeeper, leftover mounts under the lab dir, namespaces,
+   * files. Idempotent; safe after a half-built lab. Rejects (after doing all
+   * it can) if something could not be cleaned.
+   */
+  destroy(opts: DestroyOptions = {}): Promise<void> {
+    this.destroying ??= this.doDestroy(opts).finally(() => liveLabs.delete(this));
+    return this.destroying;
+  }
+
+  private async doDestroy(opts: DestroyOptions): Promise<void> {
+    const errors: string[] = [];
+    debug(`lab ${this.id}: destroy`);
+    await Promise.all(this.hosts.map((h) => h.shutdown(errors)));
+    if (this.zk) errors.push(...(await this.zk.stopAll()));
+    // anything recorded still alive (e.g. recorded by a previous owner of this object) gets killed
+    for (const line of (await readFile(this.state.path, 'utf8').catch(() => '')).split('\n')) {
+      const m = /^pid (\d+) (\d+) \d+ (\S+)/.exec(line);
+      if (m && (await isSameProcessAlive(Number(m[1]), m[2]!))) {
+        errors.push(`recorded process ${m[3]} (pid ${m[1]}) still alive at teardown: killed`);
+        try { process.kill(Number(m[1]), 'SIGKILL'); } catch { /* gone */ }
+      }
+    }
+    // mounts under our directory (normally none: dockerd's live in its private mount namespace)
+    try {
+      const mounts = await mountsUnder(this.dir);
+      for (const m of mounts) {
+        const r = await run('umount', [m]);
+        if (r.code !== 0) {
+          const r2 = await run('umount', ['-l', m]);
+          if (r2.code !== 0) errors.push(`cannot unmount ${m}: ${r2.stderr.trim()}`);
+        }
+      }
+    } catch (e) {
+      errors.push(`scanning mounts: ${errorText(e)}`);
+    }
+    // namespaces (all devices in them go too)
+    const recorded = (await readFile(this.state.path, 'utf8').catch(() => ''))
+      .split('\n').map((l) => /^netns (\S+)$/.exec(l)?.[1]).filter((x): x is string => Boolean(x));
+    for (const ns of new Set([...this.netnsCreated, ...recorded])) {
+      const pids = await run('ip', ['netns', 'pids', ns]);
+      if (pids.code === 0 && pids.stdout.trim()) {
+        errors.push(`processes still in netns ${ns}: ${pids.stdout.trim().split('\n').join(' ')}`);
+      }
+      const r = await run('ip', ['netns', 'del', ns]);
+      if (r.code !== 0 && !/No such file/.test(r.stderr)) errors.push(`ip netns del ${ns}: ${r.stderr.trim()}`);
+    }
+    if (opts.keepLogsIn) {
+      try {
+        await copyLogs(this.dir, join(opts.keepLogsIn, `tsl-${this.id}`));
+      } catch (e) {
+        errors.push(`copying logs: ${errorText(e)}`);
+      }
+    }
+    try {
+      await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
+    } catch (e) {
+      errors.push(`rm ${this.dir}: ${errorText(e)}`);
+    }
+    debug(`lab ${this.id}: destroyed`);
+    if (errors.length) throw new Error(`lab ${this.id} teardown problems:\n  ${errors.join('\n  ')}`);
+  }
+}
+
+async function mountsUnder(dir: string): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const points = text.split('\n').map((l) => l.split(' ')[4]).filter((p): p is string => Boolean(p))
+    .map((p) => p.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => p === dir || p.startsWith(prefix));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+async function copyLogs(from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true });
+  const walk = async (d: string, rel: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.isDirectory()) {
+        if (['data', 'exec', 'busybox-root', 'plugins', 'docker-cli'].includes(e.name)) continue;
+        await walk(join(d, e.name), join(rel, e.name));
+      } else if (e.isFile() && /\.(log|json|state|cfg)$/.test(e.name)) {
+        await mkdir(join(to, rel), { recursive: true });
+        await cp(join(d, e.name), join(to, rel, e.name));
+      }
+    }
+  };
+  await walk(from, '');
+}

@@ -1,0 +1,23 @@
+// Parse ping summaries (iputils and busybox print slightly different lines).
+
+export interface PingSummary {
+  transmitted: number;
+  received: number;
+  lossPercent: number;
+}
+
+export interface PingResult extends PingSummary {
+  ok: boolean;
+  output: string;
+}
+
+const SUMMARY = /(\d+) packets transmitted, (\d+)(?: packets)? received(?:, \+\d+ errors)?(?:, \+\d+ duplicates)?, ([\d.]+)% packet loss/;
+
+export function parsePingSummary(output: string): PingSummary | undefined {
+  const m = SUMMARY.exec(output);
+  if (!m) return undefined;
+  return { transmitted: Number(m[1]), received: Number(m[2]), lossPercent: Number(m[3]) };
+}
+
+/** A reply line: iputils "64 bytes from 10.0.0.2: icmp_seq=3 ttl=64 time=0.05 ms", busybox "... seq=3 ...". */
+export const REPLY_LINE = /^\d+ bytes from [^ ]+:? (?:icmp_)?seq=(\d+)/;

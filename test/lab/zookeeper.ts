@@ -1,0 +1,118 @@
+// ZooKeeper for the lab: each server in its own network namespace on the
+// underlay switch (so a test can cut one off), started in the foreground as
+// multi-host-lab.md describes, ready when `srvr` reports a Mode.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from './proc.js';
+import { Rank, StateFile, TrackedProcess } from './tracked.js';
+import { waitFor } from './wait.js';
+
+export interface ZooKeeperOptions {
+  servers?: number;
+  tickTimeMs?: number;
+  clientPort?: number;
+}
+
+export interface ZkServer {
+  id: number;
+  ns: string;
+  ip: string;
+  dir: string;
+  log: string;
+  proc: TrackedProcess | undefined;
+}
+
+const CLASSPATH = process.env['TSL_ZK_CLASSPATH'] ?? '/etc/zookeeper/conf:/usr/share/java/zookeeper.jar';
+
+export class ZooKeeperEnsemble {
+  readonly servers: ZkServer[];
+  readonly clientPort: number;
+  readonly tickTimeMs: number;
+
+  constructor(
+    private readonly labId: string,
+    labDir: string,
+    private readonly state: StateFile,
+    ips: string[],
+    opts: ZooKeeperOptions,
+  ) {
+    this.clientPort = opts.clientPort ?? 2181;
+    this.tickTimeMs = opts.tickTimeMs ?? 500;
+    this.servers = ips.map((ip, i) => {
+      const id = i + 1;
+      const dir = join(labDir, `zk${id}`);
+      return { id, ns: `tsl-${labId}-zk${id}`, ip, dir, log: join(dir, 'zookeeper.log'), proc: undefined };
+    });
+  }
+
+  /** host:port,host:port,... */
+  get connectString(): string {
+    return this.servers.map((s) => `${s.ip}:${this.clientPort}`).join(',');
+  }
+
+  async startServer(id: number): Promise<void> {
+    const s = this.server(id);
+    if (s.proc?.running) throw new Error(`zk${id} already running`);
+    await mkdir(join(s.dir, 'data'), { recursive: true });
+    const lines = [
+      `tickTime=${this.tickTimeMs}`,
+      'initLimit=20',
+      'syncLimit=10',
+      `dataDir=${join(s.dir, 'data')}`,
+      `clientPort=${this.clientPort}`,
+      `clientPortAddress=${s.ip}`,
+      'admin.enableServer=false',
+      '4lw.commands.whitelist=ruok,srvr,mntr',
+      'maxClientCnxns=0',
+    ];
+    if (this.servers.length > 1) {
+      for (const o of this.servers) lines.push(`server.${o.id}=${o.ip}:2888:3888`);
+    }
+    const cfg = join(s.dir, 'zoo.cfg');
+    await writeFile(cfg, `${lines.join('\n')}\n`);
+    await writeFile(join(s.dir, 'data', 'myid'), `${s.id}\n`);
+    s.proc = await TrackedProcess.spawn(
+      'nsenter',
+      [`--net=/run/netns/${s.ns}`, '--', 'java', `-Dzookeeper.log.dir=${s.dir}`, '-Xmx256m',
+        '-cp', CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfg],
+      { label: `zookeeper-${s.id}-${this.labId}`, rank: Rank.ZooKeeper, state: this.state, logPath: s.log },
+    );
+  }
+
+  async stopServer(id: number): Promise<void> {
+    const s = this.server(id);
+    if (s.proc?.running) await s.proc.stop(15_000);
+  }
+
+  /** Ask a four-letter word from inside the server's namespace. */
+  async fourLetter(id: number, word: string): Promise<string> {
+    const s = this.server(id);
+    const r = await run('nsenter', [`--net=/run/netns/${s.ns}`, '--', 'busybox', 'nc', '-w', '2', s.ip, String(this.clientPort)],
+      { input: word, timeoutMs: 5000 });
+    return r.stdout;
+  }
+
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    await Promise.all(this.servers.map((s) => waitFor(async () => {
+      if (!s.proc?.running) throw new Error(`zk${s.id} exited ${JSON.stringify(s.proc?.exit)}`);
+      return this.fourLetter(s.id, 'srvr');
+    }, { what: `zk${s.id} to report a Mode`, until: (o) => /Mode: (standalone|leader|follower)/.test(o), timeoutMs, intervalMs: 250 })));
+  }
+
+  async stopAll(): Promise<string[]> {
+    const errors: string[] = [];
+    await Promise.all(this.servers.map(async (s) => {
+      if (s.proc?.running) {
+        const r = await s.proc.stop(15_000);
+        if (r.killed) errors.push(`zk${s.id} ignored SIGTERM and was killed`);
+      }
+    }));
+    return errors;
+  }
+
+  private server(id: number): ZkServer {
+    const s = this.servers[id - 1];
+    if (!s) throw new Error(`no zk server ${id}`);
+    return s;
+  }
+}
