@@ -2,7 +2,6 @@
 /**
  * tsoverlay command line: `tsoverlay serve [options]`, `tsoverlay --help`.
  */
-import { hostname } from 'node:os';
 import { ConfigError, helpText, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { serve } from './main.js';
@@ -19,7 +18,7 @@ const main = async (argv: string[]): Promise<number> => {
   }
   let config;
   try {
-    config = loadConfig(rest, process.env, hostname());
+    config = loadConfig(rest, process.env);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`tsoverlay: ${e.message}\nRun "tsoverlay --help" for the options.\n`);
@@ -27,7 +26,7 @@ const main = async (argv: string[]): Promise<number> => {
     }
     throw e;
   }
-  const log = createLogger(config.logLevel, config.nodeName);
+  const log = createLogger(config.logLevel);
   try {
     return await serve(config, log);
   } catch (e) {

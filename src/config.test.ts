@@ -2,30 +2,30 @@ import t from 'tap';
 import { ConfigError, helpText, loadConfig } from './config.js';
 
 t.test('defaults', async (t) => {
-  const c = loadConfig([], {}, 'node1');
+  const c = loadConfig([], {});
   t.equal(c.socket, '/run/docker/plugins/tsoverlay.sock');
   t.same(c.store, { kind: 'file', path: '/var/lib/tsoverlay/state.json' });
   t.equal(c.advertise, undefined);
   t.equal(c.dockerHost, 'unix:///var/run/docker.sock');
   t.equal(c.logLevel, 'info');
   t.equal(c.vxlanPort, 4789);
-  t.equal(c.nodeName, 'node1');
+  t.equal(c.nodeName);
   t.equal(c.defaultPoolSize, 24);
 });
 
 t.test('flags win over environment', async (t) => {
   const env = { TSOVERLAY_SOCKET: '/tmp/env.sock', TSOVERLAY_VXLAN_PORT: '4790', TSOVERLAY_ADVERTISE: 'eth1' };
-  const c = loadConfig(['--socket', '/tmp/flag.sock'], env, 'h');
+  const c = loadConfig(['--socket', '/tmp/flag.sock'], env);
   t.equal(c.socket, '/tmp/flag.sock');
   t.equal(c.vxlanPort, 4790);
   t.equal(c.advertise, 'eth1');
-  const zk = loadConfig(['--store', 'zk://zk1:2181,zk2:2181/tso'], {}, 'h');
+  const zk = loadConfig(['--store', 'zk://zk1:2181,zk2:2181/tso'], {});
   t.same(zk.store, { kind: 'zk', servers: ['zk1:2181', 'zk2:2181'], chroot: '/tso' });
 });
 
 t.test('every problem is listed in one error', async (t) => {
   try {
-    loadConfig(['--socket', 'rel.sock', '--store', 'etcd://x', '--vxlan-port', '70000', '--log-level', 'loud', '--docker-host', 'http://x', '--advertise', 'not an iface!'], {}, 'h');
+    loadConfig(['--socket', 'rel.sock', '--store', 'etcd://x', '--vxlan-port', '70000', '--log-level', 'loud', '--docker-host', 'http://x', '--advertise', 'not an iface!'], {});
     t.fail('should throw');
   } catch (e) {
     t.ok(e instanceof ConfigError);
@@ -33,8 +33,8 @@ t.test('every problem is listed in one error', async (t) => {
     t.equal(p.length, 6, p.join('\n'));
     t.match((e as Error).message, /--vxlan-port "70000" must be a whole number from 1 to 65535/);
   }
-  t.throws(() => loadConfig(['--bogus', 'x'], {}, 'h'), ConfigError);
-  t.throws(() => loadConfig([], { TSOVERLAY_VXLAN_PORT: 'abc' }, 'h'), /vxlan-port "abc"/);
+  t.throws(() => loadConfig(['--bogus', 'x'], {}), ConfigError);
+  t.throws(() => loadConfig([], { TSOVERLAY_VXLAN_PORT: 'abc' }), /vxlan-port "abc"/);
 });
 
 t.test('help names every flag and variable', async (t) => {

@@ -1,6 +1,6 @@
 /**
  * Configuration from command-line flags and TSOVERLAY_* environment variables
- * (a flag wins over its variable). Pure: `loadConfig(argv, env, hostname)`
+ * (a flag wins over its variable). Pure: `loadConfig(argv, env)`
  * returns the checked, frozen config or every problem at once.
  */
 import { isIP } from 'node:net';
@@ -20,10 +20,12 @@ export interface Config {
   dockerHost: string;
   logLevel: LogLevel;
   vxlanPort: number;
-  nodeName: string;
+  /** Undefined = the advertise address (unique on the underlay by construction). */
+  nodeName?: string;
   defaultPool: Cidr;
   defaultPoolSize: number;
   resyncIntervalMs: number;
+  zkSessionTimeoutMs: number;
 }
 
 interface Setting {
@@ -46,10 +48,16 @@ export const SETTINGS = {
   dockerHost: { flag: 'docker-host', env: 'TSOVERLAY_DOCKER_HOST', default: 'unix:///var/run/docker.sock', help: 'this node\'s Docker engine API (unix:// or tcp://)' },
   logLevel: { flag: 'log-level', env: 'TSOVERLAY_LOG_LEVEL', default: 'info', help: LOG_LEVELS.join('|') },
   vxlanPort: { flag: 'vxlan-port', env: 'TSOVERLAY_VXLAN_PORT', default: '4789', help: 'UDP port of the VXLAN devices (use another than swarm\'s data path port)' },
-  nodeName: { flag: 'node-name', env: 'TSOVERLAY_NODE_NAME', help: 'this node\'s identity in the cluster (default: the hostname)' },
+  nodeName: { flag: 'node-name', env: 'TSOVERLAY_NODE_NAME', help: 'this node\'s unique identity in the cluster (default: its advertise address)' },
   defaultPool: { flag: 'default-pool', env: 'TSOVERLAY_DEFAULT_POOL', default: '10.128.0.0/9', help: 'IPv4 range subnets are carved from when a network has no --subnet' },
   defaultPoolSize: { flag: 'default-pool-size', env: 'TSOVERLAY_DEFAULT_POOL_SIZE', default: '24', help: 'prefix length of those subnets' },
   resyncIntervalMs: { flag: 'resync-interval-ms', env: 'TSOVERLAY_RESYNC_INTERVAL_MS', default: '30000', help: 'period of the full kernel resync' },
+  zkSessionTimeoutMs: {
+    flag: 'zk-session-timeout-ms',
+    env: 'TSOVERLAY_ZK_SESSION_TIMEOUT_MS',
+    default: '10000',
+    help: 'ZooKeeper session timeout: how fast peers drop a lost node',
+  },
 } satisfies Record<keyof Config, Setting>;
 
 export class ConfigError extends Error {
@@ -107,7 +115,7 @@ const parseIntIn = (name: string, text: string, min: number, max: number, proble
   return Number(text);
 };
 
-export const loadConfig = (argv: string[], env: Record<string, string | undefined>, hostname: string): Config => {
+export const loadConfig = (argv: string[], env: Record<string, string | undefined>): Config => {
   const problems: string[] = [];
   const options = Object.fromEntries(Object.values(SETTINGS).map((s: Setting) => [s.flag, { type: 'string' as const }]));
   let values: Record<string, string | boolean | undefined> = {};
@@ -140,8 +148,8 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
   const level = LOG_LEVELS.find((l) => l === logLevel);
   if (!level) problems.push(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`);
   const vxlanPort = parseIntIn(SETTINGS.vxlanPort.flag, req(SETTINGS.vxlanPort), 1, 65535, problems);
-  const nodeName = get(SETTINGS.nodeName) ?? hostname;
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(nodeName)) {
+  const nodeName = get(SETTINGS.nodeName);
+  if (nodeName !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/.test(nodeName)) {
     problems.push(`--node-name "${nodeName}" must be 1-63 letters, digits, '.', '_' or '-'`);
   }
   const poolText = req(SETTINGS.defaultPool);
@@ -152,6 +160,7 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     problems.push(`--default-pool-size ${defaultPoolSize} is larger than the range ${poolText} itself`);
   }
   const resyncIntervalMs = parseIntIn(SETTINGS.resyncIntervalMs.flag, req(SETTINGS.resyncIntervalMs), 1000, 86_400_000, problems);
+  const zkSessionTimeoutMs = parseIntIn(SETTINGS.zkSessionTimeoutMs.flag, req(SETTINGS.zkSessionTimeoutMs), 1000, 600_000, problems);
 
   if (problems.length > 0 || !store || !level || !defaultPool) throw new ConfigError(problems);
   return Object.freeze({
@@ -161,9 +170,10 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     dockerHost,
     logLevel: level,
     vxlanPort,
-    nodeName,
+    ...(nodeName !== undefined ? { nodeName } : {}),
     defaultPool,
     defaultPoolSize,
     resyncIntervalMs,
+    zkSessionTimeoutMs,
   });
 };

@@ -5,5 +5,4 @@
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from './config.js';
 
-export const createLogger = (level: LogLevel, node: string): Logger =>
-  pino({ level, base: { node }, redact: ['config.store.auth'] });
+export const createLogger = (level: LogLevel): Logger => pino({ level, base: { pid: process.pid } });

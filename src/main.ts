@@ -1,16 +1,23 @@
 /**
- * Composition root: config → logger → dataplane → store → core → reconcile →
- * server. `createApp` wires everything without listening (tests use it with
- * fakes); `serve` runs the plugin until SIGTERM/SIGINT.
+ * Composition root: config → logger → dataplane → store → membership → core →
+ * reconcile + replication → server. `createApp` wires everything without
+ * listening (tests use it with fakes); `serve` runs the plugin until
+ * SIGTERM/SIGINT.
  */
-import { mkdir, unlink } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { registerNode } from './cluster/membership.js';
+import { Replicator } from './cluster/replicator.js';
+import { WatchSet } from './cluster/watch-set.js';
 import type { Config } from './config.js';
 import type { Dataplane, Underlay } from './dataplane/dataplane.js';
 import { NetworkDriver } from './driver/network-driver.js';
+import type { DockerEngine } from './engine/engine.js';
 import { Ipam } from './ipam/ipam.js';
+import type { NodeRecord } from './model.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { buildServer } from './server/build-server.js';
 import { ClusterState } from './store/cluster-state.js';
@@ -24,65 +31,145 @@ export interface App {
   driver: NetworkDriver;
   ipam: Ipam;
   reconciler: Reconciler;
+  replicator: Replicator | undefined;
+  watches: WatchSet;
   state: ClusterState;
   underlay: Underlay;
+  node: string;
+  /** Start the loops (first reconcile awaited); the server is not listening yet. */
+  start(): Promise<void>;
+  /** Stop the loops (kernel state stays). */
+  stop(): Promise<void>;
 }
 
-export const createApp = async (deps: { config: Config; log: Logger; kv: KvStore; dataplane: Dataplane }): Promise<App> => {
-  const { config, log, kv, dataplane } = deps;
+const packageVersion = async (): Promise<string> => {
+  try {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+};
+
+export const createApp = async (deps: {
+  config: Config;
+  log: Logger;
+  kv: KvStore;
+  dataplane: Dataplane;
+  engine?: DockerEngine;
+}): Promise<App> => {
+  const { config, kv, dataplane, engine } = deps;
   const underlay = await dataplane.resolveUnderlay(config.advertise);
-  log.info({ underlay: underlay.ifname, ip: underlay.address, mtu: underlay.mtu }, 'underlay resolved');
+  const node = config.nodeName ?? underlay.address;
+  const log = deps.log.child({ node });
+  log.info({ underlay: underlay.ifname, ip: underlay.address, mtu: underlay.mtu, node }, 'underlay resolved');
   const state = new ClusterState(kv);
   await state.init();
-  const reconciler = new Reconciler({
+
+  const nodeRecord: NodeRecord = {
+    node,
+    address: underlay.address,
+    vxlanPort: config.vxlanPort,
+    hostname: hostname(),
+    version: await packageVersion(),
+    startedAt: new Date().toISOString(),
+  };
+  const register = () => registerNode(state, nodeRecord, log, { waitForOwnMs: config.zkSessionTimeoutMs + 2000 });
+  await register();
+
+  let replicator: Replicator | undefined;
+  let reconciler: Reconciler | undefined;
+  const changed = (): void => {
+    reconciler?.markDirty();
+    replicator?.markDirty();
+  };
+  const watches = new WatchSet(state, changed);
+  reconciler = new Reconciler({
     state,
     dataplane,
     underlay,
-    node: config.nodeName,
+    node,
     vxlanPort: config.vxlanPort,
     intervalMs: config.resyncIntervalMs,
     log: log.child({ component: 'reconcile' }),
+    watches,
   });
-  const ipam = new Ipam({
-    state,
-    config: { node: config.nodeName, defaultPool: config.defaultPool, defaultPoolSize: config.defaultPoolSize },
+  if (engine) {
+    replicator = new Replicator({ state, engine, node, intervalMs: config.resyncIntervalMs, log: log.child({ component: 'replicate' }) });
+  }
+  const unsubscribe = kv.onSession((e) => {
+    log.info({ session: e }, 'cluster store session');
+    if (e === 'connected') {
+      // A new session after an expiry: our ephemeral membership is gone.
+      register().then(changed, (err: unknown) => log.error({ err }, 're-registering this node failed'));
+    } else if (e === 'reconnected') changed();
   });
+  const ipam = new Ipam({ state, config: { node, defaultPool: config.defaultPool, defaultPoolSize: config.defaultPoolSize } });
   const driver = new NetworkDriver({
     state,
     dataplane,
     underlay,
-    config: { node: config.nodeName, vxlanPort: config.vxlanPort, vniStart: VNI_START },
+    config: { node, vxlanPort: config.vxlanPort, vniStart: VNI_START },
     log: log.child({ component: 'driver' }),
-    onChange: () => reconciler.markDirty(),
+    onChange: changed,
   });
   const server = buildServer({ driver, ipam }, log.child({ component: 'server' }));
-  return { server, driver, ipam, reconciler, state, underlay };
+  const rec = reconciler;
+  return {
+    server,
+    driver,
+    ipam,
+    reconciler: rec,
+    replicator,
+    watches,
+    state,
+    underlay,
+    node,
+    start: async () => {
+      const first = await rec.start();
+      log.info(first, 'initial reconcile done');
+      replicator?.start();
+    },
+    stop: async () => {
+      unsubscribe();
+      watches.close();
+      await replicator?.stop();
+      await rec.stop();
+    },
+  };
 };
 
 /** Open the real adapters named by the config. */
-const openAdapters = async (config: Config): Promise<{ kv: KvStore; dataplane: Dataplane }> => {
+const openAdapters = async (config: Config, log: Logger): Promise<{ kv: KvStore; dataplane: Dataplane; engine?: DockerEngine }> => {
   const { NetlinkDataplane } = await import('./dataplane/netlink-dataplane.js');
-  const dataplane = new NetlinkDataplane({});
+  const dataplane = new NetlinkDataplane({ log: log.child({ component: 'netlink' }) });
   if (config.store.kind === 'zk') {
-    throw new Error('--store zk:// is not supported by this build yet; use file:///path (single node)');
+    const { ZkKvStore } = await import('./store/zk-kv-store.js');
+    const kv = await ZkKvStore.open({
+      servers: config.store.servers,
+      chroot: config.store.chroot,
+      sessionTimeoutMs: config.zkSessionTimeoutMs,
+      log: log.child({ component: 'zookeeper' }),
+    });
+    const { HttpDockerEngine } = await import('./engine/http-engine.js');
+    return { kv, dataplane, engine: new HttpDockerEngine(config.dockerHost, log.child({ component: 'engine' })) };
   }
   const { FileKvStore } = await import('./store/file-kv-store.js');
-  const kv = await FileKvStore.open(config.store.path);
-  return { kv, dataplane };
+  // Single node: nothing to replicate, so no engine connection is needed.
+  return { kv: await FileKvStore.open(config.store.path), dataplane };
 };
 
 /** Run the plugin until a signal; resolves with the exit code. */
 export const serve = async (config: Config, log: Logger): Promise<number> => {
   log.info({ socket: config.socket, store: config.store.kind, vxlanPort: config.vxlanPort }, 'tsoverlay starting');
-  const { kv, dataplane } = await openAdapters(config);
-  const app = await createApp({ config, log, kv, dataplane });
-  const first = await app.reconciler.start();
-  log.info(first, 'initial reconcile done');
+  const { kv, dataplane, engine } = await openAdapters(config, log);
+  const app = await createApp({ config, log, kv, dataplane, ...(engine ? { engine } : {}) });
+  await app.start();
 
   await mkdir(dirname(config.socket), { recursive: true });
   await unlink(config.socket).catch(() => undefined); // a stale socket makes dockerd hang 15 s
   await app.server.listen({ path: config.socket });
-  log.info({ socket: config.socket }, 'tsoverlay ready');
+  log.info({ socket: config.socket, node: app.node }, 'tsoverlay ready');
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -105,7 +192,7 @@ export const serve = async (config: Config, log: Logger): Promise<number> => {
   deadline.unref();
   await step('closing the server', () => app.server.close());
   await step('removing the socket', () => unlink(config.socket).catch(() => undefined));
-  await step('stopping the reconciler', () => app.reconciler.stop());
+  await step('stopping the loops', () => app.stop());
   await step('closing the store', () => kv.close());
   await step('closing netlink', () => dataplane.close());
   return code;

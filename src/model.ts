@@ -28,9 +28,24 @@ export interface NetworkSubnet {
   gateway?: string;
 }
 
+/**
+ * A cluster network. Docker gives the same network a different id on every
+ * engine, so the record is keyed by its first pool (one subnet = one overlay)
+ * and maps each engine's network id to the node that created it there.
+ */
 export interface NetworkRecord {
+  /** Cluster key: the pool id of the network's first subnet. */
   id: NetworkId;
   vni: Vni;
+  /** Engine network id → node, for every engine that has this network. */
+  aliases: Record<string, string>;
+  /** Docker network name and driver name, learned from the engine that created it. */
+  name?: string;
+  driver?: string;
+  /** Removed by a user on some node: every node removes its copy once unused. */
+  deleted: boolean;
+  /** BUM traffic goes to this multicast group instead of head-end replication. */
+  multicast?: string;
   /** MTU of the bridge, VXLAN device and every endpoint of this network. */
   mtu: number;
   internal: boolean;
@@ -56,6 +71,8 @@ export interface PoolRecord {
   subPool?: string;
   /** The user asked for this subnet (true) or IPAM chose it from the default range. */
   requested: boolean;
+  /** Nodes whose engine holds this pool; the pool goes when the last one releases it. */
+  users: string[];
   options: Record<string, string>;
   createdAt: string;
 }
@@ -81,4 +98,15 @@ export interface EndpointRecord {
   hostIf: string;
   /** Container end before Docker moves it (Join's SrcName). */
   containerIf: string;
+}
+
+/** A live plugin instance (ephemeral in ZooKeeper). */
+export interface NodeRecord {
+  node: string;
+  /** Underlay (VTEP) address, bare IP. */
+  address: string;
+  vxlanPort: number;
+  hostname: string;
+  version: string;
+  startedAt: string;
 }

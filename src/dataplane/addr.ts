@@ -27,14 +27,15 @@ const ipv6ToBytes = (text: string): Buffer | undefined => {
   if (!/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
   const halves = text.split('::');
   if (halves.length > 2) return undefined;
-  const groups = (s: string): number[] | undefined => {
+  // An embedded IPv4 part may only end the whole address.
+  const groups = (s: string, last: boolean): number[] | undefined => {
     if (s === '') return [];
     const out: number[] = [];
     const parts = s.split(':');
     for (const [i, p] of parts.entries()) {
       if (p.includes('.')) {
         // Embedded IPv4 tail, e.g. ::ffff:192.0.2.1
-        const v4 = i === parts.length - 1 ? ipv4ToBytes(p) : undefined;
+        const v4 = last && i === parts.length - 1 ? ipv4ToBytes(p) : undefined;
         if (!v4) return undefined;
         out.push(v4.readUInt16BE(0), v4.readUInt16BE(2));
       } else {
@@ -44,8 +45,8 @@ const ipv6ToBytes = (text: string): Buffer | undefined => {
     }
     return out;
   };
-  const head = groups(halves[0] ?? '');
-  const tail = halves.length === 2 ? groups(halves[1] ?? '') : [];
+  const head = groups(halves[0] ?? '', halves.length === 1);
+  const tail = halves.length === 2 ? groups(halves[1] ?? '', true) : [];
   if (!head || !tail) return undefined;
   const missing = 8 - head.length - tail.length;
   if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
@@ -98,3 +99,7 @@ export const bytesToMac = (bytes: Uint8Array): string =>
 /** A MAC the kernel accepts for a device: not multicast, not all zeros. */
 export const isUnicastMac = (bytes: Uint8Array): boolean =>
   bytes.length === 6 && ((bytes[0] ?? 0) & 1) === 0 && bytes.some((b) => b !== 0);
+
+/** An IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast address, as 4 or 16 bytes. */
+export const isMulticastIp = (bytes: Uint8Array): boolean =>
+  bytes.length === 4 ? ((bytes[0] ?? 0) & 0xf0) === 0xe0 : bytes.length === 16 && bytes[0] === 0xff;

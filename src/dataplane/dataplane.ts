@@ -29,6 +29,14 @@ export interface NetworkDevices {
   /** Underlay interface index (VXLAN `link`), so the device follows the underlay. */
   underlayIndex: number;
   mtu: number;
+  /**
+   * Multicast group (bare IP, same family as `local`) that broadcast, unknown
+   * unicast and multicast frames are sent to, instead of (or besides) the
+   * head-end replication entries. Absent: no group, BUM traffic goes only to
+   * the all-zero-MAC FDB entries. Changing it recreates the VXLAN device
+   * (and so drops its forwarding entries).
+   */
+  group?: string;
 }
 
 /** An endpoint's veth pair: host end on the bridge, container end handed to Docker. */
@@ -56,9 +64,38 @@ export interface ObservedLink {
     port: number;
     local?: string;
     link?: number;
+    /** Multicast group, if the device has one. */
+    group?: string;
     learning: boolean;
     proxy: boolean;
   };
+}
+
+/**
+ * A static FDB entry on a VXLAN device: frames for `mac` are encapsulated to
+ * the remote VTEP `dst`. The all-zero MAC `00:00:00:00:00:00` is the
+ * head-end replication entry: broadcast and unknown-unicast frames are copied
+ * to every `dst` it has (one entry per remote node).
+ */
+export interface FdbEntry {
+  /** Lower-case colon form; unicast, or all zeros. */
+  mac: string;
+  /** Remote VTEP IP (bare, canonical, same family as the device's `local`). */
+  dst: string;
+}
+
+/** A permanent neighbour entry on a VXLAN device, answered by its ARP/ND proxy. */
+export interface NeighEntry {
+  /** Bare IPv4 or IPv6 address, canonical form. */
+  ip: string;
+  /** Lower-case colon form, unicast. */
+  mac: string;
+}
+
+/** What `listForwarding` reads back, sorted (FDB by MAC then dst, neighbours by IPv4 before IPv6, then address). */
+export interface Forwarding {
+  fdb: FdbEntry[];
+  neigh: NeighEntry[];
 }
 
 export interface Dataplane {
@@ -85,5 +122,30 @@ export interface Dataplane {
   ensureEndpoint(spec: EndpointDevices): Promise<void>;
   /** Delete a link by name; true if it existed. Deleting one veth end removes both. */
   deleteLink(name: string): Promise<boolean>;
+  /**
+   * Static FDB entries with a dst and permanent neighbour entries on a VXLAN
+   * device (only those; kernel-learned/self-generated entries, such as the
+   * multicast group's default entry, are ignored). One FDB dump and one
+   * neighbour dump, whatever the number of entries.
+   *
+   * For every forwarding call: a `vxlan` name that is not ours is
+   * INVALID_OPTION; a missing device, or one that is not a VXLAN device, is
+   * KERNEL_FAILURE (`<operation> <vxlan>: no such vxlan device` /
+   * `…: not a vxlan device (kind <kind>)`).
+   */
+  listForwarding(vxlan: string): Promise<Forwarding>;
+  /**
+   * Ensure the FDB entry exists (idempotent). A unicast MAC has one dst:
+   * adding it with another dst replaces the old one. The all-zero MAC
+   * collects dsts: adding one keeps the others. The MAC must be unicast or all
+   * zeros, the dst a unicast IP of the device's `local` family (INVALID_OPTION).
+   */
+  addFdb(vxlan: string, entry: FdbEntry): Promise<void>;
+  /** Delete exactly this MAC+dst pair (other dsts of the all-zero MAC stay); false if absent. */
+  deleteFdb(vxlan: string, entry: FdbEntry): Promise<boolean>;
+  /** Ensure the permanent neighbour entry exists (idempotent; replaces the MAC of an existing IP). */
+  addNeigh(vxlan: string, entry: NeighEntry): Promise<void>;
+  /** Delete the neighbour entry of `entry.ip` if it is ours (permanent, with this MAC); false if absent. */
+  deleteNeigh(vxlan: string, entry: NeighEntry): Promise<boolean>;
   close(): Promise<void>;
 }

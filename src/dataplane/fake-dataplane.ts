@@ -5,14 +5,19 @@
  * recreated, a VNI+port already used by another VXLAN device is a
  * KERNEL_CONFLICT, a VXLAN MTU above the underlay's allows is a
  * KERNEL_FAILURE (EINVAL), deleting one veth end removes both, deleting a
- * bridge releases its ports.
+ * bridge releases its ports. Forwarding entries (FDB, neighbours) live on
+ * their VXLAN device: deleting or recreating the device drops them; a
+ * unicast MAC has one dst (a new one replaces it), the all-zero MAC collects
+ * dsts; calls on a missing device are KERNEL_FAILURE.
  *
  * For assertions:
  * - `links`: every visible device by name (`masterIndex` points at the bridge).
  * - `calls`: the mutating calls, in order — API calls
- *   (`ensureNetwork <bridge>`, `ensureEndpoint <hostIf>`, `deleteLink <name>`)
+ *   (`ensureNetwork <bridge>`, `ensureEndpoint <hostIf>`, `deleteLink <name>`,
+ *   `addFdb|deleteFdb <vxlan> <mac> <dst>`, `addNeigh|deleteNeigh <vxlan> <ip> <mac>`)
  *   and the kernel changes they made (`createLink <name>`,
- *   `setLink <name> <what>`, `removeLink <name>`). `changes()` returns only the
+ *   `setLink <name> <what>`, `removeLink <name>`, `setFdb|removeFdb <vxlan> <mac> <dst>`,
+ *   `setNeigh|removeNeigh <vxlan> <ip> <mac>`). `changes()` returns only the
  *   latter, so "a second ensure changed nothing" is
  *   `t.same(fake.changes(), before)`.
  * - `failNext(point, error)`: the next call of that method (or kernel step)
@@ -20,10 +25,31 @@
  */
 import { TsoverlayError } from '../errors.js';
 import { canonicalIp } from './addr.js';
-import type { Dataplane, EndpointDevices, NetworkDevices, ObservedLink, Underlay } from './dataplane.js';
+import type {
+  Dataplane,
+  EndpointDevices,
+  FdbEntry,
+  Forwarding,
+  NeighEntry,
+  NetworkDevices,
+  ObservedLink,
+  Underlay,
+} from './dataplane.js';
 import { KernelError, kernelFailure } from './kernel-error.js';
 import { isValidIfname, OWNED_PREFIX } from './names.js';
-import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu, maxVxlanMtu, type VxlanState, vxlanIncompat } from './spec.js';
+import {
+  checkEndpointSpec,
+  checkFdbEntry,
+  checkForwardingDevice,
+  checkNeighEntry,
+  checkNetworkSpec,
+  checkVxlanMtu,
+  maxVxlanMtu,
+  sortForwarding,
+  type VxlanState,
+  vxlanIncompat,
+  ZERO_MAC,
+} from './spec.js';
 
 export interface FakeLink {
   name: string;
@@ -37,6 +63,10 @@ export interface FakeLink {
   /** Name of the other end, for veth. */
   peer?: string;
   vxlan?: VxlanState;
+  /** VXLAN devices: FDB dsts by MAC (one for a unicast MAC, any number for the all-zero MAC). */
+  fdb?: Map<string, Set<string>>;
+  /** VXLAN devices: permanent neighbour entries, MAC by IP. */
+  neigh?: Map<string, string>;
 }
 
 export type FakeFailPoint =
@@ -45,6 +75,11 @@ export type FakeFailPoint =
   | 'ensureNetwork'
   | 'ensureEndpoint'
   | 'deleteLink'
+  | 'listForwarding'
+  | 'addFdb'
+  | 'deleteFdb'
+  | 'addNeigh'
+  | 'deleteNeigh'
   | 'createLink'
   | 'setLink'
   | 'removeLink';
@@ -60,7 +95,7 @@ export interface FakeDataplaneOptions {
 
 export const DEFAULT_FAKE_UNDERLAY: Underlay = { ifname: 'eth0', ifindex: 2, address: '10.0.0.2', family: 4, mtu: 1500 };
 
-const KERNEL_CHANGES = /^(createLink|setLink|removeLink) /;
+const KERNEL_CHANGES = /^(createLink|setLink|removeLink|setFdb|removeFdb|setNeigh|removeNeigh) /;
 
 const kernel = (operation: string, device: string, errno: string, detail?: string): TsoverlayError =>
   kernelFailure(operation, device, new KernelError(errno, `Request rejected: ${errno}`), detail);
@@ -152,10 +187,11 @@ export class FakeDataplane implements Dataplane {
         const master = l.masterIndex === undefined ? undefined : byIndex.get(l.masterIndex);
         if (master !== undefined) o.master = master;
         if (l.vxlan) {
-          const { vni, port, local, link, learning, proxy } = l.vxlan;
+          const { vni, port, local, link, group, learning, proxy } = l.vxlan;
           o.vxlan = { vni, port, learning, proxy };
           if (local !== undefined) o.vxlan.local = local;
           if (link !== undefined) o.vxlan.link = link;
+          if (group !== undefined) o.vxlan.group = group;
         }
         return o;
       });
@@ -200,6 +236,7 @@ export class FakeDataplane implements Dataplane {
         l2miss: false,
         l3miss: false,
       };
+      if (spec.group !== undefined) vxlan.group = spec.group;
       this.createLink(
         { name: spec.vxlan, kind: 'vxlan', mtu: spec.mtu, up: true, masterIndex: bridge.index, vxlan },
         'create vxlan',
@@ -241,11 +278,88 @@ export class FakeDataplane implements Dataplane {
     return true;
   }
 
+  async listForwarding(vxlan: string): Promise<Forwarding> {
+    this.hit('listForwarding');
+    const dev = this.vxlanDevice('list forwarding', vxlan);
+    const fdb: FdbEntry[] = [];
+    for (const [mac, dsts] of dev.fdb ?? []) for (const dst of dsts) fdb.push({ mac, dst });
+    const neigh = [...(dev.neigh ?? [])].map(([ip, mac]) => ({ ip, mac }));
+    return sortForwarding({ fdb, neigh });
+  }
+
+  async addFdb(vxlan: string, input: FdbEntry): Promise<void> {
+    this.calls.push(`addFdb ${vxlan} ${input.mac} ${input.dst}`);
+    this.hit('addFdb');
+    checkForwardingDevice(vxlan);
+    checkFdbEntry(vxlan, input, undefined);
+    const dev = this.vxlanDevice('add fdb', vxlan);
+    const entry = checkFdbEntry(vxlan, input, localFamily(dev));
+    dev.fdb ??= new Map();
+    const dsts = dev.fdb.get(entry.mac) ?? new Set<string>();
+    if (dsts.has(entry.dst) && (entry.mac === ZERO_MAC || dsts.size === 1)) return;
+    if (entry.mac !== ZERO_MAC) {
+      for (const old of dsts) this.calls.push(`removeFdb ${vxlan} ${entry.mac} ${old}`);
+      dsts.clear(); // replace: a unicast MAC has one dst
+    }
+    dsts.add(entry.dst);
+    dev.fdb.set(entry.mac, dsts);
+    this.calls.push(`setFdb ${vxlan} ${entry.mac} ${entry.dst}`);
+  }
+
+  async deleteFdb(vxlan: string, input: FdbEntry): Promise<boolean> {
+    this.calls.push(`deleteFdb ${vxlan} ${input.mac} ${input.dst}`);
+    this.hit('deleteFdb');
+    checkForwardingDevice(vxlan);
+    const entry = checkFdbEntry(vxlan, input, undefined);
+    const dev = this.vxlanDevice('delete fdb', vxlan);
+    const dsts = dev.fdb?.get(entry.mac);
+    if (!dsts?.delete(entry.dst)) return false;
+    if (dsts.size === 0) dev.fdb?.delete(entry.mac);
+    this.calls.push(`removeFdb ${vxlan} ${entry.mac} ${entry.dst}`);
+    return true;
+  }
+
+  async addNeigh(vxlan: string, input: NeighEntry): Promise<void> {
+    this.calls.push(`addNeigh ${vxlan} ${input.ip} ${input.mac}`);
+    this.hit('addNeigh');
+    checkForwardingDevice(vxlan);
+    const { ip, mac } = checkNeighEntry(vxlan, input);
+    const dev = this.vxlanDevice('add neighbour', vxlan);
+    dev.neigh ??= new Map();
+    if (dev.neigh.get(ip) === mac) return;
+    dev.neigh.set(ip, mac);
+    this.calls.push(`setNeigh ${vxlan} ${ip} ${mac}`);
+  }
+
+  async deleteNeigh(vxlan: string, input: NeighEntry): Promise<boolean> {
+    this.calls.push(`deleteNeigh ${vxlan} ${input.ip} ${input.mac}`);
+    this.hit('deleteNeigh');
+    checkForwardingDevice(vxlan);
+    const { ip, mac } = checkNeighEntry(vxlan, input);
+    const dev = this.vxlanDevice('delete neighbour', vxlan);
+    // Only while it still maps to this MAC (a reused IP's newer entry stays).
+    if (dev.neigh?.get(ip) !== mac) return false;
+    dev.neigh.delete(ip);
+    this.calls.push(`removeNeigh ${vxlan} ${ip} ${mac}`);
+    return true;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }
 
   // ------------------------------------------------------------ fake kernel
+
+  /** The VXLAN device of a forwarding call, with the adapter's errors. */
+  private vxlanDevice(operation: string, name: string): FakeLink {
+    checkForwardingDevice(name);
+    const link = this.links.get(name);
+    if (!link) throw new TsoverlayError('KERNEL_FAILURE', `${operation} ${name}: no such vxlan device`);
+    if (link.kind !== 'vxlan') {
+      throw new TsoverlayError('KERNEL_FAILURE', `${operation} ${name}: not a vxlan device (kind ${link.kind || 'none'})`);
+    }
+    return link;
+  }
 
   private hit(point: FakeFailPoint): void {
     const queued = this.failures.get(point);
@@ -306,3 +420,6 @@ export class FakeDataplane implements Dataplane {
 }
 
 const invalid = (message: string): TsoverlayError => new TsoverlayError('INVALID_OPTION', message);
+
+const localFamily = (link: FakeLink): 4 | 6 | undefined =>
+  link.vxlan?.local === undefined ? undefined : canonicalIp(link.vxlan.local)?.family;

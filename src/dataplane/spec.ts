@@ -3,8 +3,8 @@
  * `FakeDataplane`, so the fake accepts and rejects exactly what the adapter does.
  */
 import { TsoverlayError } from '../errors.js';
-import { canonicalIp, isUnicastMac, macToBytes } from './addr.js';
-import type { EndpointDevices, NetworkDevices } from './dataplane.js';
+import { canonicalIp, ipToBytes, isMulticastIp, isUnicastMac, macToBytes } from './addr.js';
+import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices } from './dataplane.js';
 import { isOwnedName, OWNED_PREFIX } from './names.js';
 
 /** VXLAN encapsulation overhead over an IPv4 underlay (outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14). */
@@ -38,7 +38,19 @@ export const checkNetworkSpec = (spec: NetworkDevices): NetworkDevices => {
   checkInt('underlay interface index', spec.underlayIndex, 1, 0x7fffffff);
   const local = canonicalIp(spec.local);
   if (!local) throw invalid(`VXLAN local address "${spec.local}" is not an IP address`);
-  return { ...spec, local: local.address };
+  if (spec.group === undefined) {
+    // Drop an explicit `group: undefined` so the result compares cleanly.
+    const { group: _, ...rest } = spec;
+    return { ...rest, local: local.address };
+  }
+  const group = canonicalIp(spec.group);
+  if (!group || !isMulticastIp(ipToBytes(group.address) ?? Buffer.alloc(0))) {
+    throw invalid(`VXLAN group "${spec.group}" is not a multicast IP address`);
+  }
+  if (group.family !== local.family) {
+    throw invalid(`VXLAN group ${group.address} is IPv${group.family} but local ${local.address} is IPv${local.family}`);
+  }
+  return { ...spec, local: local.address, group: group.address };
 };
 
 /** Validate an endpoint spec; returns it with the MAC in lower case. */
@@ -59,6 +71,7 @@ export interface VxlanState {
   port: number;
   local?: string;
   link?: number;
+  group?: string;
   learning: boolean;
   proxy: boolean;
   l2miss?: boolean;
@@ -78,6 +91,8 @@ export const vxlanIncompat = (kind: string, vx: VxlanState | undefined, spec: Ne
   const want = canonicalIp(spec.local)?.address ?? spec.local;
   if (vx.local !== want) reasons.push(`local ${vx.local ?? 'unset'}, want ${want}`);
   if (vx.link !== spec.underlayIndex) reasons.push(`link ${vx.link ?? 'unset'}, want ${spec.underlayIndex}`);
+  const group = spec.group === undefined ? undefined : (canonicalIp(spec.group)?.address ?? spec.group);
+  if (vx.group !== group) reasons.push(`group ${vx.group ?? 'unset'}, want ${group ?? 'unset'}`);
   if (vx.learning) reasons.push('learning on, want off');
   if (!vx.proxy) reasons.push('proxy off, want on');
   if (vx.l2miss) reasons.push('l2miss on, want off');
@@ -108,4 +123,65 @@ export const checkVxlanMtu = (spec: NetworkDevices, underlay: { name: string; mt
       `ensure network ${spec.bridge}: MTU ${spec.mtu} is above ${max}, the most VXLAN over IPv${family} allows on underlay ${underlay.name} (MTU ${underlay.mtu})`,
     );
   }
+};
+
+// ------------------------------------------------------------ forwarding
+
+export const ZERO_MAC = '00:00:00:00:00:00';
+
+/** The name given to a forwarding call must be one of ours (we never program foreign devices). */
+export const checkForwardingDevice = (vxlan: string): void => checkName('vxlan', vxlan);
+
+/** A unicast IP (not multicast, unspecified or 255.255.255.255), canonical, for FDB dsts and neighbour addresses. */
+const unicastIp = (what: string, text: string): { address: string; family: 4 | 6 } => {
+  const ip = canonicalIp(text);
+  const bytes = ip && ipToBytes(ip.address);
+  const broadcast = bytes?.length === 4 && bytes.every((b) => b === 0xff);
+  if (!ip || !bytes || isMulticastIp(bytes) || broadcast || bytes.every((b) => b === 0)) {
+    throw invalid(`${what} "${text}" is not a unicast IP address`);
+  }
+  return ip;
+};
+
+/**
+ * Validate an FDB entry for a VXLAN device whose `local` has family
+ * `localFamily` (undefined = unknown, left to the kernel); returns it canonical.
+ */
+export const checkFdbEntry = (vxlan: string, entry: FdbEntry, localFamily: 4 | 6 | undefined): FdbEntry => {
+  const mac = macToBytes(entry.mac);
+  if (!mac || !(isUnicastMac(mac) || mac.every((b) => b === 0))) {
+    throw invalid(`FDB entry on ${vxlan}: MAC "${entry.mac}" is neither unicast nor all zeros`);
+  }
+  const dst = unicastIp(`FDB entry on ${vxlan}: dst`, entry.dst);
+  if (localFamily !== undefined && dst.family !== localFamily) {
+    throw invalid(`FDB entry on ${vxlan}: dst ${dst.address} is IPv${dst.family} but the device's local address is IPv${localFamily}`);
+  }
+  return { mac: entry.mac.toLowerCase(), dst: dst.address };
+};
+
+/** Validate a neighbour entry; returns it canonical, with the address family. */
+export const checkNeighEntry = (vxlan: string, entry: NeighEntry): NeighEntry & { family: 4 | 6 } => {
+  const ip = unicastIp(`neighbour entry on ${vxlan}: IP`, entry.ip);
+  const mac = macToBytes(entry.mac);
+  if (!mac || !isUnicastMac(mac)) throw invalid(`neighbour entry on ${vxlan}: MAC "${entry.mac}" is not a unicast MAC address`);
+  return { ip: ip.address, mac: entry.mac.toLowerCase(), family: ip.family };
+};
+
+/** Sort key of an IP: IPv4 before IPv6, then numerically. */
+const ipKey = (ip: string): string => {
+  const b = ipToBytes(ip);
+  return b ? `${b.length === 4 ? 4 : 6}${b.toString('hex')}` : `9${ip}`;
+};
+
+/** The order `listForwarding` returns entries in (both implementations). */
+export const sortForwarding = (f: Forwarding): Forwarding => {
+  const fdb = f.fdb
+    .map((e) => ({ e, k: `${e.mac}/${ipKey(e.dst)}` }))
+    .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
+    .map((x) => x.e);
+  const neigh = f.neigh
+    .map((e) => ({ e, k: ipKey(e.ip) }))
+    .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
+    .map((x) => x.e);
+  return { fdb, neigh };
 };

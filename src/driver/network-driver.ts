@@ -7,7 +7,8 @@
  * store back, and deletes succeed for things that are already gone.
  */
 import type { Logger } from 'pino';
-import type { Dataplane, EndpointDevices, NetworkDevices, Underlay } from '../dataplane/dataplane.js';
+import type { Dataplane, Underlay } from '../dataplane/dataplane.js';
+import { endpointDevices, networkDevices } from '../reconcile/desired.js';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from '../dataplane/names.js';
 import { TsoverlayError, isTsoverlayError } from '../errors.js';
 import { parseCidr, parseIpWithPrefix } from '../ipam/cidr.js';
@@ -73,24 +74,6 @@ export interface DriverDeps {
   now?: () => Date;
 }
 
-export const networkDevices = (net: NetworkRecord, underlay: Underlay, port: number): NetworkDevices => ({
-  vni: net.vni,
-  bridge: bridgeName(net.vni),
-  vxlan: vxlanName(net.vni),
-  port,
-  local: underlay.address,
-  underlayIndex: underlay.ifindex,
-  mtu: net.mtu,
-});
-
-export const endpointDevices = (ep: EndpointRecord, net: NetworkRecord): EndpointDevices => ({
-  hostIf: ep.hostIf,
-  containerIf: ep.containerIf,
-  bridge: bridgeName(net.vni),
-  mtu: net.mtu,
-  mac: ep.mac,
-});
-
 const short = (id: string): string => id.slice(0, 12);
 
 export class NetworkDriver {
@@ -102,55 +85,77 @@ export class NetworkDriver {
     return { scope: 'local', connectivityScope: 'global' };
   }
 
+  /**
+   * A network is identified cluster-wide by its first pool: the same subnet
+   * created on another node (by a user or by replication) joins the same
+   * overlay, with the same VNI, as another alias of the same record.
+   */
   async createNetwork(input: CreateNetworkInput): Promise<void> {
     const { state, underlay, config } = this.deps;
     const opts = parseNetworkOptions(input.options);
     const ipv4 = this.checkIpamData(input.ipv4, 4);
     const ipv6 = this.checkIpamData(input.ipv6, 6);
-    if (ipv4.length === 0 && ipv6.length === 0) {
+    const first = ipv4[0] ?? ipv6[0];
+    if (!first) {
       throw new TsoverlayError('NOT_OURS', 'the network has no subnet; create it with --ipam-driver tsoverlay');
     }
     const mtu = chooseMtu(opts.mtu, underlay, opts.ipv6);
+    const key = first.poolId;
     const log = this.deps.log.child({ network: short(input.networkId) });
-    await this.locks.run(input.networkId, async () => {
+    await this.locks.run(key, async () => {
       for (const s of [...ipv4, ...ipv6]) {
         if (!(await state.getPool(s.poolId))) {
           throw new TsoverlayError('POOL_NOT_FOUND', `address pool ${s.pool} is not held by tsoverlay's IPAM; create the network with --ipam-driver tsoverlay`);
         }
       }
-      let net = await state.getNetwork(input.networkId);
-      if (!net) {
-        net = await this.storeNetwork(input.networkId, opts.vni, {
+      let net = await state.addAlias(key, input.networkId, config.node, (n) => ({ ...n, deleted: false }));
+      if (net) {
+        if (net.mtu !== mtu && opts.mtu !== undefined) {
+          log.warn({ vni: net.vni, mtu: net.mtu, requested: mtu }, 'network exists in the cluster with another MTU; keeping the cluster MTU');
+        }
+        log.info({ vni: net.vni, key }, 'joined existing cluster network');
+      } else {
+        net = await this.storeNetwork(key, input.networkId, opts.vni, {
           mtu,
           internal: opts.internal,
           ipv4,
           ipv6,
           options: opts.generic,
+          ...(opts.multicast ? { multicast: opts.multicast } : {}),
         });
-        log.info({ vni: net.vni, mtu: net.mtu, internal: net.internal }, 'network stored');
+        log.info({ vni: net.vni, mtu: net.mtu, internal: net.internal, key }, 'network stored');
       }
       try {
         await this.deps.dataplane.ensureNetwork(networkDevices(net, underlay, config.vxlanPort));
       } catch (e) {
         log.error({ err: e, vni: net.vni }, 'creating network devices failed; rolling back');
-        await state.deleteNetwork(net.id).catch((re: unknown) => log.error({ err: re }, 'rollback of network record failed'));
-        throw this.kernelError(e, `could not create the devices of network ${short(net.id)}`);
+        await state.removeAlias(key, input.networkId, false).catch((re: unknown) => log.error({ err: re }, 'rollback of network record failed'));
+        throw this.kernelError(e, `could not create the devices of network ${short(input.networkId)}`);
       }
       log.info({ vni: net.vni, bridge: bridgeName(net.vni) }, 'network ready');
     });
     this.changed();
   }
 
+  /**
+   * A user removed the network on this engine: it is marked removed for every
+   * node (each removes its copy once no container uses it there), and this
+   * node's devices go now.
+   */
   async deleteNetwork(networkId: string): Promise<void> {
     const log = this.deps.log.child({ network: short(networkId) });
-    await this.locks.run(networkId, async () => {
-      const net = await this.deps.state.getNetwork(networkId);
-      if (!net) {
-        log.debug('delete of unknown network: nothing to do');
-        return;
-      }
-      const eps = await this.deps.state.listEndpoints(networkId);
-      await this.deps.state.deleteNetwork(networkId);
+    const key = await this.deps.state.resolveNetwork(networkId);
+    if (!key) {
+      log.debug('delete of unknown network: nothing to do');
+      return;
+    }
+    await this.locks.run(key, async () => {
+      const net = await this.deps.state.getNetwork(key);
+      if (!net) return;
+      const eps = await this.deps.state.listEndpoints(key);
+      const left = await this.deps.state.removeAlias(key, networkId, true);
+      const stillHere = left !== undefined && Object.values(left.aliases).includes(this.deps.config.node);
+      if (stillHere) return;
       const failures: unknown[] = [];
       const names = [
         ...eps.filter((ep) => ep.node === this.deps.config.node).map((ep) => ep.hostIf),
@@ -169,7 +174,7 @@ export class NetworkDriver {
         this.changed();
         throw this.kernelError(failures[0], `network ${short(networkId)} removed, but some of its devices could not be deleted yet`);
       }
-      log.info({ vni: net.vni }, 'network removed');
+      log.info({ vni: net.vni, remaining: left ? Object.keys(left.aliases).length : 0 }, 'network removed on this node');
     });
     this.changed();
   }
@@ -187,9 +192,8 @@ export class NetworkDriver {
     }
     const hostIf = this.deviceName(hostIfName, input.endpointId);
     const containerIf = this.deviceName(containerIfName, input.endpointId);
-    const result = await this.locks.run(input.networkId, async () => {
-      const net = await state.getNetwork(input.networkId);
-      if (!net) throw this.unknownNetwork(input.networkId);
+    const net = await this.network(input.networkId);
+    const result = await this.locks.run(net.id, async () => {
       const rec: EndpointRecord = {
         id: asEndpointId(input.endpointId),
         networkId: net.id,
@@ -217,9 +221,8 @@ export class NetworkDriver {
   }
 
   async join(networkId: string, endpointId: string): Promise<JoinResult> {
-    const net = await this.deps.state.getNetwork(networkId);
-    if (!net) throw this.unknownNetwork(networkId);
-    const ep = await this.deps.state.getEndpoint(networkId, endpointId);
+    const net = await this.network(networkId);
+    const ep = await this.deps.state.getEndpoint(net.id, endpointId);
     if (!ep) {
       throw new TsoverlayError('ENDPOINT_NOT_FOUND', `endpoint ${short(endpointId)} is not known to tsoverlay; recreate the container`);
     }
@@ -235,9 +238,10 @@ export class NetworkDriver {
 
   async deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
     const log = this.deps.log.child({ network: short(networkId), endpoint: short(endpointId) });
-    await this.locks.run(networkId, async () => {
-      const ep = await this.deps.state.getEndpoint(networkId, endpointId);
-      if (ep) await this.deps.state.deleteEndpoint(networkId, endpointId);
+    const key = await this.deps.state.resolveNetwork(networkId);
+    await this.locks.run(key ?? networkId, async () => {
+      const ep = key ? await this.deps.state.getEndpoint(key, endpointId) : undefined;
+      if (ep && key) await this.deps.state.deleteEndpoint(key, endpointId);
       const names = ep ? [ep.hostIf, ep.containerIf] : this.derivedNames(endpointId);
       const failures: unknown[] = [];
       for (const name of names) {
@@ -257,26 +261,34 @@ export class NetworkDriver {
   }
 
   private async storeNetwork(
-    networkId: string,
+    key: string,
+    engineNetworkId: string,
     fixedVni: number | undefined,
-    rest: Pick<NetworkRecord, 'mtu' | 'internal' | 'ipv4' | 'ipv6' | 'options'>,
+    rest: Pick<NetworkRecord, 'mtu' | 'internal' | 'ipv4' | 'ipv6' | 'options' | 'multicast'>,
   ): Promise<NetworkRecord> {
     const { state, config } = this.deps;
     for (let attempt = 0; attempt < 10; attempt++) {
       const vni = fixedVni ?? this.pickVni(await state.usedVnis());
       const rec: NetworkRecord = {
-        id: asNetworkId(networkId),
+        id: asNetworkId(key),
         vni: asVni(vni),
+        aliases: { [engineNetworkId]: config.node },
+        deleted: false,
         ...rest,
         createdBy: config.node,
         createdAt: (this.deps.now?.() ?? new Date()).toISOString(),
       };
       try {
-        await state.createNetwork(rec);
+        await state.createNetwork(rec, engineNetworkId, config.node);
         return rec;
       } catch (e) {
         // Another network took the VNI between our read and our write.
         if (isTsoverlayError(e, 'VNI_IN_USE') && fixedVni === undefined) continue;
+        // Another node created this very network meanwhile: join it.
+        if (isTsoverlayError(e, 'STORE_CONFLICT')) {
+          const joined = await state.addAlias(key, engineNetworkId, config.node);
+          if (joined) return joined;
+        }
         throw e;
       }
     }
@@ -326,6 +338,14 @@ export class NetworkDriver {
     } catch {
       return [];
     }
+  }
+
+  /** The cluster network behind an engine's network id. */
+  private async network(networkId: string): Promise<NetworkRecord> {
+    const key = await this.deps.state.resolveNetwork(networkId);
+    const net = key ? await this.deps.state.getNetwork(key) : undefined;
+    if (!net) throw this.unknownNetwork(networkId);
+    return net;
   }
 
   private unknownNetwork(networkId: string): TsoverlayError {

@@ -3,11 +3,13 @@
  * rejected request is refused here, before anything changes.
  */
 import { TsoverlayError } from '../errors.js';
+import { formatIp, parseIp } from '../ipam/cidr.js';
 import { VNI_MAX, VNI_MIN } from '../model.js';
 
 export const MTU_KEY = 'com.docker.network.driver.mtu';
 export const VNI_KEY = 'tsoverlay.vni';
-export const SUPPORTED_OPTIONS = [MTU_KEY, VNI_KEY] as const;
+export const MULTICAST_KEY = 'tsoverlay.multicast';
+export const SUPPORTED_OPTIONS = [MTU_KEY, VNI_KEY, MULTICAST_KEY] as const;
 
 /** VXLAN encapsulation overhead: outer Ethernet 14 + IP 20/40 + UDP 8 + VXLAN 8. */
 export const vxlanOverhead = (underlayFamily: 4 | 6): number => (underlayFamily === 6 ? 70 : 50);
@@ -18,6 +20,7 @@ export interface NetworkOptions {
   generic: Record<string, string>;
   mtu?: number;
   vni?: number;
+  multicast?: string;
   internal: boolean;
   ipv6: boolean;
 }
@@ -54,6 +57,11 @@ export const parseNetworkOptions = (options: Record<string, unknown> | undefined
       const n = parseIntStrict(v);
       if (n === undefined || n < VNI_MIN || n > VNI_MAX) problems.push(`${VNI_KEY}="${v}" must be a whole number from ${VNI_MIN} to ${VNI_MAX}`);
       else out.vni = n;
+    } else if (k === MULTICAST_KEY) {
+      const ip = parseIp(v);
+      const isMulticast = ip !== undefined && (ip.family === 4 ? ip.value >> 28n === 0xen : ip.value >> 120n === 0xffn);
+      if (!ip || !isMulticast) problems.push(`${MULTICAST_KEY}="${v}" must be a multicast group address (224.0.0.0/4 or ff00::/8)`);
+      else out.multicast = formatIp(ip);
     } else {
       problems.push(`unknown driver option "${k}"; tsoverlay understands ${SUPPORTED_OPTIONS.join(', ')}`);
     }

@@ -84,16 +84,24 @@ export class Ipam {
     if (!wanted && family === 6) {
       throw new TsoverlayError('INVALID_OPTION', 'tsoverlay has no default IPv6 pool; give the network an IPv6 --subnet');
     }
+    const node = this.deps.config.node;
     return this.locks.run('pools', async () => {
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
         const { pools, version } = await this.deps.state.listPools();
         const cidr = wanted ?? this.carveDefault(pools);
         if (wanted) {
+          const same = pools.find((p) => p.space === space && p.pool === formatCidr(cidr));
+          if (same && !same.users.includes(node)) {
+            // The same subnet from another node: that node's network, joined.
+            const joined = await this.joinPool(same.id, node);
+            if (joined) return { poolId: joined.id, pool: joined.pool };
+            continue;
+          }
           const clash = pools.find((p) => p.space === space && overlaps(parseCidr(p.pool) ?? cidr, cidr));
           if (clash) {
             throw new TsoverlayError(
               'POOL_OVERLAP',
-              `subnet ${formatCidr(cidr)} overlaps ${clash.pool}, already used by another tsoverlay network; choose a different --subnet`,
+              `subnet ${formatCidr(cidr)} overlaps ${clash.pool}, already used by another tsoverlay network${clash.users.includes(node) ? ' on this node' : ''}; choose a different --subnet`,
             );
           }
         }
@@ -104,6 +112,7 @@ export class Ipam {
           pool: formatCidr(cidr),
           ...(sub ? { subPool: formatCidr(sub) } : {}),
           requested: wanted !== undefined,
+          users: [node],
           options: req.options,
           createdAt: this.now().toISOString(),
         };
@@ -113,8 +122,30 @@ export class Ipam {
     });
   }
 
+  /** This node stops using a pool; the last user's release removes it with its addresses. */
   async releasePool(poolId: string): Promise<void> {
-    await this.locks.run('pools', () => this.deps.state.deletePool(poolId));
+    const node = this.deps.config.node;
+    await this.locks.run('pools', async () => {
+      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+        const cur = await this.deps.state.getPoolVersioned(poolId);
+        if (!cur) return;
+        const users = cur.value.users.filter((u) => u !== node);
+        if (users.length === 0) {
+          await this.deps.state.deletePool(poolId);
+          return;
+        }
+        if (users.length === cur.value.users.length) return;
+        if (await this.deps.state.setPool({ ...cur.value, users }, cur.version)) return;
+      }
+      throw new TsoverlayError('STORE_CONFLICT', `pool ${poolId} kept changing while releasing it; try again`);
+    });
+  }
+
+  private async joinPool(poolId: string, node: string): Promise<PoolRecord | undefined> {
+    const cur = await this.deps.state.getPoolVersioned(poolId);
+    if (!cur) return undefined;
+    const next = { ...cur.value, users: [...cur.value.users, node] };
+    return (await this.deps.state.setPool(next, cur.version)) ? next : undefined;
   }
 
   /** Returns the address in CIDR form with the pool's prefix. */
@@ -138,6 +169,8 @@ export class Ipam {
         const text = formatIp(ip);
         if (!(await this.deps.state.claimAddress(pool.id, { ip: text, kind, node: this.deps.config.node }))) {
           const holder = await this.deps.state.getAddress(pool.id, text);
+          // A pool joined from another node: its gateway is the network's, shared.
+          if (kind === 'gateway' && holder?.kind === 'gateway') return withPrefix(ip, cidr.prefix);
           throw new TsoverlayError(
             'ADDRESS_IN_USE',
             `address ${text} is already in use in ${pool.pool}${holder ? ` (${holder.kind} on ${holder.node})` : ''}`,
@@ -149,6 +182,11 @@ export class Ipam {
       // does); other automatic addresses from --ip-range if given.
       const range = kind === 'gateway' || !pool.subPool ? cidr : this.parseStored(pool.subPool);
       const taken = new Set(await this.deps.state.claimedAddresses(pool.id));
+      if (kind === 'gateway') {
+        for (const ip of taken) {
+          if ((await this.deps.state.getAddress(pool.id, ip))?.kind === 'gateway') return `${ip}/${cidr.prefix}`;
+        }
+      }
       const { first, last } = usableRange(range);
       for (let v = first; v <= last; v++) {
         const ip: Ip = { family: pool.family, value: v };
@@ -169,7 +207,11 @@ export class Ipam {
   async releaseAddress(poolId: string, address: string): Promise<void> {
     const ip = parseIp(address);
     if (!ip) throw new TsoverlayError('INVALID_REQUEST', `"${address}" is not an IP address`);
-    await this.deps.state.releaseAddress(poolId, formatIp(ip));
+    const text = formatIp(ip);
+    // The gateway belongs to the network on every node that joined the pool;
+    // it goes with the pool when the last node releases that.
+    if ((await this.deps.state.getAddress(poolId, text))?.kind === 'gateway') return;
+    await this.deps.state.releaseAddress(poolId, text);
   }
 
   private carveDefault(pools: PoolRecord[]): Cidr {

@@ -4,20 +4,19 @@
  * it. Compatible devices produce no action, so a restarted plugin leaves
  * running containers alone.
  */
-import type { EndpointDevices, NetworkDevices, ObservedLink } from '../dataplane/dataplane.js';
+import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices, ObservedLink } from '../dataplane/dataplane.js';
 import { parseOwnedName } from '../dataplane/names.js';
 import { canonicalIp } from '../ipam/cidr.js';
+import type { Desired } from './desired.js';
 
-export interface Desired {
-  networks: NetworkDevices[];
-  /** Endpoints owned by this node. */
-  endpoints: EndpointDevices[];
-}
+export type { Desired } from './desired.js';
 
 export type Action =
   | { kind: 'ensureNetwork'; spec: NetworkDevices; reason: string }
   | { kind: 'ensureEndpoint'; spec: EndpointDevices; reason: string }
-  | { kind: 'deleteLink'; name: string; reason: string };
+  | { kind: 'deleteLink'; name: string; reason: string }
+  | { kind: 'addNeigh' | 'deleteNeigh'; vxlan: string; entry: NeighEntry; reason: string }
+  | { kind: 'addFdb' | 'deleteFdb'; vxlan: string; entry: FdbEntry; reason: string };
 
 /** Why an observed bridge/VXLAN pair differs from the spec; '' when it matches. */
 export const networkDrift = (spec: NetworkDevices, bridge: ObservedLink | undefined, vxlan: ObservedLink | undefined): string => {
@@ -32,6 +31,7 @@ export const networkDrift = (spec: NetworkDevices, bridge: ObservedLink | undefi
   if (vx.port !== spec.port) return `${spec.vxlan} port ${vx.port} != ${spec.port}`;
   if (canonicalIp(vx.local ?? '') !== canonicalIp(spec.local)) return `${spec.vxlan} local ${vx.local ?? 'unset'} != ${spec.local}`;
   if (vx.link !== undefined && vx.link !== spec.underlayIndex) return `${spec.vxlan} underlay link ${vx.link} != ${spec.underlayIndex}`;
+  if (canonicalIp(vx.group ?? '') !== canonicalIp(spec.group ?? '')) return `${spec.vxlan} group ${vx.group ?? 'unset'} != ${spec.group ?? 'unset'}`;
   if (vx.learning) return `${spec.vxlan} has learning on`;
   if (!vx.proxy) return `${spec.vxlan} has proxy off`;
   if (vxlan.mtu !== spec.mtu) return `${spec.vxlan} mtu ${vxlan.mtu} != ${spec.mtu}`;
@@ -49,6 +49,39 @@ export const endpointDrift = (spec: EndpointDevices, host: ObservedLink): string
   return '';
 };
 
+const fdbKey = (e: FdbEntry): string => `${e.mac} ${canonicalIp(e.dst) ?? e.dst}`;
+const neighKey = (e: NeighEntry): string => `${canonicalIp(e.ip) ?? e.ip} ${e.mac}`;
+
+/**
+ * Entries to add and remove on one VXLAN device. Neighbours are added before
+ * FDB entries and removed after them, so the kernel never answers ARP for a
+ * MAC it cannot forward to.
+ */
+export const planForwarding = (vxlan: string, want: Forwarding, have: Forwarding | undefined): Action[] => {
+  const out: Action[] = [];
+  const haveFdb = new Set((have?.fdb ?? []).map(fdbKey));
+  const haveNeigh = new Map((have?.neigh ?? []).map((n) => [canonicalIp(n.ip) ?? n.ip, n]));
+  const wantFdb = new Set(want.fdb.map(fdbKey));
+  const wantNeigh = new Set(want.neigh.map(neighKey));
+  for (const entry of want.neigh) {
+    const cur = haveNeigh.get(canonicalIp(entry.ip) ?? entry.ip);
+    if (!cur || cur.mac !== entry.mac) out.push({ kind: 'addNeigh', vxlan, entry, reason: cur ? 'MAC changed' : 'remote endpoint' });
+  }
+  for (const entry of want.fdb) if (!haveFdb.has(fdbKey(entry))) out.push({ kind: 'addFdb', vxlan, entry, reason: 'remote endpoint' });
+  for (const entry of have?.fdb ?? []) if (!wantFdb.has(fdbKey(entry))) out.push({ kind: 'deleteFdb', vxlan, entry, reason: 'no longer in the store' });
+  for (const entry of have?.neigh ?? []) {
+    if (!wantNeigh.has(neighKey(entry)) && !want.neigh.some((w) => canonicalIp(w.ip) === canonicalIp(entry.ip))) {
+      out.push({ kind: 'deleteNeigh', vxlan, entry, reason: 'no longer in the store' });
+    }
+  }
+  return out;
+};
+
+/**
+ * Device actions: bridges, VXLAN devices and veths. Forwarding entries are
+ * planned per device afterwards (planForwarding), once the devices exist,
+ * because a recreated VXLAN device starts without entries.
+ */
 export const plan = (desired: Desired, observed: readonly ObservedLink[]): Action[] => {
   const byName = new Map(observed.map((l) => [l.name, l]));
   const actions: Action[] = [];

@@ -5,11 +5,14 @@
  * Failed actions are retried with capped exponential backoff.
  */
 import type { Logger } from 'pino';
-import type { Dataplane, EndpointDevices, NetworkDevices, Underlay } from '../dataplane/dataplane.js';
-import { endpointDevices, networkDevices } from '../driver/network-driver.js';
+import type { Dataplane, Forwarding, Underlay } from '../dataplane/dataplane.js';
 import { errorText } from '../errors.js';
 import type { ClusterState } from '../store/cluster-state.js';
-import { type Action, type Desired, plan } from './plan.js';
+import { type Desired, computeDesired } from './desired.js';
+import { type Action, plan, planForwarding } from './plan.js';
+import type { WatchSet } from '../cluster/watch-set.js';
+import { endpointsDir, networkPath } from '../store/paths.js';
+import { SerialLoop } from '../util/serial-loop.js';
 
 export interface ReconcilerDeps {
   state: ClusterState;
@@ -19,6 +22,8 @@ export interface ReconcilerDeps {
   vxlanPort: number;
   intervalMs: number;
   log: Logger;
+  /** Store watches follow the networks this pass looked at. */
+  watches?: WatchSet;
 }
 
 export interface PassResult {
@@ -26,117 +31,125 @@ export interface PassResult {
   failed: number;
 }
 
-const MAX_BACKOFF_MS = 30_000;
+const FORWARDING_KINDS = new Set<Action['kind']>(['addFdb', 'deleteFdb', 'addNeigh', 'deleteNeigh']);
 
 export class Reconciler {
-  private running: Promise<PassResult> | undefined;
-  private dirty = false;
-  private timer: NodeJS.Timeout | undefined;
-  private failures = 0;
-  private stopped = false;
+  private readonly loop: SerialLoop<PassResult>;
 
-  constructor(private readonly deps: ReconcilerDeps) {}
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.loop = new SerialLoop(() => this.pass(), { intervalMs: deps.intervalMs, failed: (r) => r.failed > 0 });
+  }
 
   /** Run one pass now (awaited) and then keep the loop going. */
   async start(): Promise<PassResult> {
-    const r = await this.runOnce();
-    this.schedule(r.failed > 0);
-    return r;
+    return this.loop.start();
   }
 
   stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    return this.running ? this.running.then(() => undefined) : Promise.resolve();
+    return this.loop.stop();
   }
 
   /** Something changed: run a pass soon. */
   markDirty(): void {
-    if (this.stopped) return;
-    this.dirty = true;
-    if (!this.running) this.kick(0);
+    this.loop.trigger();
   }
 
-  /** One full pass; concurrent callers share the pass in flight. */
+  /** One full pass; concurrent callers wait for the pass in flight. */
   async runOnce(): Promise<PassResult> {
-    while (this.running) await this.running;
-    this.dirty = false;
-    this.running = this.pass().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.loop.runOnce();
   }
 
   async desired(): Promise<Desired> {
     const { state, underlay, vxlanPort, node } = this.deps;
-    const networks: NetworkDevices[] = [];
-    const endpoints: EndpointDevices[] = [];
+    const networks = [];
+    const paths = ['/nodes', '/networks'];
     for (const net of await state.listNetworks()) {
-      networks.push(networkDevices(net, underlay, vxlanPort));
-      for (const ep of await state.listEndpoints(net.id)) {
-        if (ep.node === node) endpoints.push(endpointDevices(ep, net));
-      }
+      // Endpoints matter only for networks this node has.
+      const here = Object.values(net.aliases).includes(node);
+      networks.push({ net, endpoints: here ? await state.listEndpoints(net.id) : [] });
+      paths.push(networkPath(net.id));
+      if (here) paths.push(endpointsDir(net.id));
     }
-    return { networks, endpoints };
+    this.deps.watches?.sync(paths);
+    return computeDesired({ networks, nodes: await state.listNodes(), me: node, underlay, vxlanPort });
   }
 
   private async pass(): Promise<PassResult> {
     const log = this.deps.log;
+    let desired: Desired;
     let actions: Action[];
     try {
       // Observed first, desired second: a device created by a Docker call
       // between the two reads is then already in the desired state, never
       // mistaken for an orphan.
       const observed = await this.deps.dataplane.listOwnedLinks();
-      actions = plan(await this.desired(), observed);
+      desired = await this.desired();
+      actions = plan(desired, observed);
     } catch (e) {
-      log.error({ err: e }, 'reconcile could not read desired or observed state');
+      // Never act on a partial picture (e.g. the store is unreachable): the
+      // kernel keeps what it has and traffic keeps flowing.
+      log.warn({ err: e, error: errorText(e) }, 'reconcile could not read desired or observed state; kernel left as is');
       return { actions: 0, failed: 1 };
     }
+    let done = 0;
     let failed = 0;
-    for (const a of actions) {
+    const broken = new Set<string>();
+    const run = async (a: Action): Promise<void> => {
       try {
         await this.apply(a);
-        log.warn({ action: a.kind, ifname: 'name' in a ? a.name : undefined, reason: a.reason }, 'repaired drift');
+        done++;
+        const fields = { action: a.kind, reason: a.reason, ...('name' in a ? { ifname: a.name } : {}), ...('entry' in a ? { entry: a.entry } : {}) };
+        if (FORWARDING_KINDS.has(a.kind)) log.debug(fields, 'forwarding entry programmed');
+        else log.warn(fields, 'repaired drift');
       } catch (e) {
         failed++;
+        if (a.kind === 'ensureNetwork') broken.add(a.spec.vxlan);
         log.error({ action: a.kind, reason: a.reason, err: e, error: errorText(e) }, 'reconcile action failed');
       }
+    };
+    for (const a of actions) await run(a);
+    // Entries after devices: a recreated VXLAN device starts empty.
+    for (const [vxlan, want] of desired.forwarding) {
+      if (broken.has(vxlan)) continue; // already counted; retried next pass
+      let have: Forwarding;
+      try {
+        have = await this.deps.dataplane.listForwarding(vxlan);
+      } catch (e) {
+        failed++;
+        log.error({ ifname: vxlan, err: e }, 'reading forwarding entries failed');
+        continue;
+      }
+      for (const a of planForwarding(vxlan, want, have)) await run(a);
     }
-    if (actions.length === 0) log.debug('reconcile: kernel matches the store');
-    else log.info({ actions: actions.length, failed }, 'reconcile pass done');
-    return { actions: actions.length, failed };
+    if (done === 0 && failed === 0) log.debug('reconcile: kernel matches the store');
+    else log.info({ actions: done + failed, failed }, 'reconcile pass done');
+    return { actions: done + failed, failed };
   }
 
   private async apply(a: Action): Promise<void> {
+    const dp = this.deps.dataplane;
     switch (a.kind) {
       case 'ensureNetwork':
-        return this.deps.dataplane.ensureNetwork(a.spec);
+        return dp.ensureNetwork(a.spec);
       case 'ensureEndpoint':
-        return this.deps.dataplane.ensureEndpoint(a.spec);
+        return dp.ensureEndpoint(a.spec);
       case 'deleteLink':
-        await this.deps.dataplane.deleteLink(a.name);
+        await dp.deleteLink(a.name);
+        return;
+      case 'addFdb':
+        return dp.addFdb(a.vxlan, a.entry);
+      case 'deleteFdb':
+        await dp.deleteFdb(a.vxlan, a.entry);
+        return;
+      case 'addNeigh':
+        return dp.addNeigh(a.vxlan, a.entry);
+      case 'deleteNeigh':
+        await dp.deleteNeigh(a.vxlan, a.entry);
         return;
       default: {
         const never: never = a;
         throw new Error(`unknown action ${JSON.stringify(never)}`);
       }
     }
-  }
-
-  private schedule(failed: boolean): void {
-    if (this.stopped) return;
-    this.failures = failed ? this.failures + 1 : 0;
-    const delay = failed ? Math.min(1000 * 2 ** (this.failures - 1), MAX_BACKOFF_MS) : this.deps.intervalMs;
-    this.kick(this.dirty ? 0 : delay);
-  }
-
-  private kick(delayMs: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.runOnce().then((r) => this.schedule(r.failed > 0));
-    }, delayMs);
-    this.timer.unref();
   }
 }

@@ -11,7 +11,7 @@
  *   that overlaps makes one of the two commits fail and re-check.
  */
 import { TsoverlayError } from '../errors.js';
-import type { AddressRecord, EndpointRecord, NetworkRecord, PoolRecord } from '../model.js';
+import type { AddressRecord, EndpointRecord, NetworkRecord, NodeRecord, PoolRecord } from '../model.js';
 import { KvConflict, KvUnavailable, type KvOp, type KvStore } from './kv-store.js';
 import {
   POOLS,
@@ -19,11 +19,13 @@ import {
   addressPath,
   endpointPath,
   endpointsDir,
+  netidPath,
   networkPath,
+  nodePath,
   poolPath,
   vniPath,
 } from './paths.js';
-import { AddressSchema, EndpointSchema, NetworkSchema, PoolSchema, decode } from './records.js';
+import { AddressSchema, AliasSchema, EndpointSchema, NetworkSchema, NodeSchema, PoolSchema, decode } from './records.js';
 
 const json = (v: unknown): string => JSON.stringify(v);
 
@@ -46,6 +48,8 @@ export interface PoolSet {
 }
 
 export class ClusterState {
+  private readonly aliasCache = new Map<string, string>();
+
   constructor(private readonly kv: KvStore) {}
 
   /** Create the top-level folders if missing. Safe to run on every start. */
@@ -65,11 +69,19 @@ export class ClusterState {
     return this.kv.watch(path, listener);
   }
 
+  get store(): KvStore {
+    return this.kv;
+  }
+
   // ---- networks ---------------------------------------------------------
 
-  async getNetwork(id: string): Promise<NetworkRecord | undefined> {
-    const v = await guarded(() => this.kv.get(networkPath(id)));
-    return v ? (decode(NetworkSchema, v.data, networkPath(id)) as NetworkRecord) : undefined;
+  async getNetwork(key: string): Promise<NetworkRecord | undefined> {
+    return (await this.getNetworkVersioned(key))?.value;
+  }
+
+  async getNetworkVersioned(key: string): Promise<{ value: NetworkRecord; version: number } | undefined> {
+    const v = await guarded(() => this.kv.get(networkPath(key)));
+    return v ? { value: decode(NetworkSchema, v.data, networkPath(key)) as NetworkRecord, version: v.version } : undefined;
   }
 
   async listNetworks(): Promise<NetworkRecord[]> {
@@ -82,52 +94,128 @@ export class ClusterState {
     return out;
   }
 
+  /** The cluster network an engine's network id stands for (cached: it never changes). */
+  async resolveNetwork(engineNetworkId: string): Promise<string | undefined> {
+    const hit = this.aliasCache.get(engineNetworkId);
+    if (hit) return hit;
+    const v = await guarded(() => this.kv.get(netidPath(engineNetworkId)));
+    if (!v) return undefined;
+    const alias = decode(AliasSchema, v.data, netidPath(engineNetworkId));
+    this.aliasCache.set(engineNetworkId, alias.network);
+    return alias.network;
+  }
+
   async usedVnis(): Promise<Set<number>> {
     const names = await guarded(() => this.kv.children('/vnis'));
     return new Set(names.map(Number).filter(Number.isInteger));
   }
 
   /**
-   * Store a network and claim its VNI in one commit. Throws VNI_IN_USE if
-   * another network holds the VNI; succeeds without change if this exact
-   * network is already stored (a replayed create).
+   * Store a new cluster network with its first alias and claim its VNI, in
+   * one commit. Throws VNI_IN_USE if another network holds the VNI and
+   * STORE_CONFLICT if the key was taken meanwhile (the caller re-reads).
    */
-  async createNetwork(rec: NetworkRecord): Promise<void> {
+  async createNetwork(rec: NetworkRecord, engineNetworkId: string, node: string): Promise<void> {
     const ops: KvOp[] = [
       { type: 'create', path: vniPath(rec.vni), data: rec.id },
       { type: 'create', path: networkPath(rec.id), data: json(rec) },
       { type: 'create', path: endpointsDir(rec.id), data: '' },
+      { type: 'create', path: netidPath(engineNetworkId), data: json({ network: rec.id, node }) },
     ];
     try {
       await guarded(() => this.kv.commit(ops));
     } catch (e) {
       if (!(e instanceof KvConflict)) throw e;
-      const existing = await this.getNetwork(rec.id);
-      if (existing && existing.vni === rec.vni) return;
-      if (existing) {
-        throw new TsoverlayError('STORE_CONFLICT', `network ${rec.id.slice(0, 12)} already exists with VNI ${existing.vni}`);
-      }
       if (e.op.path === vniPath(rec.vni)) {
         throw new TsoverlayError('VNI_IN_USE', `VNI ${rec.vni} is already used by another tsoverlay network`);
       }
-      throw new TsoverlayError('STORE_CONFLICT', `could not store network ${rec.id.slice(0, 12)}: ${e.message}`, { cause: e });
+      throw new TsoverlayError('STORE_CONFLICT', `network ${rec.id} changed while it was being created; try again`, { cause: e });
     }
   }
 
-  /** Remove a network, its endpoints and its VNI claim. False if it was not stored. */
-  async deleteNetwork(id: string): Promise<boolean> {
-    const net = await this.getNetwork(id);
-    const eps = await guarded(() => this.kv.children(endpointsDir(id)));
-    const ops: KvOp[] = eps.map((e) => ({ type: 'delete', path: endpointPath(id, e), version: -1 }));
-    if (await guarded(() => this.kv.get(endpointsDir(id)))) ops.push({ type: 'delete', path: endpointsDir(id), version: -1 });
-    if (net) {
-      ops.push({ type: 'delete', path: networkPath(id), version: -1 });
-      const owner = await guarded(() => this.kv.get(vniPath(net.vni)));
-      if (owner?.data === id) ops.push({ type: 'delete', path: vniPath(net.vni), version: owner.version });
+  /**
+   * Read-modify-write of a network record with compare-and-set, retried on
+   * conflicts. `change` returns the new record, or undefined to leave it.
+   * Extra ops (e.g. an alias create) commit atomically with the write.
+   */
+  async updateNetwork(
+    key: string,
+    change: (n: NetworkRecord) => { next: NetworkRecord; ops?: KvOp[] } | undefined,
+  ): Promise<NetworkRecord | undefined> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const cur = await this.getNetworkVersioned(key);
+      if (!cur) return undefined;
+      const r = change(cur.value);
+      if (!r) return cur.value;
+      try {
+        await guarded(() =>
+          this.kv.commit([{ type: 'set', path: networkPath(key), data: json(r.next), version: cur.version }, ...(r.ops ?? [])]),
+        );
+        return r.next;
+      } catch (e) {
+        if (!(e instanceof KvConflict)) throw e;
+        if (e.op.path !== networkPath(key)) {
+          throw new TsoverlayError('STORE_CONFLICT', `could not update network ${key}: ${e.message}`, { cause: e });
+        }
+      }
     }
-    if (ops.length === 0) return false;
-    await this.commitIdempotent(ops);
-    return net !== undefined;
+    throw new TsoverlayError('STORE_CONFLICT', `network ${key} kept changing; try again`);
+  }
+
+  /** Map an engine's network id to a cluster network (idempotent). */
+  async addAlias(key: string, engineNetworkId: string, node: string, extra?: (n: NetworkRecord) => NetworkRecord): Promise<NetworkRecord | undefined> {
+    const exists = await guarded(() => this.kv.get(netidPath(engineNetworkId)));
+    return this.updateNetwork(key, (n) => {
+      const withAlias = { ...n, aliases: { ...n.aliases, [engineNetworkId]: node } };
+      const next = extra ? extra(withAlias) : withAlias;
+      if (exists && json(next) === json(n)) return undefined;
+      return {
+        next,
+        ops: exists ? [] : [{ type: 'create', path: netidPath(engineNetworkId), data: json({ network: key, node }) }],
+      };
+    });
+  }
+
+  /**
+   * Drop one engine's alias. With `markDeleted` the network is flagged removed
+   * on every node. When no alias is left the whole network goes: record,
+   * endpoints and VNI claim. Returns what is left (undefined once gone).
+   */
+  async removeAlias(key: string, engineNetworkId: string, markDeleted: boolean): Promise<NetworkRecord | undefined> {
+    this.aliasCache.delete(engineNetworkId);
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const cur = await this.getNetworkVersioned(key);
+      const aliasNode = await guarded(() => this.kv.get(netidPath(engineNetworkId)));
+      const aliasOps: KvOp[] = aliasNode ? [{ type: 'delete', path: netidPath(engineNetworkId), version: -1 }] : [];
+      if (!cur) {
+        if (aliasOps.length > 0) await this.commitIdempotent(aliasOps);
+        return undefined;
+      }
+      const aliases = { ...cur.value.aliases };
+      delete aliases[engineNetworkId];
+      const next: NetworkRecord = { ...cur.value, aliases, deleted: cur.value.deleted || markDeleted };
+      let ops: KvOp[];
+      if (Object.keys(aliases).length > 0) {
+        ops = [{ type: 'set', path: networkPath(key), data: json(next), version: cur.version }, ...aliasOps];
+      } else {
+        const eps = await guarded(() => this.kv.children(endpointsDir(key)));
+        const owner = await guarded(() => this.kv.get(vniPath(cur.value.vni)));
+        ops = [
+          ...eps.map((e): KvOp => ({ type: 'delete', path: endpointPath(key, e), version: -1 })),
+          { type: 'delete', path: endpointsDir(key), version: -1 },
+          { type: 'delete', path: networkPath(key), version: cur.version },
+          ...(owner?.data === key ? [{ type: 'delete', path: vniPath(cur.value.vni), version: owner.version } as KvOp] : []),
+          ...aliasOps,
+        ];
+      }
+      try {
+        await guarded(() => this.kv.commit(ops));
+        return Object.keys(aliases).length > 0 ? next : undefined;
+      } catch (e) {
+        if (!(e instanceof KvConflict)) throw e; // raced with another node: re-read
+      }
+    }
+    throw new TsoverlayError('STORE_CONFLICT', `network ${key} kept changing while removing it; try again`);
   }
 
   // ---- pools and addresses ----------------------------------------------
@@ -163,6 +251,22 @@ export class ClusterState {
           { type: 'create', path: poolPath(rec.id), data: json(rec) },
         ]),
       );
+      return true;
+    } catch (e) {
+      if (e instanceof KvConflict) return false;
+      throw e;
+    }
+  }
+
+  async getPoolVersioned(id: string): Promise<{ value: PoolRecord; version: number } | undefined> {
+    const v = await guarded(() => this.kv.get(poolPath(id)));
+    return v ? { value: decode(PoolSchema, v.data, poolPath(id)) as PoolRecord, version: v.version } : undefined;
+  }
+
+  /** Compare-and-set of a pool record; false if it changed since `version`. */
+  async setPool(rec: PoolRecord, version: number): Promise<boolean> {
+    try {
+      await guarded(() => this.kv.commit([{ type: 'set', path: poolPath(rec.id), data: json(rec), version }]));
       return true;
     } catch (e) {
       if (e instanceof KvConflict) return false;
@@ -216,6 +320,30 @@ export class ClusterState {
       if (e instanceof KvConflict && e.reason === 'missing') return false;
       throw e;
     }
+  }
+
+  // ---- nodes --------------------------------------------------------------
+
+  /** Register this node as alive (an ephemeral node); KvConflict 'exists' if taken. */
+  async registerNode(rec: NodeRecord): Promise<void> {
+    await guarded(() => this.kv.createEphemeral(nodePath(rec.node), json(rec)));
+  }
+
+  /** Who holds a node name: undefined, this session, or another live session. */
+  async nodeHolder(node: string): Promise<{ rec: NodeRecord; mine: boolean } | undefined> {
+    const o = await guarded(() => this.kv.getOwner(nodePath(node)));
+    if (!o) return undefined;
+    return { rec: decode(NodeSchema, o.data, nodePath(node)) as NodeRecord, mine: o.ephemeralOwner === this.kv.sessionId() };
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    const names = await guarded(() => this.kv.children('/nodes'));
+    const out: NodeRecord[] = [];
+    for (const n of names) {
+      const v = await guarded(() => this.kv.get(nodePath(n)));
+      if (v) out.push(decode(NodeSchema, v.data, nodePath(n)) as NodeRecord);
+    }
+    return out;
   }
 
   // ---- endpoints ----------------------------------------------------------

@@ -41,8 +41,27 @@ export class KvUnavailable extends Error {
   override readonly name = 'KvUnavailable';
 }
 
+export type SessionEvent = 'connected' | 'disconnected' | 'expired' | 'reconnected';
+
+export interface EphemeralOwner extends Versioned {
+  /** Session that owns the ephemeral node ('' for a persistent node). */
+  ephemeralOwner: string;
+}
+
 export interface KvStore {
   get(path: string): Promise<Versioned | undefined>;
+  /**
+   * Create a node that lives as long as this store's session (ZooKeeper:
+   * an ephemeral znode; embedded stores: until close()). KvConflict 'exists'
+   * if the node is there.
+   */
+  createEphemeral(path: string, data: string): Promise<void>;
+  /** A node with the session owning it, to tell "mine" from "another live node's". */
+  getOwner(path: string): Promise<EphemeralOwner | undefined>;
+  /** This store's current session id (hex; constant for embedded stores). */
+  sessionId(): string;
+  /** Session changes; embedded stores never emit. Returns unsubscribe. */
+  onSession(listener: (e: SessionEvent) => void): () => void;
   /** Child names (not paths), sorted; [] if the node does not exist. */
   children(path: string): Promise<string[]>;
   commit(ops: readonly KvOp[]): Promise<void>;

@@ -3,7 +3,9 @@
  * engine of the embedded file-backed store. Single-process: a commit is a
  * synchronous check-then-apply, so it is atomic with respect to other calls.
  */
-import { KvConflict, type KvOp, type KvStore, type Versioned, parentOf } from './kv-store.js';
+import { type EphemeralOwner, KvConflict, type KvOp, type KvStore, type SessionEvent, type Versioned, parentOf } from './kv-store.js';
+
+const SESSION = 'local';
 
 export interface MemoryNode {
   data: string;
@@ -14,6 +16,8 @@ export class MemoryKvStore implements KvStore {
   protected readonly nodes = new Map<string, MemoryNode>([['/', { data: '', version: 0 }]]);
   private readonly watchers = new Map<string, Set<() => void>>();
   private closed = false;
+  /** Ephemeral nodes live until close() and are never persisted. */
+  private readonly ephemerals = new Set<string>();
 
   constructor(initial?: Iterable<[string, MemoryNode]>) {
     if (initial) for (const [k, v] of initial) this.nodes.set(k, { ...v });
@@ -36,6 +40,25 @@ export class MemoryKvStore implements KvStore {
     await this.persist();
   }
 
+  async createEphemeral(path: string, data: string): Promise<void> {
+    this.assertOpen();
+    this.apply([{ type: 'create', path, data }]);
+    this.ephemerals.add(path);
+  }
+
+  async getOwner(path: string): Promise<EphemeralOwner | undefined> {
+    const n = this.nodes.get(path);
+    return n ? { data: n.data, version: n.version, ephemeralOwner: this.ephemerals.has(path) ? SESSION : '' } : undefined;
+  }
+
+  sessionId(): string {
+    return SESSION;
+  }
+
+  onSession(_listener: (e: SessionEvent) => void): () => void {
+    return () => undefined;
+  }
+
   watch(path: string, listener: () => void): () => void {
     let set = this.watchers.get(path);
     if (!set) this.watchers.set(path, (set = new Set()));
@@ -46,13 +69,15 @@ export class MemoryKvStore implements KvStore {
   }
 
   async close(): Promise<void> {
+    for (const p of [...this.ephemerals].reverse()) this.nodes.delete(p);
+    this.ephemerals.clear();
     this.closed = true;
     this.watchers.clear();
   }
 
   /** Snapshot of every node, for persistence and tests. */
   snapshot(): Array<[string, MemoryNode]> {
-    return [...this.nodes.entries()].map(([k, v]) => [k, { ...v }]);
+    return [...this.nodes.entries()].filter(([k]) => !this.ephemerals.has(k)).map(([k, v]) => [k, { ...v }]);
   }
 
   /** Hook for subclasses: make the state durable after a successful commit. */
@@ -111,6 +136,7 @@ export class MemoryKvStore implements KvStore {
     }
     this.nodes.clear();
     for (const [k, v] of work) this.nodes.set(k, v);
+    for (const p of this.ephemerals) if (!work.has(p)) this.ephemerals.delete(p);
     for (const p of touched) {
       const set = this.watchers.get(p);
       if (set) for (const l of set) queueMicrotask(l);

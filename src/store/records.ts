@@ -12,6 +12,11 @@ const Subnet = Type.Object({ poolId: Str, pool: Str, gateway: Type.Optional(Str)
 export const NetworkSchema = Type.Object({
   id: Str,
   vni: Type.Integer({ minimum: 1, maximum: 0xffffff }),
+  aliases: StrMap,
+  name: Type.Optional(Str),
+  driver: Type.Optional(Str),
+  deleted: Type.Boolean(),
+  multicast: Type.Optional(Str),
   mtu: Type.Integer({ minimum: 68 }),
   internal: Type.Boolean(),
   ipv4: Type.Array(Subnet),
@@ -28,6 +33,7 @@ export const PoolSchema = Type.Object({
   pool: Str,
   subPool: Type.Optional(Str),
   requested: Type.Boolean(),
+  users: Type.Array(Str),
   options: StrMap,
   createdAt: Str,
 });
@@ -47,6 +53,17 @@ export const EndpointSchema = Type.Object({
   mac: Str,
   hostIf: Str,
   containerIf: Str,
+});
+
+export const AliasSchema = Type.Object({ network: Str, node: Str });
+
+export const NodeSchema = Type.Object({
+  node: Str,
+  address: Str,
+  vxlanPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+  hostname: Str,
+  version: Str,
+  startedAt: Str,
 });
 
 export type StoredNetwork = Static<typeof NetworkSchema>;

@@ -18,7 +18,7 @@ export interface Harness {
 export const harness = async (opts: { kv?: MemoryKvStore; dp?: FakeDataplane; args?: string[] } = {}): Promise<Harness> => {
   const kv = opts.kv ?? new MemoryKvStore();
   const dp = opts.dp ?? new FakeDataplane();
-  const config = loadConfig(opts.args ?? [], {}, 'node1');
+  const config = loadConfig(['--node-name', 'node1', ...(opts.args ?? [])], {});
   const app = await createApp({ config, log: pino({ level: 'silent' }), kv, dataplane: dp });
   const call = async (method: string, body?: unknown) => {
     const payload = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
@@ -72,4 +72,10 @@ export const attach = async (h: Harness, poolId: string, opts: { net?: string; e
   });
   const join = await h.call('NetworkDriver.Join', { NetworkID: opts.net ?? NET, EndpointID: opts.ep ?? EP, SandboxKey: '/var/run/docker/netns/5f07dccd1bf9', Options: {} });
   return { address, ce, join };
+};
+
+/** The cluster network record behind an engine network id. */
+export const networkOf = async (h: Harness, engineNetworkId: string) => {
+  const key = await h.app.state.resolveNetwork(engineNetworkId);
+  return key ? h.app.state.getNetwork(key) : undefined;
 };

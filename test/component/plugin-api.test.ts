@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from '../../src/dataplane/names.js';
-import { EP, EP2, NET, NET2, attach, createNetwork, harness } from './helpers.js';
+import { EP, EP2, NET, NET2, attach, createNetwork, harness, networkOf } from './helpers.js';
 
 t.test('activation and capabilities (empty bodies, no content type)', async (t) => {
   const h = await harness();
@@ -26,7 +26,7 @@ t.test('network lifecycle creates and removes devices', async (t) => {
   t.equal(pool, '10.20.0.0/24');
   t.equal(gateway, '10.20.0.1/24');
   t.same(res, { status: 200, json: {} });
-  const net = await h.app.state.getNetwork(NET);
+  const net = await networkOf(h, NET);
   t.equal(net?.vni, 4096);
   t.equal(net?.mtu, 1450);
   t.ok(h.dp.links.get(bridgeName(4096)));
@@ -53,7 +53,7 @@ t.test('network lifecycle creates and removes devices', async (t) => {
   t.equal((await h.call('IpamDriver.ReleasePool', { PoolID: poolId })).status, 200);
   t.equal((await h.call('NetworkDriver.DeleteNetwork', { NetworkID: NET })).status, 200);
   t.same([...h.dp.links.keys()].filter((n) => n.startsWith('ts')), []);
-  t.equal(await h.app.state.getNetwork(NET), undefined);
+  t.equal(await networkOf(h, NET), undefined);
 });
 
 t.test('deletes and releases are idempotent, also for unknown ids', async (t) => {
@@ -75,7 +75,7 @@ t.test('default pool, internal network, mtu option, fixed address', async (t) =>
   const h = await harness();
   const a = await createNetwork(h, { internal: true, generic: { 'com.docker.network.driver.mtu': '1400' } });
   t.equal(a.pool, '10.128.0.0/24');
-  const net = await h.app.state.getNetwork(NET);
+  const net = await networkOf(h, NET);
   t.equal(net?.internal, true);
   t.equal(net?.mtu, 1400);
   const { address, join } = await attach(h, a.poolId, { ip: '10.128.0.50' });
@@ -83,7 +83,7 @@ t.test('default pool, internal network, mtu option, fixed address', async (t) =>
   t.same(join.json, { InterfaceName: { SrcName: containerIfName(EP), DstPrefix: 'eth' }, DisableGatewayService: true });
   const b = await createNetwork(h, { id: NET2 });
   t.equal(b.pool, '10.128.1.0/24');
-  t.equal((await h.app.state.getNetwork(NET2))?.vni, 4097);
+  t.equal((await networkOf(h, NET2))?.vni, 4097);
 });
 
 t.test('a MAC given by Docker is kept and not echoed back', async (t) => {
@@ -207,7 +207,7 @@ t.test('kernel failure rolls the network back', async (t) => {
   });
   t.equal(r.status, 500);
   t.match(r.json['Err'], /could not create the devices of network/);
-  t.equal(await h.app.state.getNetwork(NET), undefined);
+  t.equal(await networkOf(h, NET), undefined);
   t.same(await h.app.state.usedVnis(), new Set());
 });
 
@@ -229,7 +229,7 @@ t.test('replayed CreateNetwork / CreateEndpoint succeed without change', async (
 t.test('a fixed VNI that is taken is refused', async (t) => {
   const h = await harness();
   await createNetwork(h, { subnet: '10.20.0.0/24', generic: { 'tsoverlay.vni': '77' } });
-  t.equal((await h.app.state.getNetwork(NET))?.vni, 77);
+  t.equal((await networkOf(h, NET))?.vni, 77);
   const b = await createNetwork(h, { id: NET2, subnet: '10.21.0.0/24', generic: { 'tsoverlay.vni': '77' } });
   t.equal(b.res.status, 500);
   t.match(b.res.json['Err'], /VNI 77 is already used/);

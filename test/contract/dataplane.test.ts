@@ -10,13 +10,30 @@
  * TSOVERLAY_NETNS_CHILD set (same node and tap loader flags, via `t.spawn`, so
  * the child's TAP output nests here). Both namespaces are deleted in
  * `t.teardown`, which also takes every device in them.
+ *
+ * The data-path test (real kernel only) builds two "hosts" (namespaces joined
+ * by a veth underlay), each with its own NetlinkDataplane: this file again,
+ * started under `nsenter` with TSOVERLAY_DP_SERVER set, answering dataplane
+ * calls as JSON lines on stdin/stdout (`RemoteDataplane`). Containers are two
+ * more namespaces; `ping` runs in them through `ip netns exec`.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcessByStdio, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import type { Dataplane, EndpointDevices, NetworkDevices, ObservedLink, Underlay } from '../../src/dataplane/dataplane.js';
+import type {
+  Dataplane,
+  EndpointDevices,
+  FdbEntry,
+  Forwarding,
+  NeighEntry,
+  NetworkDevices,
+  ObservedLink,
+  Underlay,
+} from '../../src/dataplane/dataplane.js';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from '../../src/dataplane/names.js';
 import { NetlinkDataplane } from '../../src/dataplane/netlink-dataplane.js';
@@ -25,8 +42,12 @@ const V4 = '192.168.77.2';
 const V6 = 'fd77::2';
 const UNDERLAY = 'ul0';
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+/** Entries of each kind in the bulk test (the scale the project targets). */
+const BULK = 5000;
 
 interface ContractEnv {
+  /** For timing reports. */
+  name: string;
   dp: Dataplane;
   underlayMtu: number;
   setDefaultRoute(on: boolean): Promise<void>;
@@ -34,6 +55,8 @@ interface ContractEnv {
   moveToSandbox(ifname: string): Promise<void>;
   /** Create a veth pair behind the dataplane's back (leftovers of a crash). */
   addVethPair(name: string, peer: string): Promise<void>;
+  /** Another writer on the same kernel (a second adapter instance: it shares no cache with `dp`). */
+  other: Dataplane;
 }
 
 interface ChildConfig {
@@ -325,8 +348,329 @@ const contract = (t: Test, env: ContractEnv): void => {
     t.equal(links.size, 2 + 2 * eps.length, 'nothing else');
   });
 
+  forwardingContract(t, env);
+
   t.test('leaves nothing behind', async (t) => {
     t.same(await dp.listOwnedLinks(), []);
+  });
+};
+
+// ------------------------------------------------------ forwarding entries
+
+const ZERO = '00:00:00:00:00:00';
+const MAC_A = '02:42:0a:14:00:05';
+const MAC_B = '02:42:0a:14:00:06';
+const MAC_C = '02:42:0a:14:00:07';
+/** Remote VTEPs: any address works, the kernel does not check reachability. */
+const PEER1 = '192.168.77.10';
+const PEER2 = '192.168.77.11';
+const PEER3 = '192.168.77.12';
+const EMPTY: Forwarding = { fdb: [], neigh: [] };
+
+/** The n-th of many distinct unicast MACs / IPs, for the bulk test. */
+const nthMac = (n: number): string => `02:43:00:${[(n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+const nthIp = (n: number): string => `10.${(n >> 16) & 0xff}.${(n >> 8) & 0xff}.${n & 0xff}`;
+const nthPeer = (n: number): string => `192.168.${100 + (n % 50)}.${1 + (n % 200)}`;
+
+const forwardingContract = (t: Test, env: ContractEnv): void => {
+  const { dp } = env;
+
+  const network = async (vni: number, extra: Partial<NetworkDevices> = {}): Promise<NetworkDevices> => {
+    const ul = await dp.resolveUnderlay(UNDERLAY);
+    const spec = { ...netSpec(vni, 4789, ul, env), ...extra };
+    await dp.ensureNetwork(spec);
+    return spec;
+  };
+
+  t.test('FDB and neighbour entries: add, list, re-add, replace, delete (IPv4 and IPv6)', async (t) => {
+    const net = await network(0x700);
+    t.same(await dp.listForwarding(net.vxlan), EMPTY, 'a new device has none of ours');
+
+    await dp.addFdb(net.vxlan, { mac: MAC_A, dst: PEER1 });
+    await dp.addFdb(net.vxlan, { mac: MAC_B, dst: PEER2 });
+    await dp.addNeigh(net.vxlan, { ip: '10.20.0.5', mac: MAC_A });
+    await dp.addNeigh(net.vxlan, { ip: 'fd20::5', mac: MAC_A });
+    await dp.addNeigh(net.vxlan, { ip: '10.20.0.6', mac: MAC_B });
+    const want: Forwarding = {
+      fdb: [
+        { mac: MAC_A, dst: PEER1 },
+        { mac: MAC_B, dst: PEER2 },
+      ],
+      neigh: [
+        { ip: '10.20.0.5', mac: MAC_A },
+        { ip: '10.20.0.6', mac: MAC_B },
+        { ip: 'fd20::5', mac: MAC_A },
+      ],
+    };
+    t.same(await dp.listForwarding(net.vxlan), want, 'listed, sorted (IPv4 before IPv6)');
+
+    await dp.addFdb(net.vxlan, { mac: MAC_A.toUpperCase(), dst: PEER1 });
+    await dp.addNeigh(net.vxlan, { ip: 'FD20:0:0::0005', mac: MAC_A.toUpperCase() });
+    await dp.addNeigh(net.vxlan, { ip: '10.20.0.6', mac: MAC_B });
+    t.same(await dp.listForwarding(net.vxlan), want, 're-adding (any spelling) changes nothing');
+
+    await dp.addFdb(net.vxlan, { mac: MAC_A, dst: PEER3 });
+    await dp.addNeigh(net.vxlan, { ip: '10.20.0.5', mac: MAC_C });
+    t.same(
+      await dp.listForwarding(net.vxlan),
+      {
+        fdb: [
+          { mac: MAC_A, dst: PEER3 },
+          { mac: MAC_B, dst: PEER2 },
+        ],
+        neigh: [
+          { ip: '10.20.0.5', mac: MAC_C },
+          { ip: '10.20.0.6', mac: MAC_B },
+          { ip: 'fd20::5', mac: MAC_A },
+        ],
+      },
+      'a unicast MAC has one dst and an IP one MAC: adding replaces',
+    );
+
+    t.equal(await dp.deleteFdb(net.vxlan, { mac: MAC_A, dst: PEER1 }), false, 'delete with a dst the MAC no longer has');
+    t.equal(await dp.deleteFdb(net.vxlan, { mac: MAC_C, dst: PEER1 }), false, 'delete an unknown MAC');
+    t.equal(await dp.deleteFdb(net.vxlan, { mac: MAC_A, dst: PEER3 }), true, 'delete');
+    t.equal(await dp.deleteFdb(net.vxlan, { mac: MAC_A, dst: PEER3 }), false, 'delete again');
+    t.equal(await dp.deleteNeigh(net.vxlan, { ip: '10.20.0.5', mac: MAC_A }), false, 'the IP maps to another MAC now: kept');
+    t.equal(await dp.deleteNeigh(net.vxlan, { ip: '10.20.0.5', mac: MAC_C }), true);
+    t.equal(await dp.deleteNeigh(net.vxlan, { ip: '10.20.0.5', mac: MAC_C }), false, 'delete again');
+    t.equal(await dp.deleteNeigh(net.vxlan, { ip: 'fd20:0::5', mac: MAC_A }), true, 'IPv6, any spelling');
+    t.equal(await dp.deleteNeigh(net.vxlan, { ip: '10.20.0.99', mac: MAC_A }), false, 'never existed');
+    t.same(await dp.listForwarding(net.vxlan), {
+      fdb: [{ mac: MAC_B, dst: PEER2 }],
+      neigh: [{ ip: '10.20.0.6', mac: MAC_B }],
+    });
+    t.same(await dp.listOwnedLinks().then((l) => l.map((x) => x.name).sort()), [net.bridge, net.vxlan], 'no device touched');
+  });
+
+  t.test('all-zero MAC: one entry per remote node, deleting one keeps the others', async (t) => {
+    const net = await network(0x710);
+    await dp.addFdb(net.vxlan, { mac: ZERO, dst: PEER1 });
+    await dp.addFdb(net.vxlan, { mac: ZERO, dst: PEER2 });
+    await dp.addFdb(net.vxlan, { mac: ZERO, dst: PEER1 }); // replay
+    await dp.addFdb(net.vxlan, { mac: MAC_A, dst: PEER1 }); // a unicast entry to the same node
+    t.same((await dp.listForwarding(net.vxlan)).fdb, [
+      { mac: ZERO, dst: PEER1 },
+      { mac: ZERO, dst: PEER2 },
+      { mac: MAC_A, dst: PEER1 },
+    ]);
+    t.equal(await dp.deleteFdb(net.vxlan, { mac: ZERO, dst: PEER3 }), false, 'a dst it does not have');
+    t.equal(await dp.deleteFdb(net.vxlan, { mac: ZERO, dst: PEER1 }), true);
+    t.same((await dp.listForwarding(net.vxlan)).fdb, [
+      { mac: ZERO, dst: PEER2 },
+      { mac: MAC_A, dst: PEER1 },
+    ]);
+    t.equal(await dp.deleteFdb(net.vxlan, { mac: ZERO, dst: PEER1 }), false, 'delete again');
+    await dp.addFdb(net.vxlan, { mac: ZERO, dst: PEER1 });
+    t.equal((await dp.listForwarding(net.vxlan)).fdb.length, 3, 'added back');
+    t.equal(await dp.deleteFdb(net.vxlan, { mac: ZERO, dst: PEER2 }), true);
+    t.equal(await dp.deleteFdb(net.vxlan, { mac: ZERO, dst: PEER1 }), true, 'the last one');
+    t.same((await dp.listForwarding(net.vxlan)).fdb, [{ mac: MAC_A, dst: PEER1 }]);
+  });
+
+  t.test('an IPv6 underlay takes IPv6 dsts only', async (t) => {
+    const net = await network(0x720, { local: V6, mtu: env.underlayMtu - 70 });
+    await dp.addFdb(net.vxlan, { mac: ZERO, dst: 'fd77::10' });
+    await dp.addFdb(net.vxlan, { mac: MAC_A, dst: 'FD77:0::11' });
+    t.same((await dp.listForwarding(net.vxlan)).fdb, [
+      { mac: ZERO, dst: 'fd77::10' },
+      { mac: MAC_A, dst: 'fd77::11' },
+    ]);
+    await t.rejects(dp.addFdb(net.vxlan, { mac: MAC_B, dst: PEER1 }), {
+      code: 'INVALID_OPTION',
+      message: `FDB entry on ${net.vxlan}: dst ${PEER1} is IPv4 but the device's local address is IPv6`,
+    });
+    t.equal(await dp.deleteFdb(net.vxlan, { mac: MAC_A, dst: PEER1 }), false, 'an entry of the other family cannot exist');
+    t.equal(await dp.deleteFdb(net.vxlan, { mac: MAC_A, dst: 'fd77::11' }), true);
+  });
+
+  t.test('entries live and die with their VXLAN device', async (t) => {
+    const net = await network(0x730);
+    const entries = async (): Promise<void> => {
+      await dp.addFdb(net.vxlan, { mac: MAC_A, dst: PEER1 });
+      await dp.addFdb(net.vxlan, { mac: ZERO, dst: PEER1 });
+      await dp.addNeigh(net.vxlan, { ip: '10.20.0.5', mac: MAC_A });
+      await dp.addNeigh(net.vxlan, { ip: 'fd20::5', mac: MAC_A });
+    };
+    await entries();
+    const full = await dp.listForwarding(net.vxlan);
+    t.equal(full.fdb.length + full.neigh.length, 4);
+    await dp.ensureNetwork(net);
+    await dp.ensureNetwork({ ...net, mtu: net.mtu - 10 });
+    t.same(await dp.listForwarding(net.vxlan), full, 'kept by a compatible ensure (MTU converged in place)');
+    await dp.ensureNetwork({ ...net, port: 4790 });
+    t.same(await dp.listForwarding(net.vxlan), EMPTY, 'gone when the device is recreated');
+    await entries();
+    t.equal(await dp.deleteLink(net.vxlan), true);
+    await dp.ensureNetwork(net);
+    t.same(await dp.listForwarding(net.vxlan), EMPTY, 'gone with a deleted device');
+  });
+
+  t.test('forwarding calls need one of our VXLAN devices and valid entries', async (t) => {
+    const net = await network(0x740);
+    const missing = vxlanName(0x741);
+    const fdb: FdbEntry = { mac: MAC_A, dst: PEER1 };
+    const neigh: NeighEntry = { ip: '10.20.0.5', mac: MAC_A };
+    const gone = (op: string, name = missing) => ({ code: 'KERNEL_FAILURE', message: `${op} ${name}: no such vxlan device` });
+    await t.rejects(dp.listForwarding(missing), gone('list forwarding'));
+    await t.rejects(dp.addFdb(missing, fdb), gone('add fdb'));
+    await t.rejects(dp.deleteFdb(missing, fdb), gone('delete fdb'));
+    await t.rejects(dp.addNeigh(missing, neigh), gone('add neighbour'));
+    await t.rejects(dp.deleteNeigh(missing, neigh), gone('delete neighbour'));
+    const notVxlan = (op: string) => ({ code: 'KERNEL_FAILURE', message: `${op} ${net.bridge}: not a vxlan device (kind bridge)` });
+    await t.rejects(dp.listForwarding(net.bridge), notVxlan('list forwarding'));
+    await t.rejects(dp.addFdb(net.bridge, fdb), notVxlan('add fdb'));
+    await t.rejects(dp.addNeigh(net.bridge, neigh), notVxlan('add neighbour'));
+
+    const bad: [string, () => Promise<unknown>][] = [
+      ['foreign device', () => dp.listForwarding('eth0')],
+      ['foreign device (add)', () => dp.addFdb('eth0', fdb)],
+      ['multicast MAC', () => dp.addFdb(net.vxlan, { mac: '01:00:5e:00:00:01', dst: PEER1 })],
+      ['MAC not a MAC', () => dp.addFdb(net.vxlan, { mac: '02:42', dst: PEER1 })],
+      ['dst not an IP', () => dp.addFdb(net.vxlan, { mac: MAC_A, dst: 'peer1' })],
+      ['dst multicast', () => dp.addFdb(net.vxlan, { mac: ZERO, dst: '239.1.1.1' })],
+      ['dst unspecified', () => dp.addFdb(net.vxlan, { mac: MAC_A, dst: '0.0.0.0' })],
+      ['dst with prefix', () => dp.deleteFdb(net.vxlan, { mac: MAC_A, dst: `${PEER1}/24` })],
+      ['neighbour all-zero MAC', () => dp.addNeigh(net.vxlan, { ip: '10.20.0.5', mac: ZERO })],
+      ['neighbour multicast IP', () => dp.addNeigh(net.vxlan, { ip: 'ff02::1', mac: MAC_A })],
+      ['neighbour IP not an IP', () => dp.deleteNeigh(net.vxlan, { ip: '10.20.0', mac: MAC_A })],
+      ['invalid entry on a missing device', () => dp.addFdb(missing, { mac: MAC_A, dst: 'x' })],
+    ];
+    for (const [what, call] of bad) await t.rejects(call(), { code: 'INVALID_OPTION' }, what);
+    await t.rejects(dp.addFdb(net.vxlan, { mac: '01:00:5e:00:00:01', dst: PEER1 }), {
+      message: `FDB entry on ${net.vxlan}: MAC "01:00:5e:00:00:01" is neither unicast nor all zeros`,
+    });
+    t.same(await dp.listForwarding(net.vxlan), EMPTY, 'nothing written');
+  });
+
+  t.test('the multicast group round-trips and is part of compatibility', async (t) => {
+    const ul = await dp.resolveUnderlay(UNDERLAY);
+    const net = await network(0x750, { group: '239.1.1.42' });
+    let links = await byName(dp);
+    t.same(links.get(net.vxlan)?.vxlan, {
+      vni: net.vni,
+      port: 4789,
+      local: V4,
+      link: ul.ifindex,
+      group: '239.1.1.42',
+      learning: false,
+      proxy: true,
+    });
+    const before = await dp.listOwnedLinks();
+    await dp.ensureNetwork(net);
+    t.same(await dp.listOwnedLinks(), before, 'idempotent');
+    t.same(await dp.listForwarding(net.vxlan), EMPTY, "the group's own all-zero entry is not listed");
+    await dp.addFdb(net.vxlan, { mac: ZERO, dst: PEER1 });
+    t.same((await dp.listForwarding(net.vxlan)).fdb, [{ mac: ZERO, dst: PEER1 }], 'head-end entries coexist with the group');
+    await t.rejects(
+      dp.deleteFdb(net.vxlan, { mac: ZERO, dst: '239.1.1.42' }),
+      { code: 'INVALID_OPTION' },
+      'the group entry is not ours to delete (a multicast dst is refused)',
+    );
+    t.equal(await dp.deleteFdb(net.vxlan, { mac: ZERO, dst: PEER1 }), true);
+    t.same(await dp.listOwnedLinks(), before, 'the device keeps its group');
+
+    await dp.ensureNetwork({ ...net, group: '239.1.1.43' });
+    links = await byName(dp);
+    t.not(links.get(net.vxlan)?.index, before.find((l) => l.name === net.vxlan)?.index, 'another group: recreated');
+    t.equal(links.get(net.vxlan)?.vxlan?.group, '239.1.1.43');
+    const { group: _, ...noGroup } = net;
+    await dp.ensureNetwork(noGroup);
+    links = await byName(dp);
+    t.equal(links.get(net.vxlan)?.vxlan?.group, undefined, 'group removed');
+    t.notOk('group' in (links.get(net.vxlan)?.vxlan ?? {}), 'no group key at all');
+
+    await dp.ensureNetwork({ ...net, local: 'FD77::2', group: 'FF05:0::42', mtu: env.underlayMtu - 70 });
+    t.match((await byName(dp)).get(net.vxlan)?.vxlan, { local: V6, group: 'ff05::42' }, 'IPv6 group, canonical');
+
+    for (const [what, group] of [
+      ['unicast group', '10.1.1.1'],
+      ['not an IP', 'group'],
+      ['family other than local', 'ff05::1'],
+    ] as const) {
+      await t.rejects(dp.ensureNetwork({ ...net, group }), { code: 'INVALID_OPTION' }, what);
+    }
+  });
+
+  t.test('concurrent forwarding calls', async (t) => {
+    const net = await network(0x760);
+    const n = 64;
+    await Promise.all([
+      ...Array.from({ length: n }, (_, i) => dp.addFdb(net.vxlan, { mac: nthMac(i), dst: nthPeer(i) })),
+      ...Array.from({ length: n }, (_, i) => dp.addNeigh(net.vxlan, { ip: nthIp(i), mac: nthMac(i) })),
+      ...Array.from({ length: 4 }, (_, i) => dp.addFdb(net.vxlan, { mac: ZERO, dst: nthPeer(i) })),
+      dp.listForwarding(net.vxlan),
+      dp.listOwnedLinks(),
+    ]);
+    const f = await dp.listForwarding(net.vxlan);
+    t.equal(f.fdb.length, n + 4);
+    t.equal(f.neigh.length, n);
+    const deleted = await Promise.all([
+      ...Array.from({ length: n }, (_, i) => dp.deleteFdb(net.vxlan, { mac: nthMac(i), dst: nthPeer(i) })),
+      ...Array.from({ length: n }, (_, i) => dp.deleteNeigh(net.vxlan, { ip: nthIp(i), mac: nthMac(i) })),
+      ...Array.from({ length: 4 }, (_, i) => dp.deleteFdb(net.vxlan, { mac: ZERO, dst: nthPeer(i) })),
+    ]);
+    t.ok(deleted.every(Boolean), 'every delete found its entry');
+    t.same(await dp.listForwarding(net.vxlan), EMPTY);
+  });
+
+  t.test('a VXLAN device recreated or deleted behind our back', async (t) => {
+    const net = await network(0x780);
+    await dp.addFdb(net.vxlan, { mac: MAC_A, dst: PEER1 }); // the adapter now knows the device
+    await env.other.deleteLink(net.vxlan);
+    await env.other.ensureNetwork(net);
+    await dp.addFdb(net.vxlan, { mac: MAC_B, dst: PEER2 });
+    await dp.addNeigh(net.vxlan, { ip: '10.20.0.6', mac: MAC_B });
+    t.same(
+      await dp.listForwarding(net.vxlan),
+      { fdb: [{ mac: MAC_B, dst: PEER2 }], neigh: [{ ip: '10.20.0.6', mac: MAC_B }] },
+      'written to the new device',
+    );
+    t.same(await env.other.listForwarding(net.vxlan), await dp.listForwarding(net.vxlan), 'both writers see the same');
+    await env.other.deleteLink(net.vxlan);
+    await t.rejects(dp.addNeigh(net.vxlan, { ip: '10.20.0.7', mac: MAC_C }), {
+      code: 'KERNEL_FAILURE',
+      message: `add neighbour ${net.vxlan}: no such vxlan device`,
+    });
+    await t.rejects(dp.deleteFdb(net.vxlan, { mac: MAC_B, dst: PEER2 }), {
+      code: 'KERNEL_FAILURE',
+      message: `delete fdb ${net.vxlan}: no such vxlan device`,
+    });
+  });
+
+  t.test(`bulk: ${BULK} neighbour + ${BULK} FDB entries`, async (t) => {
+    const net = await network(0x770);
+    const ms = (since: bigint): number => Number(process.hrtime.bigint() - since) / 1e6;
+    let start = process.hrtime.bigint();
+    for (let i = 0; i < BULK; i++) {
+      await dp.addNeigh(net.vxlan, { ip: nthIp(i), mac: nthMac(i) });
+      await dp.addFdb(net.vxlan, { mac: nthMac(i), dst: nthPeer(i) });
+    }
+    const add = ms(start);
+    start = process.hrtime.bigint();
+    const f = await dp.listForwarding(net.vxlan);
+    const list = ms(start);
+    t.equal(f.neigh.length, BULK, 'all neighbour entries listed');
+    t.equal(f.fdb.length, BULK, 'all FDB entries listed');
+    t.same(f.neigh[0], { ip: nthIp(0), mac: nthMac(0) });
+    start = process.hrtime.bigint();
+    for (let i = 0; i < BULK; i++) {
+      await dp.addNeigh(net.vxlan, { ip: nthIp(i), mac: nthMac(i) });
+      await dp.addFdb(net.vxlan, { mac: nthMac(i), dst: nthPeer(i) });
+    }
+    const replay = ms(start);
+    start = process.hrtime.bigint();
+    const part = Math.min(BULK, 1000);
+    for (let i = 0; i < part; i++) {
+      await dp.deleteNeigh(net.vxlan, { ip: nthIp(i), mac: nthMac(i) });
+      await dp.deleteFdb(net.vxlan, { mac: nthMac(i), dst: nthPeer(i) });
+    }
+    const del = ms(start);
+    const after = await dp.listForwarding(net.vxlan);
+    t.equal(after.neigh.length + after.fdb.length, 2 * (BULK - part), 'deleted');
+    const line = `${env.name}: add ${BULK}+${BULK} ${add.toFixed(0)} ms (${((add * 1000) / (2 * BULK)).toFixed(0)} µs/entry), list ${list.toFixed(0)} ms, replay ${replay.toFixed(0)} ms, delete ${part}+${part} ${del.toFixed(0)} ms`;
+    t.comment(line);
+    t.pass(line); // visible in the default reporter too
   });
 };
 
@@ -339,6 +683,7 @@ const fakeEnv = (mtu: number): ContractEnv => {
     defaultRoute: false,
   });
   return {
+    name: `FakeDataplane (underlay MTU ${mtu})`,
     dp: fake,
     underlayMtu: mtu,
     setDefaultRoute: async (on) => {
@@ -346,6 +691,7 @@ const fakeEnv = (mtu: number): ContractEnv => {
     },
     moveToSandbox: async (ifname) => fake.moveToSandbox(ifname),
     addVethPair: async (name, peer) => fake.addVethPair(name, peer),
+    other: fake,
   };
 };
 
@@ -354,23 +700,281 @@ const ip = (...args: string[]): void => {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 };
 
-const netlinkEnv = (cfg: ChildConfig, dp: Dataplane): ContractEnv => ({
+const netlinkEnv = (cfg: ChildConfig, dp: Dataplane, other: Dataplane): ContractEnv => ({
+  name: `NetlinkDataplane (underlay MTU ${cfg.mtu})`,
   dp,
   underlayMtu: cfg.mtu,
   setDefaultRoute: async (on) => (on ? ip('route', 'add', 'default', 'dev', UNDERLAY) : ip('route', 'del', 'default')),
   moveToSandbox: async (ifname) => ip('link', 'set', ifname, 'netns', cfg.sandbox),
   addVethPair: async (name, peer) => ip('link', 'add', name, 'type', 'veth', 'peer', 'name', peer),
+  other,
 });
 
 const MTUS = [1500, 9000];
+const SELF = fileURLToPath(import.meta.url);
 const childEnv = process.env['TSOVERLAY_NETNS_CHILD'];
+const serverEnv = process.env['TSOVERLAY_DP_SERVER'];
 
-if (childEnv !== undefined) {
+// ------------------------------------------------ dataplane over stdin/stdout
+
+/** Marks our reply lines on stdout (tap writes its own lines there too). */
+const REPLY_MARK = '@@tsoverlay-dp ';
+const REMOTE_METHODS = [
+  'resolveUnderlay',
+  'listOwnedLinks',
+  'ensureNetwork',
+  'ensureEndpoint',
+  'deleteLink',
+  'listForwarding',
+  'addFdb',
+  'deleteFdb',
+  'addNeigh',
+  'deleteNeigh',
+] as const;
+type RemoteMethod = (typeof REMOTE_METHODS)[number];
+interface RemoteCall {
+  id: number;
+  method: RemoteMethod;
+  args: unknown[];
+}
+type RemoteReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; code: unknown; message: string };
+
+/** The server side: one NetlinkDataplane in this process's namespace, one call at a time. */
+const serveDataplane = async (): Promise<void> => {
+  const dp = new NetlinkDataplane({ requestTimeoutMs: 5000 });
+  for await (const line of createInterface({ input: process.stdin })) {
+    const call = JSON.parse(line) as RemoteCall;
+    let reply: RemoteReply;
+    try {
+      if (!REMOTE_METHODS.includes(call.method)) throw new Error(`no method ${String(call.method)}`);
+      const fn = dp[call.method] as (...args: unknown[]) => Promise<unknown>;
+      reply = { id: call.id, ok: true, value: (await fn.apply(dp, call.args)) ?? null };
+    } catch (e) {
+      const code = typeof e === 'object' && e !== null && 'code' in e ? e.code : undefined;
+      reply = { id: call.id, ok: false, code, message: e instanceof Error ? e.message : String(e) };
+    }
+    process.stdout.write(`${REPLY_MARK}${JSON.stringify(reply)}\n`);
+  }
+  await dp.close();
+};
+
+/** The client side: a NetlinkDataplane running in namespace `ns`. */
+class RemoteDataplane {
+  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly exited: Promise<void>;
+  private nextId = 1;
+
+  constructor(readonly ns: string) {
+    this.child = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, ...process.execArgv, SELF], {
+      env: { ...process.env, TSOVERLAY_DP_SERVER: ns },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', () => {
+        for (const p of this.pending.values()) p.reject(new Error(`dataplane server in ${ns} exited`));
+        this.pending.clear();
+        resolve();
+      });
+    });
+    createInterface({ input: this.child.stdout }).on('line', (line) => {
+      if (!line.startsWith(REPLY_MARK)) return;
+      const reply = JSON.parse(line.slice(REPLY_MARK.length)) as RemoteReply;
+      const p = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (!p) return;
+      if (reply.ok) p.resolve(reply.value);
+      else p.reject(Object.assign(new Error(reply.message), { code: reply.code }));
+    });
+  }
+
+  call<M extends RemoteMethod>(method: M, ...args: Parameters<Dataplane[M]>): ReturnType<Dataplane[M]> {
+    const id = this.nextId++;
+    const result = new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const call: RemoteCall = { id, method, args };
+      this.child.stdin.write(`${JSON.stringify(call)}\n`);
+    });
+    return result as ReturnType<Dataplane[M]>;
+  }
+
+  /** End the server (it closes its socket and exits); kill it if it hangs. */
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.stdin.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** True if `ns` gets an answer from `target` (one echo request, waiting up to `seconds`). */
+const pings = (ns: string, target: string, seconds: number): boolean => {
+  try {
+    execFileSync('ip', ['netns', 'exec', ns, 'ping', '-n', '-c', '1', '-w', String(seconds), target], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const dataPath = async (t: Test): Promise<void> => {
+  const id = randomBytes(3).toString('hex');
+  const VNI = 0x6600;
+  const hosts = ['a', 'b'].map((h, i) => ({
+    ns: `tsdp-${id}-${h}`,
+    ctr: `tsdp-${id}-c${h}`,
+    underlay: `192.168.78.${i + 1}`,
+    ip: `10.66.0.${i + 1}`,
+    ip6: `fd66::${i + 1}`,
+    mac: `02:42:0a:42:00:0${i + 1}`,
+    endpoint: `dp${id}${h}0000`,
+  }));
+  const [A, B] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
+  const servers: RemoteDataplane[] = [];
+  // Registered first, so a half-built setup is removed too. Servers first:
+  // a namespace lives on while a process is in it.
+  t.teardown(async () => {
+    for (const s of servers) await s.close();
+    for (const h of hosts) for (const n of [h.ctr, h.ns]) if (existsSync(`/run/netns/${n}`)) ip('netns', 'del', n);
+  });
+  for (const h of hosts) {
+    ip('netns', 'add', h.ns);
+    ip('netns', 'add', h.ctr);
+    for (const n of [h.ns, h.ctr]) ip('-n', n, 'link', 'set', 'lo', 'up');
+  }
+  ip('-n', A.ns, 'link', 'add', UNDERLAY, 'type', 'veth', 'peer', 'name', UNDERLAY, 'netns', B.ns);
+  const nets: NetworkDevices[] = [];
+  for (const h of hosts) {
+    ip('-n', h.ns, 'addr', 'add', `${h.underlay}/24`, 'dev', UNDERLAY);
+    ip('-n', h.ns, 'link', 'set', UNDERLAY, 'up');
+    const dp = new RemoteDataplane(h.ns);
+    servers.push(dp);
+    const ul = await dp.call('resolveUnderlay', UNDERLAY);
+    const net: NetworkDevices = {
+      vni: VNI,
+      bridge: bridgeName(VNI),
+      vxlan: vxlanName(VNI),
+      port: 4789,
+      local: ul.address,
+      underlayIndex: ul.ifindex,
+      mtu: ul.mtu - 50,
+    };
+    nets.push(net);
+    await dp.call('ensureNetwork', net);
+    const ep: EndpointDevices = {
+      hostIf: hostIfName(h.endpoint),
+      containerIf: containerIfName(h.endpoint),
+      bridge: net.bridge,
+      mtu: net.mtu,
+      mac: h.mac,
+    };
+    await dp.call('ensureEndpoint', ep);
+    // What Docker does at Join.
+    ip('-n', h.ns, 'link', 'set', ep.containerIf, 'netns', h.ctr);
+    ip('-n', h.ctr, 'link', 'set', ep.containerIf, 'name', 'eth0');
+    ip('-n', h.ctr, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0');
+    ip('-n', h.ctr, 'addr', 'add', `${h.ip6}/64`, 'dev', 'eth0', 'nodad');
+    ip('-n', h.ctr, 'link', 'set', 'eth0', 'up');
+  }
+  const [dpA, dpB] = servers as [RemoteDataplane, RemoteDataplane];
+  const [netA] = nets as [NetworkDevices];
+  const vx = netA.vxlan; // same name on both hosts
+  const each = async (fn: (dp: RemoteDataplane, self: typeof A, peer: typeof A) => Promise<unknown>): Promise<void> => {
+    await fn(dpA, A, B);
+    await fn(dpB, B, A);
+  };
+  /** Forget what the containers resolved, so the next ping has to ask the proxy again. */
+  const flushContainers = (): void => {
+    for (const h of hosts) ip('-n', h.ctr, 'neigh', 'flush', 'dev', 'eth0');
+  };
+  const neighbours = (dp: RemoteDataplane, peer: typeof A) =>
+    Promise.all([dp.call('addNeigh', vx, { ip: peer.ip, mac: peer.mac }), dp.call('addNeigh', vx, { ip: peer.ip6, mac: peer.mac })]);
+
+  await t.test('no entries, learning off: no traffic', async (t) => {
+    t.same(await dpA.call('listForwarding', vx), EMPTY);
+    t.notOk(pings(A.ctr, B.ip, 2), 'IPv4 ping fails');
+    t.notOk(pings(A.ctr, B.ip6, 2), 'IPv6 ping fails');
+  });
+
+  await t.test('neighbour + unicast FDB entries: traffic flows both ways', async (t) => {
+    await each(async (dp, _self, peer) => {
+      await neighbours(dp, peer);
+      await dp.call('addFdb', vx, { mac: peer.mac, dst: peer.underlay });
+    });
+    t.same(await dpA.call('listForwarding', vx), {
+      fdb: [{ mac: B.mac, dst: B.underlay }],
+      neigh: [
+        { ip: B.ip, mac: B.mac },
+        { ip: B.ip6, mac: B.mac },
+      ],
+    });
+    t.ok(pings(A.ctr, B.ip, 5), 'A -> B, IPv4');
+    t.ok(pings(B.ctr, A.ip, 5), 'B -> A, IPv4');
+    t.ok(pings(A.ctr, B.ip6, 5), 'A -> B, IPv6');
+    t.ok(pings(B.ctr, A.ip6, 5), 'B -> A, IPv6');
+  });
+
+  await t.test('all-zero MAC entries alone carry unknown unicast (head-end replication)', async (t) => {
+    await each(async (dp, _self, peer) => {
+      t.equal(await dp.call('deleteFdb', vx, { mac: peer.mac, dst: peer.underlay }), true);
+      await dp.call('addFdb', vx, { mac: ZERO, dst: peer.underlay });
+    });
+    flushContainers();
+    t.ok(pings(A.ctr, B.ip, 5), 'A -> B');
+    t.ok(pings(B.ctr, A.ip6, 5), 'B -> A, IPv6');
+    await each(async (dp, _self, peer) => {
+      t.equal(await dp.call('deleteFdb', vx, { mac: ZERO, dst: peer.underlay }), true);
+    });
+    t.notOk(pings(A.ctr, B.ip, 2), 'neighbour entries without any FDB entry: no traffic');
+  });
+
+  await t.test('a multicast group carries BUM traffic without FDB entries', async (t) => {
+    const group = '239.1.66.1';
+    for (const [i, dp] of servers.entries()) await dp.call('ensureNetwork', { ...(nets[i] as NetworkDevices), group });
+    t.same(await dpA.call('listForwarding', vx), EMPTY, 'the recreated device has no entries');
+    t.match(
+      (await dpA.call('listOwnedLinks')).find((l) => l.name === vx),
+      { vxlan: { group }, master: netA.bridge, up: true },
+      'recreated with the group, on the bridge',
+    );
+    flushContainers();
+    t.notOk(pings(A.ctr, B.ip, 2), 'no neighbour entries: ARP is not flooded, the proxy drops it');
+    await each((dp, _self, peer) => neighbours(dp, peer));
+    t.ok(pings(A.ctr, B.ip, 5), 'A -> B over the group');
+    t.ok(pings(B.ctr, A.ip6, 5), 'B -> A, IPv6, over the group');
+  });
+};
+
+if (serverEnv !== undefined) {
+  // A dataplane server for the data-path test (see RemoteDataplane).
+  await serveDataplane();
+} else if (childEnv !== undefined) {
   // Inside the throw-away namespace (see the parent branch below).
   const cfg = JSON.parse(childEnv) as ChildConfig;
-  const dp = new NetlinkDataplane({ requestTimeoutMs: 5000 });
-  t.teardown(() => dp.close());
-  contract(t, netlinkEnv(cfg, dp));
+  const logged: { level: string; obj: object; msg: string }[] = [];
+  const record =
+    (level: string) =>
+    (obj: object, msg: string): void => {
+      logged.push({ level, obj, msg });
+    };
+  const log = { debug: record('debug'), info: record('info'), warn: record('warn') };
+  const dp = new NetlinkDataplane({ log, requestTimeoutMs: 5000 });
+  const other = new NetlinkDataplane({ requestTimeoutMs: 5000 });
+  t.teardown(() => Promise.all([dp.close(), other.close()]));
+  contract(t, netlinkEnv(cfg, dp, other));
+  t.test('logs why it recreated devices', async (t) => {
+    const warnings = logged.filter((l) => l.level === 'warn');
+    t.match(
+      warnings.find((l) => l.msg === 'recreating incompatible vxlan device'),
+      { obj: { device: vxlanName(0x100), reason: 'vni 256, want 257' } },
+    );
+    t.match(
+      warnings.find((l) => l.msg === 'recreating incompatible device'),
+      { obj: { device: bridgeName(0x300), reason: 'kind is veth, want bridge' } },
+    );
+    t.ok(logged.some((l) => l.msg === 'created veth pair'), 'creations are logged at info');
+  });
 } else {
   for (const mtu of MTUS) {
     t.test(`FakeDataplane, underlay MTU ${mtu}`, async (t) => contract(t, fakeEnv(mtu)));
@@ -394,14 +998,15 @@ if (childEnv !== undefined) {
       ip('-n', ns, 'addr', 'add', `${V6}/64`, 'dev', UNDERLAY, 'nodad');
       ip('-n', ns, 'link', 'set', UNDERLAY, 'up');
       ip('-n', ns, 'link', 'set', 'ulpeer', 'up');
-      const self = fileURLToPath(import.meta.url);
       const config: ChildConfig = { sandbox, mtu };
       await t.spawn(
         'nsenter',
-        [`--net=/run/netns/${ns}`, process.execPath, ...process.execArgv, self],
+        [`--net=/run/netns/${ns}`, process.execPath, ...process.execArgv, SELF],
         { env: { ...process.env, TSOVERLAY_NETNS_CHILD: JSON.stringify(config) } },
         `contract inside netns ${ns}`,
       );
     });
   }
+  const opts = it ? {} : { skip: 'needs root and a kernel with vxlan: set TSOVERLAY_IT=1' };
+  t.test('NetlinkDataplane data path between two hosts', opts, dataPath);
 }

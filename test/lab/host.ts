@@ -10,7 +10,7 @@ import { parsePingSummary, REPLY_LINE, type PingResult } from './ping.js';
 import { pluginRequest, type PluginRequestOptions, type PluginResponse } from './plugin-http.js';
 import { CommandError, debug, errorText, isSameProcessAlive, procStartTime, run, sh, tailFile, type RunResult } from './proc.js';
 import { Rank, StateFile, TrackedProcess, type ExitInfo } from './tracked.js';
-import { waitFor } from './wait.js';
+import { StopWaiting, waitFor } from './wait.js';
 
 export const UNDERLAY_IF = 'ul0';
 export const PLUGIN_NAME = 'tsoverlay';
@@ -45,6 +45,13 @@ export interface StartPluginOptions {
   /** --advertise value (default the underlay interface name) */
   advertise?: string;
   logLevel?: string;
+  /**
+   * --node-name (default: the host's hostname; the plugin runs in the root UTS
+   * namespace, whose hostname every lab host shares). null: don't pass it.
+   */
+  nodeName?: string | null;
+  /** --docker-host (default: this host's dockerd socket). null: don't pass it. */
+  dockerHost?: string | null;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
 }
@@ -132,8 +139,9 @@ export class PingStream {
     // let the stdout pipe drain
     await new Promise<void>((resolve) => {
       const out = this.proc.child.stdout;
-      if (!out || out.readableEnded || out.destroyed) resolve();
-      else { out.once('close', () => resolve()); setTimeout(resolve, 2000); }
+      if (!out || out.readableEnded || out.destroyed) return resolve();
+      const timer = setTimeout(resolve, 2000);
+      out.once('close', () => { clearTimeout(timer); resolve(); });
     });
     const s = parsePingSummary(this.output);
     return {
@@ -168,6 +176,7 @@ export class LabHost {
   readonly probes = new Set<TrackedProcess>();
   private dockerdStarts = 0;
   private pluginStarts = 0;
+  private lastPluginOptions: StartPluginOptions = {};
 
   constructor(private readonly lab: LabContext, spec: HostSpec, index: number, ip: string) {
     this.name = spec.name;
@@ -261,7 +270,7 @@ export class LabHost {
     this.dockerd = proc;
     await waitFor(
       async () => {
-        if (!proc.running) throw new Error(`dockerd exited (${JSON.stringify(proc.exit)})`);
+        if (!proc.running) throw new StopWaiting(`dockerd exited (${JSON.stringify(proc.exit)})`);
         const r = await this.dockerTry('version', '--format', '{{.Server.Version}}');
         return r.code === 0 ? r.stdout.trim() : Promise.reject(new Error(r.stderr.trim()));
       },
@@ -300,7 +309,7 @@ export class LabHost {
         what: 'containerd to exit', timeoutMs: 15_000,
       }).catch(() => false);
       if (!gone) {
-        process.kill(c.pid, 'SIGKILL');
+        try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
         await waitFor(async () => !(await isSameProcessAlive(c.pid, c.startTime)), { what: 'containerd to die', timeoutMs: 5000 });
       }
       this.containerdPid = undefined;
@@ -379,8 +388,8 @@ export class LabHost {
       r = await this.dockerTry(...args, target);
     } else {
       const interval = opts.interval ?? 0.2;
-      const args = ['-n', '-c', String(count), '-i', String(interval), '-W', String(timeout),
-        '-w', String(Math.ceil(count * interval + timeout + 1))];
+      // exactly `count` requests; -W bounds the wait for each reply
+      const args = ['-n', '-c', String(count), '-i', String(interval), '-W', String(timeout)];
       if (opts.size !== undefined) args.push('-s', String(opts.size));
       if (opts.dontFragment) args.push('-M', 'do');
       r = await this.nsExec(container, 'ping', ...args, target);
@@ -423,7 +432,10 @@ export class LabHost {
 
   // --------------------------------------------------------------- plugin
 
-  async startPlugin(opts: StartPluginOptions = {}): Promise<void> {
+  /** Start the plugin; `startPlugin(['--vxlan-port', '4790'])` is short for `startPlugin({ args: [...] })`. */
+  async startPlugin(optsOrArgs: StartPluginOptions | string[] = {}): Promise<void> {
+    const opts: StartPluginOptions = Array.isArray(optsOrArgs) ? { args: optsOrArgs } : optsOrArgs;
+    this.lastPluginOptions = opts;
     if (this.plugin?.running) throw new Error(`${this}: plugin already running (pid ${this.plugin.pid})`);
     if (!existsSync(this.lab.pluginCli)) {
       throw new Error(`plugin CLI ${this.lab.pluginCli} not found: run \`npm run build\` first`);
@@ -437,6 +449,8 @@ export class LabHost {
       '--store', opts.store ?? `file://${this.storePath}`,
       '--advertise', opts.advertise ?? this.underlay,
       '--log-level', opts.logLevel ?? 'debug',
+      ...(opts.nodeName === null ? [] : ['--node-name', opts.nodeName ?? this.hostname]),
+      ...(opts.dockerHost === null ? [] : ['--docker-host', opts.dockerHost ?? `unix://${this.dockerSock}`]),
       ...(opts.args ?? []),
     ];
     const proc = await TrackedProcess.spawn('nsenter', args, {
@@ -446,7 +460,7 @@ export class LabHost {
     this.plugin = proc;
     await waitFor(
       async () => {
-        if (!proc.running) throw new Error(`plugin exited (${JSON.stringify(proc.exit)})`);
+        if (!proc.running) throw new StopWaiting(`plugin exited (${JSON.stringify(proc.exit)})`);
         const r = await pluginRequest(this.pluginSocket, '/Plugin.Activate', undefined, { timeoutMs: 2000 });
         return r.status === 200 ? r : Promise.reject(new Error(`Plugin.Activate answered ${r.status} ${r.text}`));
       },
@@ -468,9 +482,10 @@ export class LabHost {
     return res;
   }
 
-  async restartPlugin(opts: StartPluginOptions = {}): Promise<void> {
+  /** stopPlugin + startPlugin; without arguments it starts with the options of the last start. */
+  async restartPlugin(optsOrArgs?: StartPluginOptions | string[]): Promise<void> {
     await this.stopPlugin();
-    await this.startPlugin(opts);
+    await this.startPlugin(optsOrArgs ?? this.lastPluginOptions);
   }
 
   /** SIGKILL the plugin (a crash: the socket file stays behind). */

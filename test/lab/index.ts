@@ -18,7 +18,7 @@ export { BUSYBOX_IMAGE, buildBusyboxTarball } from './image.js';
 export { parsePingSummary, type PingResult, type PingSummary } from './ping.js';
 export { pluginRequest, type PluginResponse } from './plugin-http.js';
 export { CommandError, run, sh, type RunResult } from './proc.js';
-export { waitFor, WaitTimeoutError, type WaitOptions } from './wait.js';
+export { StopWaiting, waitFor, WaitTimeoutError, type WaitOptions } from './wait.js';
 export { ZooKeeperEnsemble, type ZooKeeperOptions } from './zookeeper.js';
 
 /** docker CLI against a lab host; stdout, or throws with stderr. */
@@ -48,6 +48,6 @@ export function restartDockerd(host: LabHost): Promise<void> {
   return host.restartDockerd();
 }
 
-export function startPlugin(host: LabHost, opts?: StartPluginOptions): Promise<void> {
+export function startPlugin(host: LabHost, opts?: StartPluginOptions | string[]): Promise<void> {
   return host.startPlugin(opts);
 }

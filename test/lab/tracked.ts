@@ -81,6 +81,8 @@ export class TrackedProcess {
     p.startTime = await procStartTime(p.pid);
     opts.state.append(`pid ${p.pid} ${p.startTime ?? '0'} ${opts.rank} ${opts.label}`);
     const early = await Promise.race([spawnError, delay(0).then(() => undefined)]);
+    child.removeAllListeners('error');
+    child.on('error', () => { /* reported through exit */ });
     if (early) throw new Error(`failed to start ${opts.label} (${cmd}): ${early.message}`);
     return p;
   }
@@ -105,8 +107,13 @@ export class TrackedProcess {
   /** Resolve with the exit info, or undefined if it did not exit within timeoutMs. */
   async waitExit(timeoutMs: number): Promise<ExitInfo | undefined> {
     if (this.exitInfo) return this.exitInfo;
-    const timer = delay(timeoutMs).then(() => undefined);
-    return Promise.race([this.exited, timer]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), timeoutMs); });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** SIGTERM, wait; SIGKILL if it is still there after graceMs. Resolves with how it ended. */

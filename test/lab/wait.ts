@@ -23,6 +23,14 @@ export class WaitTimeoutError extends Error {
   }
 }
 
+/** Thrown by a probe to give up at once (e.g. the process we wait for has exited). */
+export class StopWaiting extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StopWaiting';
+  }
+}
+
 export async function waitFor<T>(probe: () => T | Promise<T>, opts: WaitOptions<T>): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const intervalMs = opts.intervalMs ?? 100;
@@ -41,6 +49,7 @@ export async function waitFor<T>(probe: () => T | Promise<T>, opts: WaitOptions<
       lastErr = undefined;
       if (until(v)) return v;
     } catch (e) {
+      if (e instanceof StopWaiting) throw new WaitTimeoutError(`gave up waiting for ${opts.what}: ${e.message}`);
       lastErr = e;
     }
     if (Date.now() >= deadline) break;

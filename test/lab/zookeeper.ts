@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './proc.js';
 import { Rank, StateFile, TrackedProcess } from './tracked.js';
-import { waitFor } from './wait.js';
+import { StopWaiting, waitFor } from './wait.js';
 
 export interface ZooKeeperOptions {
   servers?: number;
@@ -94,7 +94,7 @@ export class ZooKeeperEnsemble {
 
   async waitReady(timeoutMs = 60_000): Promise<void> {
     await Promise.all(this.servers.map((s) => waitFor(async () => {
-      if (!s.proc?.running) throw new Error(`zk${s.id} exited ${JSON.stringify(s.proc?.exit)}`);
+      if (!s.proc?.running) throw new StopWaiting(`zk${s.id} exited ${JSON.stringify(s.proc?.exit)}`);
       return this.fourLetter(s.id, 'srvr');
     }, { what: `zk${s.id} to report a Mode`, until: (o) => /Mode: (standalone|leader|follower)/.test(o), timeoutMs, intervalMs: 250 })));
   }

@@ -1,0 +1,63 @@
+/**
+ * The Docker engine port: what tsoverlay asks of its own node's dockerd
+ * (`--docker-host`). The plugin API carries no network names, so names come
+ * from here, and networks are replicated to every node through here.
+ */
+
+export interface EngineNetwork {
+  id: string;
+  name: string;
+  driver: string;
+  /** IPAM driver name ("default" for Docker's own). */
+  ipamDriver: string;
+  subnets: Array<{ subnet: string; gateway?: string; ipRange?: string }>;
+  options: Record<string, string>;
+  internal: boolean;
+  ipv6: boolean;
+  /** Number of containers attached on this engine. */
+  containers: number;
+}
+
+export interface CreateNetworkSpec {
+  name: string;
+  driver: string;
+  ipamDriver: string;
+  subnets: Array<{ subnet: string; gateway?: string; ipRange?: string }>;
+  options: Record<string, string>;
+  internal: boolean;
+  ipv6: boolean;
+  labels: Record<string, string>;
+}
+
+export interface EngineEvent {
+  type: string;
+  action: string;
+  id: string;
+  attributes: Record<string, string>;
+}
+
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface DockerEngine {
+  /** Networks of the given driver names. */
+  listNetworks(drivers: readonly string[]): Promise<EngineNetwork[]>;
+  inspectNetwork(idOrName: string): Promise<EngineNetwork | undefined>;
+  /** Returns the new network's id. EngineError with status 409 if the name is taken. */
+  createNetwork(spec: CreateNetworkSpec): Promise<string>;
+  /** False if it did not exist. EngineError with status 403/409 while containers use it. */
+  removeNetwork(idOrName: string): Promise<boolean>;
+  /**
+   * Follow the engine's event stream (network events) until the signal
+   * aborts; reconnects by itself. `onConnected` runs after every (re)connect
+   * so the caller can resync what it may have missed.
+   */
+  watchEvents(handlers: { onEvent: (e: EngineEvent) => void; onConnected?: () => void }, signal: AbortSignal): void;
+}

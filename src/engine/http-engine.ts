@@ -1,0 +1,196 @@
+/**
+ * DockerEngine over the engine's HTTP API (unix:///path or tcp://host:port),
+ * with Node's http module: a few JSON calls and the /events stream.
+ */
+import { request, type RequestOptions } from 'node:http';
+import type { CreateNetworkSpec, DockerEngine, EngineEvent, EngineNetwork } from './engine.js';
+import { EngineError } from './engine.js';
+
+const API = '/v1.41';
+const TIMEOUT_MS = 10_000;
+
+interface Logger {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+interface RawNetwork {
+  Id: string;
+  Name: string;
+  Driver: string;
+  Internal?: boolean;
+  EnableIPv6?: boolean;
+  Options?: Record<string, string> | null;
+  IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> | null };
+  Containers?: Record<string, unknown> | null;
+}
+
+const toNetwork = (n: RawNetwork): EngineNetwork => ({
+  id: n.Id,
+  name: n.Name,
+  driver: n.Driver,
+  ipamDriver: n.IPAM?.Driver ?? 'default',
+  subnets: (n.IPAM?.Config ?? [])
+    .filter((c) => c.Subnet)
+    .map((c) => ({ subnet: c.Subnet ?? '', ...(c.Gateway ? { gateway: c.Gateway } : {}), ...(c.IPRange ? { ipRange: c.IPRange } : {}) })),
+  options: n.Options ?? {},
+  internal: n.Internal === true,
+  ipv6: n.EnableIPv6 === true,
+  containers: Object.keys(n.Containers ?? {}).length,
+});
+
+export class HttpDockerEngine implements DockerEngine {
+  private readonly base: Pick<RequestOptions, 'socketPath' | 'host' | 'port'>;
+
+  constructor(
+    dockerHost: string,
+    private readonly log?: Logger,
+  ) {
+    if (dockerHost.startsWith('unix://')) this.base = { socketPath: dockerHost.slice('unix://'.length) };
+    else {
+      const u = new URL(dockerHost.replace(/^tcp:/, 'http:'));
+      this.base = { host: u.hostname, port: Number(u.port) };
+    }
+  }
+
+  async listNetworks(drivers: readonly string[]): Promise<EngineNetwork[]> {
+    const filters = encodeURIComponent(JSON.stringify({ driver: drivers }));
+    const list = (await this.call('GET', `/networks?filters=${filters}`)) as RawNetwork[];
+    // The list endpoint does not fill Containers; inspect each for accuracy.
+    const out: EngineNetwork[] = [];
+    for (const n of list) {
+      const full = await this.inspectNetwork(n.Id);
+      if (full) out.push(full);
+    }
+    return out;
+  }
+
+  async inspectNetwork(idOrName: string): Promise<EngineNetwork | undefined> {
+    try {
+      return toNetwork((await this.call('GET', `/networks/${encodeURIComponent(idOrName)}`)) as RawNetwork);
+    } catch (e) {
+      if (e instanceof EngineError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async createNetwork(spec: CreateNetworkSpec): Promise<string> {
+    const body = {
+      Name: spec.name,
+      Driver: spec.driver,
+      CheckDuplicate: true,
+      Internal: spec.internal,
+      EnableIPv6: spec.ipv6,
+      Options: spec.options,
+      Labels: spec.labels,
+      IPAM: {
+        Driver: spec.ipamDriver,
+        Config: spec.subnets.map((s) => ({ Subnet: s.subnet, ...(s.gateway ? { Gateway: s.gateway } : {}), ...(s.ipRange ? { IPRange: s.ipRange } : {}) })),
+      },
+    };
+    const res = (await this.call('POST', '/networks/create', body)) as { Id: string };
+    return res.Id;
+  }
+
+  async removeNetwork(idOrName: string): Promise<boolean> {
+    try {
+      await this.call('DELETE', `/networks/${encodeURIComponent(idOrName)}`);
+      return true;
+    } catch (e) {
+      if (e instanceof EngineError && e.status === 404) return false;
+      throw e;
+    }
+  }
+
+  watchEvents(handlers: { onEvent: (e: EngineEvent) => void; onConnected?: () => void }, signal: AbortSignal): void {
+    let delay = 200;
+    const connect = (): void => {
+      if (signal.aborted) return;
+      const filters = encodeURIComponent(JSON.stringify({ type: ['network', 'container'] }));
+      const req = request({ ...this.base, method: 'GET', path: `${API}/events?filters=${filters}`, signal }, (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          retry(new EngineError(`events: HTTP ${res.statusCode}`, res.statusCode));
+          return;
+        }
+        delay = 200;
+        handlers.onConnected?.();
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (line === '') continue;
+            try {
+              const raw = JSON.parse(line) as { Type?: string; Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+              handlers.onEvent({
+                type: raw.Type ?? '',
+                action: raw.Action ?? '',
+                id: raw.Actor?.ID ?? '',
+                attributes: raw.Actor?.Attributes ?? {},
+              });
+            } catch (e) {
+              this.log?.warn({ err: e }, 'unreadable engine event');
+            }
+          }
+        });
+        res.on('end', () => retry(new Error('event stream ended')));
+        res.on('error', (e) => retry(e));
+      });
+      req.on('error', (e) => retry(e));
+      req.end();
+    };
+    let pending: NodeJS.Timeout | undefined;
+    const retry = (e: Error): void => {
+      if (signal.aborted || pending) return;
+      this.log?.debug({ err: e, retryMs: delay }, 'engine event stream lost; reconnecting');
+      pending = setTimeout(() => {
+        pending = undefined;
+        connect();
+      }, delay);
+      pending.unref();
+      delay = Math.min(delay * 2, 5000);
+    };
+    signal.addEventListener('abort', () => pending && clearTimeout(pending), { once: true });
+    connect();
+  }
+
+  private call(method: string, path: string, body?: unknown): Promise<unknown> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          ...this.base,
+          method,
+          path: `${API}${path}`,
+          timeout: TIMEOUT_MS,
+          headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            let json: unknown;
+            try {
+              json = text === '' ? {} : JSON.parse(text);
+            } catch {
+              json = { message: text };
+            }
+            if (status >= 200 && status < 300) resolve(json);
+            else reject(new EngineError(`docker ${method} ${path}: ${(json as { message?: string }).message ?? `HTTP ${status}`}`, status));
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new EngineError(`docker ${method} ${path}: no answer in ${TIMEOUT_MS} ms`)));
+      req.on('error', (e) => reject(e instanceof EngineError ? e : new EngineError(`docker ${method} ${path}: ${e.message}`)));
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+}

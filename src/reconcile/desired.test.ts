@@ -1,0 +1,88 @@
+import t from 'tap';
+import type { Underlay } from '../dataplane/dataplane.js';
+import { type EndpointRecord, type NetworkRecord, type NodeRecord, asEndpointId, asNetworkId, asPoolId, asVni } from '../model.js';
+import { FLOOD_MAC, computeDesired } from './desired.js';
+import { planForwarding } from './plan.js';
+
+const underlay: Underlay = { ifname: 'eth0', ifindex: 2, address: '10.0.0.1', family: 4, mtu: 1500 };
+const net = (o: Partial<NetworkRecord> = {}): NetworkRecord => ({
+  id: asNetworkId('tsoverlay-local:10.20.0.0_24'),
+  vni: asVni(4096),
+  aliases: { nA: 'A', nB: 'B' },
+  deleted: false,
+  mtu: 1450,
+  internal: false,
+  ipv4: [{ poolId: asPoolId('tsoverlay-local:10.20.0.0_24'), pool: '10.20.0.0/24' }],
+  ipv6: [],
+  options: {},
+  createdBy: 'A',
+  createdAt: 'x',
+  ...o,
+});
+const ep = (id: string, node: string, ip: string, ipv6?: string): EndpointRecord => ({
+  id: asEndpointId(id),
+  networkId: asNetworkId('k'),
+  node,
+  ipv4: `${ip}/24`,
+  ...(ipv6 ? { ipv6: `${ipv6}/64` } : {}),
+  mac: `02:42:0a:14:00:${ip.split('.')[3]!.padStart(2, '0')}`,
+  hostIf: `tsh${id}`,
+  containerIf: `tsc${id}`,
+});
+const node = (name: string, address: string): NodeRecord => ({ node: name, address, vxlanPort: 4789, hostname: name, version: '1', startedAt: 'x' });
+const nodes = [node('A', '10.0.0.1'), node('B', '10.0.0.2'), node('C', '10.0.0.3')];
+
+t.test('local devices, remote entries and one flood entry per peer node', async (t) => {
+  const d = computeDesired({
+    networks: [{ net: net(), endpoints: [ep('aaaaaa1', 'A', '10.20.0.2'), ep('bbbbbb1', 'B', '10.20.0.3', 'fd00::3'), ep('bbbbbb2', 'B', '10.20.0.4')] }],
+    nodes,
+    me: 'A',
+    underlay,
+    vxlanPort: 4789,
+  });
+  t.equal(d.networks.length, 1);
+  t.same(d.endpoints.map((e) => e.hostIf), ['tshaaaaaa1']);
+  const f = d.forwarding.get('tsvx-001000')!;
+  t.same(f.fdb, [
+    { mac: '02:42:0a:14:00:03', dst: '10.0.0.2' },
+    { mac: '02:42:0a:14:00:04', dst: '10.0.0.2' },
+    { mac: FLOOD_MAC, dst: '10.0.0.2' },
+  ]);
+  t.same(f.neigh, [
+    { ip: '10.20.0.3', mac: '02:42:0a:14:00:03' },
+    { ip: 'fd00::3', mac: '02:42:0a:14:00:03' },
+    { ip: '10.20.0.4', mac: '02:42:0a:14:00:04' },
+  ]);
+});
+
+t.test('endpoints of dead nodes are not programmed; networks without a local alias are not built', async (t) => {
+  const d = computeDesired({
+    networks: [
+      { net: net(), endpoints: [ep('cccccc1', 'C', '10.20.0.9')] },
+      { net: net({ id: asNetworkId('other'), vni: asVni(5000), aliases: { nB: 'B' } }), endpoints: [] },
+    ],
+    nodes: nodes.filter((n) => n.node !== 'C'),
+    me: 'A',
+    underlay,
+    vxlanPort: 4789,
+  });
+  t.same(d.networks.map((n) => n.vni), [4096]);
+  t.same(d.forwarding.get('tsvx-001000'), { fdb: [], neigh: [] });
+});
+
+t.test('a multicast network gets a group and no flood entries', async (t) => {
+  const d = computeDesired({ networks: [{ net: net({ multicast: '239.1.1.1' }), endpoints: [ep('bbbbbb1', 'B', '10.20.0.3')] }], nodes, me: 'A', underlay, vxlanPort: 4789 });
+  t.equal(d.networks[0]?.group, '239.1.1.1');
+  t.same(d.forwarding.get('tsvx-001000')?.fdb, [{ mac: '02:42:0a:14:00:03', dst: '10.0.0.2' }]);
+});
+
+t.test('planForwarding: neighbours before FDB on add, stale entries removed, nothing when equal', async (t) => {
+  const want = { fdb: [{ mac: '02:00:00:00:00:01', dst: '10.0.0.2' }, { mac: FLOOD_MAC, dst: '10.0.0.2' }], neigh: [{ ip: '10.20.0.3', mac: '02:00:00:00:00:01' }] };
+  const a = planForwarding('tsvx-001000', want, { fdb: [], neigh: [] });
+  t.same(a.map((x) => x.kind), ['addNeigh', 'addFdb', 'addFdb']);
+  t.same(planForwarding('tsvx-001000', want, want), []);
+  const stale = planForwarding('tsvx-001000', { fdb: [], neigh: [] }, want);
+  t.same(stale.map((x) => x.kind), ['deleteFdb', 'deleteFdb', 'deleteNeigh']);
+  const moved = planForwarding('tsvx-001000', { fdb: want.fdb, neigh: [{ ip: '10.20.0.3', mac: '02:00:00:00:00:09' }] }, want);
+  t.same(moved.map((x) => x.kind), ['addNeigh']);
+});

@@ -1,0 +1,93 @@
+/**
+ * What this node's kernel should hold, computed from store records. Pure.
+ *
+ * Per network that has an alias on this node (its engine has the network):
+ * - the bridge + VXLAN device;
+ * - a veth per local endpoint;
+ * - for every endpoint on another *live* node: a static FDB entry (MAC →
+ *   that node's VTEP) and a permanent neighbour entry (IP → MAC) on the
+ *   VXLAN device, so ARP/ND is answered locally and nothing is learned by
+ *   flooding;
+ * - one all-zero-MAC FDB entry per other live node with endpoints in the
+ *   network (head-end replication of broadcast/multicast), unless the
+ *   network sends BUM traffic to a multicast group.
+ * Entries toward a node whose membership is gone are simply not desired, so
+ * the next pass removes them (node loss).
+ */
+import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices, Underlay } from '../dataplane/dataplane.js';
+import { bridgeName, vxlanName } from '../dataplane/names.js';
+import type { EndpointRecord, NetworkRecord, NodeRecord } from '../model.js';
+
+export const FLOOD_MAC = '00:00:00:00:00:00';
+
+export interface Desired {
+  networks: NetworkDevices[];
+  /** Endpoints owned by this node. */
+  endpoints: EndpointDevices[];
+  /** Remote entries per VXLAN device name. */
+  forwarding: Map<string, Forwarding>;
+}
+
+export const networkDevices = (net: NetworkRecord, underlay: Underlay, port: number): NetworkDevices => ({
+  vni: net.vni,
+  bridge: bridgeName(net.vni),
+  vxlan: vxlanName(net.vni),
+  port,
+  local: underlay.address,
+  underlayIndex: underlay.ifindex,
+  mtu: net.mtu,
+  ...(net.multicast ? { group: net.multicast } : {}),
+});
+
+export const endpointDevices = (ep: EndpointRecord, net: NetworkRecord): EndpointDevices => ({
+  hostIf: ep.hostIf,
+  containerIf: ep.containerIf,
+  bridge: bridgeName(net.vni),
+  mtu: net.mtu,
+  mac: ep.mac,
+});
+
+const bareIp = (cidr: string): string => cidr.split('/')[0] ?? cidr;
+
+export const remoteForwarding = (
+  net: NetworkRecord,
+  endpoints: readonly EndpointRecord[],
+  nodes: ReadonlyMap<string, NodeRecord>,
+  me: string,
+): Forwarding => {
+  const fdb: FdbEntry[] = [];
+  const neigh: NeighEntry[] = [];
+  const peers = new Set<string>();
+  for (const ep of endpoints) {
+    if (ep.node === me) continue;
+    const peer = nodes.get(ep.node);
+    if (!peer) continue;
+    fdb.push({ mac: ep.mac, dst: peer.address });
+    if (ep.ipv4) neigh.push({ ip: bareIp(ep.ipv4), mac: ep.mac });
+    if (ep.ipv6) neigh.push({ ip: bareIp(ep.ipv6), mac: ep.mac });
+    peers.add(peer.address);
+  }
+  if (!net.multicast) for (const dst of [...peers].sort()) fdb.push({ mac: FLOOD_MAC, dst });
+  return { fdb, neigh };
+};
+
+export interface DesiredInput {
+  networks: ReadonlyArray<{ net: NetworkRecord; endpoints: readonly EndpointRecord[] }>;
+  nodes: readonly NodeRecord[];
+  me: string;
+  underlay: Underlay;
+  vxlanPort: number;
+}
+
+export const computeDesired = (input: DesiredInput): Desired => {
+  const nodes = new Map(input.nodes.map((n) => [n.node, n]));
+  const out: Desired = { networks: [], endpoints: [], forwarding: new Map() };
+  for (const { net, endpoints } of input.networks) {
+    if (!Object.values(net.aliases).includes(input.me)) continue;
+    const devices = networkDevices(net, input.underlay, input.vxlanPort);
+    out.networks.push(devices);
+    for (const ep of endpoints) if (ep.node === input.me) out.endpoints.push(endpointDevices(ep, net));
+    out.forwarding.set(devices.vxlan, remoteForwarding(net, endpoints, nodes, input.me));
+  }
+  return out;
+};

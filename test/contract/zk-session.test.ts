@@ -1,0 +1,484 @@
+/**
+ * ZooKeeper-specific behaviour of ZkKvStore / ZkSession against a real
+ * ZooKeeper (one standalone server for the file): chroot creation, atomic
+ * versioned commits, ephemeral nodes and their owner, watches racing with
+ * other clients, session expiry behind a network partition, a frozen and a
+ * stopped server. Needs TSOVERLAY_IT=1 (Java + the Debian zookeeper package).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { type Server, type Socket, connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { KvConflict, type KvOp } from '../../src/store/kv-store.js';
+import { ZkKvStore, type ZkLogger, type ZkSessionEvent, type ZkSessionOptions } from '../../src/store/zk-kv-store.js';
+import { procStartTime } from '../lab/proc.js';
+import { Rank, StateFile, TrackedProcess } from '../lab/tracked.js';
+import { waitFor } from '../lab/wait.js';
+
+// ---- a standalone ZooKeeper for this file ----------------------------------
+// (the same helper is in kv-store.test.ts)
+
+const ZK_CLASSPATH = process.env['TSL_ZK_CLASSPATH'] ?? '/etc/zookeeper/conf:/usr/share/java/zookeeper.jar';
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+
+const fourLetter = (port: number, word: string): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let out = '';
+    s.setTimeout(2000, () => s.destroy(new Error(`no answer to ${word}`)));
+    s.on('connect', () => s.write(word));
+    s.on('data', (d: Buffer) => (out += d.toString()));
+    s.on('error', reject);
+    s.on('close', () => resolve(out));
+  });
+
+/**
+ * ZooKeeper on 127.0.0.1 and a free port, data in a lab directory
+ * (/tmp/tsl-<id> with lab.state) so scripts/lab-sweep.sh stops it if this
+ * process dies before its teardown.
+ */
+class TestZooKeeper {
+  private proc: TrackedProcess | undefined;
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    private readonly state: StateFile,
+  ) {}
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  static async create(): Promise<TestZooKeeper> {
+    const dir = join(process.env['TSL_BASE_DIR'] ?? '/tmp', `tsl-${randomBytes(3).toString('hex')}`);
+    await mkdir(join(dir, 'data'), { recursive: true });
+    const state = new StateFile(join(dir, 'lab.state'));
+    state.append(`owner ${process.pid} ${(await procStartTime(process.pid)) ?? '0'}`);
+    const zk = new TestZooKeeper(dir, await freePort(), state);
+    const cfg = [
+      'tickTime=500', // sessions of 1..10 s
+      `dataDir=${join(dir, 'data')}`,
+      `clientPort=${zk.port}`,
+      'clientPortAddress=127.0.0.1',
+      'admin.enableServer=false',
+      '4lw.commands.whitelist=ruok,srvr,mntr',
+      'maxClientCnxns=0',
+      'forceSync=no',
+    ];
+    await writeFile(join(dir, 'zoo.cfg'), `${cfg.join('\n')}\n`);
+    return zk;
+  }
+
+  async start(): Promise<void> {
+    if (this.proc?.running) throw new Error('ZooKeeper already running');
+    const proc = await TrackedProcess.spawn(
+      'java',
+      ['-Xmx256m', `-Dzookeeper.log.dir=${this.dir}`, '-cp', ZK_CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', join(this.dir, 'zoo.cfg')],
+      { label: `zookeeper-test-${this.port}`, rank: Rank.ZooKeeper, state: this.state, logPath: join(this.dir, 'zookeeper.log') },
+    );
+    this.proc = proc;
+    try {
+      await waitFor(
+        async () => {
+          if (!proc.running) throw new Error(`ZooKeeper exited ${JSON.stringify(proc.exit)}`);
+          return fourLetter(this.port, 'ruok');
+        },
+        { what: `ZooKeeper on ${this.address} to answer imok`, until: (v) => v === 'imok', timeoutMs: 60_000, intervalMs: 100 },
+      );
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${await proc.logTail(30)}`);
+    }
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.proc?.signal(sig);
+  }
+
+  /** SIGTERM (after SIGCONT, in case it is paused) and wait until it has exited. */
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p?.running) return;
+    p.signal('SIGCONT');
+    await p.stop(15_000);
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A TCP link to ZooKeeper that a test can cut: while partitioned, bytes in
+ * both directions are dropped and new connections are accepted but never
+ * answered (a black hole, not a refusal). heal() drops every connection that
+ * lived through the partition.
+ */
+class CuttableLink {
+  private cut = false;
+  private readonly sockets = new Set<Socket>();
+  private constructor(
+    private readonly srv: Server,
+    readonly port: number,
+  ) {}
+
+  static async open(upstreamPort: number): Promise<CuttableLink> {
+    const srv = createServer();
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', resolve);
+    });
+    const a = srv.address();
+    const link = new CuttableLink(srv, typeof a === 'object' && a ? a.port : 0);
+    srv.on('connection', (down) => link.accept(down, upstreamPort));
+    return link;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  partition(): void {
+    this.cut = true;
+  }
+
+  heal(): void {
+    this.cut = false;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.srv.close(() => resolve()));
+  }
+
+  private accept(down: Socket, upstreamPort: number): void {
+    this.track(down);
+    if (this.cut) return; // held: never forwarded, never answered
+    const up = connect(upstreamPort, '127.0.0.1');
+    this.track(up);
+    down.on('data', (d: Buffer) => void (this.cut || up.write(d)));
+    up.on('data', (d: Buffer) => void (this.cut || down.write(d)));
+    down.on('close', () => up.destroy());
+    up.on('close', () => down.destroy());
+  }
+
+  private track(s: Socket): void {
+    this.sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => this.sockets.delete(s));
+  }
+}
+
+// ---- the tests ---------------------------------------------------------------
+
+let server: TestZooKeeper | undefined;
+if (process.env['TSOVERLAY_IT'] === '1') suite();
+else t.plan(0, 'needs a real ZooKeeper (Java + the Debian zookeeper package): set TSOVERLAY_IT=1');
+
+function suite(): void {
+  t.before(async () => {
+    server = await TestZooKeeper.create();
+    await server.start();
+  });
+  t.teardown(async () => {
+    await server?.destroy();
+  });
+  const zk = (): TestZooKeeper => {
+    if (!server) throw new Error('ZooKeeper did not start');
+    return server;
+  };
+
+  const debug = process.env['TSL_DEBUG'] === '1';
+  /** Every log message of the stores, "level: message". */
+  const logged: string[] = [];
+  const line = (level: string) => (obj: object, msg: string) => {
+    logged.push(`${level}: ${msg}`);
+    if (debug) process.stderr.write(`[zk ${level}] ${msg} ${JSON.stringify(obj)}\n`);
+  };
+  const log: ZkLogger = { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
+
+  const newChroot = (): string => `/zs-${randomBytes(4).toString('hex')}`;
+
+  const open = async (t: Test, chroot: string, extra: Partial<ZkSessionOptions> = {}): Promise<ZkKvStore> => {
+    const kv = await ZkKvStore.open({ servers: [zk().address], chroot, sessionTimeoutMs: 6000, log, ...extra });
+    t.teardown(() => kv.close());
+    return kv;
+  };
+
+  const record = (kv: ZkKvStore): ZkSessionEvent[] => {
+    const events: ZkSessionEvent[] = [];
+    kv.onSession((e) => events.push(e));
+    return events;
+  };
+
+  t.test('open: the chroot is created when missing, and all paths are inside it', async (t) => {
+    const base = newChroot();
+    const kv = await open(t, `${base}/a/b`);
+    t.same(await kv.get('/'), { data: '', version: 0 }, 'the chroot node is the root');
+    await kv.commit([{ type: 'create', path: '/k', data: 'v' }]);
+    t.same(await kv.children('/'), ['k']);
+    const outer = await open(t, base);
+    t.same(await outer.children('/a'), ['b'], 'every missing level was created');
+    t.same(await outer.get('/a/b/k'), { data: 'v', version: 0 }, 'a write lands under the chroot');
+    t.match(kv.sessionId(), /^[0-9a-f]{16}$/);
+    t.ok(kv.isConnected());
+  });
+
+  t.test('open: an unreachable ZooKeeper rejects with KvUnavailable after connectTimeoutMs', async (t) => {
+    const port = await freePort(); // nothing listens there
+    const t0 = Date.now();
+    await t.rejects(
+      ZkKvStore.open({ servers: [`127.0.0.1:${port}`], chroot: newChroot(), connectTimeoutMs: 1500, log }),
+      { name: 'KvUnavailable', message: /cannot reach ZooKeeper/ },
+    );
+    const ms = Date.now() - t0;
+    t.ok(ms >= 1400 && ms < 4000, `rejected after ${ms} ms`);
+    await t.rejects(ZkKvStore.open({ servers: ['[::1]:2181'], chroot: '/x' }), /not host:port/);
+    await t.rejects(ZkKvStore.open({ servers: [], chroot: '/x' }), /no ZooKeeper servers/);
+    await t.rejects(ZkKvStore.open({ servers: [zk().address], chroot: 'x/' }), /invalid ZooKeeper path/);
+  });
+
+  t.test('commit: a stale version fails with a version conflict and applies nothing', async (t) => {
+    const kv = await open(t, newChroot());
+    await kv.commit([{ type: 'create', path: '/n', data: 'v0' }]);
+    await kv.commit([{ type: 'set', path: '/n', data: 'v1', version: 0 }]);
+    const stale = kv.commit([
+      { type: 'create', path: '/n/child', data: '' },
+      { type: 'set', path: '/n', data: 'stale', version: 0 },
+      { type: 'create', path: '/other', data: '' },
+    ]);
+    await t.rejects(stale, { name: 'KvConflict', reason: 'version', op: { type: 'set', path: '/n', version: 0 } });
+    t.ok((await stale.catch((e: unknown) => e)) instanceof KvConflict);
+    t.same(await kv.children('/n'), [], 'the create before the failing op was not applied');
+    t.equal(await kv.get('/other'), undefined, 'the create after the failing op was not applied');
+    t.same(await kv.get('/n'), { data: 'v1', version: 1 });
+
+    // version 0 is a real version, not "any" (the library's builder gets this wrong)
+    await t.rejects(kv.commit([{ type: 'check', path: '/n', version: 0 }]), { name: 'KvConflict', reason: 'version' });
+    await t.rejects(kv.commit([{ type: 'delete', path: '/n', version: 0 }]), { name: 'KvConflict', reason: 'version' });
+    await kv.commit([{ type: 'create', path: '/z', data: '' }]);
+    await kv.commit([
+      { type: 'check', path: '/z', version: 0 },
+      { type: 'set', path: '/z', data: 'a', version: 0 },
+    ]);
+    t.same(await kv.get('/z'), { data: 'a', version: 1 });
+
+    // the conflict names the op that failed, wherever it is in the list
+    await t.rejects(
+      kv.commit([
+        { type: 'create', path: '/n/c1', data: '' },
+        { type: 'delete', path: '/missing', version: -1 },
+      ]),
+      { name: 'KvConflict', reason: 'missing', op: { type: 'delete', path: '/missing' } },
+    );
+    t.same(await kv.children('/n'), []);
+    await t.rejects(kv.commit([{ type: 'create', path: '/big', data: 'x'.repeat(1_100_000) }]), /too large/);
+    // UTF-8 data round-trips
+    await kv.commit([{ type: 'create', path: '/u', data: 'zürich ✓ 中' }]);
+    t.equal((await kv.get('/u'))?.data, 'zürich ✓ 中');
+  });
+
+  t.test('ephemeral nodes: created, owned by this session, gone when it ends', async (t) => {
+    const root = newChroot();
+    const a = await open(t, root);
+    const b = await open(t, root);
+    await a.commit([{ type: 'create', path: '/members', data: '' }]);
+    await a.createEphemeral('/members/h1', '{"vtep":"10.0.0.1"}');
+    t.same(await a.getOwner('/members/h1'), { data: '{"vtep":"10.0.0.1"}', version: 0, ephemeralOwner: a.sessionId() });
+    t.not(a.sessionId(), b.sessionId());
+    t.equal((await b.getOwner('/members/h1'))?.ephemeralOwner, a.sessionId(), 'b sees that a live session other than its own holds it');
+    t.equal((await b.getOwner('/members'))?.ephemeralOwner, '0000000000000000', 'a persistent node has no owner');
+    t.equal(await b.getOwner('/members/none'), undefined);
+    await t.rejects(b.createEphemeral('/members/h1', 'b'), { name: 'KvConflict', reason: 'exists', op: { path: '/members/h1' } });
+    await t.rejects(b.createEphemeral('/nope/h2', 'b'), { name: 'KvConflict', reason: 'missing' });
+    t.same(await b.get('/members/h1'), { data: '{"vtep":"10.0.0.1"}', version: 0 }, 'the port view hides the owner');
+
+    await a.close();
+    t.equal(await b.get('/members/h1'), undefined, 'closing the store ends its session and its ephemeral nodes at once');
+    await b.createEphemeral('/members/h1', 'b');
+    t.equal((await b.getOwner('/members/h1'))?.ephemeralOwner, b.sessionId());
+    await t.rejects(a.get('/members'), /closed/, 'a closed store refuses calls');
+  });
+
+  t.test('session expiry behind a partition: a new session, events, watches re-armed, ephemeral nodes gone', async (t) => {
+    const root = newChroot();
+    const link = await CuttableLink.open(zk().port);
+    t.teardown(() => link.close());
+    // 2 s sessions: the server expires a silent session quickly
+    const a = await ZkKvStore.open({ servers: [link.address], chroot: root, sessionTimeoutMs: 2000, log });
+    t.teardown(() => a.close());
+    const b = await open(t, root);
+    await a.commit([
+      { type: 'create', path: '/w', data: '' },
+      { type: 'create', path: '/members', data: '' },
+    ]);
+    await a.createEphemeral('/members/a', 'a');
+    let fired = 0;
+    a.watch('/w', () => fired++);
+    const events = record(a);
+    const oldId = a.sessionId();
+
+    const t0 = Date.now();
+    link.partition();
+    await waitFor(async () => (await b.get('/members/a')) === undefined, { what: 'the server to expire the silent session', timeoutMs: 15_000 });
+    t.comment(`session expired on the server after ${Date.now() - t0} ms`);
+    await waitFor(() => !a.isConnected(), { what: 'a to notice the dead connection', timeoutMs: 5000 });
+    await t.rejects(a.get('/w'), { name: 'KvUnavailable' });
+    const t1 = Date.now();
+    link.heal();
+    await waitFor(() => a.isConnected() && events.lastIndexOf('connected') > events.lastIndexOf('expired'), {
+      what: "'connected' after 'expired'",
+      describe: () => JSON.stringify(events),
+    });
+    t.comment(`new session ${Date.now() - t1} ms after the partition healed; events: ${events.join(', ')}`);
+    t.same(events.slice(0, 1), ['disconnected'], "'disconnected' came first");
+    t.ok(events.includes('expired'));
+    t.not(a.sessionId(), oldId, 'a new session');
+    await waitFor(() => fired >= 1, { what: 'every listener to fire once on the new session' });
+
+    t.equal(await a.getOwner('/members/a'), undefined, "the old session's ephemeral node is gone");
+    await a.createEphemeral('/members/a', 'a');
+    t.equal((await b.getOwner('/members/a'))?.ephemeralOwner, a.sessionId(), 're-registered under the new session');
+
+    let before = fired;
+    await b.commit([{ type: 'create', path: '/w/x', data: '' }]);
+    await waitFor(() => fired > before, { what: 'the watch to fire on a child change after the expiry' });
+    before = fired;
+    await b.commit([{ type: 'set', path: '/w', data: 'd', version: -1 }]);
+    await waitFor(() => fired > before, { what: 'the watch to fire on a data change after the expiry' });
+  });
+
+  t.test("watches: another client's change right after watch() is reported", async (t) => {
+    const root = newChroot();
+    const a = await open(t, root);
+    const b = await open(t, root);
+    await b.commit([{ type: 'create', path: '/p', data: '' }]);
+    const cases: Array<[string, (n: string) => KvOp[], (n: string) => KvOp[]]> = [
+      ['created', () => [], (n) => [{ type: 'create', path: n, data: '' }]],
+      ['data set', (n) => [{ type: 'create', path: n, data: '' }], (n) => [{ type: 'set', path: n, data: 'x', version: -1 }]],
+      ['child added', (n) => [{ type: 'create', path: n, data: '' }], (n) => [{ type: 'create', path: `${n}/c`, data: '' }]],
+      ['deleted', (n) => [{ type: 'create', path: n, data: '' }], (n) => [{ type: 'delete', path: n, version: -1 }]],
+    ];
+    for (const [what, setup, change] of cases) {
+      for (let i = 0; i < 10; i++) {
+        const n = `/p/${what.replace(' ', '-')}-${i}`;
+        const pre = setup(n);
+        if (pre.length > 0) await b.commit(pre);
+        await a.get('/p'); // a has seen the setup
+        let fired = 0;
+        a.watch(n, () => fired++);
+        await b.commit(change(n)); // races with a arming the watch
+        await waitFor(() => fired > 0, { what: `a's watch to report "${what}" (round ${i})`, timeoutMs: 5000 });
+      }
+      t.pass(`${what}: reported 10 times out of 10`);
+    }
+  });
+
+  t.test('watches: fire until unsubscribed, also for a node created later and after a delete', async (t) => {
+    const root = newChroot();
+    const a = await open(t, root);
+    const b = await open(t, root);
+    let fired = 0;
+    const off = a.watch('/later', () => fired++);
+    await b.commit([{ type: 'create', path: '/later', data: '' }]);
+    await waitFor(() => fired >= 1, { what: 'the watch to fire when the node is created' });
+    const changes: KvOp[] = [
+      { type: 'set', path: '/later', data: '1', version: -1 },
+      { type: 'create', path: '/later/c', data: '' },
+      { type: 'delete', path: '/later/c', version: -1 },
+      { type: 'delete', path: '/later', version: -1 },
+      { type: 'create', path: '/later', data: 'again' },
+    ];
+    for (const op of changes) {
+      const before = fired;
+      await b.commit([op]);
+      await waitFor(() => fired > before, { what: `the watch to fire on ${op.type} ${op.path}` });
+    }
+    off();
+    const settled = fired;
+    await b.commit([{ type: 'set', path: '/later', data: '2', version: -1 }]);
+    // a change seen by a second watcher proves the notification went out
+    let other = 0;
+    b.watch('/later', () => other++);
+    await b.commit([{ type: 'set', path: '/later', data: '3', version: -1 }]);
+    await waitFor(() => other >= 1, { what: "b's watch" });
+    t.equal(fired, settled, 'no call after unsubscribe');
+  });
+
+  t.test('a frozen ZooKeeper (SIGSTOP): calls fail within the deadline, then work again', async (t) => {
+    // 3 s sessions: heartbeat every 1 s, dropped after 1 s without answer; handshake given up after 3 s
+    const a = await open(t, newChroot(), { sessionTimeoutMs: 3000 });
+    await a.commit([{ type: 'create', path: '/f', data: 'x' }]);
+    const events = record(a);
+    zk().signal('SIGSTOP');
+    try {
+      const t0 = Date.now();
+      await t.rejects(a.get('/f'), { name: 'KvUnavailable' });
+      const ms = Date.now() - t0;
+      t.ok(ms < 6000, `rejected after ${ms} ms`);
+      await waitFor(() => !a.isConnected(), { what: 'the heartbeat to notice the dead connection', timeoutMs: 10_000 });
+      t.comment(`disconnected after ${Date.now() - t0} ms`);
+      const t1 = Date.now();
+      await t.rejects(a.commit([{ type: 'create', path: '/f/y', data: '' }]), { name: 'KvUnavailable', message: /not connected/ });
+      t.ok(Date.now() - t1 < 200, 'fails fast while disconnected');
+      // the kernel accepts the reconnect, the frozen server never answers the handshake
+      await waitFor(() => logged.some((l) => l.includes('does not answer the session handshake')), {
+        what: 'the handshake watchdog to give up on the frozen server',
+        timeoutMs: 10_000,
+      });
+      t.pass(`handshake given up after ${Date.now() - t0} ms`);
+    } finally {
+      zk().signal('SIGCONT');
+    }
+    const t2 = Date.now();
+    t.same(await waitFor(() => a.get('/f'), { what: 'calls to work again', timeoutMs: 30_000 }), { data: 'x', version: 0 });
+    t.comment(`back after ${Date.now() - t2} ms; events: ${events.join(', ')}`);
+    t.ok(events.includes('disconnected'));
+    t.ok(events.includes('reconnected') || events.includes('connected'));
+  });
+
+  t.test('ZooKeeper stopped: calls fail fast; restarted: the same store works and its watch fires', async (t) => {
+    const root = newChroot();
+    const a = await open(t, root, { sessionTimeoutMs: 10_000 });
+    await a.commit([{ type: 'create', path: '/r', data: '' }]);
+    let fired = 0;
+    a.watch('/r', () => fired++);
+    const events = record(a);
+
+    await zk().stop();
+    await waitFor(() => !a.isConnected(), { what: 'the store to notice', timeoutMs: 5000 });
+    t.same(events, ['disconnected']);
+    const t0 = Date.now();
+    await t.rejects(a.get('/r'), { name: 'KvUnavailable' });
+    await t.rejects(a.children('/r'), { name: 'KvUnavailable' });
+    await t.rejects(a.commit([{ type: 'create', path: '/r/x', data: '' }]), { name: 'KvUnavailable' });
+    await t.rejects(a.createEphemeral('/r/e', ''), { name: 'KvUnavailable' });
+    const ms = Date.now() - t0;
+    t.ok(ms < 1000, `four calls rejected in ${ms} ms`);
+
+    const before = fired;
+    await zk().start();
+    const t1 = Date.now();
+    t.same(await waitFor(() => a.get('/r'), { what: 'calls to work again', timeoutMs: 30_000 }), { data: '', version: 0 });
+    t.comment(`back ${Date.now() - t1} ms after imok; events: ${events.join(', ')}`);
+    t.ok(a.isConnected());
+    t.ok(events.includes('reconnected') || events.includes('connected'));
+    await waitFor(() => fired > before, { what: 'listeners to fire once after the reconnect' });
+
+    const b = await open(t, root);
+    const again = fired;
+    await b.commit([{ type: 'create', path: '/r/y', data: '' }]);
+    await waitFor(() => fired > again, { what: 'the re-armed watch to fire' });
+  });
+}
