@@ -14,6 +14,7 @@ import { Replicator } from './cluster/replicator.js';
 import { WatchSet } from './cluster/watch-set.js';
 import type { Config } from './config.js';
 import type { Dataplane, Underlay } from './dataplane/dataplane.js';
+import { type Firewall, IptablesFirewall } from './dataplane/firewall.js';
 import { NetworkDriver } from './driver/network-driver.js';
 import type { DockerEngine } from './engine/engine.js';
 import { Ipam } from './ipam/ipam.js';
@@ -57,8 +58,9 @@ export const createApp = async (deps: {
   kv: KvStore;
   dataplane: Dataplane;
   engine?: DockerEngine;
+  firewall?: Firewall;
 }): Promise<App> => {
-  const { config, kv, dataplane, engine } = deps;
+  const { config, kv, dataplane, engine, firewall } = deps;
   const underlay = await dataplane.resolveUnderlay(config.advertise);
   const node = config.nodeName ?? underlay.address;
   const log = deps.log.child({ node });
@@ -93,6 +95,7 @@ export const createApp = async (deps: {
     intervalMs: config.resyncIntervalMs,
     log: log.child({ component: 'reconcile' }),
     watches,
+    ...(firewall ? { firewall } : {}),
   });
   if (engine) {
     replicator = new Replicator({ state, engine, node, intervalMs: config.resyncIntervalMs, log: log.child({ component: 'replicate' }) });
@@ -163,7 +166,8 @@ const openAdapters = async (config: Config, log: Logger): Promise<{ kv: KvStore;
 export const serve = async (config: Config, log: Logger): Promise<number> => {
   log.info({ socket: config.socket, store: config.store.kind, vxlanPort: config.vxlanPort }, 'tsoverlay starting');
   const { kv, dataplane, engine } = await openAdapters(config, log);
-  const app = await createApp({ config, log, kv, dataplane, ...(engine ? { engine } : {}) });
+  const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
+  const app = await createApp({ config, log, kv, dataplane, firewall, ...(engine ? { engine } : {}) });
   await app.start();
 
   await mkdir(dirname(config.socket), { recursive: true });

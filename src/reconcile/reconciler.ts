@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Dataplane, Forwarding, Underlay } from '../dataplane/dataplane.js';
+import type { Firewall } from '../dataplane/firewall.js';
 import { errorText } from '../errors.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { type Desired, computeDesired } from './desired.js';
@@ -24,6 +25,9 @@ export interface ReconcilerDeps {
   log: Logger;
   /** Store watches follow the networks this pass looked at. */
   watches?: WatchSet;
+  /** Host firewall rule for bridged traffic, checked every `firewallCheckMs`. */
+  firewall?: Firewall;
+  firewallCheckMs?: number;
 }
 
 export interface PassResult {
@@ -35,6 +39,7 @@ const FORWARDING_KINDS = new Set<Action['kind']>(['addFdb', 'deleteFdb', 'addNei
 
 export class Reconciler {
   private readonly loop: SerialLoop<PassResult>;
+  private firewallCheckedAt = -Infinity;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.loop = new SerialLoop(() => this.pass(), { intervalMs: deps.intervalMs, failed: (r) => r.failed > 0 });
@@ -107,6 +112,15 @@ export class Reconciler {
         log.error({ action: a.kind, reason: a.reason, err: e, error: errorText(e) }, 'reconcile action failed');
       }
     };
+    if (this.deps.firewall && Date.now() - this.firewallCheckedAt >= (this.deps.firewallCheckMs ?? 5000)) {
+      try {
+        await this.deps.firewall.ensureBridgeForwarding();
+        this.firewallCheckedAt = Date.now();
+      } catch (e) {
+        failed++;
+        log.error({ err: e, error: errorText(e) }, 'firewall rule check failed');
+      }
+    }
     for (const a of actions) await run(a);
     // Entries after devices: a recreated VXLAN device starts empty.
     for (const [vxlan, want] of desired.forwarding) {

@@ -7,16 +7,13 @@
  *   const kv = await ZkKvStore.open({ servers: ['10.0.0.1:2181'], chroot: '/tsoverlay', log });
  *   kv.onSession((e) => { if (e === 'connected') void registerThisHost(); });
  */
-import type { KvOp, KvStore, Versioned } from './kv-store.js';
-import { ZkSession, type ZkNode, type ZkSessionEvent, type ZkSessionOptions } from './zk-session.js';
+import type { EphemeralOwner, KvOp, KvStore, SessionEvent, Versioned } from './kv-store.js';
+import { ZkSession, type ZkSessionOptions } from './zk-session.js';
 
 export type { ZkLogger, ZkNode, ZkSessionEvent, ZkSessionOptions } from './zk-session.js';
 
 export class ZkKvStore implements KvStore {
-  private constructor(
-    /** The session behind the store (tests use it to force an expiry). */
-    readonly session: ZkSession,
-  ) {}
+  private constructor(private readonly session: ZkSession) {}
 
   /** Connect, creating the chroot if missing; rejects with KvUnavailable if ZooKeeper cannot be reached in time. */
   static async open(opts: ZkSessionOptions): Promise<ZkKvStore> {
@@ -50,8 +47,8 @@ export class ZkKvStore implements KvStore {
     return this.session.createEphemeral(path, data);
   }
 
-  /** A node with its owning session (compare `ephemeralOwner` with sessionId()); undefined if missing. */
-  getOwner(path: string): Promise<ZkNode | undefined> {
+  /** A node with its owning session (compare `ephemeralOwner` with sessionId(); '' if persistent); undefined if missing. */
+  getOwner(path: string): Promise<EphemeralOwner | undefined> {
     return this.session.get(path);
   }
 
@@ -65,7 +62,7 @@ export class ZkKvStore implements KvStore {
   }
 
   /** 'connected' (new session: re-create ephemeral nodes), 'disconnected', 'reconnected' (same session), 'expired'. */
-  onSession(listener: (event: ZkSessionEvent) => void): () => void {
+  onSession(listener: (event: SessionEvent) => void): () => void {
     return this.session.onSession(listener);
   }
 }

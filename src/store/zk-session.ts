@@ -48,7 +48,15 @@
 /// <reference path="./node-zookeeper-client.d.ts" />
 import type { Socket } from 'node:net';
 import zookeeper from 'node-zookeeper-client';
-import { KvConflict, type KvConflictReason, type KvOp, KvUnavailable, type Versioned, parentOf } from './kv-store.js';
+import {
+  type EphemeralOwner,
+  KvConflict,
+  type KvConflictReason,
+  type KvOp,
+  KvUnavailable,
+  type SessionEvent,
+  parentOf,
+} from './kv-store.js';
 
 const { Exception: Code, CreateMode } = zookeeper;
 
@@ -59,7 +67,7 @@ export interface ZkLogger {
   error(obj: object, msg: string): void;
 }
 
-export type ZkSessionEvent = 'connected' | 'disconnected' | 'expired' | 'reconnected';
+export type ZkSessionEvent = SessionEvent;
 
 export interface ZkSessionOptions {
   /** "host:port" each (IPv6 literals are not supported by the library). */
@@ -75,10 +83,8 @@ export interface ZkSessionOptions {
   log?: ZkLogger;
 }
 
-/** A node with its owner: `ephemeralOwner` is the owning session's id in hex, all zeros for persistent nodes. */
-export interface ZkNode extends Versioned {
-  ephemeralOwner: string;
-}
+/** A node with its owner: `ephemeralOwner` is the owning session's id (as sessionId()), '' for a persistent node. */
+export type ZkNode = EphemeralOwner;
 
 const NO_SESSION = '0000000000000000';
 /** ZooKeeper's default jute.maxbuffer is 0xfffff bytes per request. */
@@ -266,8 +272,8 @@ export class ZkSession {
 
   /**
    * The current session's id, 16 hex digits, as in ZkNode.ephemeralOwner. Kept
-   * while disconnected (the session may live on); all zeros before the first
-   * session and between an expiry and the next 'connected'.
+   * while disconnected (the session may live on); all zeros (never an owner)
+   * before the first session and between an expiry and the next 'connected'.
    */
   sessionId(): string {
     return this.client ? hex(this.client.getSessionId()) : NO_SESSION;
@@ -286,7 +292,10 @@ export class ZkSession {
       c.getData(path, undefined, (e, data, stat) => {
         if (zkCode(e) === Code.NO_NODE) done(null, undefined);
         else if (e || !stat) done(e ?? new Error('no stat in reply'));
-        else done(null, { data: data ? data.toString('utf8') : '', version: stat.version, ephemeralOwner: hex(stat.ephemeralOwner) });
+        else {
+          const owner = stat.ephemeralOwner.every((b) => b === 0) ? '' : hex(stat.ephemeralOwner);
+          done(null, { data: data ? data.toString('utf8') : '', version: stat.version, ephemeralOwner: owner });
+        }
       }),
     );
   }
@@ -307,7 +316,9 @@ export class ZkSession {
     if (ops.length === 0) return;
     const bytes = ops.reduce((n, op) => n + op.path.length + ('data' in op ? Buffer.byteLength(op.data) : 0), 0);
     if (bytes > MAX_REQUEST_BYTES) throw new Error(`commit too large for ZooKeeper (${bytes} bytes; the limit is about 1 MB)`);
-    await this.call<void>(`commit (${ops.map((op) => `${op.type} ${op.path}`).join(', ')})`, (c, done) => {
+    const listed = ops.slice(0, 3).map((op) => `${op.type} ${op.path}`);
+    if (ops.length > 3) listed.push(`${ops.length - 3} more`);
+    await this.call<void>(`commit (${listed.join(', ')})`, (c, done) => {
       const tx = c.transaction();
       for (const op of ops) {
         switch (op.type) {

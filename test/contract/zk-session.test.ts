@@ -5,10 +5,12 @@
  * other clients, session expiry behind a network partition, a frozen and a
  * stopped server. Needs TSOVERLAY_IT=1 (Java + the Debian zookeeper package).
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { KvConflict, type KvOp } from '../../src/store/kv-store.js';
 import { ZkKvStore, type ZkLogger, type ZkSessionEvent, type ZkSessionOptions } from '../../src/store/zk-kv-store.js';
@@ -298,7 +300,7 @@ function suite(): void {
     t.same(await a.getOwner('/members/h1'), { data: '{"vtep":"10.0.0.1"}', version: 0, ephemeralOwner: a.sessionId() });
     t.not(a.sessionId(), b.sessionId());
     t.equal((await b.getOwner('/members/h1'))?.ephemeralOwner, a.sessionId(), 'b sees that a live session other than its own holds it');
-    t.equal((await b.getOwner('/members'))?.ephemeralOwner, '0000000000000000', 'a persistent node has no owner');
+    t.equal((await b.getOwner('/members'))?.ephemeralOwner, '', 'a persistent node has no owner');
     t.equal(await b.getOwner('/members/none'), undefined);
     await t.rejects(b.createEphemeral('/members/h1', 'b'), { name: 'KvConflict', reason: 'exists', op: { path: '/members/h1' } });
     await t.rejects(b.createEphemeral('/nope/h2', 'b'), { name: 'KvConflict', reason: 'missing' });
@@ -414,6 +416,67 @@ function suite(): void {
     await b.commit([{ type: 'set', path: '/later', data: '3', version: -1 }]);
     await waitFor(() => other >= 1, { what: "b's watch" });
     t.equal(fired, settled, 'no call after unsubscribe');
+  });
+
+  t.test('close() lets the process exit: connected, cut off, never connected', async (t) => {
+    const link = await CuttableLink.open(zk().port);
+    t.teardown(() => link.close());
+    // the child loads the TypeScript sources the way this test does
+    const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
+    const store = fileURLToPath(new URL('../../src/store/zk-kv-store.ts', import.meta.url));
+    const child = `
+      const [store, address, mode] = process.argv.slice(1);
+      const { ZkKvStore } = await import(store);
+      if (mode === 'unreachable') {
+        await ZkKvStore.open({ servers: [address], chroot: '/exit', connectTimeoutMs: 1000 }).catch((e) => console.log(e.name));
+      } else {
+        const kv = await ZkKvStore.open({ servers: [address], chroot: '/exit', sessionTimeoutMs: 2000 });
+        await kv.createEphemeral('/e-' + process.pid, '');
+        kv.watch('/', () => {});
+        kv.onSession(() => {});
+        if (mode === 'cut') {
+          console.log('ready');
+          await new Promise((resolve) => process.stdin.once('end', resolve).resume());
+          while (kv.isConnected()) await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        await kv.close();
+      }
+      console.log('closed');
+    `;
+    const run = (address: string, mode: string): Promise<{ out: string; code: number | null; lingerMs: number }> =>
+      new Promise((resolve, reject) => {
+        const p = spawn(process.execPath, [...loader, '--input-type=module', '-e', child, store, address, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+        let out = '';
+        let closedAt = 0;
+        const timer = setTimeout(() => p.kill('SIGKILL'), 30_000); // our own child
+        p.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('ready') && mode === 'cut' && !p.stdin.writableEnded) {
+            link.partition();
+            p.stdin.end();
+          }
+          if (!closedAt && out.includes('closed')) closedAt = Date.now();
+        });
+        if (mode !== 'cut') p.stdin.end();
+        p.on('error', reject);
+        p.on('exit', (code) => {
+          clearTimeout(timer);
+          resolve({ out, code, lingerMs: closedAt ? Date.now() - closedAt : -1 });
+        });
+      });
+
+    const connected = await run(zk().address, 'connected');
+    t.match(connected, { code: 0, out: /closed/ }, 'connected');
+    t.ok(connected.lingerMs >= 0 && connected.lingerMs < 2000, `exited ${connected.lingerMs} ms after close()`);
+
+    const cut = await run(link.address, 'cut');
+    link.heal();
+    t.match(cut, { code: 0, out: /closed/ }, 'cut off by a partition');
+    t.ok(cut.lingerMs >= 0 && cut.lingerMs < 2000, `exited ${cut.lingerMs} ms after close()`);
+
+    const unreachable = await run(`127.0.0.1:${await freePort()}`, 'unreachable');
+    t.match(unreachable, { code: 0, out: /KvUnavailable[\s\S]*closed/ }, 'never connected');
+    t.ok(unreachable.lingerMs >= 0 && unreachable.lingerMs < 2000, `exited ${unreachable.lingerMs} ms after the failed open()`);
   });
 
   t.test('a frozen ZooKeeper (SIGSTOP): calls fail within the deadline, then work again', async (t) => {

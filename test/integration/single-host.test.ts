@@ -8,7 +8,6 @@ import t, { type Test } from 'tap';
 import { existsSync } from 'node:fs';
 import { BUSYBOX_IMAGE, Lab, SLEEPER, waitFor, type LabHost, type PingResult, type RunResult } from '../lab/index.js';
 
-
 const DRIVER = 'tsoverlay';
 
 if (process.env['TSOVERLAY_IT'] !== '1' || process.getuid?.() !== 0) {
