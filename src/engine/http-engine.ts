@@ -54,8 +54,8 @@ export class HttpDockerEngine implements DockerEngine {
   }
 
   async listNetworks(drivers: readonly string[]): Promise<EngineNetwork[]> {
-    const filters = encodeURIComponent(JSON.stringify({ driver: drivers }));
-    const list = (await this.call('GET', `/networks?filters=${filters}`)) as RawNetwork[];
+    const query = drivers.length > 0 ? `?filters=${encodeURIComponent(JSON.stringify({ driver: drivers }))}` : '';
+    const list = (await this.call('GET', `/networks${query}`)) as RawNetwork[];
     // The list endpoint does not fill Containers; inspect each for accuracy.
     const out: EngineNetwork[] = [];
     for (const n of list) {

@@ -2,6 +2,7 @@
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
+import { FakeDockerEngine } from '../../src/engine/fake-engine.js';
 import { type App, createApp } from '../../src/main.js';
 import { MemoryKvStore } from '../../src/store/memory-kv-store.js';
 
@@ -15,11 +16,13 @@ export interface Harness {
   snapshot(): string;
 }
 
-export const harness = async (opts: { kv?: MemoryKvStore; dp?: FakeDataplane; args?: string[] } = {}): Promise<Harness> => {
+export const harness = async (
+  opts: { kv?: MemoryKvStore; dp?: FakeDataplane; args?: string[]; node?: string; engine?: FakeDockerEngine } = {},
+): Promise<Harness> => {
   const kv = opts.kv ?? new MemoryKvStore();
   const dp = opts.dp ?? new FakeDataplane();
-  const config = loadConfig(['--node-name', 'node1', ...(opts.args ?? [])], {});
-  const app = await createApp({ config, log: pino({ level: 'silent' }), kv, dataplane: dp });
+  const config = loadConfig(['--node-name', opts.node ?? 'node1', ...(opts.args ?? [])], {});
+  const app = await createApp({ config, log: pino({ level: 'silent' }), kv, dataplane: dp, ...(opts.engine ? { engine: opts.engine } : {}) });
   const call = async (method: string, body?: unknown) => {
     const payload = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
     const res = await app.server.inject({
@@ -31,6 +34,7 @@ export const harness = async (opts: { kv?: MemoryKvStore; dp?: FakeDataplane; ar
     return { status: res.statusCode, json: res.body === '' ? {} : (JSON.parse(res.body) as Record<string, unknown>) };
   };
   const snapshot = () => JSON.stringify(kv.snapshot());
+  if (opts.engine) opts.engine.plugin = call;
   return { app, kv, dp, call, snapshot };
 };
 

@@ -1,0 +1,154 @@
+/**
+ * Several nodes on one shared store, with fake kernels and fake engines:
+ * replication of networks through the engines, cluster-wide IPAM, remote
+ * forwarding entries, node loss and removal everywhere.
+ */
+import t from 'tap';
+import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
+import { FakeDockerEngine } from '../../src/engine/fake-engine.js';
+import { MemoryKvStore } from '../../src/store/memory-kv-store.js';
+import { nodePath } from '../../src/store/paths.js';
+import { type Harness, harness } from './helpers.js';
+
+interface Node {
+  h: Harness;
+  engine: FakeDockerEngine;
+  dp: FakeDataplane;
+}
+
+const cluster = async (names: string[]): Promise<{ kv: MemoryKvStore; nodes: Record<string, Node> }> => {
+  const kv = new MemoryKvStore();
+  const nodes: Record<string, Node> = {};
+  for (const [i, name] of names.entries()) {
+    const dp = new FakeDataplane({ underlay: { ifname: 'eth0', ifindex: 2, address: `10.0.0.${i + 1}`, family: 4, mtu: 1500 } });
+    const engine = new FakeDockerEngine();
+    nodes[name] = { h: await harness({ kv, dp, engine, node: name }), engine, dp };
+  }
+  return { kv, nodes };
+};
+
+const settle = async (nodes: Record<string, Node>): Promise<void> => {
+  // Replication and reconcile until nothing changes (bounded).
+  for (let round = 0; round < 5; round++) {
+    let changes = 0;
+    for (const n of Object.values(nodes)) {
+      const r = await n.h.app.replicator!.runOnce();
+      changes += r.created + r.removed + r.named;
+      changes += (await n.h.app.reconciler.runOnce()).actions;
+    }
+    if (changes === 0) return;
+  }
+};
+
+const endpoint = async (n: Node, networkName: string, endpointId: string): Promise<string> => {
+  const net = await n.engine.inspectNetwork(networkName);
+  if (!net) throw new Error(`no network ${networkName} on this engine`);
+  const held = n.engine.networks.get(net.id)!;
+  const pool = (held as unknown as { poolIds: string[] }).poolIds[0];
+  const addr = await n.h.call('IpamDriver.RequestAddress', { PoolID: pool, Address: '', Options: null });
+  const ce = await n.h.call('NetworkDriver.CreateEndpoint', { NetworkID: net.id, EndpointID: endpointId, Interface: { Address: addr.json['Address'] } });
+  if (ce.status !== 200) throw new Error(String(ce.json['Err']));
+  held.net.containers++;
+  return addr.json['Address'] as string;
+};
+
+t.test('create once, exists everywhere with the same VNI; remote entries both ways', async (t) => {
+  const { nodes } = await cluster(['A', 'B', 'C']);
+  const A = nodes['A']!;
+  const B = nodes['B']!;
+  const C = nodes['C']!;
+  t.teardown(() => Promise.all(Object.values(nodes).map((n) => n.h.app.stop())));
+  await A.engine.createNetwork({ name: 'ovr', driver: 'tsoverlay', ipamDriver: 'tsoverlay', subnets: [{ subnet: '10.20.0.0/24' }], options: {}, internal: false, ipv6: false, labels: {} });
+  await settle(nodes);
+  for (const n of [B, C]) {
+    const net = await n.engine.inspectNetwork('ovr');
+    t.ok(net, 'replicated');
+    t.same(net?.subnets, [{ subnet: '10.20.0.0/24', gateway: '10.20.0.1' }]);
+    t.ok(n.dp.links.get('tsvx-001000'), 'same VNI device');
+  }
+  const recs = await A.h.app.state.listNetworks();
+  t.equal(recs.length, 1);
+  t.equal(Object.keys(recs[0]!.aliases).length, 3);
+  t.equal(recs[0]!.name, 'ovr');
+
+  const ipA = await endpoint(A, 'ovr', 'aaaaaaaaaaaa01');
+  const ipB = await endpoint(B, 'ovr', 'bbbbbbbbbbbb01');
+  t.not(ipA, ipB);
+  await settle(nodes);
+  const fwdA = await A.dp.listForwarding('tsvx-001000');
+  t.same(fwdA.neigh, [{ ip: ipB.split('/')[0], mac: '02:42:0a:14:00:03' }]);
+  t.same(fwdA.fdb.map((e) => `${e.mac}>${e.dst}`).sort(), ['00:00:00:00:00:00>10.0.0.2', '02:42:0a:14:00:03>10.0.0.2']);
+  const fwdB = await B.dp.listForwarding('tsvx-001000');
+  t.same(fwdB.neigh, [{ ip: ipA.split('/')[0], mac: '02:42:0a:14:00:02' }]);
+  const fwdC = await C.dp.listForwarding('tsvx-001000');
+  t.equal(fwdC.fdb.length, 4, 'C reaches both');
+
+  // Node loss: B's membership vanishes → every entry toward B goes.
+  await A.h.kv.commit([{ type: 'delete', path: nodePath('B'), version: -1 }]);
+  await settle(nodes);
+  t.same((await A.dp.listForwarding('tsvx-001000')).fdb, []);
+  t.same((await C.dp.listForwarding('tsvx-001000')).fdb.map((e) => e.dst), ['10.0.0.1', '10.0.0.1']);
+});
+
+t.test('removed on one node: removed everywhere, kept while a container uses it', async (t) => {
+  const { nodes } = await cluster(['A', 'B']);
+  const A = nodes['A']!;
+  const B = nodes['B']!;
+  t.teardown(() => Promise.all(Object.values(nodes).map((n) => n.h.app.stop())));
+  await A.engine.createNetwork({ name: 'ovr', driver: 'tsoverlay', ipamDriver: 'tsoverlay', subnets: [{ subnet: '10.30.0.0/24' }], options: {}, internal: false, ipv6: false, labels: {} });
+  await settle(nodes);
+  await endpoint(B, 'ovr', 'bbbbbbbbbbbb02');
+  t.ok(await A.engine.removeNetwork('ovr'));
+  await settle(nodes);
+  t.ok(await B.engine.inspectNetwork('ovr'), 'kept on B while its container uses it');
+  t.equal((await A.h.app.state.listNetworks())[0]?.deleted, true);
+  t.notOk(A.dp.links.get('tsvx-001000'), 'devices gone on A');
+  // The container leaves.
+  const net = (await B.engine.inspectNetwork('ovr'))!;
+  await B.h.call('NetworkDriver.DeleteEndpoint', { NetworkID: net.id, EndpointID: 'bbbbbbbbbbbb02' });
+  B.engine.networks.get(net.id)!.net.containers = 0;
+  await settle(nodes);
+  t.notOk(await B.engine.inspectNetwork('ovr'), 'gone on B');
+  t.same(await A.h.app.state.listNetworks(), []);
+  t.same((await A.h.app.state.listPools()).pools, [], 'pool released by the last node');
+  t.notOk(B.dp.links.get('tsvx-001000'));
+});
+
+t.test('created separately on two nodes with the same subnet: one overlay', async (t) => {
+  const { nodes } = await cluster(['A', 'B']);
+  const A = nodes['A']!;
+  const B = nodes['B']!;
+  t.teardown(() => Promise.all(Object.values(nodes).map((n) => n.h.app.stop())));
+  const spec = { name: 'same', driver: 'tsoverlay', ipamDriver: 'tsoverlay', subnets: [{ subnet: '10.40.0.0/24' }], options: {}, internal: false, ipv6: false, labels: {} };
+  await A.engine.createNetwork(spec);
+  await B.engine.createNetwork(spec);
+  await settle(nodes);
+  const recs = await A.h.app.state.listNetworks();
+  t.equal(recs.length, 1);
+  t.equal(Object.keys(recs[0]!.aliases).length, 2);
+  // Same subnet twice on one engine is still an overlap.
+  await t.rejects(A.engine.createNetwork({ ...spec, name: 'again' }), /overlaps 10.40.0.0\/24, already used by another tsoverlay network on this node/);
+});
+
+t.test('concurrent endpoints on every node get unique addresses', async (t) => {
+  const { nodes } = await cluster(['A', 'B', 'C']);
+  t.teardown(() => Promise.all(Object.values(nodes).map((n) => n.h.app.stop())));
+  await nodes['A']!.engine.createNetwork({ name: 'ovr', driver: 'tsoverlay', ipamDriver: 'tsoverlay', subnets: [{ subnet: '10.50.0.0/24' }], options: {}, internal: false, ipv6: false, labels: {} });
+  await settle(nodes);
+  const ips = await Promise.all(
+    Object.entries(nodes).flatMap(([name, n]) => Array.from({ length: 10 }, (_, i) => endpoint(n, 'ovr', `${name.toLowerCase()}${'e'.repeat(10)}${i.toString().padStart(2, '0')}`))),
+  );
+  t.equal(new Set(ips).size, 30);
+});
+
+t.test('a second live node with the same name is refused', async (t) => {
+  const kv = new MemoryKvStore();
+  const a = await harness({ kv, node: 'dup', dp: new FakeDataplane({ underlay: { ifname: 'eth0', ifindex: 2, address: '10.0.0.1', family: 4, mtu: 1500 } }) });
+  t.teardown(() => a.app.stop());
+  // The same store seen through another session (another live process).
+  const otherSession = Object.create(kv, { sessionId: { value: () => 'other' } }) as MemoryKvStore;
+  await t.rejects(
+    harness({ kv: otherSession, node: 'dup', dp: new FakeDataplane({ underlay: { ifname: 'eth0', ifindex: 2, address: '10.0.0.2', family: 4, mtu: 1500 } }) }),
+    /node name "dup" is held by another live tsoverlay node \(address 10.0.0.1/,
+  );
+});
