@@ -14,7 +14,7 @@ export interface EngineNetwork {
   options: Record<string, string>;
   internal: boolean;
   ipv6: boolean;
-  /** Number of containers attached on this engine. */
+  /** Containers attached on this engine (filled by inspectNetwork only). */
   containers: number;
 }
 
@@ -47,7 +47,7 @@ export class EngineError extends Error {
 }
 
 export interface DockerEngine {
-  /** Networks of the given driver names. */
+  /** Networks of the given driver names (all networks for []). */
   listNetworks(drivers: readonly string[]): Promise<EngineNetwork[]>;
   inspectNetwork(idOrName: string): Promise<EngineNetwork | undefined>;
   /** Returns the new network's id. EngineError with status 409 if the name is taken. */

@@ -55,14 +55,8 @@ export class HttpDockerEngine implements DockerEngine {
 
   async listNetworks(drivers: readonly string[]): Promise<EngineNetwork[]> {
     const query = drivers.length > 0 ? `?filters=${encodeURIComponent(JSON.stringify({ driver: drivers }))}` : '';
-    const list = (await this.call('GET', `/networks${query}`)) as RawNetwork[];
-    // The list endpoint does not fill Containers; inspect each for accuracy.
-    const out: EngineNetwork[] = [];
-    for (const n of list) {
-      const full = await this.inspectNetwork(n.Id);
-      if (full) out.push(full);
-    }
-    return out;
+    // Note: the list endpoint leaves Containers empty; inspect a network for its count.
+    return ((await this.call('GET', `/networks${query}`)) as RawNetwork[]).map(toNetwork);
   }
 
   async inspectNetwork(idOrName: string): Promise<EngineNetwork | undefined> {

@@ -35,13 +35,24 @@ export interface LabContext {
   storageDriver: string;
   dockerdLogLevel: string;
   pluginCli: string;
+  /** Defaults merged under every startPlugin() of this lab's hosts (LabOptions.plugin). */
+  pluginDefaults?: StartPluginOptions;
+  /** The lab's ZooKeeper store URL (zk://servers/chroot), if the lab runs ZooKeeper. */
+  zkStore?: () => string | undefined;
 }
 
 export interface StartPluginOptions {
   /** extra CLI arguments after the standard ones */
   args?: string[];
-  /** --store value (default file://<hostdir>/state.json) */
+  /**
+   * --store value (default file://<hostdir>/state.json). 'zk': the lab's
+   * ZooKeeper with a chroot unique to this lab run (Lab.zkStore).
+   */
   store?: string;
+  /** --zk-session-timeout-ms */
+  zkSessionTimeoutMs?: number;
+  /** --resync-interval-ms */
+  resyncIntervalMs?: number;
   /** --advertise value (default the underlay interface name) */
   advertise?: string;
   logLevel?: string;
@@ -54,6 +65,22 @@ export interface StartPluginOptions {
   dockerHost?: string | null;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+}
+
+export interface FdbEntry {
+  mac: string;
+  dev: string;
+  dst: string | undefined;
+  line: string;
+}
+
+export interface NeighEntry {
+  ip: string;
+  dev: string;
+  mac: string | undefined;
+  /** last word of the line, e.g. PERMANENT */
+  state: string;
+  line: string;
 }
 
 export interface StopResult extends ExitInfo {
@@ -430,12 +457,49 @@ export class LabHost {
     return (await this.links()).filter((n) => n.startsWith('ts'));
   }
 
+  /**
+   * Static FDB entries on tsoverlay's VXLAN devices (tsvx-*), read with
+   * `bridge fdb show` in the host namespace. An all-zero MAC is a head-end
+   * replication entry toward `dst`.
+   */
+  async fdbEntries(): Promise<FdbEntry[]> {
+    const out = await sh('bridge', ['-n', this.ns, 'fdb', 'show']);
+    const res: FdbEntry[] = [];
+    for (const line of out.split('\n')) {
+      const m = /^([0-9a-f:]{17}) dev (tsvx-[0-9a-f]{6})(.*)$/.exec(line.trim());
+      if (!m) continue;
+      const dst = / dst (\S+)/.exec(m[3]!)?.[1];
+      res.push({ mac: m[1]!, dev: m[2]!, dst, line: line.trim() });
+    }
+    return res;
+  }
+
+  /** Neighbour entries on tsoverlay's VXLAN devices (tsvx-*). */
+  async neighEntries(): Promise<NeighEntry[]> {
+    const out = await sh('ip', ['-n', this.ns, '-4', 'neigh', 'show']);
+    const res: NeighEntry[] = [];
+    for (const line of out.split('\n')) {
+      const m = /^(\S+) dev (tsvx-[0-9a-f]{6})(?: lladdr ([0-9a-f:]{17}))?.*?(\S+)$/.exec(line.trim());
+      if (!m) continue;
+      res.push({ ip: m[1]!, dev: m[2]!, mac: m[3], state: m[4]!, line: line.trim() });
+    }
+    return res;
+  }
+
   // --------------------------------------------------------------- plugin
 
   /** Start the plugin; `startPlugin(['--vxlan-port', '4790'])` is short for `startPlugin({ args: [...] })`. */
   async startPlugin(optsOrArgs: StartPluginOptions | string[] = {}): Promise<void> {
-    const opts: StartPluginOptions = Array.isArray(optsOrArgs) ? { args: optsOrArgs } : optsOrArgs;
-    this.lastPluginOptions = opts;
+    const given: StartPluginOptions = Array.isArray(optsOrArgs) ? { args: optsOrArgs } : optsOrArgs;
+    this.lastPluginOptions = given;
+    const defaults = this.lab.pluginDefaults ?? {};
+    const opts: StartPluginOptions = { ...defaults, ...given, args: [...(defaults.args ?? []), ...(given.args ?? [])] };
+    let store = opts.store ?? `file://${this.storePath}`;
+    if (store === 'zk') {
+      const zk = this.lab.zkStore?.();
+      if (!zk) throw new Error(`${this}: store 'zk' asked for, but the lab runs no ZooKeeper`);
+      store = zk;
+    }
     if (this.plugin?.running) throw new Error(`${this}: plugin already running (pid ${this.plugin.pid})`);
     if (!existsSync(this.lab.pluginCli)) {
       throw new Error(`plugin CLI ${this.lab.pluginCli} not found: run \`npm run build\` first`);
@@ -446,11 +510,13 @@ export class LabHost {
     const args = [
       `--net=/run/netns/${this.ns}`, '--', process.execPath, this.lab.pluginCli, 'serve',
       '--socket', this.pluginSocket,
-      '--store', opts.store ?? `file://${this.storePath}`,
+      '--store', store,
       '--advertise', opts.advertise ?? this.underlay,
       '--log-level', opts.logLevel ?? 'debug',
       ...(opts.nodeName === null ? [] : ['--node-name', opts.nodeName ?? this.hostname]),
       ...(opts.dockerHost === null ? [] : ['--docker-host', opts.dockerHost ?? `unix://${this.dockerSock}`]),
+      ...(opts.zkSessionTimeoutMs === undefined ? [] : ['--zk-session-timeout-ms', String(opts.zkSessionTimeoutMs)]),
+      ...(opts.resyncIntervalMs === undefined ? [] : ['--resync-interval-ms', String(opts.resyncIntervalMs)]),
       ...(opts.args ?? []),
     ];
     const proc = await TrackedProcess.spawn('nsenter', args, {

@@ -13,7 +13,7 @@ import type { RunResult } from './proc.js';
 
 export { Lab, type LabOptions, type DestroyOptions } from './lab.js';
 export { LabHost, PingStream, SLEEPER, UNDERLAY_IF, PLUGIN_NAME } from './host.js';
-export type { HostSpec, PingOptions, StartPluginOptions, StopResult } from './host.js';
+export type { FdbEntry, HostSpec, NeighEntry, PingOptions, StartPluginOptions, StopResult } from './host.js';
 export { BUSYBOX_IMAGE, buildBusyboxTarball } from './image.js';
 export { parsePingSummary, type PingResult, type PingSummary } from './ping.js';
 export { pluginRequest, type PluginResponse } from './plugin-http.js';

@@ -13,7 +13,7 @@ import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBusyboxTarball } from './image.js';
-import { LabHost, type HostSpec, type LabContext } from './host.js';
+import { LabHost, type HostSpec, type LabContext, type StartPluginOptions } from './host.js';
 import { debug, errorText, isSameProcessAlive, procStartTime, run, sh } from './proc.js';
 import { StateFile } from './tracked.js';
 import { ZooKeeperEnsemble, type ZooKeeperOptions } from './zookeeper.js';
@@ -31,6 +31,12 @@ export interface LabOptions {
   pluginCli?: string;
   /** Parent directory for the lab's files (default $TSL_BASE_DIR or /tmp). */
   baseDir?: string;
+  /**
+   * Defaults for every host's startPlugin() (a call's own options win; args
+   * are appended). E.g. `{ store: 'zk', zkSessionTimeoutMs: 4000 }` for a
+   * cluster on the lab's ZooKeeper.
+   */
+  plugin?: StartPluginOptions;
 }
 
 export interface DestroyOptions {
@@ -100,6 +106,8 @@ export class Lab {
       storageDriver: opts.storageDriver ?? process.env['TSL_STORAGE_DRIVER'] ?? 'overlay2',
       dockerdLogLevel: opts.dockerdLogLevel ?? 'info',
       pluginCli: opts.pluginCli ?? process.env['TSOVERLAY_CLI'] ?? join(repoRoot, 'dist', 'cli.js'),
+      ...(opts.plugin ? { pluginDefaults: opts.plugin } : {}),
+      zkStore: () => this.zkStore,
     };
   }
 
@@ -199,6 +207,41 @@ export class Lab {
     }));
     const results = await Promise.allSettled([enginesUp, zkUp]);
     for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+
+  /**
+   * The plugin's --store for this lab's ZooKeeper: every server, and a chroot
+   * unique to this lab run (/tsoverlay-<id>). Undefined without ZooKeeper.
+   */
+  get zkStore(): string | undefined {
+    return this.zk ? `zk://${this.zk.connectString}/tsoverlay-${this.id}` : undefined;
+  }
+
+  /**
+   * Cut a host (or a ZooKeeper server: 'zk1', ...) off the underlay by setting
+   * its switch port down; its ul0 loses carrier. reconnect() undoes it.
+   */
+  async disconnect(who: LabHost | string): Promise<void> {
+    await sh('ip', ['-n', this.switchNs, 'link', 'set', this.switchPort(who), 'down']);
+  }
+
+  async reconnect(who: LabHost | string): Promise<void> {
+    await sh('ip', ['-n', this.switchNs, 'link', 'set', this.switchPort(who), 'up']);
+  }
+
+  /** True while the host's (or ZooKeeper server's) switch port is up. */
+  async isConnected(who: LabHost | string): Promise<boolean> {
+    const out = await sh('ip', ['-n', this.switchNs, '-o', 'link', 'show', this.switchPort(who)]);
+    return /[<,]UP[,>]/.test(out);
+  }
+
+  private switchPort(who: LabHost | string): string {
+    const name = typeof who === 'string' ? who : who.name;
+    if (/^zk\d+$/.test(name)) {
+      if (!this.zk?.servers.some((s) => `zk${s.id}` === name)) throw new Error(`no ZooKeeper server ${name} in lab ${this.id}`);
+      return `p-${name}`;
+    }
+    return `p-${this.host(name).name}`;
   }
 
   host(name: string): LabHost {

@@ -92,8 +92,37 @@ export class ZooKeeperEnsemble {
     return r.stdout;
   }
 
-  async waitReady(timeoutMs = 60_000): Promise<void> {
-    await Promise.all(this.servers.map((s) => waitFor(async () => {
+  /** Kill a server with SIGKILL (a crash) and wait for it to exit. */
+  async killServer(id: number): Promise<void> {
+    const s = this.server(id);
+    if (!s.proc?.running) return;
+    s.proc.signal('SIGKILL');
+    if (!(await s.proc.waitExit(10_000))) throw new Error(`zk${id} did not exit after SIGKILL`);
+  }
+
+  isRunning(id: number): boolean {
+    return Boolean(this.server(id).proc?.running);
+  }
+
+  /** The server's Mode from `srvr` (leader, follower, standalone), or undefined if it does not answer with one. */
+  async mode(id: number): Promise<string | undefined> {
+    if (!this.server(id).proc?.running) return undefined;
+    return /Mode: (\w+)/.exec(await this.fourLetter(id, 'srvr'))?.[1];
+  }
+
+  /** Id of the running server that says it is the leader (or standalone), if any. */
+  async leader(): Promise<number | undefined> {
+    for (const s of this.servers) {
+      const m = await this.mode(s.id);
+      if (m === 'leader' || m === 'standalone') return s.id;
+    }
+    return undefined;
+  }
+
+  /** Wait until every server (or the ones in `ids`) reports a Mode. */
+  async waitReady(timeoutMs = 60_000, ids?: number[]): Promise<void> {
+    const which = ids ? this.servers.filter((s) => ids.includes(s.id)) : this.servers;
+    await Promise.all(which.map((s) => waitFor(async () => {
       if (!s.proc?.running) throw new StopWaiting(`zk${s.id} exited ${JSON.stringify(s.proc?.exit)}`);
       return this.fourLetter(s.id, 'srvr');
     }, { what: `zk${s.id} to report a Mode`, until: (o) => /Mode: (standalone|leader|follower)/.test(o), timeoutMs, intervalMs: 250 })));
