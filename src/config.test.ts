@@ -9,7 +9,7 @@ t.test('defaults', async (t) => {
   t.equal(c.dockerHost, 'unix:///var/run/docker.sock');
   t.equal(c.logLevel, 'info');
   t.equal(c.vxlanPort, 4789);
-  t.equal(c.nodeName);
+  t.equal(c.nodeName, undefined);
   t.equal(c.defaultPoolSize, 24);
 });
 

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { type Cidr, parseCidr } from './ipam/cidr.js';
+import { type Cidr, parseCidr } from './net/ip.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

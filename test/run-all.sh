@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tsoverlay's whole test suite -- what `npm test` runs (README).
 #
-#   1. npm run build                      (the integration tests run dist/cli.js)
+#   1. npm run build, npm run typecheck   (the integration tests run dist/cli.js)
 #   2. unit, component and contract tests (src/**/*.test.ts, test/component, test/contract)
 #   3. integration tests                  (test/integration: real dockerd hosts in
 #                                          network namespaces, see test/lab)
@@ -97,6 +97,11 @@ if ! npm run build; then
   build_ok=0
   failed=$((failed + 1))
   problems+=("npm run build failed")
+fi
+echo "==== typecheck (sources and tests, strict)"
+if ! npm run typecheck; then
+  failed=$((failed + 1))
+  problems+=("npm run typecheck failed")
 fi
 
 # --------------------------------------------------- unit, component, contract

@@ -11,7 +11,7 @@ import type { Dataplane, Underlay } from '../dataplane/dataplane.js';
 import { endpointDevices, networkDevices } from '../reconcile/desired.js';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from '../dataplane/names.js';
 import { TsoverlayError, isTsoverlayError } from '../errors.js';
-import { parseCidr, parseIpWithPrefix } from '../ipam/cidr.js';
+import { parseCidr, parseIpWithPrefix } from '../net/ip.js';
 import { poolIdOf } from '../ipam/ipam.js';
 import {
   ADDRESS_SPACES,
@@ -156,24 +156,11 @@ export class NetworkDriver {
       const left = await this.deps.state.removeAlias(key, networkId, true);
       const stillHere = left !== undefined && Object.values(left.aliases).includes(this.deps.config.node);
       if (stillHere) return;
-      const failures: unknown[] = [];
-      const names = [
-        ...eps.filter((ep) => ep.node === this.deps.config.node).map((ep) => ep.hostIf),
-        vxlanName(net.vni),
-        bridgeName(net.vni),
-      ];
-      for (const name of names) {
-        try {
-          await this.deps.dataplane.deleteLink(name);
-        } catch (e) {
-          failures.push(e);
-        }
-      }
-      if (failures.length > 0) {
-        log.error({ err: new AggregateError(failures), vni: net.vni }, 'removing network devices failed; the reconciler will retry');
-        this.changed();
-        throw this.kernelError(failures[0], `network ${short(networkId)} removed, but some of its devices could not be deleted yet`);
-      }
+      await this.deleteLinks(
+        [...eps.filter((ep) => ep.node === this.deps.config.node).map((ep) => ep.hostIf), vxlanName(net.vni), bridgeName(net.vni)],
+        log,
+        `network ${short(networkId)} removed, but some of its devices could not be deleted yet`,
+      );
       log.info({ vni: net.vni, remaining: left ? Object.keys(left.aliases).length : 0 }, 'network removed on this node');
     });
     this.changed();
@@ -242,19 +229,11 @@ export class NetworkDriver {
     await this.locks.run(key ?? networkId, async () => {
       const ep = key ? await this.deps.state.getEndpoint(key, endpointId) : undefined;
       if (ep && key) await this.deps.state.deleteEndpoint(key, endpointId);
-      const names = ep ? [ep.hostIf, ep.containerIf] : this.derivedNames(endpointId);
-      const failures: unknown[] = [];
-      for (const name of names) {
-        try {
-          await this.deps.dataplane.deleteLink(name);
-        } catch (e) {
-          failures.push(e);
-        }
-      }
-      if (failures.length > 0) {
-        log.error({ err: new AggregateError(failures) }, 'removing endpoint veth failed; the reconciler will retry');
-        throw this.kernelError(failures[0], `endpoint ${short(endpointId)} removed, but its interface could not be deleted yet`);
-      }
+      await this.deleteLinks(
+        ep ? [ep.hostIf, ep.containerIf] : this.derivedNames(endpointId),
+        log,
+        `endpoint ${short(endpointId)} removed, but its interface could not be deleted yet`,
+      );
       if (ep) log.info({ ifname: ep.hostIf }, 'endpoint removed');
     });
     this.changed();
@@ -330,6 +309,25 @@ export class NetworkDriver {
     } catch (e) {
       throw new TsoverlayError('INVALID_REQUEST', `endpoint id "${endpointId}" is too short`, { cause: e });
     }
+  }
+
+  /**
+   * Delete links, best effort across all of them; if any fails, log them all,
+   * let the reconciler retry, and report the first.
+   */
+  private async deleteLinks(names: string[], log: Logger, what: string): Promise<void> {
+    const failures: unknown[] = [];
+    for (const name of names) {
+      try {
+        await this.deps.dataplane.deleteLink(name);
+      } catch (e) {
+        failures.push(e);
+      }
+    }
+    if (failures.length === 0) return;
+    log.error({ err: new AggregateError(failures), ifnames: names }, 'removing devices failed; the reconciler will retry');
+    this.changed();
+    throw this.kernelError(failures[0], what);
   }
 
   private derivedNames(endpointId: string): string[] {

@@ -3,7 +3,7 @@
  * rejected request is refused here, before anything changes.
  */
 import { TsoverlayError } from '../errors.js';
-import { formatIp, parseIp } from '../ipam/cidr.js';
+import { formatIp, parseIp } from '../net/ip.js';
 import { VNI_MAX, VNI_MIN } from '../model.js';
 
 export const MTU_KEY = 'com.docker.network.driver.mtu';

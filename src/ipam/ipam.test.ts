@@ -1,7 +1,7 @@
 import t from 'tap';
 import { ClusterState } from '../store/cluster-state.js';
 import { MemoryKvStore } from '../store/memory-kv-store.js';
-import { parseCidr } from './cidr.js';
+import { parseCidr } from '../net/ip.js';
 import { GATEWAY_REQUEST, Ipam } from './ipam.js';
 
 const setup = async (opts: { defaultPool?: string; size?: number } = {}) => {

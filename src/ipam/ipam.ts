@@ -21,7 +21,7 @@ import {
   size,
   usableRange,
   withPrefix,
-} from './cidr.js';
+} from '../net/ip.js';
 
 export const GATEWAY_REQUEST = 'com.docker.network.gateway';
 const MAX_CAS_ATTEMPTS = 10;

@@ -6,18 +6,26 @@ const net: NetworkDevices = { vni: 4096, bridge: 'tsbr-001000', vxlan: 'tsvx-001
 const ep: EndpointDevices = { hostIf: 'tshf80e0567aaa', containerIf: 'tscf80e0567aaa', bridge: 'tsbr-001000', mtu: 1450, mac: '02:42:0a:14:00:02' };
 
 const bridge = (o: Partial<ObservedLink> = {}): ObservedLink => ({ name: net.bridge, index: 10, kind: 'bridge', mtu: 1450, up: true, ...o });
-const vxlan = (o: Partial<ObservedLink> = {}, vx: Partial<NonNullable<ObservedLink['vxlan']>> = {}): ObservedLink => ({
+const vxlan = (o: Partial<ObservedLink> = {}, vx: Partial<NonNullable<ObservedLink['vxlan']>> = {}, detached = false): ObservedLink => ({
   name: net.vxlan,
   index: 11,
   kind: 'vxlan',
   mtu: 1450,
   up: true,
-  master: net.bridge,
+  ...(detached ? {} : { master: net.bridge }),
   vxlan: { vni: 4096, port: 4789, local: '10.0.0.2', link: 2, learning: false, proxy: true, ...vx },
   ...o,
 });
-const host = (o: Partial<ObservedLink> = {}): ObservedLink => ({ name: ep.hostIf, index: 12, kind: 'veth', mtu: 1450, up: true, master: net.bridge, ...o });
-const desired: Desired = { networks: [net], endpoints: [ep] };
+const host = (o: Partial<ObservedLink> = {}, detached = false): ObservedLink => ({
+  name: ep.hostIf,
+  index: 12,
+  kind: 'veth',
+  mtu: 1450,
+  up: true,
+  ...(detached ? {} : { master: net.bridge }),
+  ...o,
+});
+const desired: Desired = { networks: [net], endpoints: [ep], forwarding: new Map() };
 
 t.test('a converged kernel needs nothing', async (t) => {
   t.same(plan(desired, [bridge(), vxlan(), host()]), []);
@@ -36,7 +44,7 @@ t.test('missing or drifted network devices are ensured, with a reason', async (t
     [[bridge(), vxlan({}, { local: '10.0.0.3' }), host()], /local 10.0.0.3 != 10.0.0.2/],
     [[bridge(), vxlan({}, { learning: true }), host()], /learning on/],
     [[bridge(), vxlan({}, { proxy: false }), host()], /proxy off/],
-    [[bridge(), vxlan({ master: undefined }), host()], /not on tsbr-001000/],
+    [[bridge(), vxlan({}, {}, true), host()], /not on tsbr-001000/],
     [[bridge(), vxlan({ kind: 'dummy' }), host()], /not a vxlan/],
   ];
   for (const [observed, reason] of cases) {
@@ -48,7 +56,7 @@ t.test('missing or drifted network devices are ensured, with a reason', async (t
 });
 
 t.test('endpoint host ends are re-attached; lost endpoints are left alone', async (t) => {
-  let a = plan(desired, [bridge(), vxlan(), host({ master: undefined })]);
+  let a = plan(desired, [bridge(), vxlan(), host({}, true)]);
   t.match(a, [{ kind: 'ensureEndpoint', reason: /not on tsbr-001000/ }]);
   a = plan(desired, [bridge(), vxlan(), { name: ep.containerIf, index: 13, kind: 'veth', mtu: 1450, up: false }]);
   t.match(a, [{ kind: 'ensureEndpoint', reason: /missing/ }]);
@@ -68,5 +76,5 @@ t.test('only owned links the store does not know are deleted', async (t) => {
     a.map((x) => (x.kind === 'deleteLink' ? x.name : x.kind)),
     ['tsbr-00abcd', 'tshdeadbeef123'],
   );
-  t.same(plan({ networks: [], endpoints: [] }, [bridge(), vxlan()]).length, 2);
+  t.same(plan({ networks: [], endpoints: [], forwarding: new Map() }, [bridge(), vxlan()]).length, 2);
 });

@@ -6,7 +6,7 @@
  */
 import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices, ObservedLink } from '../dataplane/dataplane.js';
 import { parseOwnedName } from '../dataplane/names.js';
-import { canonicalIp } from '../ipam/cidr.js';
+import { canonicalIp } from '../net/ip.js';
 import type { Desired } from './desired.js';
 
 export type { Desired } from './desired.js';

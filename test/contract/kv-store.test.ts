@@ -4,8 +4,7 @@
  * TSOVERLAY_IT=1 (Java + the Debian zookeeper package).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -13,111 +12,8 @@ import { FileKvStore } from '../../src/store/file-kv-store.js';
 import type { KvStore } from '../../src/store/kv-store.js';
 import { MemoryKvStore } from '../../src/store/memory-kv-store.js';
 import { ZkKvStore } from '../../src/store/zk-kv-store.js';
-import { procStartTime } from '../lab/proc.js';
-import { Rank, StateFile, TrackedProcess } from '../lab/tracked.js';
-import { waitFor } from '../lab/wait.js';
 
-// ---- a standalone ZooKeeper for this file ----------------------------------
-// (the same helper is in zk-session.test.ts)
-
-const ZK_CLASSPATH = process.env['TSL_ZK_CLASSPATH'] ?? '/etc/zookeeper/conf:/usr/share/java/zookeeper.jar';
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-
-const fourLetter = (port: number, word: string): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1');
-    let out = '';
-    s.setTimeout(2000, () => s.destroy(new Error(`no answer to ${word}`)));
-    s.on('connect', () => s.write(word));
-    s.on('data', (d: Buffer) => (out += d.toString()));
-    s.on('error', reject);
-    s.on('close', () => resolve(out));
-  });
-
-/**
- * ZooKeeper on 127.0.0.1 and a free port, data in a lab directory
- * (/tmp/tsl-<id> with lab.state) so scripts/lab-sweep.sh stops it if this
- * process dies before its teardown.
- */
-class TestZooKeeper {
-  private proc: TrackedProcess | undefined;
-  private constructor(
-    readonly dir: string,
-    readonly port: number,
-    private readonly state: StateFile,
-  ) {}
-
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  static async create(): Promise<TestZooKeeper> {
-    const dir = join(process.env['TSL_BASE_DIR'] ?? '/tmp', `tsl-${randomBytes(3).toString('hex')}`);
-    await mkdir(join(dir, 'data'), { recursive: true });
-    const state = new StateFile(join(dir, 'lab.state'));
-    state.append(`owner ${process.pid} ${(await procStartTime(process.pid)) ?? '0'}`);
-    const zk = new TestZooKeeper(dir, await freePort(), state);
-    const cfg = [
-      'tickTime=500', // sessions of 1..10 s
-      `dataDir=${join(dir, 'data')}`,
-      `clientPort=${zk.port}`,
-      'clientPortAddress=127.0.0.1',
-      'admin.enableServer=false',
-      '4lw.commands.whitelist=ruok,srvr,mntr',
-      'maxClientCnxns=0',
-      'forceSync=no',
-    ];
-    await writeFile(join(dir, 'zoo.cfg'), `${cfg.join('\n')}\n`);
-    return zk;
-  }
-
-  async start(): Promise<void> {
-    if (this.proc?.running) throw new Error('ZooKeeper already running');
-    const proc = await TrackedProcess.spawn(
-      'java',
-      ['-Xmx256m', `-Dzookeeper.log.dir=${this.dir}`, '-cp', ZK_CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', join(this.dir, 'zoo.cfg')],
-      { label: `zookeeper-test-${this.port}`, rank: Rank.ZooKeeper, state: this.state, logPath: join(this.dir, 'zookeeper.log') },
-    );
-    this.proc = proc;
-    try {
-      await waitFor(
-        async () => {
-          if (!proc.running) throw new Error(`ZooKeeper exited ${JSON.stringify(proc.exit)}`);
-          return fourLetter(this.port, 'ruok');
-        },
-        { what: `ZooKeeper on ${this.address} to answer imok`, until: (v) => v === 'imok', timeoutMs: 60_000, intervalMs: 100 },
-      );
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n${await proc.logTail(30)}`);
-    }
-  }
-
-  signal(sig: NodeJS.Signals): void {
-    this.proc?.signal(sig);
-  }
-
-  /** SIGTERM (after SIGCONT, in case it is paused) and wait until it has exited. */
-  async stop(): Promise<void> {
-    const p = this.proc;
-    if (!p?.running) return;
-    p.signal('SIGCONT');
-    await p.stop(15_000);
-  }
-
-  async destroy(): Promise<void> {
-    await this.stop();
-    await rm(this.dir, { recursive: true, force: true });
-  }
-}
+import { TestZooKeeper } from '../lab/zk-standalone.js';
 
 // ---- the implementations ---------------------------------------------------
 
@@ -239,7 +135,6 @@ t.test('file: state survives reopening, and the file is replaced atomically', as
 t.test('file: a corrupt state file stops startup with a clear message', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tsoverlay-kv-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const { writeFile } = await import('node:fs/promises');
   await writeFile(join(dir, 's.json'), '{not json');
   await t.rejects(FileKvStore.open(join(dir, 's.json')), /not valid JSON; move it away/);
   await writeFile(join(dir, 's.json'), '{"format":"other"}');

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BUSYBOX_IMAGE } from './image.js';
-import { parsePingSummary, REPLY_LINE, type PingResult } from './ping.js';
+import { LINE_TIMESTAMP, parsePingSummary, REPLY_LINE, type PingResult } from './ping.js';
 import { pluginRequest, type PluginRequestOptions, type PluginResponse } from './plugin-http.js';
 import { CommandError, debug, errorText, isSameProcessAlive, procStartTime, run, sh, tailFile, type RunResult } from './proc.js';
 import { Rank, StateFile, TrackedProcess, type ExitInfo } from './tracked.js';
@@ -109,6 +109,10 @@ export interface PingOptions {
 export class PingStream {
   output = '';
   replies = 0;
+  /** Sequence numbers of the replies, in arrival order. */
+  readonly replySeqs: number[] = [];
+  /** When the first reply came (ms since the epoch): ping's own -D timestamp if given, else when we read it. */
+  firstReplyAt: number | undefined;
   private waiters: Array<() => void> = [];
   constructor(readonly proc: TrackedProcess, readonly what: string) {
     let partial = '';
@@ -119,8 +123,14 @@ export class PingStream {
       const lines = partial.split('\n');
       partial = lines.pop() ?? '';
       for (const line of lines) {
-        if (REPLY_LINE.test(line)) {
+        const m = REPLY_LINE.exec(line);
+        if (m) {
           this.replies++;
+          this.replySeqs.push(Number(m[1]));
+          if (this.firstReplyAt === undefined) {
+            const ts = LINE_TIMESTAMP.exec(line)?.[1];
+            this.firstReplyAt = ts ? Math.round(Number(ts) * 1000) : Date.now();
+          }
           const ws = this.waiters;
           this.waiters = [];
           for (const w of ws) w();
@@ -433,10 +443,15 @@ export class LabHost {
   }
 
   /** Continuous ping (iputils) from a container's netns; stop() ends it and returns the summary. */
-  async pingStream(container: string, target: string, opts: { interval?: number; size?: number } = {}): Promise<PingStream> {
+  async pingStream(
+    container: string,
+    target: string,
+    opts: { interval?: number; size?: number; /** more iputils ping options, e.g. ['-D', '-c', '1', '-w', '10'] */ args?: string[] } = {},
+  ): Promise<PingStream> {
     const pid = await this.containerPid(container);
     const args = ['-t', String(pid), '-n', '--', 'ping', '-n', '-i', String(opts.interval ?? 0.02)];
     if (opts.size !== undefined) args.push('-s', String(opts.size));
+    if (opts.args) args.push(...opts.args);
     args.push(target);
     const proc = await TrackedProcess.spawn('nsenter', args, {
       label: `ping-${this.name}-${container}`, rank: Rank.Probe, state: this.lab.state,

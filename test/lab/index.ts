@@ -51,3 +51,9 @@ export function restartDockerd(host: LabHost): Promise<void> {
 export function startPlugin(host: LabHost, opts?: StartPluginOptions | string[]): Promise<void> {
   return host.startPlugin(opts);
 }
+
+export {
+  createOverlay, DRIVER, endpointOf, failureText, gatewayOf, hasNetwork, ifaceWithIp, inspectNet, percentile,
+  pingFromPid, pingUntilOk, subnetOf, vxlanDevices, waitNetwork, waitNetworkGone,
+  type Endpoint, type EventualPing, type NetInfo, type OverlayNet,
+} from './overlay.js';

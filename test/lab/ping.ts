@@ -19,5 +19,11 @@ export function parsePingSummary(output: string): PingSummary | undefined {
   return { transmitted: Number(m[1]), received: Number(m[2]), lossPercent: Number(m[3]) };
 }
 
-/** A reply line: iputils "64 bytes from 10.0.0.2: icmp_seq=3 ttl=64 time=0.05 ms", busybox "... seq=3 ...". */
-export const REPLY_LINE = /^\d+ bytes from [^ ]+:? (?:icmp_)?seq=(\d+)/;
+/**
+ * A reply line: iputils "64 bytes from 10.0.0.2: icmp_seq=3 ttl=64 time=0.05 ms", busybox "... seq=3 ...";
+ * iputils -D prefixes "[1700000000.123456] ". Group 1: the sequence number.
+ */
+export const REPLY_LINE = /^(?:\[\d+\.\d+\] )?\d+ bytes from [^ ]+:? (?:icmp_)?seq=(\d+)/;
+
+/** The unix time (seconds) iputils -D puts in front of a line, if any. */
+export const LINE_TIMESTAMP = /^\[(\d+\.\d+)\] /;

@@ -18,7 +18,9 @@ export interface Cidr {
 const BITS: Record<Family, number> = { 4: 32, 6: 128 };
 export const bitsOf = (f: Family): number => BITS[f];
 
+/** An IPv4/IPv6 literal (no zone id, no prefix), or undefined. */
 export const parseIp = (text: string): Ip | undefined => {
+  if (text.includes('%')) return undefined;
   const family = isIP(text);
   if (family === 4) {
     const value = text.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { canonicalIp, contains, containsCidr, formatCidr, formatIp, overlaps, parseCidr, parseIp, usableRange } from './cidr.js';
+import { canonicalIp, contains, containsCidr, formatCidr, formatIp, overlaps, parseCidr, parseIp, usableRange } from './ip.js';
 
 t.test('parse and format round trip', async (t) => {
   for (const s of ['10.20.0.5', '0.0.0.0', '255.255.255.255', 'fd00:60::5', '::', '::1', '2001:db8:0:1:1:1:1:1', 'fe80::1:0:0:1']) {
