@@ -26,6 +26,7 @@ export interface Config {
   defaultPoolSize: number;
   resyncIntervalMs: number;
   zkSessionTimeoutMs: number;
+  sessionFile: string;
 }
 
 interface Setting {
@@ -57,6 +58,12 @@ export const SETTINGS = {
     env: 'TSOVERLAY_ZK_SESSION_TIMEOUT_MS',
     default: '10000',
     help: 'ZooKeeper session timeout: how fast peers drop a lost node',
+  },
+  sessionFile: {
+    flag: 'session-file',
+    env: 'TSOVERLAY_SESSION_FILE',
+    default: '/var/lib/tsoverlay/zk-session.json',
+    help: 'where the ZooKeeper session is kept so a restarted plugin resumes it (peers see no gap)',
   },
 } satisfies Record<keyof Config, Setting>;
 
@@ -160,6 +167,8 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     problems.push(`--default-pool-size ${defaultPoolSize} is larger than the range ${poolText} itself`);
   }
   const resyncIntervalMs = parseIntIn(SETTINGS.resyncIntervalMs.flag, req(SETTINGS.resyncIntervalMs), 1000, 86_400_000, problems);
+  const sessionFile = req(SETTINGS.sessionFile);
+  if (!sessionFile.startsWith('/')) problems.push(`--session-file "${sessionFile}" must be an absolute path`);
   const zkSessionTimeoutMs = parseIntIn(SETTINGS.zkSessionTimeoutMs.flag, req(SETTINGS.zkSessionTimeoutMs), 1000, 600_000, problems);
 
   if (problems.length > 0 || !store || !level || !defaultPool) throw new ConfigError(problems);
@@ -175,5 +184,6 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     defaultPoolSize,
     resyncIntervalMs,
     zkSessionTimeoutMs,
+    sessionFile,
   });
 };

@@ -142,30 +142,55 @@ export const createApp = async (deps: {
   };
 };
 
+interface Adapters {
+  kv: KvStore;
+  dataplane: Dataplane;
+  engine?: DockerEngine;
+  /** How the store is let go at stop: ZooKeeper detaches (the next process resumes the session). */
+  releaseStore: () => Promise<void>;
+}
+
 /** Open the real adapters named by the config. */
-const openAdapters = async (config: Config, log: Logger): Promise<{ kv: KvStore; dataplane: Dataplane; engine?: DockerEngine }> => {
+const openAdapters = async (config: Config, log: Logger): Promise<Adapters> => {
   const { NetlinkDataplane } = await import('./dataplane/netlink-dataplane.js');
   const dataplane = new NetlinkDataplane({ log: log.child({ component: 'netlink' }) });
   if (config.store.kind === 'zk') {
     const { ZkKvStore } = await import('./store/zk-kv-store.js');
+    const { readSession, writeSession } = await import('./store/session-file.js');
+    const underlay = await dataplane.resolveUnderlay(config.advertise);
+    const owner = { node: config.nodeName ?? underlay.address, servers: config.store.servers, chroot: config.store.chroot };
+    const resume = await readSession(config.sessionFile, owner);
     const kv = await ZkKvStore.open({
       servers: config.store.servers,
       chroot: config.store.chroot,
       sessionTimeoutMs: config.zkSessionTimeoutMs,
       log: log.child({ component: 'zookeeper' }),
+      ...(resume ? { resume } : {}),
     });
+    const save = (): void => {
+      const creds = kv.credentials();
+      if (creds) writeSession(config.sessionFile, owner, creds).catch((e: unknown) => log.warn({ err: e }, 'could not save the ZooKeeper session'));
+    };
+    save();
+    kv.onSession((e) => e === 'connected' && save());
     const { HttpDockerEngine } = await import('./engine/http-engine.js');
-    return { kv, dataplane, engine: new HttpDockerEngine(config.dockerHost, log.child({ component: 'engine' })) };
+    return {
+      kv,
+      dataplane,
+      engine: new HttpDockerEngine(config.dockerHost, log.child({ component: 'engine' })),
+      releaseStore: () => kv.detach(),
+    };
   }
   const { FileKvStore } = await import('./store/file-kv-store.js');
   // Single node: nothing to replicate, so no engine connection is needed.
-  return { kv: await FileKvStore.open(config.store.path), dataplane };
+  const kv = await FileKvStore.open(config.store.path);
+  return { kv, dataplane, releaseStore: () => kv.close() };
 };
 
 /** Run the plugin until a signal; resolves with the exit code. */
 export const serve = async (config: Config, log: Logger): Promise<number> => {
   log.info({ socket: config.socket, store: config.store.kind, vxlanPort: config.vxlanPort }, 'tsoverlay starting');
-  const { kv, dataplane, engine } = await openAdapters(config, log);
+  const { kv, dataplane, engine, releaseStore } = await openAdapters(config, log);
   const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
   const app = await createApp({ config, log, kv, dataplane, firewall, ...(engine ? { engine } : {}) });
   await app.start();
@@ -197,7 +222,9 @@ export const serve = async (config: Config, log: Logger): Promise<number> => {
   await step('closing the server', () => app.server.close());
   await step('removing the socket', () => unlink(config.socket).catch(() => undefined));
   await step('stopping the loops', () => app.stop());
-  await step('closing the store', () => kv.close());
+  // ZooKeeper: the session stays until it times out, so a restart resumes it
+  // and peers keep this node's entries; a node that stays down is dropped then.
+  await step('releasing the store', releaseStore);
   await step('closing netlink', () => dataplane.close());
   return code;
 };

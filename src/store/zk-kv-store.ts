@@ -8,9 +8,9 @@
  *   kv.onSession((e) => { if (e === 'connected') void registerThisHost(); });
  */
 import type { EphemeralOwner, KvOp, KvStore, SessionEvent, Versioned } from './kv-store.js';
-import { ZkSession, type ZkSessionOptions } from './zk-session.js';
+import { type ZkCredentials, ZkSession, type ZkSessionOptions } from './zk-session.js';
 
-export type { ZkLogger, ZkNode, ZkSessionEvent, ZkSessionOptions } from './zk-session.js';
+export type { ZkCredentials, ZkLogger, ZkNode, ZkSessionEvent, ZkSessionOptions } from './zk-session.js';
 
 export class ZkKvStore implements KvStore {
   private constructor(private readonly session: ZkSession) {}
@@ -40,6 +40,16 @@ export class ZkKvStore implements KvStore {
   /** Ends the session: this store's ephemeral nodes disappear at once. */
   close(): Promise<void> {
     return this.session.close();
+  }
+
+  /** Session id and password to resume this session from the next process (a secret). */
+  credentials(): ZkCredentials | undefined {
+    return this.session.credentials();
+  }
+
+  /** Disconnect but keep the session alive until it times out or is resumed. */
+  detach(): Promise<void> {
+    return this.session.detach();
   }
 
   /** Create an ephemeral node of this session. KvConflict 'exists' if the node is taken, 'missing' if its parent is. */

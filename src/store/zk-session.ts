@@ -80,7 +80,19 @@ export interface ZkSessionOptions {
   connectTimeoutMs?: number;
   /** Deadline of every call. Default 5 s. */
   callTimeoutMs?: number;
+  /**
+   * Resume this session (from `credentials()` of an earlier process) instead
+   * of starting a new one: its ephemeral nodes are still there if it has not
+   * expired. An expired one is replaced by a new session as usual.
+   */
+  resume?: ZkCredentials;
   log?: ZkLogger;
+}
+
+/** Session id and password (hex): a secret, never logged. */
+export interface ZkCredentials {
+  id: string;
+  password: string;
 }
 
 /** A node with its owner: `ephemeralOwner` is the owning session's id (as sessionId()), '' for a persistent node. */
@@ -198,6 +210,8 @@ interface Resolved {
   callTimeoutMs: number;
 }
 
+const isHex = (s: string, bytes: number): boolean => new RegExp(`^[0-9a-f]{${bytes * 2}}$`).test(s);
+
 type Done<T> = (error: unknown, value?: T, blame?: KvOp) => void;
 
 export class ZkSession {
@@ -211,6 +225,8 @@ export class ZkSession {
   private heartbeat: { client: zookeeper.Client; sentAt: number } | undefined;
   private lastBeatAt = 0;
   private handshake: { socket: Socket; since: number } | undefined;
+  /** Credentials for the next client only (session resumption). */
+  private resume: ZkCredentials | undefined;
 
   private constructor(
     private readonly o: Resolved,
@@ -241,11 +257,13 @@ export class ZkSession {
     } finally {
       await root.close();
     }
-    return ZkSession.connect(o, opts.chroot, log);
+    const resume = opts.resume && isHex(opts.resume.id, 8) && isHex(opts.resume.password, 16) ? opts.resume : undefined;
+    return ZkSession.connect(o, opts.chroot, log, resume);
   }
 
-  private static async connect(o: Resolved, chroot: string, log: ZkLogger): Promise<ZkSession> {
+  private static async connect(o: Resolved, chroot: string, log: ZkLogger, resume?: ZkCredentials): Promise<ZkSession> {
     const s = new ZkSession(o, chroot, log);
+    s.resume = resume;
     const ready = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         off();
@@ -406,6 +424,32 @@ export class ZkSession {
     };
   }
 
+  /** The current session's credentials, to resume it from another process; undefined without a session. */
+  credentials(): ZkCredentials | undefined {
+    const c = this.client;
+    if (!c || this.sessionId() === NO_SESSION) return undefined;
+    return { id: hex(c.getSessionId()), password: c.getSessionPassword().toString('hex') };
+  }
+
+  /**
+   * Stop using the session without ending it: the connection drops, the
+   * session (and its ephemeral nodes) lives on until it times out or another
+   * process resumes it with `credentials()`.
+   */
+  async detach(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    this.connected = false;
+    clearInterval(this.supervisor);
+    this.watches.clear();
+    this.sessionListeners.clear();
+    const c = this.client;
+    this.client = undefined;
+    if (c) hardStop(c);
+    this.closing = Promise.resolve();
+    return this.closing;
+  }
+
   /** End the session (its ephemeral nodes go away) and stop every timer. */
   async close(): Promise<void> {
     if (this.closing) return this.closing;
@@ -425,7 +469,14 @@ export class ZkSession {
 
   private startClient(): void {
     const connectString = this.o.servers.join(',') + this.chroot;
-    const c = zookeeper.createClient(connectString, { sessionTimeout: this.o.sessionTimeoutMs, spinDelay: 500, retries: 0 });
+    const resume = this.resume;
+    this.resume = undefined;
+    const c = zookeeper.createClient(connectString, {
+      sessionTimeout: this.o.sessionTimeoutMs,
+      spinDelay: 500,
+      retries: 0,
+      ...(resume ? { sessionId: Buffer.from(resume.id, 'hex'), sessionPassword: Buffer.from(resume.password, 'hex') } : {}),
+    });
     guardDataHandler(c, this.log);
     this.client = c;
     let sessionUp = false;

@@ -208,6 +208,36 @@ function suite(): void {
     await t.rejects(a.get('/members'), /closed/, 'a closed store refuses calls');
   });
 
+  t.test('detach + resume: a restarted process keeps the session and its ephemeral nodes', async (t) => {
+    const root = newChroot();
+    const a = await open(t, root);
+    const watcher = await open(t, root);
+    await a.commit([{ type: 'create', path: '/members', data: '' }]);
+    await a.createEphemeral('/members/h1', 'a');
+    const creds = a.credentials();
+    t.ok(creds, 'credentials while connected');
+    const id = a.sessionId();
+    let removed = false;
+    watcher.watch('/members', () => {
+      void watcher.children('/members').then((c) => {
+        if (!c.includes('h1')) removed = true;
+      });
+    });
+    await a.detach();
+    const b = await open(t, root, { resume: creds! });
+    t.equal(b.sessionId(), id, 'same session');
+    t.equal((await b.getOwner('/members/h1'))?.ephemeralOwner, b.sessionId(), 'the ephemeral node is still ours');
+    t.equal(await watcher.get('/members/h1').then((v) => v?.data), 'a');
+    t.notOk(removed, 'peers never saw it go');
+
+    // Resuming an ended session gives a new one instead.
+    const gone = b.credentials()!;
+    await b.close();
+    const c = await open(t, root, { resume: gone });
+    t.not(c.sessionId(), id);
+    t.equal(await c.get('/members/h1'), undefined);
+  });
+
   t.test('session expiry behind a partition: a new session, events, watches re-armed, ephemeral nodes gone', async (t) => {
     const root = newChroot();
     const link = await CuttableLink.open(zk().port);

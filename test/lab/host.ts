@@ -4,7 +4,7 @@
 // a tsoverlay plugin process running in the same network namespace.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BUSYBOX_IMAGE } from './image.js';
 import { LINE_TIMESTAMP, parsePingSummary, REPLY_LINE, type PingResult } from './ping.js';
 import { pluginRequest, type PluginRequestOptions, type PluginResponse } from './plugin-http.js';
@@ -528,6 +528,8 @@ export class LabHost {
       '--store', store,
       '--advertise', opts.advertise ?? this.underlay,
       '--log-level', opts.logLevel ?? 'debug',
+      // Per host, so a restarted plugin resumes its own ZooKeeper session.
+      '--session-file', join(dirname(this.pluginLog), 'zk-session.json'),
       ...(opts.nodeName === null ? [] : ['--node-name', opts.nodeName ?? this.hostname]),
       ...(opts.dockerHost === null ? [] : ['--docker-host', opts.dockerHost ?? `unix://${this.dockerSock}`]),
       ...(opts.zkSessionTimeoutMs === undefined ? [] : ['--zk-session-timeout-ms', String(opts.zkSessionTimeoutMs)]),
