@@ -21,7 +21,15 @@ export class WatchSet {
         this.active.delete(p);
       }
     }
-    for (const p of want) if (!this.active.has(p)) this.active.set(p, this.state.watch(p, this.onChange));
+    let added = false;
+    for (const p of want) {
+      if (this.active.has(p)) continue;
+      this.active.set(p, this.state.watch(p, this.onChange));
+      added = true;
+    }
+    // A change between the caller's read and this watch would go unseen:
+    // look once more now that the watch is armed.
+    if (added) this.onChange();
   }
 
   close(): void {

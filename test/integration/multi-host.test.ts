@@ -112,14 +112,14 @@ async function main(): Promise<void> {
     return endpointOf(h, name, net);
   };
 
-  const pingOk = (t: Test, r: PingResult, msg: string) => t.ok(r.ok && r.received > 0, msg, { output: r.output });
   const pingNone = (t: Test, r: PingResult, msg: string) => t.equal(r.received, 0, msg, { output: r.output });
 
   /** Reachable within a bound (the other host learns a new container asynchronously), then 3/3 replies. */
   const reaches = async (t: Test, h: LabHost, from: string, ip: string, msg: string) => {
     const e = await pingUntilOk(h, from, ip, 15_000);
     if (!t.ok(e.ok, `${msg}: reachable (after ${e.tries} tries, ${e.elapsedMs} ms)`, { output: e.last?.output })) return;
-    pingOk(t, await h.ping(from, ip, { count: 3, interval: 0.1, timeout: 2 }), `${msg}: 3 pings answered`);
+    const r = await h.ping(from, ip, { count: 3, interval: 0.1, timeout: 2 });
+    t.ok(r.ok && r.received === 3, `${msg}: 3 of 3 pings answered`, { output: r.output });
   };
 
   /** FDB / neighbour entries on h's tsvx-* devices that point at `dst` or at one of `macs`. */
@@ -503,13 +503,15 @@ async function main(): Promise<void> {
     const pif = await ifaceWithIp(h2, 'cprobe', probe.ip);
     await h2.nsSh('cprobe', 'sysctl', '-q', '-w', `net.ipv4.neigh.${pif}.retrans_time_ms=10`);
 
-    const conv: number[] = [];
+    const conv: number[] = []; // first reply - docker run returned, clipped at 0
+    const raw: number[] = []; // the same, unclipped (negative: the reply came before docker run returned)
+    const fromIssue: number[] = []; // first reply - docker run issued
     const runMs: number[] = [];
-    let early = 0;
     for (let i = 0; i < N; i++) {
       const ip = `10.30.10.${100 + i}`;
-      // (no -c: iputils counts "Destination Host Unreachable" errors toward -c)
-      const s = await h2.pingStream('cprobe', ip, { interval: 0.002, args: ['-D', '-w', '10'] });
+      // No -c or -w: iputils ends at the first "Destination Host Unreachable" with
+      // -w, and counts those errors toward -c; we stop it after the first reply.
+      const s = await h2.pingStream('cprobe', ip, { interval: 0.002, args: ['-D'] });
       try {
         await waitFor(() => s.output, { what: 'probe ping to start', until: (o) => /^PING /m.test(o), timeoutMs: 5000, intervalMs: 5 });
         const t0 = Date.now();
@@ -518,12 +520,13 @@ async function main(): Promise<void> {
         runMs.push(t1 - t0);
         await s.waitReplies(1, 12_000).catch(() => undefined);
         if (s.firstReplyAt === undefined) {
-          t.fail(`cv${i} (${ip}): no reply within 10 s`, { output: s.output.slice(-600) });
+          t.fail(`cv${i} (${ip}): no reply within 12 s`, { output: s.output.slice(-600) });
           continue;
         }
         const d = s.firstReplyAt - t1;
-        if (d < 0) early++;
+        raw.push(d);
         conv.push(Math.max(0, d));
+        fromIssue.push(s.firstReplyAt - t0);
       } finally {
         if (s.proc.running) await s.stop();
       }
@@ -532,11 +535,15 @@ async function main(): Promise<void> {
     const fmt = (v: number) => `${Math.round(v)} ms`;
     const p50 = percentile(conv, 0.5);
     const p99 = percentile(conv, 0.99);
+    const early = raw.filter((d) => d <= 0).length;
     t.comment(`convergence (docker run -d returned on h1 -> first reply at the h2 probe), n=${conv.length}: ` +
-      `p50 ${fmt(p50)}, p90 ${fmt(percentile(conv, 0.9))}, p99 ${fmt(p99)}, min ${fmt(Math.min(...conv))}, max ${fmt(Math.max(...conv))}; ` +
-      `${early} already answered before docker run returned`);
-    t.comment(`docker run -d on h1: p50 ${fmt(percentile(runMs, 0.5))}, p99 ${fmt(percentile(runMs, 0.99))}`);
-    t.comment(`all values (ms): ${conv.join(' ')}`);
+      `p50 ${fmt(p50)}, p90 ${fmt(percentile(conv, 0.9))}, p99 ${fmt(p99)}, max ${fmt(Math.max(...conv))}; ` +
+      `${early}/${raw.length} answered before docker run returned`);
+    t.comment(`unclipped (ms, negative = before docker run returned): p50 ${fmt(percentile(raw, 0.5))}, p99 ${fmt(percentile(raw, 0.99))}; ` +
+      `all: ${raw.join(' ')}`);
+    t.comment(`docker run -d issued on h1 -> first reply on h2: p50 ${fmt(percentile(fromIssue, 0.5))}, p99 ${fmt(percentile(fromIssue, 0.99))}, ` +
+      `min ${fmt(Math.min(...fromIssue))}, max ${fmt(Math.max(...fromIssue))}`);
+    t.comment(`docker run -d on h1 itself: p50 ${fmt(percentile(runMs, 0.5))}, p99 ${fmt(percentile(runMs, 0.99))}`);
     t.ok(p99 < 2000, `p99 ${fmt(p99)} < 2 s`);
   });
 }

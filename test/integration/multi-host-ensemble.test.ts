@@ -1,0 +1,130 @@
+// tsoverlay on a three-server ZooKeeper ensemble: two Docker hosts, a network
+// and cross-host traffic, then the ZooKeeper leader is killed (SIGKILL) and
+// everything must keep working on the remaining quorum: running traffic, new
+// containers, cross-host pings, network create.
+// Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
+import t, { type Test } from 'tap';
+import {
+  BUSYBOX_IMAGE, createOverlay, endpointOf, Lab, pingUntilOk, SLEEPER, waitFor, waitNetwork, type LabHost,
+} from '../lab/index.js';
+
+const SESSION_MS = 6000;
+
+if (process.env['TSOVERLAY_IT'] !== '1' || process.getuid?.() !== 0) {
+  t.plan(0, 'integration tests need root and TSOVERLAY_IT=1');
+} else {
+  await main();
+}
+
+async function main(): Promise<void> {
+  let lab: Lab;
+  try {
+    lab = await Lab.create({
+      hosts: [{ name: 'h1', mtu: 1500 }, { name: 'h2', mtu: 1500 }],
+      zookeeper: { servers: 3, tickTimeMs: 500 },
+      plugin: { store: 'zk', zkSessionTimeoutMs: SESSION_MS },
+    });
+  } catch (e) {
+    t.fail(`lab could not be built: ${e instanceof Error ? e.message : String(e)}`);
+    return;
+  }
+  t.teardown(async () => {
+    if (!t.passing()) {
+      for (const h of lab.hosts) process.stderr.write(`\n===== logs of ${h} =====\n${await h.logs(120)}\n`);
+    }
+    await lab.destroy(t.passing() ? {} : { keepLogsIn: process.env['TSL_LOG_DIR'] ?? 'test-results/lab-logs' });
+  });
+  const zk = lab.zk!;
+  const [h1, h2] = [lab.host('h1'), lab.host('h2')];
+  try {
+    await Promise.all([h1.startPlugin(), h2.startPlugin()]);
+  } catch (e) {
+    t.fail(`plugin did not start: ${e instanceof Error ? e.message : String(e)}`);
+    return;
+  }
+  t.comment(`lab ${lab.id}: store ${lab.zkStore}`);
+
+  const reaches = async (t: Test, h: LabHost, from: string, ip: string, msg: string) => {
+    const e = await pingUntilOk(h, from, ip, 15_000);
+    if (!t.ok(e.ok, `${msg}: reachable (after ${e.tries} tries, ${e.elapsedMs} ms)`, { output: e.last?.output })) return;
+    const r = await h.ping(from, ip, { count: 3, interval: 0.1, timeout: 2 });
+    t.ok(r.ok && r.received === 3, `${msg}: 3 pings answered`, { output: r.output });
+  };
+
+  /** docker run, retried while the store is being failed over (bounded). */
+  const runEventually = async (h: LabHost, name: string, net: string) => {
+    let attempts = 0;
+    const t0 = Date.now();
+    await waitFor(async () => {
+      attempts++;
+      const r = await h.dockerTry('run', '-d', '--name', name, '--net', net, BUSYBOX_IMAGE, ...SLEEPER);
+      if (r.code !== 0) {
+        await h.dockerTry('rm', '-f', name);
+        throw new Error(r.stderr.trim());
+      }
+      return true;
+    }, { what: `docker run ${name} on ${h.name}`, timeoutMs: 60_000, intervalMs: 250 });
+    return { attempts, ms: Date.now() - t0 };
+  };
+
+  t.test('network and cross-host ping on the ensemble', { timeout: 120_000 }, async (t) => {
+    const modes = await Promise.all(zk.servers.map(async (s) => `zk${s.id}=${await zk.mode(s.id)}`));
+    t.comment(`ensemble: ${modes.join(' ')}`);
+    const n = await createOverlay(h1, 'ne', '10.40.1.0/24');
+    const t0 = Date.now();
+    await waitNetwork(h2, 'ne', 45_000);
+    t.ok(Date.now() - t0 <= 5000, `ne on h2 after ${Date.now() - t0} ms`);
+    t.ok((await h2.tsLinks()).includes(n.vxlan), `h2 has the same VXLAN device ${n.vxlan}`);
+    await h1.runSleeper('e1', '--net', 'ne');
+    await h2.runSleeper('e2', '--net', 'ne');
+    const e1 = await endpointOf(h1, 'e1', 'ne');
+    const e2 = await endpointOf(h2, 'e2', 'ne');
+    await reaches(t, h1, 'e1', e2.ip, 'h1 e1 -> h2 e2');
+    await reaches(t, h2, 'e2', e1.ip, 'h2 e2 -> h1 e1');
+  });
+
+  t.test('the ZooKeeper leader is killed: everything keeps working', { timeout: 240_000 }, async (t) => {
+    const leader = await zk.leader();
+    if (!t.ok(leader, `found the leader: zk${leader}`)) return;
+    const e1 = await endpointOf(h1, 'e1', 'ne');
+    const e2 = await endpointOf(h2, 'e2', 'ne');
+    const pids = [h1.plugin?.pid, h2.plugin?.pid];
+    const stream = await h1.pingStream('e1', e2.ip, { interval: 0.02 });
+    try {
+      await stream.waitReplies(25, 10_000);
+      const k0 = Date.now();
+      await zk.killServer(leader!);
+      t.comment(`zk${leader} (leader) killed with SIGKILL`);
+      const others = zk.servers.map((s) => s.id).filter((id) => id !== leader);
+      const newLeader = await waitFor(() => zk.leader(), { what: 'a new leader among the other two', timeoutMs: 60_000, intervalMs: 200 });
+      t.ok(newLeader !== undefined && others.includes(newLeader), `zk${newLeader} leads now (${Date.now() - k0} ms after the kill)`);
+
+      const r1 = await runEventually(h1, 'e3', 'ne');
+      t.pass(`new container e3 on h1 (${r1.attempts} attempt(s), ${r1.ms} ms; ${Date.now() - k0} ms after the kill)`);
+      await reaches(t, h1, 'e3', e2.ip, 'new h1 e3 -> h2 e2');
+      await reaches(t, h2, 'e2', (await endpointOf(h1, 'e3', 'ne')).ip, 'h2 e2 -> new h1 e3');
+      const r2 = await runEventually(h2, 'e4', 'ne');
+      t.pass(`new container e4 on h2 (${r2.attempts} attempt(s), ${r2.ms} ms)`);
+      await reaches(t, h2, 'e4', e1.ip, 'new h2 e4 -> h1 e1');
+
+      const create = await h1.dockerTry('network', 'create', '-d', 'tsoverlay', '--ipam-driver', 'tsoverlay', '--subnet', '10.40.2.0/24', 'ne2');
+      t.equal(create.code, 0, 'docker network create works', { stderr: create.stderr });
+      const c0 = Date.now();
+      const on2 = await waitNetwork(h2, 'ne2', 45_000).then(() => true, () => false);
+      t.ok(on2 && Date.now() - c0 <= 5000, `ne2 appears on h2 (${Date.now() - c0} ms)`);
+      if (on2) {
+        await h1.runSleeper('f1', '--net', 'ne2');
+        await h2.runSleeper('f2', '--net', 'ne2');
+        await reaches(t, h1, 'f1', (await endpointOf(h2, 'f2', 'ne2')).ip, 'on ne2: h1 f1 -> h2 f2');
+      }
+
+      const r = await stream.stop();
+      t.comment(`ping e1 -> e2 across the leader kill: ${r.transmitted} sent, ${r.received} received`);
+      t.equal(r.lossPercent, 0, 'existing cross-host ping lost nothing', { output: r.output.slice(-500) });
+      t.same([h1.plugin?.pid, h2.plugin?.pid], pids, 'no plugin was restarted');
+      t.ok(h1.plugin?.running && h2.plugin?.running, 'both plugins still running');
+    } finally {
+      if (stream.proc.running) await stream.stop();
+    }
+  });
+}
