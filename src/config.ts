@@ -27,6 +27,10 @@ export interface Config {
   resyncIntervalMs: number;
   zkSessionTimeoutMs: number;
   sessionFile: string;
+  /** Resolver address for containers; undefined = no resolver. */
+  dnsAddress?: string;
+  /** Upstream resolvers ("ip" or "ip:port"); undefined = the host's resolv.conf. */
+  dnsUpstreams?: string[];
 }
 
 interface Setting {
@@ -64,6 +68,17 @@ export const SETTINGS = {
     env: 'TSOVERLAY_SESSION_FILE',
     default: '/var/lib/tsoverlay/zk-session.json',
     help: 'where the ZooKeeper session is kept so a restarted plugin resumes it (peers see no gap)',
+  },
+  dnsAddress: {
+    flag: 'dns-address',
+    env: 'TSOVERLAY_DNS_ADDRESS',
+    default: '169.254.53.53',
+    help: 'link-local address of the node\'s resolver for container names across nodes ("off" disables it)',
+  },
+  dnsUpstreams: {
+    flag: 'dns-upstream',
+    env: 'TSOVERLAY_DNS_UPSTREAM',
+    help: 'resolvers for other names, comma-separated ip[:port] (default: nameservers of /etc/resolv.conf)',
   },
 } satisfies Record<keyof Config, Setting>;
 
@@ -167,6 +182,15 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     problems.push(`--default-pool-size ${defaultPoolSize} is larger than the range ${poolText} itself`);
   }
   const resyncIntervalMs = parseIntIn(SETTINGS.resyncIntervalMs.flag, req(SETTINGS.resyncIntervalMs), 1000, 86_400_000, problems);
+  const dnsText = req(SETTINGS.dnsAddress);
+  const dnsAddress = dnsText === 'off' ? undefined : dnsText;
+  if (dnsAddress !== undefined && isIP(dnsAddress) === 0) problems.push(`--dns-address "${dnsText}" must be an IP address or "off"`);
+  const upstreamText = get(SETTINGS.dnsUpstreams);
+  const dnsUpstreams = upstreamText === undefined ? undefined : upstreamText.split(',').map((u) => u.trim()).filter((u) => u !== '');
+  for (const u of dnsUpstreams ?? []) {
+    const host = /^\[(.+)\](?::\d+)?$/.exec(u)?.[1] ?? (isIP(u) ? u : u.replace(/:\d+$/, ''));
+    if (isIP(host) === 0) problems.push(`--dns-upstream "${u}" is not ip or ip:port`);
+  }
   const sessionFile = req(SETTINGS.sessionFile);
   if (!sessionFile.startsWith('/')) problems.push(`--session-file "${sessionFile}" must be an absolute path`);
   const zkSessionTimeoutMs = parseIntIn(SETTINGS.zkSessionTimeoutMs.flag, req(SETTINGS.zkSessionTimeoutMs), 1000, 600_000, problems);
@@ -185,5 +209,7 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     resyncIntervalMs,
     zkSessionTimeoutMs,
     sessionFile,
+    ...(dnsAddress !== undefined ? { dnsAddress } : {}),
+    ...(dnsUpstreams !== undefined ? { dnsUpstreams } : {}),
   });
 };

@@ -10,11 +10,13 @@ import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { registerNode } from './cluster/membership.js';
+import { NamePublisher } from './cluster/name-publisher.js';
 import { Replicator } from './cluster/replicator.js';
 import { WatchSet } from './cluster/watch-set.js';
 import type { Config } from './config.js';
 import type { Dataplane, Underlay } from './dataplane/dataplane.js';
 import { type Firewall, IptablesFirewall } from './dataplane/firewall.js';
+import { NameIndex } from './dns/name-index.js';
 import { NetworkDriver } from './driver/network-driver.js';
 import type { DockerEngine } from './engine/engine.js';
 import { Ipam } from './ipam/ipam.js';
@@ -23,12 +25,15 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { buildServer } from './server/build-server.js';
 import { ClusterState } from './store/cluster-state.js';
 import type { KvStore } from './store/kv-store.js';
+import { SerialLoop } from './util/serial-loop.js';
 
 /** Docker's overlay driver starts its VNIs here; we do the same. */
 export const VNI_START = 4096;
 
 export interface App {
   server: FastifyInstance;
+  names: NameIndex;
+  publisher: NamePublisher | undefined;
   driver: NetworkDriver;
   ipam: Ipam;
   reconciler: Reconciler;
@@ -36,6 +41,7 @@ export interface App {
   watches: WatchSet;
   state: ClusterState;
   underlay: Underlay;
+  dataplane: Dataplane;
   node: string;
   /** Start the loops (first reconcile awaited); the server is not listening yet. */
   start(): Promise<void>;
@@ -81,9 +87,15 @@ export const createApp = async (deps: {
 
   let replicator: Replicator | undefined;
   let reconciler: Reconciler | undefined;
+  const names = new NameIndex(state, node);
+  const namesLoop = new SerialLoop(
+    () => names.refresh().then(() => false, (e: unknown) => (log.debug({ err: e }, 'name index refresh failed'), true)),
+    { intervalMs: config.resyncIntervalMs, failed: (f) => f },
+  );
   const changed = (): void => {
     reconciler?.markDirty();
     replicator?.markDirty();
+    namesLoop.trigger();
   };
   const watches = new WatchSet(state, changed);
   reconciler = new Reconciler({
@@ -96,9 +108,12 @@ export const createApp = async (deps: {
     log: log.child({ component: 'reconcile' }),
     watches,
     ...(firewall ? { firewall } : {}),
+    ...(config.dnsAddress ? { dnsAddress: config.dnsAddress } : {}),
   });
+  let publisher: NamePublisher | undefined;
   if (engine) {
     replicator = new Replicator({ state, engine, node, intervalMs: config.resyncIntervalMs, log: log.child({ component: 'replicate' }) });
+    publisher = new NamePublisher({ state, engine, node, intervalMs: config.resyncIntervalMs, log: log.child({ component: 'names' }) });
   }
   const unsubscribe = kv.onSession((e) => {
     log.info({ session: e }, 'cluster store session');
@@ -112,7 +127,7 @@ export const createApp = async (deps: {
     state,
     dataplane,
     underlay,
-    config: { node, vxlanPort: config.vxlanPort, vniStart: VNI_START },
+    config: { node, vxlanPort: config.vxlanPort, vniStart: VNI_START, ...(config.dnsAddress ? { dnsAddress: config.dnsAddress } : {}) },
     log: log.child({ component: 'driver' }),
     onChange: changed,
   });
@@ -120,6 +135,8 @@ export const createApp = async (deps: {
   const rec = reconciler;
   return {
     server,
+    names,
+    publisher,
     driver,
     ipam,
     reconciler: rec,
@@ -127,16 +144,22 @@ export const createApp = async (deps: {
     watches,
     state,
     underlay,
+    dataplane,
     node,
     start: async () => {
+      await driver.init();
       const first = await rec.start();
       log.info(first, 'initial reconcile done');
+      await namesLoop.start();
       replicator?.start();
+      publisher?.start();
     },
     stop: async () => {
       unsubscribe();
       watches.close();
+      await publisher?.stop();
       await replicator?.stop();
+      await namesLoop.stop();
       await rec.stop();
     },
   };
@@ -187,6 +210,27 @@ const openAdapters = async (config: Config, log: Logger): Promise<Adapters> => {
   return { kv, dataplane, releaseStore: () => kv.close() };
 };
 
+/**
+ * The node's resolver for container names across nodes. Failing to bind is
+ * not fatal: the plugin keeps serving networks, and says why names of other
+ * nodes will not resolve.
+ */
+const startResolver = async (config: Config, address: string, app: App, log: Logger): Promise<{ stop(): Promise<void> } | undefined> => {
+  const { Resolver } = await import('./dns/resolver.js');
+  const { parseResolvConf } = await import('./dns/upstreams.js');
+  const upstreams = config.dnsUpstreams ?? parseResolvConf(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''), [address]);
+  const resolver = new Resolver({ view: app.names, upstreams, log: log.child({ component: 'dns' }) });
+  try {
+    await app.dataplane.ensureLocalAddress(address);
+    await resolver.start({ address, port: 53 });
+    log.info({ ip: address, upstreams }, 'resolver listening');
+    return resolver;
+  } catch (e) {
+    log.warn({ err: e, ip: address }, `resolver cannot listen on ${address}:53 (${e instanceof Error ? e.message : String(e)}); container names from other nodes will not resolve`);
+    return undefined;
+  }
+};
+
 /** Run the plugin until a signal; resolves with the exit code. */
 export const serve = async (config: Config, log: Logger): Promise<number> => {
   log.info({ socket: config.socket, store: config.store.kind, vxlanPort: config.vxlanPort }, 'tsoverlay starting');
@@ -194,6 +238,8 @@ export const serve = async (config: Config, log: Logger): Promise<number> => {
   const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
   const app = await createApp({ config, log, kv, dataplane, firewall, ...(engine ? { engine } : {}) });
   await app.start();
+
+  const resolver = config.dnsAddress ? await startResolver(config, config.dnsAddress, app, log) : undefined;
 
   await mkdir(dirname(config.socket), { recursive: true });
   await unlink(config.socket).catch(() => undefined); // a stale socket makes dockerd hang 15 s
@@ -221,6 +267,7 @@ export const serve = async (config: Config, log: Logger): Promise<number> => {
   deadline.unref();
   await step('closing the server', () => app.server.close());
   await step('removing the socket', () => unlink(config.socket).catch(() => undefined));
+  await step('stopping the resolver', async () => resolver?.stop());
   await step('stopping the loops', () => app.stop());
   // ZooKeeper: the session stays until it times out, so a restart resumes it
   // and peers keep this node's entries; a node that stays down is dropped then.

@@ -98,6 +98,21 @@ export interface EndpointRecord {
   hostIf: string;
   /** Container end before Docker moves it (Join's SrcName). */
   containerIf: string;
+  /** The container's network namespace (Join's SandboxKey), once joined. */
+  sandboxKey?: string;
+}
+
+/** Names of an endpoint's container, published by the node that owns it (for the resolver). */
+export interface DnsNameRecord {
+  endpointId: string;
+  /** Cluster network key. */
+  network: string;
+  node: string;
+  containerId: string;
+  name: string;
+  aliases: string[];
+  ipv4?: string;
+  ipv6?: string;
 }
 
 /** A live plugin instance (ephemeral in ZooKeeper). */

@@ -69,6 +69,25 @@ export interface ObservedLink {
     learning: boolean;
     proxy: boolean;
   };
+  /**
+   * Bare IPs configured on the link (IPv4 before IPv6, each numerically),
+   * absent when it has none. The kernel's own IPv6 link-local addresses
+   * (fe80::/10, added when a device comes up) are left out.
+   */
+  addresses?: string[];
+}
+
+/**
+ * A route of a policy-routing table of ours: `dst` reached directly on the
+ * device `dev` (IPv4: scope link; IPv6: the on-link equivalent), optionally
+ * with a preferred source `src`. `dst` is a canonical CIDR without host bits
+ * (`10.77.0.0/24`), `src` a bare canonical IP of the same family that must be
+ * an address of this host.
+ */
+export interface TableRoute {
+  dst: string;
+  dev: string;
+  src?: string;
 }
 
 /**
@@ -147,5 +166,38 @@ export interface Dataplane {
   addNeigh(vxlan: string, entry: NeighEntry): Promise<void>;
   /** Delete the neighbour entry of `entry.ip` if it is ours (permanent, with this MAC); false if absent. */
   deleteNeigh(vxlan: string, entry: NeighEntry): Promise<boolean>;
+
+  // Local resolver (see netlink-routing.ts for why each piece exists).
+
+  /**
+   * Ensure `address`/32 (or /128) is on the bridge (IPv4 with scope link,
+   * IPv6 without DAD and without a prefix route). The same address may be on
+   * several bridges. `bridge` must be ours (INVALID_OPTION); a missing device
+   * or one that is not a bridge is KERNEL_FAILURE
+   * (`ensure bridge address <bridge>: no such bridge` / `…: not a bridge (kind <kind>)`).
+   */
+  ensureBridgeAddress(bridge: string, address: string): Promise<void>;
+  /** Ensure `address` on the loopback device (the resolver binds to it before any bridge exists). */
+  ensureLocalAddress(address: string): Promise<void>;
+  /**
+   * Ensure the policy rule "from `source` lookup `table`" at `priority`
+   * (idempotent). A rule from the same source at the same priority that
+   * looks up another table is replaced. `table` must not be one of the
+   * kernel's (0, 253-255) and `priority` must come before the main table's
+   * rule (1..32765): INVALID_OPTION.
+   */
+  ensureSourceRule(source: string, table: number, priority: number): Promise<void>;
+  /** The routes of table `table` (IPv4 before IPv6, then by dst, then dev), for reconcile. */
+  listTableRoutes(table: number): Promise<TableRoute[]>;
+  /**
+   * Ensure the route in `table` (replace semantics: one route per dst, a new
+   * dev or src replaces the old). `dev` must be ours (INVALID_OPTION) and
+   * exist (KERNEL_FAILURE `ensure table route <dev>: no such device`); `src`
+   * must be an address of this host (else the kernel answers EINVAL).
+   * Routes vanish when their device is deleted.
+   */
+  ensureTableRoute(table: number, route: TableRoute): Promise<void>;
+  /** Delete the route to `dst` through `dev` from `table`; false if there was none (or no such device). */
+  deleteTableRoute(table: number, route: { dst: string; dev: string }): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { TsoverlayError } from '../errors.js';
 import type { EndpointDevices, NetworkDevices } from './dataplane.js';
-import { DEFAULT_FAKE_UNDERLAY, FakeDataplane } from './fake-dataplane.js';
+import { DEFAULT_FAKE_UNDERLAY, FakeDataplane, type FakeFailPoint } from './fake-dataplane.js';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from './names.js';
 
 const net = (vni: number, over: Partial<NetworkDevices> = {}): NetworkDevices => ({
@@ -201,4 +201,50 @@ t.test('forwarding entries: calls, kernel changes, failures', async (t) => {
     code: 'KERNEL_FAILURE',
     message: 'add neighbour tsvx-00002a: no such vxlan device',
   });
+});
+
+t.test('resolver routing: calls and kernel changes are logged; a replay changes nothing', async (t) => {
+  const fake = new FakeDataplane();
+  const n = net(0xabc);
+  await fake.ensureNetwork(n);
+  const start = fake.changes().length;
+  const route = { dst: '10.77.0.0/24', dev: n.bridge, src: '169.254.53.53' };
+  const apply = async (): Promise<void> => {
+    await fake.ensureBridgeAddress(n.bridge, '169.254.53.53');
+    await fake.ensureSourceRule('169.254.53.53', 5353, 5353);
+    await fake.ensureTableRoute(5353, route);
+  };
+  await apply();
+  t.same(fake.changes().slice(start), [
+    `addAddress ${n.bridge} 169.254.53.53`,
+    'addRule 169.254.53.53 5353 5353',
+    `setRoute 5353 10.77.0.0/24 ${n.bridge} 169.254.53.53`,
+  ]);
+  const before = fake.changes();
+  await apply();
+  t.same(fake.changes(), before, 'replay: no kernel change');
+  t.ok(fake.calls.includes(`ensureTableRoute 5353 10.77.0.0/24 ${n.bridge}`), 'API calls logged');
+  t.same(fake.rules, [{ source: '169.254.53.53', table: 5353, priority: 5353 }]);
+
+  await fake.deleteLink(n.bridge);
+  t.same(await fake.listTableRoutes(5353), [], 'routes go with the device');
+  t.notOk(fake.tables.has(5353), 'an emptied table is dropped');
+  t.same(fake.rules.length, 1, 'rules stay (they name no device)');
+});
+
+t.test('resolver routing: failNext points', async (t) => {
+  const fake = new FakeDataplane();
+  await fake.ensureNetwork(net(1));
+  const calls: [FakeFailPoint, () => Promise<unknown>][] = [
+    ['ensureBridgeAddress', () => fake.ensureBridgeAddress(bridgeName(1), '169.254.53.53')],
+    ['ensureSourceRule', () => fake.ensureSourceRule('169.254.53.53', 5353, 5353)],
+    ['listTableRoutes', () => fake.listTableRoutes(5353)],
+    ['ensureTableRoute', () => fake.ensureTableRoute(5353, { dst: '10.0.0.0/24', dev: bridgeName(1) })],
+    ['deleteTableRoute', () => fake.deleteTableRoute(5353, { dst: '10.0.0.0/24', dev: bridgeName(1) })],
+  ];
+  for (const [point, call] of calls) {
+    fake.failNext(point, new Error(point));
+    await t.rejects(call(), { message: point }, point);
+    await call(); // then works
+  }
 });

@@ -9,6 +9,10 @@
  * their VXLAN device: deleting or recreating the device drops them; a
  * unicast MAC has one dst (a new one replaces it), the all-zero MAC collects
  * dsts; calls on a missing device are KERNEL_FAILURE.
+ * Resolver routing: addresses live on their device (and vanish with it), one
+ * rule per source+priority, table routes keyed by dst (a new dev/src replaces
+ * the route; routes vanish with their device; `src` must be an address of the
+ * host, the device up: else EINVAL / ENETDOWN as the kernel answers).
  *
  * For assertions:
  * - `links`: every visible device by name (`masterIndex` points at the bridge).
@@ -17,9 +21,15 @@
  *   `addFdb|deleteFdb <vxlan> <mac> <dst>`, `addNeigh|deleteNeigh <vxlan> <ip> <mac>`)
  *   and the kernel changes they made (`createLink <name>`,
  *   `setLink <name> <what>`, `removeLink <name>`, `setFdb|removeFdb <vxlan> <mac> <dst>`,
- *   `setNeigh|removeNeigh <vxlan> <ip> <mac>`). `changes()` returns only the
+ *   `setNeigh|removeNeigh <vxlan> <ip> <mac>`, `addAddress <dev> <ip>`,
+ *   `addRule|removeRule <source> <table> <priority>`,
+ *   `setRoute <table> <dst> <dev> [src]`, `removeRoute <table> <dst> <dev>`;
+ *   the resolver API calls log as `ensureBridgeAddress <bridge> <ip>`,
+ *   `ensureSourceRule <source> <table> <priority>`,
+ *   `ensureTableRoute|deleteTableRoute <table> <dst> <dev>`). `changes()` returns only the
  *   latter, so "a second ensure changed nothing" is
  *   `t.same(fake.changes(), before)`.
+ * - `rules`, `tables`: the policy rules and table routes (see `FakeRule`).
  * - `failNext(point, error)`: the next call of that method (or kernel step)
  *   throws `error`.
  */
@@ -33,10 +43,20 @@ import type {
   NeighEntry,
   NetworkDevices,
   ObservedLink,
+  TableRoute,
   Underlay,
 } from './dataplane.js';
 import { KernelError, kernelFailure } from './kernel-error.js';
 import { isValidIfname, OWNED_PREFIX } from './names.js';
+import {
+  checkHostAddress,
+  checkRoutingDevice,
+  checkRulePriority,
+  checkTable,
+  checkTableRoute,
+  sortAddresses,
+  sortTableRoutes,
+} from './routing-spec.js';
 import {
   checkEndpointSpec,
   checkFdbEntry,
@@ -67,6 +87,15 @@ export interface FakeLink {
   fdb?: Map<string, Set<string>>;
   /** VXLAN devices: permanent neighbour entries, MAC by IP. */
   neigh?: Map<string, string>;
+  /** Addresses on the device (bare, canonical). */
+  addresses?: Set<string>;
+}
+
+/** A policy rule "from `source` lookup `table`" at `priority`. */
+export interface FakeRule {
+  source: string;
+  table: number;
+  priority: number;
 }
 
 export type FakeFailPoint =
@@ -80,6 +109,11 @@ export type FakeFailPoint =
   | 'deleteFdb'
   | 'addNeigh'
   | 'deleteNeigh'
+  | 'ensureBridgeAddress'
+  | 'ensureSourceRule'
+  | 'listTableRoutes'
+  | 'ensureTableRoute'
+  | 'deleteTableRoute'
   | 'createLink'
   | 'setLink'
   | 'removeLink';
@@ -95,7 +129,7 @@ export interface FakeDataplaneOptions {
 
 export const DEFAULT_FAKE_UNDERLAY: Underlay = { ifname: 'eth0', ifindex: 2, address: '10.0.0.2', family: 4, mtu: 1500 };
 
-const KERNEL_CHANGES = /^(createLink|setLink|removeLink|setFdb|removeFdb|setNeigh|removeNeigh) /;
+const KERNEL_CHANGES = /^(createLink|setLink|removeLink|setFdb|removeFdb|setNeigh|removeNeigh|addAddress|addRule|removeRule|setRoute|removeRoute) /;
 
 const kernel = (operation: string, device: string, errno: string, detail?: string): TsoverlayError =>
   kernelFailure(operation, device, new KernelError(errno, `Request rejected: ${errno}`), detail);
@@ -107,6 +141,10 @@ export class FakeDataplane implements Dataplane {
   /** Container ends moved into a sandbox by `moveToSandbox`, by name. */
   readonly sandboxed = new Map<string, FakeLink>();
   readonly calls: string[] = [];
+  /** Policy rules, in the order added. */
+  readonly rules: FakeRule[] = [];
+  /** Table routes: by table, then by dst. */
+  readonly tables = new Map<number, Map<string, TableRoute>>();
   /** Whether the host has a default route; tests may flip it. */
   defaultRoute: boolean;
   closed = false;
@@ -186,6 +224,7 @@ export class FakeDataplane implements Dataplane {
         const o: ObservedLink = { name: l.name, index: l.index, kind: l.kind, mtu: l.mtu, up: l.up, mac: l.mac };
         const master = l.masterIndex === undefined ? undefined : byIndex.get(l.masterIndex);
         if (master !== undefined) o.master = master;
+        if (l.addresses && l.addresses.size > 0) o.addresses = sortAddresses([...l.addresses]);
         if (l.vxlan) {
           const { vni, port, local, link, group, learning, proxy } = l.vxlan;
           o.vxlan = { vni, port, learning, proxy };
@@ -344,11 +383,103 @@ export class FakeDataplane implements Dataplane {
     return true;
   }
 
+  /** Addresses on the loopback device. */
+  readonly localAddresses = new Set<string>();
+
+  async ensureLocalAddress(address: string): Promise<void> {
+    this.calls.push(`ensureLocalAddress ${address}`);
+    this.localAddresses.add(address);
+  }
+
+  async ensureBridgeAddress(bridge: string, address: string): Promise<void> {
+    this.calls.push(`ensureBridgeAddress ${bridge} ${address}`);
+    this.hit('ensureBridgeAddress');
+    checkRoutingDevice('bridge', bridge);
+    const ip = checkHostAddress(`address for ${bridge}`, address);
+    const link = this.links.get(bridge);
+    if (!link) throw new TsoverlayError('KERNEL_FAILURE', `ensure bridge address ${bridge}: no such bridge`);
+    if (link.kind !== 'bridge') {
+      throw new TsoverlayError('KERNEL_FAILURE', `ensure bridge address ${bridge}: not a bridge (kind ${link.kind || 'none'})`);
+    }
+    link.addresses ??= new Set();
+    if (link.addresses.has(ip.address)) return;
+    link.addresses.add(ip.address);
+    this.calls.push(`addAddress ${bridge} ${ip.address}`);
+  }
+
+  async ensureSourceRule(source: string, table: number, priority: number): Promise<void> {
+    this.calls.push(`ensureSourceRule ${source} ${table} ${priority}`);
+    this.hit('ensureSourceRule');
+    const src = checkHostAddress('rule source', source);
+    checkTable(table);
+    checkRulePriority(priority);
+    for (let i = this.rules.length - 1; i >= 0; i--) {
+      const r = this.rules[i];
+      if (r && r.source === src.address && r.priority === priority && r.table !== table) {
+        this.rules.splice(i, 1);
+        this.calls.push(`removeRule ${r.source} ${r.table} ${r.priority}`);
+      }
+    }
+    if (this.rules.some((r) => r.source === src.address && r.priority === priority)) return;
+    this.rules.push({ source: src.address, table, priority });
+    this.calls.push(`addRule ${src.address} ${table} ${priority}`);
+  }
+
+  async listTableRoutes(table: number): Promise<TableRoute[]> {
+    this.hit('listTableRoutes');
+    checkTable(table);
+    return sortTableRoutes([...(this.tables.get(table)?.values() ?? [])].map((r) => ({ ...r })));
+  }
+
+  async ensureTableRoute(table: number, route: TableRoute): Promise<void> {
+    this.calls.push(`ensureTableRoute ${table} ${route.dst} ${route.dev}`);
+    this.hit('ensureTableRoute');
+    const spec = checkTableRoute(table, route);
+    const link = this.links.get(spec.dev);
+    if (!link) throw new TsoverlayError('KERNEL_FAILURE', `ensure table route ${spec.dev}: no such device`);
+    const detail = `${spec.dst} table ${table}${spec.src === undefined ? '' : ` src ${spec.src}`}`;
+    if (!link.up) throw kernel('ensure table route', spec.dev, 'ENETDOWN', detail);
+    if (spec.src !== undefined && !this.isLocalAddress(spec.src)) throw kernel('ensure table route', spec.dev, 'EINVAL', detail);
+    const want: TableRoute = { dst: spec.dst, dev: spec.dev, ...(spec.src === undefined ? {} : { src: spec.src }) };
+    const routes = this.tables.get(table) ?? new Map<string, TableRoute>();
+    this.tables.set(table, routes);
+    const have = routes.get(spec.dst);
+    if (have && have.dev === want.dev && have.src === want.src) return;
+    routes.set(spec.dst, want);
+    this.calls.push(`setRoute ${table} ${want.dst} ${want.dev}${want.src === undefined ? '' : ` ${want.src}`}`);
+  }
+
+  async deleteTableRoute(table: number, route: { dst: string; dev: string }): Promise<boolean> {
+    this.calls.push(`deleteTableRoute ${table} ${route.dst} ${route.dev}`);
+    this.hit('deleteTableRoute');
+    const spec = checkTableRoute(table, route);
+    const routes = this.tables.get(table);
+    if (routes?.get(spec.dst)?.dev !== spec.dev) return false;
+    routes.delete(spec.dst);
+    this.calls.push(`removeRoute ${table} ${spec.dst} ${spec.dev}`);
+    return true;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }
 
   // ------------------------------------------------------------ fake kernel
+
+  /** An address of this host: the underlay's or one on a device. */
+  private isLocalAddress(ip: string): boolean {
+    return this.addresses.some((a) => a.address === ip) || [...this.links.values()].some((l) => l.addresses?.has(ip));
+  }
+
+  /** Routes go with their device. */
+  private dropRoutesOf(dev: string): void {
+    for (const [table, routes] of this.tables) {
+      for (const [dst, r] of routes) {
+        if (r.dev === dev) routes.delete(dst);
+      }
+      if (routes.size === 0) this.tables.delete(table);
+    }
+  }
 
   /** The VXLAN device of a forwarding call, with the adapter's errors. */
   private vxlanDevice(operation: string, name: string): FakeLink {
@@ -408,10 +539,12 @@ export class FakeDataplane implements Dataplane {
     if (!link) throw kernel('delete link', name, 'ENODEV');
     this.links.delete(name);
     this.calls.push(`removeLink ${name}`);
+    this.dropRoutesOf(name);
     if (link.peer !== undefined) {
       // Deleting one veth end removes both, wherever the other end lives.
       this.links.delete(link.peer);
       this.sandboxed.delete(link.peer);
+      this.dropRoutesOf(link.peer);
     }
     if (link.kind === 'bridge') {
       for (const port of this.links.values()) if (port.masterIndex === link.index) delete port.masterIndex;

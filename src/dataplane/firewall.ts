@@ -10,64 +10,167 @@
  *   -A FORWARD -i tsbr+ -o tsbr+ -j ACCEPT      (iptables and ip6tables)
  *
  * Frames cannot cross from one tsoverlay bridge to another this way: the
- * bridges have no addresses, so the host never routes between them.
+ * host never routes between them (their only address is the resolver's /32,
+ * and no route to a container subnet exists outside the resolver's table,
+ * which only packets from the resolver address use).
+ *
+ * The node's DNS resolver listens on a link-local address R that is on every
+ * tsoverlay bridge. It must answer containers only, not the underlay network
+ * (a neighbour with a route to R via this node would reach it):
+ *
+ *   -A INPUT -d R -i tsbr+ -j ACCEPT
+ *   -A INPUT -d R -i lo -j ACCEPT      (the node itself)
+ *   -A INPUT -d R -j DROP
+ *
+ * at the top of INPUT, in that order (iptables for IPv4, ip6tables for IPv6).
+ *
  * This is the one place tsoverlay runs a command (iptables keeps no stable
  * netlink API of its own); a host without iptables needs no rule.
  */
 import { execFile } from 'node:child_process';
+import { TsoverlayError } from '../errors.js';
+import { canonicalIp } from './addr.js';
 
 export interface Firewall {
   /** Ensure the ACCEPT rule exists (idempotent). */
   ensureBridgeForwarding(): Promise<void>;
+  /**
+   * Ensure the resolver address `address` (bare IPv4 or IPv6) accepts input
+   * from tsoverlay bridges and lo only (idempotent).
+   */
+  ensureResolverInput(address: string): Promise<void>;
 }
 
 export const BRIDGE_MATCH = 'tsbr+';
 const RULE = ['FORWARD', '-i', BRIDGE_MATCH, '-o', BRIDGE_MATCH, '-m', 'comment', '--comment', 'tsoverlay bridges', '-j', 'ACCEPT'];
+export const RESOLVER_COMMENT = 'tsoverlay resolver';
+
+/** The resolver's INPUT rules (without the chain), in the order they must have at the top of INPUT. */
+export const resolverRules = (address: string, family: 4 | 6): { accept: string[][]; drop: string[] } => {
+  const dst = ['-d', `${address}/${family === 4 ? 32 : 128}`];
+  const tag = ['-m', 'comment', '--comment', RESOLVER_COMMENT];
+  return {
+    accept: [
+      [...dst, '-i', BRIDGE_MATCH, ...tag, '-j', 'ACCEPT'],
+      [...dst, '-i', 'lo', ...tag, '-j', 'ACCEPT'],
+    ],
+    drop: [...dst, ...tag, '-j', 'DROP'],
+  };
+};
 
 interface Logger {
   warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
 }
 
-const run = (cmd: string, args: string[]): Promise<{ code: number; stderr: string }> =>
+export interface CommandResult {
+  /** Exit code; -1: not found (stderr mentions ENOENT) or killed. */
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command; tests inject one (e.g. wrapping `ip netns exec`). */
+export type CommandRunner = (cmd: string, args: string[]) => Promise<CommandResult>;
+
+export const runCommand: CommandRunner = (cmd, args) =>
   new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 10_000 }, (err, _stdout, stderr) => {
-      if (!err) return resolve({ code: 0, stderr });
+    execFile(cmd, args, { timeout: 10_000 }, (err, stdout, stderr) => {
+      if (!err) return resolve({ code: 0, stdout, stderr });
       const code = typeof err.code === 'number' ? err.code : -1; // -1: not found / killed
-      resolve({ code, stderr: stderr || err.message });
+      resolve({ code, stdout, stderr: stderr || err.message });
     });
   });
 
 export class IptablesFirewall implements Firewall {
   private missing = new Set<string>();
 
-  constructor(private readonly log?: Logger) {}
+  constructor(
+    private readonly log?: Logger,
+    private readonly run: CommandRunner = runCommand,
+  ) {}
 
   async ensureBridgeForwarding(): Promise<void> {
     const failures: string[] = [];
     for (const cmd of ['iptables', 'ip6tables']) {
       if (this.missing.has(cmd)) continue;
-      const check = await run(cmd, ['-w', '5', '-C', ...RULE]);
+      const check = await this.run(cmd, ['-w', '5', '-C', ...RULE]);
       if (check.code === 0) continue;
-      if (check.code === -1 && /ENOENT/.test(check.stderr)) {
+      if (isNotFound(check)) {
         this.missing.add(cmd);
         this.log?.warn({ cmd }, `${cmd} not found; if the host firewall filters bridged traffic, containers on one tsoverlay network cannot reach each other`);
         continue;
       }
-      const add = await run(cmd, ['-w', '5', '-I', ...RULE]);
+      const add = await this.run(cmd, ['-w', '5', '-I', ...RULE]);
       if (add.code === 0) this.log?.info({ cmd }, 'firewall rule for tsoverlay bridges added');
       else failures.push(`${cmd}: ${add.stderr.trim()}`);
     }
     if (failures.length > 0) throw new Error(`could not add the firewall rule for tsoverlay bridges: ${failures.join('; ')}`);
   }
+
+  /**
+   * Check each rule with -C; insert missing ACCEPTs at the top (above any
+   * DROP of ours), then a missing DROP right below the last of our ACCEPTs
+   * (found with -S), so a rule re-added after someone deleted it lands in
+   * the right place.
+   */
+  async ensureResolverInput(address: string): Promise<void> {
+    const ip = canonicalIp(address);
+    if (!ip) throw new TsoverlayError('INVALID_OPTION', `resolver address "${address}" is not an IP address`);
+    const cmd = ip.family === 4 ? 'iptables' : 'ip6tables';
+    if (this.missing.has(cmd)) return;
+    const { accept, drop } = resolverRules(ip.address, ip.family);
+    const fail = (what: string, r: CommandResult): Error =>
+      new Error(`could not ${what} the firewall rule for the resolver address ${ip.address}: ${cmd}: ${r.stderr.trim()}`);
+    const present: boolean[] = [];
+    for (const rule of [...accept, drop]) {
+      const check = await this.run(cmd, ['-w', '5', '-C', 'INPUT', ...rule]);
+      if (isNotFound(check)) {
+        this.missing.add(cmd);
+        this.log?.warn({ cmd, address: ip.address }, `${cmd} not found; the resolver address is reachable from outside this node`);
+        return;
+      }
+      present.push(check.code === 0);
+    }
+    if (present.every(Boolean)) return;
+    // Reverse order at position 1: they end up in `accept` order.
+    for (const [i, rule] of [...accept.entries()].reverse()) {
+      if (present[i]) continue;
+      const add = await this.run(cmd, ['-w', '5', '-I', 'INPUT', '1', ...rule]);
+      if (add.code !== 0) throw fail('add', add);
+    }
+    if (!present[accept.length]) {
+      const list = await this.run(cmd, ['-w', '5', '-S', 'INPUT']);
+      if (list.code !== 0) throw fail('list', list);
+      const rules = list.stdout.split('\n').filter((l) => l.startsWith('-A INPUT '));
+      const ours = accept.map((r) => `-A INPUT ${r.map(quoteArg).join(' ')}`);
+      const last = rules.reduce((at, line, i) => (ours.includes(line) ? i + 1 : at), 0);
+      const add = await this.run(cmd, ['-w', '5', '-I', 'INPUT', String(last + 1), ...drop]);
+      if (add.code !== 0) throw fail('add', add);
+    }
+    this.log?.info({ cmd, address: ip.address }, 'firewall rules for the resolver address added');
+  }
 }
 
-/** For tests: counts calls, can fail. */
+const isNotFound = (r: CommandResult): boolean => r.code === -1 && /ENOENT/.test(r.stderr);
+
+/** How `iptables -S` prints an argument: quoted if it has a space. */
+const quoteArg = (a: string): string => (/\s/.test(a) ? `"${a}"` : a);
+
+/** For tests: counts calls, records resolver addresses, can fail. */
 export class FakeFirewall implements Firewall {
+  /** Calls of `ensureBridgeForwarding`. */
   calls = 0;
   fail: Error | undefined;
+  /** The address of every `ensureResolverInput` call, in order. */
+  resolverInput: string[] = [];
+  failResolverInput: Error | undefined;
   async ensureBridgeForwarding(): Promise<void> {
     this.calls++;
     if (this.fail) throw this.fail;
+  }
+  async ensureResolverInput(address: string): Promise<void> {
+    this.resolverInput.push(address);
+    if (this.failResolverInput) throw this.failResolverInput;
   }
 }

@@ -58,6 +58,9 @@
  *   answers success and deletes nothing; RTM_DELNEIGH of a neighbour deletes
  *   whatever MAC it has. Deletes therefore read the entry first, so the
  *   boolean is right and a newer entry for a reused IP is not removed.
+ *
+ * The resolver's routing (bridge addresses, the source rule, the routes of
+ * its table) lives in netlink-routing.ts and shares this adapter's queue.
  */
 import { AttrStream, createRtNetlink, ifla, type RequestOptions, type RtNetlinkSocket, rt, type StreamData } from 'netlink';
 import { TsoverlayError } from '../errors.js';
@@ -70,10 +73,12 @@ import type {
   NeighEntry,
   NetworkDevices,
   ObservedLink,
+  TableRoute,
   Underlay,
 } from './dataplane.js';
 import { errnoOf, kernelFailure, toKernelError } from './kernel-error.js';
 import { isValidIfname, OWNED_PREFIX } from './names.js';
+import { addressesByLink, NetlinkRouting } from './netlink-routing.js';
 import {
   checkEndpointSpec,
   checkFdbEntry,
@@ -255,6 +260,7 @@ export class NetlinkDataplane implements Dataplane {
   private queue: Promise<unknown> = Promise.resolve();
   /** VXLAN devices of recent forwarding calls, by name (see `withVxlan`). */
   private readonly vxlanTargets = new Map<string, { target: VxlanTarget; until: number }>();
+  private readonly routing: NetlinkRouting;
 
   /** No I/O here: the rtnetlink socket is opened by the first request. */
   constructor(options: NetlinkDataplaneOptions = {}) {
@@ -264,6 +270,12 @@ export class NetlinkDataplane implements Dataplane {
       throw new TsoverlayError('INVALID_OPTION', `requestTimeoutMs must be a positive integer, got ${timeout}`);
     }
     this.timeoutMs = timeout;
+    this.routing = new NetlinkRouting({
+      exec: (operation, device, fn, detail) => this.exec(operation, device, fn, detail),
+      findLink: (name) => this.findLink(name),
+      linkNames: async () => new Map((await this.dumpLinks()).map((l) => [l.index, l.name])),
+      log: this.log,
+    });
   }
 
   // ---------------------------------------------------------------- Dataplane
@@ -323,7 +335,8 @@ export class NetlinkDataplane implements Dataplane {
   async listOwnedLinks(): Promise<ObservedLink[]> {
     const all = await this.dumpLinks();
     const names = new Map(all.map((l) => [l.index, l.name]));
-    return all.filter((l) => l.name.startsWith(OWNED_PREFIX)).map((l) => observed(l, names));
+    const addresses = addressesByLink(await this.dumpAddresses());
+    return all.filter((l) => l.name.startsWith(OWNED_PREFIX)).map((l) => observed(l, names, addresses.get(l.index)));
   }
 
   async ensureNetwork(input: NetworkDevices): Promise<void> {
@@ -459,6 +472,32 @@ export class NetlinkDataplane implements Dataplane {
         `${entry.ip} lladdr ${entry.mac}`,
       );
     });
+  }
+
+  // ------------------------------------------------- resolver (netlink-routing.ts)
+
+  ensureBridgeAddress(bridge: string, address: string): Promise<void> {
+    return this.routing.ensureBridgeAddress(bridge, address);
+  }
+
+  ensureLocalAddress(address: string): Promise<void> {
+    return this.routing.ensureLocalAddress(address);
+  }
+
+  ensureSourceRule(source: string, table: number, priority: number): Promise<void> {
+    return this.routing.ensureSourceRule(source, table, priority);
+  }
+
+  listTableRoutes(table: number): Promise<TableRoute[]> {
+    return this.routing.listTableRoutes(table);
+  }
+
+  ensureTableRoute(table: number, route: TableRoute): Promise<void> {
+    return this.routing.ensureTableRoute(table, route);
+  }
+
+  deleteTableRoute(table: number, route: { dst: string; dev: string }): Promise<boolean> {
+    return this.routing.deleteTableRoute(table, route);
   }
 
   /** Close the socket (after queued requests finish). A later call opens a new one. */
@@ -878,7 +917,7 @@ const neighAttrs = (e: NeighEntry): rt.NeighborAttrs => ({
   lladdr: macToBytes(e.mac) ?? Buffer.alloc(0),
 });
 
-const observed = (l: KernelLink, names: Map<number, string>): ObservedLink => {
+const observed = (l: KernelLink, names: Map<number, string>, addresses: string[] | undefined): ObservedLink => {
   const o: ObservedLink = { name: l.name, index: l.index, kind: l.kind, mtu: l.mtu, up: l.up };
   if (l.mac !== undefined) o.mac = l.mac;
   const master = l.master === undefined ? undefined : names.get(l.master);
@@ -890,5 +929,6 @@ const observed = (l: KernelLink, names: Map<number, string>): ObservedLink => {
     if (link !== undefined) o.vxlan.link = link;
     if (group !== undefined) o.vxlan.group = group;
   }
+  if (addresses && addresses.length > 0) o.addresses = addresses;
   return o;
 };

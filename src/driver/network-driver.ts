@@ -31,6 +31,8 @@ import { chooseMtu, endpointMac, normalizeMac, parseNetworkOptions } from './opt
 export interface DriverConfig {
   node: string;
   vxlanPort: number;
+  /** The node's resolver address: containers get an on-link route to it through their tsoverlay interface. */
+  dnsAddress?: string;
   /** First VNI tried for automatic allocation (Docker's overlay starts at 4096). */
   vniStart: number;
 }
@@ -57,10 +59,18 @@ export interface CreateEndpointInput {
   macAddress: string;
 }
 
+export interface StaticRoute {
+  /** CIDR */
+  destination: string;
+  /** 0 = via nextHop, 1 = on-link (CONNECTED) */
+  routeType: 0 | 1;
+}
+
 export interface JoinResult {
   srcName: string;
   dstPrefix: string;
   disableGatewayService: boolean;
+  staticRoutes: StaticRoute[];
 }
 
 export interface DriverDeps {
@@ -78,8 +88,21 @@ const short = (id: string): string => id.slice(0, 12);
 
 export class NetworkDriver {
   private readonly locks = new KeyedLock();
+  /** Joined endpoints of this node by sandbox: one resolver route per container. */
+  private readonly sandboxes = new Map<string, Set<string>>();
 
   constructor(private readonly deps: DriverDeps) {}
+
+  /** Learn which sandboxes this node's endpoints joined (before serving Docker). */
+  async init(): Promise<void> {
+    const { state, config } = this.deps;
+    for (const net of await state.listNetworks()) {
+      if (!Object.values(net.aliases).includes(config.node)) continue;
+      for (const ep of await state.listEndpoints(net.id)) {
+        if (ep.node === config.node && ep.sandboxKey) this.joined(ep.sandboxKey).add(ep.id);
+      }
+    }
+  }
 
   capabilities(): { scope: 'local'; connectivityScope: 'global' } {
     return { scope: 'local', connectivityScope: 'global' };
@@ -207,18 +230,43 @@ export class NetworkDriver {
     return result;
   }
 
-  async join(networkId: string, endpointId: string): Promise<JoinResult> {
+  async join(networkId: string, endpointId: string, sandboxKey = ''): Promise<JoinResult> {
     const net = await this.network(networkId);
     const ep = await this.deps.state.getEndpoint(net.id, endpointId);
     if (!ep) {
       throw new TsoverlayError('ENDPOINT_NOT_FOUND', `endpoint ${short(endpointId)} is not known to tsoverlay; recreate the container`);
     }
+    // The resolver is reached through the first tsoverlay interface of a
+    // container; a second identical route would make Docker's join fail.
+    const staticRoutes: StaticRoute[] = [];
+    const dns = this.deps.config.dnsAddress;
+    if (sandboxKey !== '') {
+      const here = this.joined(sandboxKey);
+      if (dns && [...here].every((id) => id === ep.id)) {
+        staticRoutes.push({ destination: `${dns}/${dns.includes(':') ? 128 : 32}`, routeType: 1 });
+      }
+      here.add(ep.id);
+      await this.deps.state.setEndpointSandbox(net.id, ep.id, sandboxKey);
+    }
     // No Gateway: like Docker's overlay, dockerd then gives the container its
     // way out through docker_gwbridge. Internal networks get none.
-    return { srcName: ep.containerIf, dstPrefix: 'eth', disableGatewayService: net.internal };
+    return { srcName: ep.containerIf, dstPrefix: 'eth', disableGatewayService: net.internal, staticRoutes };
+  }
+
+  private joined(sandboxKey: string): Set<string> {
+    let set = this.sandboxes.get(sandboxKey);
+    if (!set) this.sandboxes.set(sandboxKey, (set = new Set()));
+    return set;
+  }
+
+  private forgetJoin(endpointId: string): void {
+    for (const [key, set] of this.sandboxes) {
+      if (set.delete(endpointId) && set.size === 0) this.sandboxes.delete(key);
+    }
   }
 
   async leave(networkId: string, endpointId: string): Promise<void> {
+    this.forgetJoin(endpointId);
     // Docker moves the container end back to the host namespace; DeleteEndpoint removes it.
     this.deps.log.debug({ network: short(networkId), endpoint: short(endpointId) }, 'endpoint left');
   }
@@ -226,6 +274,7 @@ export class NetworkDriver {
   async deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
     const log = this.deps.log.child({ network: short(networkId), endpoint: short(endpointId) });
     const key = await this.deps.state.resolveNetwork(networkId);
+    this.forgetJoin(endpointId);
     await this.locks.run(key ?? networkId, async () => {
       const ep = key ? await this.deps.state.getEndpoint(key, endpointId) : undefined;
       if (ep && key) await this.deps.state.deleteEndpoint(key, endpointId);

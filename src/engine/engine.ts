@@ -29,6 +29,22 @@ export interface CreateNetworkSpec {
   labels: Record<string, string>;
 }
 
+/** A container's attachment to one network, as its engine reports it. */
+export interface EngineAttachment {
+  networkId: string;
+  endpointId: string;
+  aliases: string[];
+  ipv4?: string;
+  ipv6?: string;
+}
+
+export interface EngineContainer {
+  id: string;
+  /** Without Docker's leading "/". */
+  name: string;
+  attachments: EngineAttachment[];
+}
+
 export interface EngineEvent {
   type: string;
   action: string;
@@ -54,6 +70,9 @@ export interface DockerEngine {
   createNetwork(spec: CreateNetworkSpec): Promise<string>;
   /** False if it did not exist. EngineError with status 403/409 while containers use it. */
   removeNetwork(idOrName: string): Promise<boolean>;
+  /** Running containers with their attachments. */
+  listContainers(): Promise<EngineContainer[]>;
+  inspectContainer(id: string): Promise<EngineContainer | undefined>;
   /**
    * Follow the engine's event stream (network events) until the signal
    * aborts; reconnects by itself. `onConnected` runs after every (re)connect

@@ -5,7 +5,7 @@
  * without dockerd.
  */
 import { randomBytes } from 'node:crypto';
-import type { CreateNetworkSpec, DockerEngine, EngineEvent, EngineNetwork } from './engine.js';
+import type { CreateNetworkSpec, DockerEngine, EngineContainer, EngineEvent, EngineNetwork } from './engine.js';
 import { EngineError } from './engine.js';
 
 export type PluginCall = (method: string, body: unknown) => Promise<{ status: number; json: Record<string, unknown> }>;
@@ -18,6 +18,8 @@ interface Held {
 
 export class FakeDockerEngine implements DockerEngine {
   readonly networks = new Map<string, Held>();
+  /** Containers as tests describe them. */
+  readonly containers = new Map<string, EngineContainer>();
   private listeners: Array<(e: EngineEvent) => void> = [];
   plugin: PluginCall | undefined;
 
@@ -27,6 +29,19 @@ export class FakeDockerEngine implements DockerEngine {
 
   async inspectNetwork(idOrName: string): Promise<EngineNetwork | undefined> {
     return this.find(idOrName)?.net;
+  }
+
+  async listContainers(): Promise<EngineContainer[]> {
+    return [...this.containers.values()];
+  }
+
+  async inspectContainer(id: string): Promise<EngineContainer | undefined> {
+    return this.containers.get(id);
+  }
+
+  /** What dockerd emits when a container joins a network. */
+  emitConnect(containerId: string, networkId: string): void {
+    this.emit({ type: 'network', action: 'connect', id: networkId, attributes: { container: containerId } });
   }
 
   async createNetwork(spec: CreateNetworkSpec): Promise<string> {

@@ -3,7 +3,7 @@
  * with Node's http module: a few JSON calls and the /events stream.
  */
 import { request, type RequestOptions } from 'node:http';
-import type { CreateNetworkSpec, DockerEngine, EngineEvent, EngineNetwork } from './engine.js';
+import type { CreateNetworkSpec, DockerEngine, EngineContainer, EngineEvent, EngineNetwork } from './engine.js';
 import { EngineError } from './engine.js';
 
 const API = '/v1.41';
@@ -39,6 +39,29 @@ const toNetwork = (n: RawNetwork): EngineNetwork => ({
   containers: Object.keys(n.Containers ?? {}).length,
 });
 
+interface RawContainer {
+  Id: string;
+  Name?: string;
+  Names?: string[];
+  NetworkSettings?: {
+    Networks?: Record<string, { NetworkID?: string; EndpointID?: string; Aliases?: string[] | null; IPAddress?: string; GlobalIPv6Address?: string }> | null;
+  } | null;
+}
+
+const toContainer = (c: RawContainer): EngineContainer => ({
+  id: c.Id,
+  name: (c.Name ?? c.Names?.[0] ?? '').replace(/^\//, ''),
+  attachments: Object.values(c.NetworkSettings?.Networks ?? {})
+    .filter((n) => n.NetworkID && n.EndpointID)
+    .map((n) => ({
+      networkId: n.NetworkID ?? '',
+      endpointId: n.EndpointID ?? '',
+      aliases: n.Aliases ?? [],
+      ...(n.IPAddress ? { ipv4: n.IPAddress } : {}),
+      ...(n.GlobalIPv6Address ? { ipv6: n.GlobalIPv6Address } : {}),
+    })),
+});
+
 export class HttpDockerEngine implements DockerEngine {
   private readonly base: Pick<RequestOptions, 'socketPath' | 'host' | 'port'>;
 
@@ -62,6 +85,19 @@ export class HttpDockerEngine implements DockerEngine {
   async inspectNetwork(idOrName: string): Promise<EngineNetwork | undefined> {
     try {
       return toNetwork((await this.call('GET', `/networks/${encodeURIComponent(idOrName)}`)) as RawNetwork);
+    } catch (e) {
+      if (e instanceof EngineError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async listContainers(): Promise<EngineContainer[]> {
+    return ((await this.call('GET', '/containers/json')) as RawContainer[]).map(toContainer);
+  }
+
+  async inspectContainer(id: string): Promise<EngineContainer | undefined> {
+    try {
+      return toContainer((await this.call('GET', `/containers/${encodeURIComponent(id)}/json`)) as RawContainer);
     } catch (e) {
       if (e instanceof EngineError && e.status === 404) return undefined;
       throw e;

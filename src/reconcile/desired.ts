@@ -14,11 +14,26 @@
  * Entries toward a node whose membership is gone are simply not desired, so
  * the next pass removes them (node loss).
  */
-import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices, Underlay } from '../dataplane/dataplane.js';
+import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices, TableRoute, Underlay } from '../dataplane/dataplane.js';
 import { bridgeName, vxlanName } from '../dataplane/names.js';
 import type { EndpointRecord, NetworkRecord, NodeRecord } from '../model.js';
 
 export const FLOOD_MAC = '00:00:00:00:00:00';
+
+/** Policy routing table and rule priority of the resolver's replies. */
+export const RESOLVER_TABLE = 5353;
+export const RESOLVER_RULE_PRIORITY = 5353;
+
+/**
+ * The node resolver's kernel side: its address on every bridge (the host
+ * answers ARP for it there) and, in a table only packets from it use, a route
+ * to each network's subnet through that network's bridge.
+ */
+export interface ResolverRouting {
+  address: string;
+  bridges: string[];
+  routes: TableRoute[];
+}
 
 export interface Desired {
   networks: NetworkDevices[];
@@ -26,6 +41,7 @@ export interface Desired {
   endpoints: EndpointDevices[];
   /** Remote entries per VXLAN device name. */
   forwarding: Map<string, Forwarding>;
+  resolver?: ResolverRouting;
 }
 
 export const networkDevices = (net: NetworkRecord, underlay: Underlay, port: number): NetworkDevices => ({
@@ -77,17 +93,26 @@ export interface DesiredInput {
   me: string;
   underlay: Underlay;
   vxlanPort: number;
+  dnsAddress?: string;
 }
 
 export const computeDesired = (input: DesiredInput): Desired => {
   const nodes = new Map(input.nodes.map((n) => [n.node, n]));
   const out: Desired = { networks: [], endpoints: [], forwarding: new Map() };
+  const dns = input.dnsAddress;
+  const resolver: ResolverRouting | undefined = dns ? { address: dns, bridges: [], routes: [] } : undefined;
   for (const { net, endpoints } of input.networks) {
     if (!Object.values(net.aliases).includes(input.me)) continue;
     const devices = networkDevices(net, input.underlay, input.vxlanPort);
     out.networks.push(devices);
+    if (resolver && dns) {
+      resolver.bridges.push(devices.bridge);
+      const family = dns.includes(':') ? 6 : 4;
+      for (const s of family === 4 ? net.ipv4 : net.ipv6) resolver.routes.push({ dst: s.pool, dev: devices.bridge, src: dns });
+    }
     for (const ep of endpoints) if (ep.node === input.me) out.endpoints.push(endpointDevices(ep, net));
     out.forwarding.set(devices.vxlan, remoteForwarding(net, endpoints, nodes, input.me));
   }
+  if (resolver) out.resolver = resolver;
   return out;
 };

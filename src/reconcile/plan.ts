@@ -4,10 +4,10 @@
  * it. Compatible devices produce no action, so a restarted plugin leaves
  * running containers alone.
  */
-import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices, ObservedLink } from '../dataplane/dataplane.js';
+import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices, ObservedLink, TableRoute } from '../dataplane/dataplane.js';
 import { parseOwnedName } from '../dataplane/names.js';
 import { canonicalIp } from '../net/ip.js';
-import type { Desired } from './desired.js';
+import type { Desired, ResolverRouting } from './desired.js';
 
 export type { Desired } from './desired.js';
 
@@ -16,7 +16,9 @@ export type Action =
   | { kind: 'ensureEndpoint'; spec: EndpointDevices; reason: string }
   | { kind: 'deleteLink'; name: string; reason: string }
   | { kind: 'addNeigh' | 'deleteNeigh'; vxlan: string; entry: NeighEntry; reason: string }
-  | { kind: 'addFdb' | 'deleteFdb'; vxlan: string; entry: FdbEntry; reason: string };
+  | { kind: 'addFdb' | 'deleteFdb'; vxlan: string; entry: FdbEntry; reason: string }
+  | { kind: 'addBridgeAddress'; bridge: string; address: string; reason: string }
+  | { kind: 'addTableRoute' | 'deleteTableRoute'; route: TableRoute; reason: string };
 
 /** Why an observed bridge/VXLAN pair differs from the spec; '' when it matches. */
 export const networkDrift = (spec: NetworkDevices, bridge: ObservedLink | undefined, vxlan: ObservedLink | undefined): string => {
@@ -110,4 +112,27 @@ export const plan = (desired: Desired, observed: readonly ObservedLink[]): Actio
     actions.push({ kind: 'deleteLink', name: link.name, reason: 'not in the store' });
   }
   return actions;
+};
+
+/**
+ * The resolver's addresses and reply routes, after the devices exist (a
+ * route's `src` must be on a device first, so addresses come before routes).
+ */
+export const planResolver = (want: ResolverRouting, links: readonly ObservedLink[], routes: readonly TableRoute[]): Action[] => {
+  const out: Action[] = [];
+  const byName = new Map(links.map((l) => [l.name, l]));
+  const ip = canonicalIp(want.address) ?? want.address;
+  for (const bridge of want.bridges) {
+    const has = (byName.get(bridge)?.addresses ?? []).some((a) => canonicalIp(a) === ip);
+    if (!has) out.push({ kind: 'addBridgeAddress', bridge, address: want.address, reason: 'resolver address missing' });
+  }
+  const key = (r: TableRoute): string => `${r.dst} ${r.dev} ${canonicalIp(r.src ?? '') ?? ''}`;
+  const have = new Set(routes.map(key));
+  const wanted = new Set(want.routes.map(key));
+  for (const r of want.routes) if (!have.has(key(r))) out.push({ kind: 'addTableRoute', route: r, reason: 'resolver reply route missing' });
+  const wantedDst = new Set(want.routes.map((r) => r.dst));
+  for (const r of routes) {
+    if (!wanted.has(key(r)) && !wantedDst.has(r.dst)) out.push({ kind: 'deleteTableRoute', route: r, reason: 'network gone' });
+  }
+  return out;
 };

@@ -5,14 +5,14 @@
  * Failed actions are retried with capped exponential backoff.
  */
 import type { Logger } from 'pino';
-import type { Dataplane, Forwarding, Underlay } from '../dataplane/dataplane.js';
+import type { Dataplane, Forwarding, ObservedLink, Underlay } from '../dataplane/dataplane.js';
 import type { Firewall } from '../dataplane/firewall.js';
 import { errorText } from '../errors.js';
 import type { ClusterState } from '../store/cluster-state.js';
-import { type Desired, computeDesired } from './desired.js';
-import { type Action, plan, planForwarding } from './plan.js';
+import { type Desired, RESOLVER_RULE_PRIORITY, RESOLVER_TABLE, computeDesired } from './desired.js';
+import { type Action, plan, planForwarding, planResolver } from './plan.js';
 import type { WatchSet } from '../cluster/watch-set.js';
-import { endpointsDir, networkPath } from '../store/paths.js';
+import { dnsNamesDir, endpointsDir, networkPath } from '../store/paths.js';
 import { SerialLoop } from '../util/serial-loop.js';
 
 export interface ReconcilerDeps {
@@ -28,6 +28,8 @@ export interface ReconcilerDeps {
   /** Host firewall rule for bridged traffic, checked every `firewallCheckMs`. */
   firewall?: Firewall;
   firewallCheckMs?: number;
+  /** The node resolver's address, if it runs. */
+  dnsAddress?: string;
 }
 
 export interface PassResult {
@@ -35,7 +37,7 @@ export interface PassResult {
   failed: number;
 }
 
-const FORWARDING_KINDS = new Set<Action['kind']>(['addFdb', 'deleteFdb', 'addNeigh', 'deleteNeigh']);
+const FORWARDING_KINDS = new Set<Action['kind']>(['addFdb', 'deleteFdb', 'addNeigh', 'deleteNeigh', 'addBridgeAddress', 'addTableRoute', 'deleteTableRoute']);
 
 export class Reconciler {
   private readonly loop: SerialLoop<PassResult>;
@@ -73,21 +75,23 @@ export class Reconciler {
       const here = Object.values(net.aliases).includes(node);
       networks.push({ net, endpoints: here ? await state.listEndpoints(net.id) : [] });
       paths.push(networkPath(net.id));
-      if (here) paths.push(endpointsDir(net.id));
+      if (here) paths.push(endpointsDir(net.id), dnsNamesDir(net.id));
     }
     this.deps.watches?.sync(paths);
-    return computeDesired({ networks, nodes: await state.listNodes(), me: node, underlay, vxlanPort });
+    const dnsAddress = this.deps.dnsAddress;
+    return computeDesired({ networks, nodes: await state.listNodes(), me: node, underlay, vxlanPort, ...(dnsAddress ? { dnsAddress } : {}) });
   }
 
   private async pass(): Promise<PassResult> {
     const log = this.deps.log;
     let desired: Desired;
     let actions: Action[];
+    let observed: ObservedLink[];
     try {
       // Observed first, desired second: a device created by a Docker call
       // between the two reads is then already in the desired state, never
       // mistaken for an orphan.
-      const observed = await this.deps.dataplane.listOwnedLinks();
+      observed = await this.deps.dataplane.listOwnedLinks();
       desired = await this.desired();
       actions = plan(desired, observed);
     } catch (e) {
@@ -115,6 +119,11 @@ export class Reconciler {
     if (this.deps.firewall && Date.now() - this.firewallCheckedAt >= (this.deps.firewallCheckMs ?? 5000)) {
       try {
         await this.deps.firewall.ensureBridgeForwarding();
+        const dns = this.deps.dnsAddress;
+        if (dns) {
+          await this.deps.firewall.ensureResolverInput(dns);
+          await this.deps.dataplane.ensureSourceRule(dns, RESOLVER_TABLE, RESOLVER_RULE_PRIORITY);
+        }
         this.firewallCheckedAt = Date.now();
       } catch (e) {
         failed++;
@@ -134,6 +143,16 @@ export class Reconciler {
         continue;
       }
       for (const a of planForwarding(vxlan, want, have)) await run(a);
+    }
+    if (desired.resolver) {
+      try {
+        // Links as read at the start: a bridge made in this pass has no address yet either.
+        const routes = await this.deps.dataplane.listTableRoutes(RESOLVER_TABLE);
+        for (const a of planResolver(desired.resolver, observed, routes)) await run(a);
+      } catch (e) {
+        failed++;
+        log.error({ err: e, error: errorText(e) }, 'reading resolver routing failed');
+      }
     }
     if (done === 0 && failed === 0) log.debug('reconcile: kernel matches the store');
     else log.info({ actions: done + failed, failed }, 'reconcile pass done');
@@ -159,6 +178,13 @@ export class Reconciler {
         return dp.addNeigh(a.vxlan, a.entry);
       case 'deleteNeigh':
         await dp.deleteNeigh(a.vxlan, a.entry);
+        return;
+      case 'addBridgeAddress':
+        return dp.ensureBridgeAddress(a.bridge, a.address);
+      case 'addTableRoute':
+        return dp.ensureTableRoute(RESOLVER_TABLE, a.route);
+      case 'deleteTableRoute':
+        await dp.deleteTableRoute(RESOLVER_TABLE, a.route);
         return;
       default: {
         const never: never = a;

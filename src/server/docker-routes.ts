@@ -121,10 +121,13 @@ export const ROUTES: readonly Route[] = [
     body: JoinBody,
     handle: async ({ driver }, b) => {
       const r = b as JoinRequest;
-      const j = await driver.join(r.NetworkID, r.EndpointID);
+      const j = await driver.join(r.NetworkID, r.EndpointID, r.SandboxKey ?? '');
       return {
         InterfaceName: { SrcName: j.srcName, DstPrefix: j.dstPrefix },
         ...(j.disableGatewayService ? { DisableGatewayService: true } : {}),
+        ...(j.staticRoutes.length > 0
+          ? { StaticRoutes: j.staticRoutes.map((r) => ({ Destination: r.destination, RouteType: r.routeType })) }
+          : {}),
       };
     },
   },

@@ -11,12 +11,14 @@
  *   that overlaps makes one of the two commits fail and re-check.
  */
 import { TsoverlayError } from '../errors.js';
-import type { AddressRecord, EndpointRecord, NetworkRecord, NodeRecord, PoolRecord } from '../model.js';
+import type { AddressRecord, DnsNameRecord, EndpointRecord, NetworkRecord, NodeRecord, PoolRecord } from '../model.js';
 import { KvConflict, KvUnavailable, type KvOp, type KvStore } from './kv-store.js';
 import {
   POOLS,
   ROOT_DIRS,
   addressPath,
+  dnsNamePath,
+  dnsNamesDir,
   endpointPath,
   endpointsDir,
   netidPath,
@@ -25,7 +27,7 @@ import {
   poolPath,
   vniPath,
 } from './paths.js';
-import { AddressSchema, AliasSchema, EndpointSchema, NetworkSchema, NodeSchema, PoolSchema, decode } from './records.js';
+import { AddressSchema, AliasSchema, DnsNameSchema, EndpointSchema, NetworkSchema, NodeSchema, PoolSchema, decode } from './records.js';
 
 const json = (v: unknown): string => JSON.stringify(v);
 
@@ -120,6 +122,7 @@ export class ClusterState {
       { type: 'create', path: vniPath(rec.vni), data: rec.id },
       { type: 'create', path: networkPath(rec.id), data: json(rec) },
       { type: 'create', path: endpointsDir(rec.id), data: '' },
+      { type: 'create', path: dnsNamesDir(rec.id), data: '' },
       { type: 'create', path: netidPath(engineNetworkId), data: json({ network: rec.id, node }) },
     ];
     try {
@@ -199,10 +202,14 @@ export class ClusterState {
         ops = [{ type: 'set', path: networkPath(key), data: json(next), version: cur.version }, ...aliasOps];
       } else {
         const eps = await guarded(() => this.kv.children(endpointsDir(key)));
+        const names = await guarded(() => this.kv.children(dnsNamesDir(key)));
+        const namesDir = await guarded(() => this.kv.get(dnsNamesDir(key)));
         const owner = await guarded(() => this.kv.get(vniPath(cur.value.vni)));
         ops = [
           ...eps.map((e): KvOp => ({ type: 'delete', path: endpointPath(key, e), version: -1 })),
           { type: 'delete', path: endpointsDir(key), version: -1 },
+          ...names.map((e): KvOp => ({ type: 'delete', path: dnsNamePath(key, e), version: -1 })),
+          ...(namesDir ? [{ type: 'delete', path: dnsNamesDir(key), version: -1 } as KvOp] : []),
           { type: 'delete', path: networkPath(key), version: cur.version },
           ...(owner?.data === key ? [{ type: 'delete', path: vniPath(cur.value.vni), version: owner.version } as KvOp] : []),
           ...aliasOps,
@@ -374,19 +381,71 @@ export class ClusterState {
         throw new TsoverlayError('NETWORK_NOT_FOUND', `network ${rec.networkId.slice(0, 12)} is not known to tsoverlay`);
       }
       const existing = await this.getEndpoint(rec.networkId, rec.id);
-      if (existing && json(existing) === json(rec)) return;
+      // A replay (Docker retried): the same endpoint, perhaps joined since.
+      if (existing && json({ ...existing, sandboxKey: undefined }) === json({ ...rec, sandboxKey: undefined })) return;
       throw new TsoverlayError('STORE_CONFLICT', `endpoint ${rec.id.slice(0, 12)} already exists with other settings`);
     }
   }
 
+  /** Remove an endpoint and its published names. False if it was not stored. */
   async deleteEndpoint(networkId: string, endpointId: string): Promise<boolean> {
+    const existed = (await guarded(() => this.kv.get(endpointPath(networkId, endpointId)))) !== undefined;
+    const named = (await guarded(() => this.kv.get(dnsNamePath(networkId, endpointId)))) !== undefined;
+    const ops: KvOp[] = [
+      ...(existed ? [{ type: 'delete', path: endpointPath(networkId, endpointId), version: -1 } as KvOp] : []),
+      ...(named ? [{ type: 'delete', path: dnsNamePath(networkId, endpointId), version: -1 } as KvOp] : []),
+    ];
+    if (ops.length > 0) await this.commitIdempotent(ops);
+    return existed;
+  }
+
+  /** Record the sandbox an endpoint joined (last writer wins: only its owner writes it). */
+  async setEndpointSandbox(networkId: string, endpointId: string, sandboxKey: string): Promise<void> {
+    const p = endpointPath(networkId, endpointId);
+    const v = await guarded(() => this.kv.get(p));
+    if (!v) return;
+    const ep = decode(EndpointSchema, v.data, p) as EndpointRecord;
+    if (ep.sandboxKey === sandboxKey) return;
     try {
-      await guarded(() => this.kv.commit([{ type: 'delete', path: endpointPath(networkId, endpointId), version: -1 }]));
-      return true;
+      await guarded(() => this.kv.commit([{ type: 'set', path: p, data: json({ ...ep, sandboxKey }), version: v.version }]));
     } catch (e) {
-      if (e instanceof KvConflict && e.reason === 'missing') return false;
-      throw e;
+      if (!(e instanceof KvConflict)) throw e; // removed or changed meanwhile: nothing to record
     }
+  }
+
+  // ---- published names (resolver) -----------------------------------------
+
+  /** Create or replace the names of an endpoint; false if the endpoint's network folder is gone. */
+  async putDnsName(rec: DnsNameRecord): Promise<boolean> {
+    const p = dnsNamePath(rec.network, rec.endpointId);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = await guarded(() => this.kv.get(p));
+      if (cur?.data === json(rec)) return true;
+      // Replace = delete + create, so watchers of the folder see the change.
+      const ops: KvOp[] = [
+        ...(cur ? [{ type: 'delete', path: p, version: cur.version } as KvOp] : []),
+        { type: 'create', path: p, data: json(rec) },
+      ];
+      try {
+        await guarded(() => this.kv.commit(ops));
+        return true;
+      } catch (e) {
+        if (!(e instanceof KvConflict)) throw e;
+        if (e.reason === 'missing' && e.op.type === 'create') return false;
+      }
+    }
+    throw new TsoverlayError('STORE_CONFLICT', `names of endpoint ${rec.endpointId.slice(0, 12)} kept changing`);
+  }
+
+  async listDnsNames(networkId: string): Promise<DnsNameRecord[]> {
+    const ids = await guarded(() => this.kv.children(dnsNamesDir(networkId)));
+    const out: DnsNameRecord[] = [];
+    for (const id of ids) {
+      const p = dnsNamePath(networkId, id);
+      const v = await guarded(() => this.kv.get(p));
+      if (v) out.push(decode(DnsNameSchema, v.data, p) as DnsNameRecord);
+    }
+    return out;
   }
 
   /**

@@ -11,10 +11,12 @@
  *   /pools/<poolId>/<ip>               AddressRecord (create = claim, so an address is taken once)
  *   /endpoints/<networkKey>            (one folder per network)
  *   /endpoints/<networkKey>/<endpointId> EndpointRecord
+ *   /dnsnames/<networkKey>             (one folder per network)
+ *   /dnsnames/<networkKey>/<endpointId> DnsNameRecord: container name and aliases (resolver)
  */
 import { joinPath } from './kv-store.js';
 
-export const ROOT_DIRS = ['/nodes', '/networks', '/netids', '/vnis', '/pools', '/endpoints'] as const;
+export const ROOT_DIRS = ['/nodes', '/networks', '/netids', '/vnis', '/pools', '/endpoints', '/dnsnames'] as const;
 
 export const networkPath = (networkId: string): string => joinPath('networks', networkId);
 export const nodePath = (node: string): string => joinPath('nodes', node);
@@ -25,3 +27,5 @@ export const poolPath = (poolId: string): string => joinPath('pools', poolId);
 export const addressPath = (poolId: string, ip: string): string => joinPath('pools', poolId, ip);
 export const endpointsDir = (networkId: string): string => joinPath('endpoints', networkId);
 export const endpointPath = (networkId: string, endpointId: string): string => joinPath('endpoints', networkId, endpointId);
+export const dnsNamesDir = (networkId: string): string => joinPath('dnsnames', networkId);
+export const dnsNamePath = (networkId: string, endpointId: string): string => joinPath('dnsnames', networkId, endpointId);

@@ -53,6 +53,18 @@ export const EndpointSchema = Type.Object({
   mac: Str,
   hostIf: Str,
   containerIf: Str,
+  sandboxKey: Type.Optional(Str),
+});
+
+export const DnsNameSchema = Type.Object({
+  endpointId: Str,
+  network: Str,
+  node: Str,
+  containerId: Str,
+  name: Str,
+  aliases: Type.Array(Str),
+  ipv4: Type.Optional(Str),
+  ipv6: Type.Optional(Str),
 });
 
 export const AliasSchema = Type.Object({ network: Str, node: Str });

@@ -2,6 +2,7 @@
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
+import type { Firewall } from '../../src/dataplane/firewall.js';
 import { FakeDockerEngine } from '../../src/engine/fake-engine.js';
 import { type App, createApp } from '../../src/main.js';
 import { MemoryKvStore } from '../../src/store/memory-kv-store.js';
@@ -17,12 +18,19 @@ export interface Harness {
 }
 
 export const harness = async (
-  opts: { kv?: MemoryKvStore; dp?: FakeDataplane; args?: string[]; node?: string; engine?: FakeDockerEngine } = {},
+  opts: { kv?: MemoryKvStore; dp?: FakeDataplane; args?: string[]; node?: string; engine?: FakeDockerEngine; firewall?: Firewall } = {},
 ): Promise<Harness> => {
   const kv = opts.kv ?? new MemoryKvStore();
   const dp = opts.dp ?? new FakeDataplane();
-  const config = loadConfig(['--node-name', opts.node ?? 'node1', ...(opts.args ?? [])], {});
-  const app = await createApp({ config, log: pino({ level: 'silent' }), kv, dataplane: dp, ...(opts.engine ? { engine: opts.engine } : {}) });
+  const config = loadConfig(['--node-name', opts.node ?? 'node1', '--dns-address', 'off', ...(opts.args ?? [])], {});
+  const app = await createApp({
+    config,
+    log: pino({ level: 'silent' }),
+    kv,
+    dataplane: dp,
+    ...(opts.engine ? { engine: opts.engine } : {}),
+    ...(opts.firewall ? { firewall: opts.firewall } : {}),
+  });
   const call = async (method: string, body?: unknown) => {
     const payload = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
     const res = await app.server.inject({

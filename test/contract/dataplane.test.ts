@@ -16,8 +16,15 @@
  * started under `nsenter` with TSOVERLAY_DP_SERVER set, answering dataplane
  * calls as JSON lines on stdin/stdout (`RemoteDataplane`). Containers are two
  * more namespaces; `ping` runs in them through `ip netns exec`.
+ *
+ * The resolver data-path test (real kernel only) builds one "host" namespace
+ * with a network bridge and the resolver address R on it, a "container"
+ * namespace on that bridge and an "outside" namespace on the underlay, runs
+ * a UDP echo server bound to R in the host and asks it from each side, before
+ * and after the firewall rules (`IptablesFirewall` running `iptables` in the
+ * host namespace through `ip netns exec`).
  */
-import { type ChildProcessByStdio, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessByStdio, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -32,9 +39,11 @@ import type {
   NeighEntry,
   NetworkDevices,
   ObservedLink,
+  TableRoute,
   Underlay,
 } from '../../src/dataplane/dataplane.js';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
+import { IptablesFirewall, RESOLVER_COMMENT, runCommand } from '../../src/dataplane/firewall.js';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from '../../src/dataplane/names.js';
 import { NetlinkDataplane } from '../../src/dataplane/netlink-dataplane.js';
 
@@ -57,6 +66,10 @@ interface ContractEnv {
   addVethPair(name: string, peer: string): Promise<void>;
   /** Another writer on the same kernel (a second adapter instance: it shares no cache with `dp`). */
   other: Dataplane;
+  /** Policy rules other than the kernel's, as `<priority> from <src> lookup <table>`, sorted. */
+  rules(): Promise<string[]>;
+  /** Remove every policy rule other than the kernel's. */
+  flushRules(): Promise<void>;
 }
 
 interface ChildConfig {
@@ -349,9 +362,12 @@ const contract = (t: Test, env: ContractEnv): void => {
   });
 
   forwardingContract(t, env);
+  routingContract(t, env);
 
   t.test('leaves nothing behind', async (t) => {
     t.same(await dp.listOwnedLinks(), []);
+    t.same(await dp.listTableRoutes(TABLE), [], 'no routes (they went with the devices)');
+    t.same(await env.rules(), [], 'no rules');
   });
 };
 
@@ -674,6 +690,183 @@ const forwardingContract = (t: Test, env: ContractEnv): void => {
   });
 };
 
+// ------------------------------------------------------- resolver routing
+
+const R = '169.254.53.53';
+const R6 = 'fd53::53';
+const TABLE = 5353;
+const PRIORITY = 5353;
+
+const routingContract = (t: Test, env: ContractEnv): void => {
+  const { dp } = env;
+
+  const network = async (vni: number): Promise<NetworkDevices> => {
+    const ul = await dp.resolveUnderlay(UNDERLAY);
+    const spec = netSpec(vni, 4789, ul, env);
+    await dp.ensureNetwork(spec);
+    return spec;
+  };
+
+  t.test('bridge addresses: idempotent, visible, the same address on several bridges', async (t) => {
+    const a = await network(0x800);
+    const b = await network(0x801);
+    t.equal((await byName(dp)).get(a.bridge)?.addresses, undefined, 'a new bridge has none (the IPv6 link-local is not listed)');
+    await dp.ensureBridgeAddress(a.bridge, R);
+    await dp.ensureBridgeAddress(b.bridge, R);
+    await dp.ensureBridgeAddress(a.bridge, 'FD53:0::53');
+    const links = await byName(dp);
+    t.same(links.get(a.bridge)?.addresses, [R, R6], 'IPv4 before IPv6, canonical');
+    t.same(links.get(b.bridge)?.addresses, [R]);
+    t.equal(links.get(a.vxlan)?.addresses, undefined, 'nothing on the VXLAN device');
+    const before = await dp.listOwnedLinks();
+    await dp.ensureBridgeAddress(a.bridge, R);
+    await dp.ensureBridgeAddress(b.bridge, R);
+    await dp.ensureBridgeAddress(a.bridge, R6);
+    t.same(await dp.listOwnedLinks(), before, 'replays change nothing');
+
+    const missing = bridgeName(0x802);
+    await t.rejects(dp.ensureBridgeAddress(missing, R), { code: 'KERNEL_FAILURE', message: `ensure bridge address ${missing}: no such bridge` });
+    await t.rejects(dp.ensureBridgeAddress(a.vxlan, R), {
+      code: 'KERNEL_FAILURE',
+      message: `ensure bridge address ${a.vxlan}: not a bridge (kind vxlan)`,
+    });
+    for (const [what, bridge, address] of [
+      ['foreign device', 'eth0', R],
+      ['with a prefix', a.bridge, `${R}/32`],
+      ['multicast', a.bridge, '224.0.0.251'],
+      ['unspecified', a.bridge, '0.0.0.0'],
+      ['not an IP', a.bridge, 'resolver'],
+    ] as const) {
+      await t.rejects(dp.ensureBridgeAddress(bridge, address), { code: 'INVALID_OPTION' }, what);
+    }
+    t.same(await dp.listOwnedLinks(), before, 'refused calls change nothing');
+  });
+
+  t.test('source rule: idempotent; another table at the same priority is replaced', async (t) => {
+    t.teardown(() => env.flushRules());
+    t.same(await env.rules(), [], 'none to start with');
+    await dp.ensureSourceRule(R, TABLE, PRIORITY);
+    await dp.ensureSourceRule(R, TABLE, PRIORITY);
+    t.same(await env.rules(), [`5353 from ${R} lookup 5353`], 'one rule, however often ensured');
+    await dp.ensureSourceRule('FD53::53', TABLE, PRIORITY);
+    await dp.ensureSourceRule(R6, TABLE, PRIORITY);
+    t.same(await env.rules(), [`5353 from ${R} lookup 5353`, `5353 from ${R6} lookup 5353`], 'IPv6, any spelling');
+    await dp.ensureSourceRule(R, 100, PRIORITY);
+    t.same(await env.rules(), [`5353 from ${R} lookup 100`, `5353 from ${R6} lookup 5353`], 'another table: replaced');
+    await dp.ensureSourceRule(R, 100, 1000);
+    t.same(
+      await env.rules(),
+      [`1000 from ${R} lookup 100`, `5353 from ${R} lookup 100`, `5353 from ${R6} lookup 5353`],
+      'rules at other priorities are left alone',
+    );
+    const bad: [string, () => Promise<unknown>][] = [
+      ['main table', () => dp.ensureSourceRule(R, 254, PRIORITY)],
+      ['local table', () => dp.ensureSourceRule(R, 255, PRIORITY)],
+      ['table 0', () => dp.ensureSourceRule(R, 0, PRIORITY)],
+      ['table not an integer', () => dp.ensureSourceRule(R, 1.5, PRIORITY)],
+      ['table above u32', () => dp.ensureSourceRule(R, 2 ** 32, PRIORITY)],
+      ['priority 0', () => dp.ensureSourceRule(R, TABLE, 0)],
+      ['priority of the main rule', () => dp.ensureSourceRule(R, TABLE, 32766)],
+      ['source not an IP', () => dp.ensureSourceRule('resolver', TABLE, PRIORITY)],
+      ['source a network', () => dp.ensureSourceRule('169.254.0.0/16', TABLE, PRIORITY)],
+    ];
+    for (const [what, call] of bad) await t.rejects(call(), { code: 'INVALID_OPTION' }, what);
+    t.equal((await env.rules()).length, 3, 'refused calls add nothing');
+  });
+
+  t.test('table routes: add, list, replace, delete (IPv4 and IPv6)', async (t) => {
+    const a = await network(0x810);
+    const b = await network(0x811);
+    await dp.ensureBridgeAddress(a.bridge, R);
+    await dp.ensureBridgeAddress(a.bridge, R6);
+    t.same(await dp.listTableRoutes(TABLE), [], 'none to start with');
+    const all: TableRoute[] = [
+      { dst: '10.77.0.0/24', dev: a.bridge, src: R },
+      { dst: '10.78.0.0/16', dev: b.bridge, src: R }, // src may live on another device
+      { dst: '10.79.0.0/24', dev: b.bridge },
+      { dst: 'FD77:1:0::/64', dev: a.bridge, src: 'FD53::53' },
+    ];
+    for (const r of all) await dp.ensureTableRoute(TABLE, r);
+    const want: TableRoute[] = [
+      { dst: '10.77.0.0/24', dev: a.bridge, src: R },
+      { dst: '10.78.0.0/16', dev: b.bridge, src: R },
+      { dst: '10.79.0.0/24', dev: b.bridge },
+      { dst: 'fd77:1::/64', dev: a.bridge, src: R6 },
+    ];
+    t.same(await dp.listTableRoutes(TABLE), want, 'listed canonical, sorted');
+    for (const r of all) await dp.ensureTableRoute(TABLE, r);
+    t.same(await dp.listTableRoutes(TABLE), want, 'replays change nothing');
+    t.same(await dp.listTableRoutes(TABLE + 1), [], 'another table is empty');
+
+    await dp.ensureTableRoute(TABLE, { dst: '10.77.0.0/24', dev: b.bridge, src: R });
+    await dp.ensureTableRoute(TABLE, { dst: '10.79.0.0/24', dev: b.bridge, src: R });
+    t.same(
+      await dp.listTableRoutes(TABLE),
+      [
+        { dst: '10.77.0.0/24', dev: b.bridge, src: R },
+        { dst: '10.78.0.0/16', dev: b.bridge, src: R },
+        { dst: '10.79.0.0/24', dev: b.bridge, src: R },
+        { dst: 'fd77:1::/64', dev: a.bridge, src: R6 },
+      ],
+      'one route per dst: a new dev or src replaces it',
+    );
+
+    t.equal(await dp.deleteTableRoute(TABLE, { dst: '10.77.0.0/24', dev: a.bridge }), false, 'not through that device');
+    t.equal(await dp.deleteTableRoute(TABLE, { dst: '10.77.0.0/24', dev: b.bridge }), true);
+    t.equal(await dp.deleteTableRoute(TABLE, { dst: '10.77.0.0/24', dev: b.bridge }), false, 'delete again');
+    t.equal(await dp.deleteTableRoute(TABLE, { dst: 'fd77:1:0:0::/64', dev: a.bridge }), true, 'IPv6, any spelling');
+    t.equal(await dp.deleteTableRoute(TABLE + 1, { dst: '10.78.0.0/16', dev: b.bridge }), false, 'another table');
+    t.equal(await dp.deleteTableRoute(TABLE, { dst: '10.78.0.0/16', dev: bridgeName(0x812) }), false, 'no such device');
+    t.same(await dp.listTableRoutes(TABLE), [
+      { dst: '10.78.0.0/16', dev: b.bridge, src: R },
+      { dst: '10.79.0.0/24', dev: b.bridge, src: R },
+    ]);
+
+    const missing = bridgeName(0x812);
+    await t.rejects(dp.ensureTableRoute(TABLE, { dst: '10.77.0.0/24', dev: missing, src: R }), {
+      code: 'KERNEL_FAILURE',
+      message: `ensure table route ${missing}: no such device`,
+    });
+    await t.rejects(dp.ensureTableRoute(TABLE, { dst: '10.77.0.0/24', dev: a.bridge, src: '169.254.53.54' }), {
+      code: 'KERNEL_FAILURE',
+      message: `ensure table route ${a.bridge}: EINVAL (10.77.0.0/24 table ${TABLE} src 169.254.53.54)`,
+    });
+    const ep = epSpec('0123456789ab', a, '02:42:0a:4d:00:05');
+    await dp.ensureEndpoint(ep);
+    await t.rejects(dp.ensureTableRoute(TABLE, { dst: '10.77.0.0/24', dev: ep.containerIf }), {
+      code: 'KERNEL_FAILURE',
+      message: `ensure table route ${ep.containerIf}: ENETDOWN (10.77.0.0/24 table ${TABLE})`,
+    });
+    const bad: [string, () => Promise<unknown>][] = [
+      ['host bits set', () => dp.ensureTableRoute(TABLE, { dst: '10.77.0.5/24', dev: a.bridge })],
+      ['no prefix length', () => dp.ensureTableRoute(TABLE, { dst: '10.77.0.0', dev: a.bridge })],
+      ['src of the other family', () => dp.ensureTableRoute(TABLE, { dst: '10.77.0.0/24', dev: a.bridge, src: R6 })],
+      ['foreign device', () => dp.ensureTableRoute(TABLE, { dst: '10.77.0.0/24', dev: 'eth0' })],
+      ['main table', () => dp.ensureTableRoute(254, { dst: '10.77.0.0/24', dev: a.bridge })],
+      ['list the main table', () => dp.listTableRoutes(254)],
+      ['delete from the local table', () => dp.deleteTableRoute(255, { dst: '10.77.0.0/24', dev: a.bridge })],
+    ];
+    for (const [what, call] of bad) await t.rejects(call(), { code: 'INVALID_OPTION' }, what);
+    t.equal((await dp.listTableRoutes(TABLE)).length, 2, 'refused calls change nothing');
+  });
+
+  t.test('deleting a bridge removes its routes and its addresses', async (t) => {
+    const a = await network(0x820);
+    const b = await network(0x821);
+    for (const n of [a, b]) await dp.ensureBridgeAddress(n.bridge, R);
+    await dp.ensureTableRoute(TABLE, { dst: '10.77.0.0/24', dev: a.bridge, src: R });
+    await dp.ensureTableRoute(TABLE, { dst: '10.78.0.0/24', dev: b.bridge, src: R });
+    t.equal(await dp.deleteLink(a.bridge), true);
+    t.same(await dp.listTableRoutes(TABLE), [{ dst: '10.78.0.0/24', dev: b.bridge, src: R }], "the other bridge's route stays");
+    await dp.ensureNetwork(a);
+    const links = await byName(dp);
+    t.equal(links.get(a.bridge)?.addresses, undefined, 'a recreated bridge starts without the address');
+    t.same(links.get(b.bridge)?.addresses, [R]);
+    t.same(await dp.listTableRoutes(TABLE), [{ dst: '10.78.0.0/24', dev: b.bridge, src: R }], 'nor does its route come back');
+    t.equal(await dp.deleteTableRoute(TABLE, { dst: '10.77.0.0/24', dev: a.bridge }), false);
+  });
+};
+
 // ------------------------------------------------------------- environments
 
 const fakeEnv = (mtu: number): ContractEnv => {
@@ -692,6 +885,10 @@ const fakeEnv = (mtu: number): ContractEnv => {
     moveToSandbox: async (ifname) => fake.moveToSandbox(ifname),
     addVethPair: async (name, peer) => fake.addVethPair(name, peer),
     other: fake,
+    rules: async () => fake.rules.map((r) => `${r.priority} from ${r.source} lookup ${r.table}`).sort(),
+    flushRules: async () => {
+      fake.rules.length = 0;
+    },
   };
 };
 
@@ -699,6 +896,18 @@ const fakeEnv = (mtu: number): ContractEnv => {
 const ip = (...args: string[]): void => {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 };
+
+/** Run `ip` and return its stdout. */
+const ipOut = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** The kernel's own rules (local, main, default), which `rules()` leaves out. */
+const KERNEL_RULES = new Set([0, 32766, 32767]);
+const ownRules = (): { family: string; priority: number; src: string; table: string }[] =>
+  ['-4', '-6'].flatMap((family) =>
+    (JSON.parse(ipOut(family, '-j', 'rule', 'show')) as { priority: number; src: string; table: string }[])
+      .filter((r) => !KERNEL_RULES.has(r.priority))
+      .map((r) => ({ family, ...r })),
+  );
 
 const netlinkEnv = (cfg: ChildConfig, dp: Dataplane, other: Dataplane): ContractEnv => ({
   name: `NetlinkDataplane (underlay MTU ${cfg.mtu})`,
@@ -708,6 +917,10 @@ const netlinkEnv = (cfg: ChildConfig, dp: Dataplane, other: Dataplane): Contract
   moveToSandbox: async (ifname) => ip('link', 'set', ifname, 'netns', cfg.sandbox),
   addVethPair: async (name, peer) => ip('link', 'add', name, 'type', 'veth', 'peer', 'name', peer),
   other,
+  rules: async () => ownRules().map((r) => `${r.priority} from ${r.src} lookup ${r.table}`).sort(),
+  flushRules: async () => {
+    for (const r of ownRules()) ip(r.family, 'rule', 'del', 'priority', String(r.priority), 'from', r.src, 'table', r.table);
+  },
 });
 
 const MTUS = [1500, 9000];
@@ -730,6 +943,11 @@ const REMOTE_METHODS = [
   'deleteFdb',
   'addNeigh',
   'deleteNeigh',
+  'ensureBridgeAddress',
+  'ensureSourceRule',
+  'listTableRoutes',
+  'ensureTableRoute',
+  'deleteTableRoute',
 ] as const;
 type RemoteMethod = (typeof REMOTE_METHODS)[number];
 interface RemoteCall {
@@ -946,6 +1164,205 @@ const dataPath = async (t: Test): Promise<void> => {
   });
 };
 
+// ------------------------------------------------- resolver data path
+
+/** UDP echo server: `node -e ECHO_SERVER <address> <port>`; answers "<source> said <payload>", prints "ready" once bound. */
+const ECHO_SERVER = `
+const [address, port] = process.argv.slice(1);
+const s = require('node:dgram').createSocket(address.includes(':') ? 'udp6' : 'udp4');
+s.on('message', (m, r) => s.send(r.address + ' said ' + m, r.port, r.address));
+s.bind(Number(port), address, () => console.log('ready'));
+`;
+
+/** UDP client: `node -e UDP_ASK <address> <port> <ms>`; sends every 200 ms, prints {reply, from} or {} after <ms>. */
+const UDP_ASK = `
+const [address, port, ms] = process.argv.slice(1);
+const s = require('node:dgram').createSocket(address.includes(':') ? 'udp6' : 'udp4');
+const done = (o) => { console.log(JSON.stringify(o)); process.exit(0); };
+s.on('message', (m, r) => done({ reply: String(m), from: r.address + ':' + r.port }));
+s.on('error', (e) => done({ error: e.code }));
+const send = () => s.send('hello', Number(port), address);
+send();
+setInterval(send, 200);
+setTimeout(() => done({}), Number(ms));
+`;
+
+interface UdpAnswer {
+  reply?: string;
+  from?: string;
+  error?: string;
+}
+
+/** Ask the echo server at `address`:`port` from namespace `ns`; {} if no answer within `ms`. */
+const udpAsk = (ns: string, address: string, port: number, ms: number): Promise<UdpAnswer> =>
+  new Promise((resolve, reject) => {
+    execFile('ip', ['netns', 'exec', ns, process.execPath, '-e', UDP_ASK, address, String(port), String(ms)], { timeout: ms + 10_000 }, (err, stdout) => {
+      if (err) return reject(err);
+      resolve(JSON.parse(stdout) as UdpAnswer);
+    });
+  });
+
+const resolverPath = async (t: Test): Promise<void> => {
+  const id = randomBytes(3).toString('hex');
+  const HOST = `tsrs-${id}-h`;
+  const CTR = `tsrs-${id}-c`;
+  const OUT = `tsrs-${id}-o`;
+  const VNI = 0xabc;
+  const PORT = 5300;
+  const CTR_IP = '10.77.0.5';
+  const SUBNET = '10.77.0.0/24';
+  const namespaces = [HOST, CTR, OUT];
+  const procs: ChildProcess[] = [];
+  let dp: RemoteDataplane | undefined;
+  // Registered first, so a half-built setup is removed too; processes before
+  // namespaces (a namespace lives on while a process is in it).
+  t.teardown(async () => {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill();
+    await dp?.close();
+    for (const n of namespaces) if (existsSync(`/run/netns/${n}`)) ip('netns', 'del', n);
+  });
+  for (const n of namespaces) {
+    ip('netns', 'add', n);
+    ip('-n', n, 'link', 'set', 'lo', 'up');
+  }
+  // The underlay: HOST's ul0 faces OUT, a neighbour that routes R to us and
+  // would use the resolver if nothing stopped it.
+  ip('-n', HOST, 'link', 'add', UNDERLAY, 'type', 'veth', 'peer', 'name', UNDERLAY, 'netns', OUT);
+  for (const [n, addr] of [
+    [HOST, '192.168.79.2/24'],
+    [OUT, '192.168.79.1/24'],
+  ] as const) {
+    ip('-n', n, 'addr', 'add', addr, 'dev', UNDERLAY);
+    ip('-n', n, 'link', 'set', UNDERLAY, 'up');
+  }
+  ip('-n', HOST, 'route', 'add', 'default', 'via', '192.168.79.1', 'dev', UNDERLAY);
+  ip('-n', OUT, 'route', 'add', `${R}/32`, 'via', '192.168.79.2', 'dev', UNDERLAY);
+
+  dp = new RemoteDataplane(HOST);
+  const ul = await dp.call('resolveUnderlay', UNDERLAY);
+  const net: NetworkDevices = {
+    vni: VNI,
+    bridge: bridgeName(VNI),
+    vxlan: vxlanName(VNI),
+    port: 4789,
+    local: ul.address,
+    underlayIndex: ul.ifindex,
+    mtu: ul.mtu - 50,
+  };
+  t.equal(net.bridge, 'tsbr-000abc');
+  await dp.call('ensureNetwork', net);
+  const ep: EndpointDevices = {
+    hostIf: hostIfName(`rs${id}000`),
+    containerIf: containerIfName(`rs${id}000`),
+    bridge: net.bridge,
+    mtu: net.mtu,
+    mac: '02:42:0a:4d:00:05',
+  };
+  await dp.call('ensureEndpoint', ep);
+  // What Docker does at Join, with the on-link route to R the driver returns.
+  ip('-n', HOST, 'link', 'set', ep.containerIf, 'netns', CTR);
+  ip('-n', CTR, 'link', 'set', ep.containerIf, 'name', 'eth0');
+  ip('-n', CTR, 'addr', 'add', `${CTR_IP}/24`, 'dev', 'eth0');
+  ip('-n', CTR, 'link', 'set', 'eth0', 'up');
+  ip('-n', CTR, 'route', 'add', `${R}/32`, 'dev', 'eth0');
+
+  // The resolver's kernel setup, as the reconciler will ask for it.
+  const route: TableRoute = { dst: SUBNET, dev: net.bridge, src: R };
+  await dp.call('ensureBridgeAddress', net.bridge, R);
+  await dp.call('ensureSourceRule', R, TABLE, PRIORITY);
+  await dp.call('ensureTableRoute', TABLE, route);
+
+  const server = spawn('ip', ['netns', 'exec', HOST, process.execPath, '-e', ECHO_SERVER, R, String(PORT)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  procs.push(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('exit', (code) => reject(new Error(`echo server exited (${code})`)));
+    createInterface({ input: server.stdout }).once('line', (line) => (line === 'ready' ? resolve() : reject(new Error(line))));
+  });
+  const answered = { reply: `${CTR_IP} said hello`, from: `${R}:${PORT}` };
+  const flushNeighbours = (): void => {
+    ip('-n', HOST, 'neigh', 'flush', 'dev', net.bridge);
+    ip('-n', CTR, 'neigh', 'flush', 'dev', 'eth0');
+  };
+
+  await t.test('a container asks R on its bridge and the answer comes back', async (t) => {
+    t.same(await udpAsk(CTR, R, PORT, 5000), answered, 'default sysctls');
+    // The strictest common settings: strict reverse-path filter, ARP replies
+    // only for addresses of the interface, ARP requests from an address of
+    // the outgoing interface's scope.
+    for (const [key, value] of [
+      ['net.ipv4.conf.all.rp_filter', '1'],
+      ['net.ipv4.conf.all.arp_ignore', '1'],
+      ['net.ipv4.conf.all.arp_announce', '2'],
+    ] as const) {
+      execFileSync('ip', ['netns', 'exec', HOST, 'sysctl', '-q', '-w', `${key}=${value}`]);
+    }
+    flushNeighbours();
+    t.same(await udpAsk(CTR, R, PORT, 5000), answered, 'rp_filter=1, arp_ignore=1, arp_announce=2');
+    const neigh = ipOut('-n', CTR, 'neigh', 'show', 'dev', 'eth0');
+    t.match(neigh, new RegExp(`^${R.replace(/\./g, '\\.')} lladdr `, 'm'), 'the container resolved R on its link');
+    // The host forgets the container while the container still knows R: to
+    // answer, the host ARPs for the container itself. With arp_announce=2 the
+    // request's source is chosen at link scope: R must be scope link (a
+    // host-scope R would be skipped for the underlay address, which a
+    // container with a strict rp_filter ignores: the answer is lost).
+    execFileSync('ip', ['netns', 'exec', CTR, 'sysctl', '-q', '-w', 'net.ipv4.conf.all.rp_filter=1']);
+    ip('-n', HOST, 'neigh', 'flush', 'dev', net.bridge);
+    t.same(await udpAsk(CTR, R, PORT, 5000), answered, 'the host ARPs for the container from R');
+  });
+
+  await t.test('only packets from R see the table: the main table has no route to the subnet', async (t) => {
+    const main = JSON.parse(ipOut('-n', HOST, '-j', 'route', 'show', 'table', 'main')) as { dst: string; dev: string }[];
+    t.notOk(
+      main.some((r) => r.dst === SUBNET || r.dev === net.bridge),
+      'no main-table route to the subnet or through the bridge',
+    );
+    const plain = JSON.parse(ipOut('-n', HOST, '-j', 'route', 'get', CTR_IP)) as { dev: string }[];
+    t.equal(plain[0]?.dev, UNDERLAY, 'the host itself reaches the container subnet only through its default route');
+    const fromR = JSON.parse(ipOut('-n', HOST, '-j', 'route', 'get', CTR_IP, 'from', R)) as { dev: string; prefsrc?: string }[];
+    t.equal(fromR[0]?.dev, net.bridge, 'from R: through the bridge');
+    t.same(await dp?.call('listTableRoutes', TABLE), [route]);
+    t.same(
+      (await dp?.call('listOwnedLinks'))?.find((l) => l.name === net.bridge)?.addresses,
+      [R],
+      'the bridge lists R',
+    );
+  });
+
+  await t.test('without the table route the answer is lost', async (t) => {
+    t.equal(await dp?.call('deleteTableRoute', TABLE, route), true);
+    t.same(await udpAsk(CTR, R, PORT, 1500), {}, 'no answer');
+    await dp?.call('ensureTableRoute', TABLE, route);
+    t.same(await udpAsk(CTR, R, PORT, 5000), answered, 'answered again once the route is back');
+  });
+
+  await t.test('firewall: R answers the bridges and the node, not the underlay', async (t) => {
+    t.same(
+      await udpAsk(OUT, R, PORT, 5000),
+      { reply: '192.168.79.1 said hello', from: `${R}:${PORT}` },
+      'without the rules a neighbour on the underlay reaches R',
+    );
+    const fw = new IptablesFirewall(undefined, (cmd, args) => runCommand('ip', ['netns', 'exec', HOST, cmd, ...args]));
+    await fw.ensureResolverInput(R);
+    await fw.ensureResolverInput(R);
+    const rules = ipOut('netns', 'exec', HOST, 'iptables', '-S', 'INPUT').split('\n').filter((l) => l.startsWith('-A'));
+    const tag = `-m comment --comment "${RESOLVER_COMMENT}"`;
+    t.same(
+      rules,
+      [
+        `-A INPUT -d ${R}/32 -i tsbr+ ${tag} -j ACCEPT`,
+        `-A INPUT -d ${R}/32 -i lo ${tag} -j ACCEPT`,
+        `-A INPUT -d ${R}/32 ${tag} -j DROP`,
+      ],
+      'three rules, in order, once',
+    );
+    t.same(await udpAsk(OUT, R, PORT, 1500), {}, 'the neighbour gets no answer');
+    t.same(await udpAsk(CTR, R, PORT, 5000), answered, 'the container still does');
+    t.same(await udpAsk(HOST, R, PORT, 5000), { reply: `${R} said hello`, from: `${R}:${PORT}` }, 'and the node itself (lo)');
+  });
+};
+
 if (serverEnv !== undefined) {
   // A dataplane server for the data-path test (see RemoteDataplane).
   await serveDataplane();
@@ -1009,4 +1426,5 @@ if (serverEnv !== undefined) {
   }
   const opts = it ? {} : { skip: 'needs root and a kernel with vxlan: set TSOVERLAY_IT=1' };
   t.test('NetlinkDataplane data path between two hosts', opts, dataPath);
+  t.test('resolver address: data path through the bridge, policy routing, firewall', opts, resolverPath);
 }

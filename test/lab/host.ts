@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { DnsPoller, dnsQuery, dnsRaw, dnsRawMany, nsOfPid, type DnsPollOptions, type DnsQueryOptions, type DnsQueryResult, type DnsRawResult } from './dns.js';
 import { BUSYBOX_IMAGE } from './image.js';
 import { LINE_TIMESTAMP, parsePingSummary, REPLY_LINE, type PingResult } from './ping.js';
 import { pluginRequest, type PluginRequestOptions, type PluginResponse } from './plugin-http.js';
@@ -23,6 +24,8 @@ export interface HostSpec {
   name: string;
   /** underlay MTU (default 1500) */
   mtu?: number;
+  /** dockerd --dns servers of this host (default LabOptions.dockerDns, else the lab's outside address) */
+  dockerDns?: string[];
 }
 
 /** What a host needs to know about its lab. */
@@ -39,6 +42,10 @@ export interface LabContext {
   pluginDefaults?: StartPluginOptions;
   /** The lab's ZooKeeper store URL (zk://servers/chroot), if the lab runs ZooKeeper. */
   zkStore?: () => string | undefined;
+  /** dockerd --dns servers for hosts without their own (default: [outsideIp]). */
+  dockerDns?: string[];
+  /** The lab DNS server's address (ip or ip:port) while it runs. */
+  labDns?: () => string | undefined;
 }
 
 export interface StartPluginOptions {
@@ -53,6 +60,13 @@ export interface StartPluginOptions {
   zkSessionTimeoutMs?: number;
   /** --resync-interval-ms */
   resyncIntervalMs?: number;
+  /**
+   * --dns-upstream value ("ip[:port],..."). 'lab': the lab's own DNS server
+   * (Lab.startDnsServer / LabOptions.dnsServer), which must be running.
+   */
+  dnsUpstream?: string;
+  /** --dns-address value (e.g. "off") */
+  dnsAddress?: string;
   /** --advertise value (default the underlay interface name) */
   advertise?: string;
   logLevel?: string;
@@ -211,6 +225,8 @@ export class LabHost {
   containerdPid: { pid: number; startTime: string } | undefined;
   dockerdMntNs: string | undefined;
   readonly probes = new Set<TrackedProcess>();
+  /** dockerd --dns servers */
+  readonly dockerDns: string[];
   private dockerdStarts = 0;
   private pluginStarts = 0;
   private lastPluginOptions: StartPluginOptions = {};
@@ -219,6 +235,8 @@ export class LabHost {
     this.name = spec.name;
     this.index = index;
     this.mtu = spec.mtu ?? 1500;
+    this.dockerDns = [...(spec.dockerDns ?? lab.dockerDns ?? [lab.outsideIp])];
+    if (this.dockerDns.length === 0) throw new Error(`host ${spec.name}: dockerDns must not be empty (it would fall back to the machine's resolver)`);
     this.ns = `tsl-${lab.id}-${spec.name}`;
     this.hostname = this.ns;
     this.ip = ip;
@@ -280,9 +298,9 @@ export class LabHost {
       '--pidfile', pidfile,
       '--storage-driver', this.lab.storageDriver,
       '--log-level', this.lab.dockerdLogLevel,
-      // Containers' DNS forwarding goes to the lab's own "outside" address,
-      // never to the machine's resolver.
-      '--dns', this.lab.outsideIp,
+      // Containers' DNS forwarding goes to the lab's own "outside" address
+      // (or what the test asked for), never to the machine's resolver.
+      ...this.dockerDns.flatMap((d) => ['--dns', d]),
     ];
     // Recipe from multi-host-lab.md: only the netns is entered; a private mount
     // + UTS namespace gives a unique hostname and this host's plugin dir over
@@ -461,6 +479,31 @@ export class LabHost {
     return new PingStream(proc, `${container} -> ${target} on ${this.name}`);
   }
 
+  /** One DNS query from a container's netns straight to `server` (no Docker DNS involved). */
+  async dnsQuery(container: string, server: string, name: string, opts?: DnsQueryOptions): Promise<DnsQueryResult> {
+    return dnsQuery(nsOfPid(await this.containerPid(container)), server, name, opts);
+  }
+
+  /** Raw bytes from a container's netns to `server`; the first reply, if any. */
+  async dnsRaw(container: string, server: string, bytes: Buffer, opts?: { timeoutMs?: number; tcp?: boolean }): Promise<DnsRawResult> {
+    return dnsRaw(nsOfPid(await this.containerPid(container)), server, bytes, opts);
+  }
+
+  /** Several raw payloads at once from a container's netns; results in order. */
+  async dnsRawMany(container: string, server: string, payloads: Buffer[], opts?: { timeoutMs?: number; tcp?: boolean }): Promise<DnsRawResult[]> {
+    return dnsRawMany(nsOfPid(await this.containerPid(container)), server, payloads, opts);
+  }
+
+  /** A query every few ms from a container's netns until answered (or gone); a probe, stopped by destroy(). */
+  async dnsPoll(container: string, server: string, name: string, opts: DnsPollOptions = {}): Promise<DnsPoller> {
+    const p = await DnsPoller.start(nsOfPid(await this.containerPid(container)), server, name, {
+      ...opts, state: this.lab.state, label: `dnspoll-${this.name}-${container}`,
+    });
+    this.probes.add(p.proc);
+    void p.proc.exited.then(() => this.probes.delete(p.proc));
+    return p;
+  }
+
   /** Link names in the host's network namespace. */
   async links(): Promise<string[]> {
     const out = await sh('ip', ['-n', this.ns, '-o', 'link', 'show']);
@@ -515,6 +558,11 @@ export class LabHost {
       if (!zk) throw new Error(`${this}: store 'zk' asked for, but the lab runs no ZooKeeper`);
       store = zk;
     }
+    let dnsUpstream = opts.dnsUpstream;
+    if (dnsUpstream === 'lab') {
+      dnsUpstream = this.lab.labDns?.();
+      if (!dnsUpstream) throw new Error(`${this}: dnsUpstream 'lab' asked for, but the lab's DNS server is not running`);
+    }
     if (this.plugin?.running) throw new Error(`${this}: plugin already running (pid ${this.plugin.pid})`);
     if (!existsSync(this.lab.pluginCli)) {
       throw new Error(`plugin CLI ${this.lab.pluginCli} not found: run \`npm run build\` first`);
@@ -534,6 +582,8 @@ export class LabHost {
       ...(opts.dockerHost === null ? [] : ['--docker-host', opts.dockerHost ?? `unix://${this.dockerSock}`]),
       ...(opts.zkSessionTimeoutMs === undefined ? [] : ['--zk-session-timeout-ms', String(opts.zkSessionTimeoutMs)]),
       ...(opts.resyncIntervalMs === undefined ? [] : ['--resync-interval-ms', String(opts.resyncIntervalMs)]),
+      ...(dnsUpstream === undefined ? [] : ['--dns-upstream', dnsUpstream]),
+      ...(opts.dnsAddress === undefined ? [] : ['--dns-address', opts.dnsAddress]),
       ...(opts.args ?? []),
     ];
     const proc = await TrackedProcess.spawn('nsenter', args, {

@@ -15,6 +15,11 @@ export { Lab, type LabOptions, type DestroyOptions } from './lab.js';
 export { LabHost, PingStream, SLEEPER, UNDERLAY_IF, PLUGIN_NAME } from './host.js';
 export type { FdbEntry, HostSpec, NeighEntry, PingOptions, StartPluginOptions, StopResult } from './host.js';
 export { BUSYBOX_IMAGE, buildBusyboxTarball } from './image.js';
+export {
+  DNS_TOOL, DnsPoller, dnsQuery, dnsRaw, dnsRawMany, LabDnsServer, nsNamed, nsOfPid,
+  type DnsPollOptions, type DnsPollResult, type DnsQueryOptions, type DnsQueryResult, type DnsRawResult, type DnsRecord,
+  type LabDnsQueryLog, type LabDnsServerOptions, type NsEnter,
+} from './dns.js';
 export { parsePingSummary, type PingResult, type PingSummary } from './ping.js';
 export { pluginRequest, type PluginResponse } from './plugin-http.js';
 export { CommandError, run, sh, type RunResult } from './proc.js';

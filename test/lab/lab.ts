@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dnsQuery, dnsRaw, LabDnsServer, nsNamed, type DnsQueryOptions, type DnsQueryResult, type DnsRawResult, type LabDnsServerOptions } from './dns.js';
 import { buildBusyboxTarball } from './image.js';
 import { LabHost, type HostSpec, type LabContext, type StartPluginOptions } from './host.js';
 import { debug, errorText, isSameProcessAlive, procStartTime, run, sh } from './proc.js';
@@ -37,6 +38,19 @@ export interface LabOptions {
    * cluster on the lab's ZooKeeper.
    */
   plugin?: StartPluginOptions;
+  /**
+   * dockerd --dns servers of every host (a host's own HostSpec.dockerDns
+   * wins). Default: the lab's outside address, so no container query ever
+   * reaches the machine's resolver.
+   */
+  dockerDns?: string[];
+  /**
+   * Start the lab's DNS server (LabDnsServer: A records for a few names,
+   * NXDOMAIN otherwise) on the outside address in the switch namespace while
+   * building; `plugin: { dnsUpstream: 'lab' }` then points plugins at it.
+   * Default: no (see also startDnsServer()).
+   */
+  dnsServer?: boolean | LabDnsServerOptions;
 }
 
 export interface DestroyOptions {
@@ -83,6 +97,8 @@ export class Lab {
   readonly outsideIp: string;
   readonly hosts: LabHost[] = [];
   zk: ZooKeeperEnsemble | undefined;
+  /** The lab's DNS server, while it runs (startDnsServer / LabOptions.dnsServer). */
+  dnsServer: LabDnsServer | undefined;
   private readonly ctx: LabContext;
   private readonly netnsCreated: string[] = [];
   private destroying: Promise<void> | undefined;
@@ -108,6 +124,8 @@ export class Lab {
       pluginCli: opts.pluginCli ?? process.env['TSOVERLAY_CLI'] ?? join(repoRoot, 'dist', 'cli.js'),
       ...(opts.plugin ? { pluginDefaults: opts.plugin } : {}),
       zkStore: () => this.zkStore,
+      ...(opts.dockerDns ? { dockerDns: opts.dockerDns } : {}),
+      labDns: () => (this.dnsServer?.running ? this.dnsServer.address : undefined),
     };
   }
 
@@ -175,6 +193,7 @@ export class Lab {
     await sh('ip', ['-n', this.switchNs, 'link', 'add', this.switchBridge, 'type', 'bridge']);
     await sh('ip', ['-n', this.switchNs, 'link', 'set', this.switchBridge, 'mtu', String(SWITCH_MTU), 'up']);
     await sh('ip', ['-n', this.switchNs, 'addr', 'add', `${this.outsideIp}/${this.prefixLen}`, 'dev', this.switchBridge]);
+    if (opts.dnsServer) await this.startDnsServer(opts.dnsServer === true ? {} : opts.dnsServer);
     // hosts
     opts.hosts.forEach((spec, i) => this.hosts.push(new LabHost(this.ctx, spec, i, `${this.net}.${i + 1}`)));
     for (const h of this.hosts) {
@@ -255,6 +274,30 @@ export class Lab {
     return run('nsenter', [`--net=/run/netns/${this.switchNs}`, '--', cmd, ...args], { timeoutMs: 60_000 });
   }
 
+  /**
+   * Start the lab's DNS server on the outside address (switch namespace),
+   * UDP and TCP: A records for `records` (default outside.example ->
+   * 203.0.113.7), NXDOMAIN for anything else, every query logged to
+   * <dir>/dns-server.log (`dnsServer.queries()`). Stopped by destroy().
+   */
+  async startDnsServer(opts: LabDnsServerOptions = {}): Promise<LabDnsServer> {
+    if (this.dnsServer?.running) throw new Error(`lab ${this.id}: dns server already running (pid ${this.dnsServer.proc.pid})`);
+    this.dnsServer = await LabDnsServer.start(this.switchNs, this.outsideIp, {
+      ...opts, state: this.state, logPath: join(this.dir, 'dns-server.log'), label: `dns-server-${this.id}`,
+    });
+    return this.dnsServer;
+  }
+
+  /** One DNS query from the switch namespace (the "outside") to `server`. */
+  switchDnsQuery(server: string, name: string, opts?: DnsQueryOptions): Promise<DnsQueryResult> {
+    return dnsQuery(nsNamed(this.switchNs), server, name, opts);
+  }
+
+  /** Raw bytes from the switch namespace to `server`; the first reply, if any. */
+  switchDnsRaw(server: string, bytes: Buffer, opts?: { timeoutMs?: number; tcp?: boolean }): Promise<DnsRawResult> {
+    return dnsRaw(nsNamed(this.switchNs), server, bytes, opts);
+  }
+
   /** Import the busybox image into a host again (e.g. after wiping its data root). */
   async importImage(h: LabHost): Promise<void> {
     this.imageTar ??= buildBusyboxTarball(this.dir);
@@ -276,6 +319,10 @@ export class Lab {
     const errors: string[] = [];
     debug(`lab ${this.id}: destroy`);
     await Promise.all(this.hosts.map((h) => h.shutdown(errors)));
+    if (this.dnsServer?.running) {
+      const r = await this.dnsServer.stop();
+      if (r.killed) errors.push('lab dns server ignored SIGTERM and was killed');
+    }
     if (this.zk) errors.push(...(await this.zk.stopAll()));
     // anything recorded still alive (e.g. recorded by a previous owner of this object) gets killed
     for (const line of (await readFile(this.state.path, 'utf8').catch(() => '')).split('\n')) {

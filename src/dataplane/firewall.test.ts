@@ -1,0 +1,112 @@
+import t from 'tap';
+import { type CommandResult, type CommandRunner, FakeFirewall, IptablesFirewall, RESOLVER_COMMENT } from './firewall.js';
+
+/**
+ * A scripted iptables: one INPUT chain per command, rules kept as the
+ * argument lists `-S` prints; answers -C, -I [pos], -S like the real one
+ * (the contract suite runs the real one in a namespace).
+ */
+const fakeIptables = (): { run: CommandRunner; chains: Map<string, string[]>; log: string[] } => {
+  const chains = new Map<string, string[]>([
+    ['iptables', ['-A INPUT -s 10.0.0.0/8 -j ACCEPT']],
+    ['ip6tables', []],
+  ]);
+  const log: string[] = [];
+  const show = (args: string[]): string => args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
+  const ok = (stdout = ''): CommandResult => ({ code: 0, stdout, stderr: '' });
+  const run: CommandRunner = async (cmd, argv) => {
+    const chain = chains.get(cmd);
+    if (!chain) return { code: -1, stdout: '', stderr: `spawn ${cmd} ENOENT` };
+    const args = argv[0] === '-w' ? argv.slice(2) : argv;
+    const [op, name, ...rest] = args;
+    log.push(`${cmd} ${op} ${name}${op === '-I' && /^\d+$/.test(rest[0] ?? '') ? ` ${rest[0]}` : ''}`);
+    if (name !== 'INPUT') return { code: 2, stdout: '', stderr: `no chain ${name}` };
+    switch (op) {
+      case '-C':
+        return chain.includes(`-A INPUT ${show(rest)}`) ? ok() : { code: 1, stdout: '', stderr: 'Bad rule' };
+      case '-I': {
+        const pos = /^\d+$/.test(rest[0] ?? '') ? Number(rest.shift()) : 1;
+        chain.splice(pos - 1, 0, `-A INPUT ${show(rest)}`);
+        return ok();
+      }
+      case '-S':
+        return ok(['-P INPUT ACCEPT', ...chain].join('\n') + '\n');
+      default:
+        return { code: 2, stdout: '', stderr: `unsupported ${String(op)}` };
+    }
+  };
+  return { run, chains, log };
+};
+
+const tag = `-m comment --comment "${RESOLVER_COMMENT}"`;
+const OURS_V4 = [
+  `-A INPUT -d 169.254.53.53/32 -i tsbr+ ${tag} -j ACCEPT`,
+  `-A INPUT -d 169.254.53.53/32 -i lo ${tag} -j ACCEPT`,
+  `-A INPUT -d 169.254.53.53/32 ${tag} -j DROP`,
+];
+
+t.test('resolver input: ACCEPT from our bridges and lo, then DROP, at the top; idempotent', async (t) => {
+  const ipt = fakeIptables();
+  const fw = new IptablesFirewall(undefined, ipt.run);
+  await fw.ensureResolverInput('169.254.53.53');
+  t.same(ipt.chains.get('iptables'), [...OURS_V4, '-A INPUT -s 10.0.0.0/8 -j ACCEPT']);
+  const writes = ipt.log.length;
+  await fw.ensureResolverInput('169.254.53.53');
+  t.same(ipt.log.slice(writes), ['iptables -C INPUT', 'iptables -C INPUT', 'iptables -C INPUT'], 'a replay only checks');
+  t.same(ipt.chains.get('ip6tables'), [], 'IPv4 address: iptables only');
+});
+
+t.test('resolver input: a rule deleted behind our back comes back in its place', async (t) => {
+  const ipt = fakeIptables();
+  const fw = new IptablesFirewall(undefined, ipt.run);
+  await fw.ensureResolverInput('169.254.53.53');
+  const chain = ipt.chains.get('iptables') ?? [];
+  chain.splice(2, 1); // the DROP
+  chain.unshift('-A INPUT -p icmp -j ACCEPT'); // someone else's rule on top
+  await fw.ensureResolverInput('169.254.53.53');
+  t.same(chain, ['-A INPUT -p icmp -j ACCEPT', ...OURS_V4, '-A INPUT -s 10.0.0.0/8 -j ACCEPT'], 'DROP right below our ACCEPTs');
+  chain.splice(1, 1); // the tsbr+ ACCEPT
+  await fw.ensureResolverInput('169.254.53.53');
+  t.same(chain.slice(0, 1), [OURS_V4[0]], 'a missing ACCEPT goes on top, above the DROP');
+  t.ok(chain.indexOf(OURS_V4[2] ?? '') > chain.indexOf(OURS_V4[0] ?? ''));
+});
+
+t.test('resolver input: IPv6 uses ip6tables, canonical address; bad address; no iptables', async (t) => {
+  const ipt = fakeIptables();
+  const fw = new IptablesFirewall(undefined, ipt.run);
+  await fw.ensureResolverInput('FD53:0::53');
+  t.same(ipt.chains.get('ip6tables'), [
+    `-A INPUT -d fd53::53/128 -i tsbr+ ${tag} -j ACCEPT`,
+    `-A INPUT -d fd53::53/128 -i lo ${tag} -j ACCEPT`,
+    `-A INPUT -d fd53::53/128 ${tag} -j DROP`,
+  ]);
+  await t.rejects(fw.ensureResolverInput('resolver'), { code: 'INVALID_OPTION' });
+
+  const warned: string[] = [];
+  const none = new IptablesFirewall({ info: () => {}, warn: (_o, msg) => warned.push(msg) }, async (cmd) => ({
+    code: -1,
+    stdout: '',
+    stderr: `spawn ${cmd} ENOENT`,
+  }));
+  await none.ensureResolverInput('169.254.53.53');
+  await none.ensureResolverInput('169.254.53.53');
+  t.same(warned, ['iptables not found; the resolver address is reachable from outside this node'], 'warned once');
+});
+
+t.test('resolver input: a failing insert is an error naming the command', async (t) => {
+  const fw = new IptablesFirewall(undefined, async (_cmd, args) =>
+    args.includes('-C') ? { code: 1, stdout: '', stderr: 'Bad rule' } : { code: 4, stdout: '', stderr: 'Permission denied (you must be root)\n' },
+  );
+  await t.rejects(fw.ensureResolverInput('169.254.53.53'), {
+    message: 'could not add the firewall rule for the resolver address 169.254.53.53: iptables: Permission denied (you must be root)',
+  });
+});
+
+t.test('FakeFirewall records resolver addresses and can fail', async (t) => {
+  const fw = new FakeFirewall();
+  await fw.ensureResolverInput('169.254.53.53');
+  t.same(fw.resolverInput, ['169.254.53.53']);
+  t.equal(fw.calls, 0, 'bridge forwarding calls counted apart');
+  fw.failResolverInput = new Error('nope');
+  await t.rejects(fw.ensureResolverInput('169.254.53.53'), { message: 'nope' });
+});
