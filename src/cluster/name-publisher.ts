@@ -35,8 +35,14 @@ export class NamePublisher {
     this.deps.engine.watchEvents(
       {
         onEvent: (e) => {
-          const container = e.type === 'network' && e.action === 'connect' ? e.attributes['container'] : e.type === 'container' && e.action === 'rename' ? e.id : undefined;
-          if (container) void this.publishContainer(container);
+          if (e.type === 'network' && e.action === 'connect' && e.attributes['container']) {
+            // The network's view answers at once; the container's (with
+            // aliases) only once its start has finished.
+            const container = e.attributes['container'];
+            void this.publishFromNetwork(e.id, container).then(() => this.publishContainer(container));
+          } else if (e.type === 'container' && e.action === 'rename') {
+            void this.publishContainer(e.id);
+          }
         },
         onConnected: () => this.loop.trigger(),
       },
@@ -63,6 +69,20 @@ export class NamePublisher {
       this.deps.log.warn({ err: e, error: errorText(e), container: containerId.slice(0, 12) }, 'publishing container names failed; the next sync retries');
       this.loop.trigger();
       return 0;
+    }
+  }
+
+  /** Publish a container's name from the network inspect (no aliases yet). */
+  private async publishFromNetwork(networkId: string, containerId: string): Promise<void> {
+    try {
+      const net = await this.deps.engine.inspectNetwork(networkId);
+      const ep = net?.endpoints?.find((x) => x.containerId === containerId);
+      if (!ep) return;
+      const key = await this.deps.state.resolveNetwork(networkId);
+      const known = key ? await this.deps.state.getDnsName(key, ep.endpointId) : undefined;
+      await this.publish({ id: containerId, name: ep.name, attachments: [{ networkId, endpointId: ep.endpointId, aliases: known?.aliases ?? [] }] });
+    } catch (e) {
+      this.deps.log.debug({ err: e, container: containerId.slice(0, 12) }, 'early name publish failed; the container inspect follows');
     }
   }
 

@@ -37,6 +37,13 @@ export interface NetworkDevices {
    * (and so drops its forwarding entries).
    */
   group?: string;
+  /**
+   * Fixed MAC of the bridge. Without one a Linux bridge takes the lowest MAC
+   * of its ports and changes it when that port leaves; containers that cached
+   * the old MAC for an address of the bridge (the resolver's) would lose it
+   * until their ARP entry expires.
+   */
+  bridgeMac?: string;
 }
 
 /** An endpoint's veth pair: host end on the bridge, container end handed to Docker. */

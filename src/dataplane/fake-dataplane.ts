@@ -281,7 +281,7 @@ export class FakeDataplane implements Dataplane {
         'create vxlan',
       );
     }
-    this.setLink(bridge, { mtu: spec.mtu, up: true });
+    this.setLink(bridge, { mtu: spec.mtu, up: true, ...(spec.bridgeMac ? { mac: spec.bridgeMac } : {}) });
   }
 
   async ensureEndpoint(input: EndpointDevices): Promise<void> {

@@ -350,7 +350,7 @@ export class NetlinkDataplane implements Dataplane {
     // Last: enslaving adjusts the bridge MTU to its ports'; converge it to the spec.
     const final = await this.findLink(spec.bridge);
     if (!final) throw new TsoverlayError('KERNEL_FAILURE', `ensure network ${spec.bridge}: the bridge vanished while being set up`);
-    await this.converge(final, { mtu: spec.mtu, up: true });
+    await this.converge(final, { mtu: spec.mtu, up: true, ...(spec.bridgeMac ? { mac: spec.bridgeMac } : {}) });
   }
 
   async ensureEndpoint(input: EndpointDevices): Promise<void> {

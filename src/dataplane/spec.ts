@@ -38,6 +38,10 @@ export const checkNetworkSpec = (spec: NetworkDevices): NetworkDevices => {
   checkInt('underlay interface index', spec.underlayIndex, 1, 0x7fffffff);
   const local = canonicalIp(spec.local);
   if (!local) throw invalid(`VXLAN local address "${spec.local}" is not an IP address`);
+  if (spec.bridgeMac !== undefined) {
+    const mac = macToBytes(spec.bridgeMac);
+    if (!mac || (mac[0]! & 1) !== 0) throw invalid(`bridge MAC "${spec.bridgeMac}" is not a unicast MAC address`);
+  }
   if (spec.group === undefined) {
     // Drop an explicit `group: undefined` so the result compares cleanly.
     const { group: _, ...rest } = spec;

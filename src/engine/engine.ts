@@ -16,6 +16,8 @@ export interface EngineNetwork {
   ipv6: boolean;
   /** Containers attached on this engine (filled by inspectNetwork only). */
   containers: number;
+  /** Their endpoints (inspectNetwork only): answered without waiting for a container being started. */
+  endpoints?: Array<{ containerId: string; name: string; endpointId: string }>;
 }
 
 export interface CreateNetworkSpec {

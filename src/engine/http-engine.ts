@@ -22,7 +22,7 @@ interface RawNetwork {
   EnableIPv6?: boolean;
   Options?: Record<string, string> | null;
   IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> | null };
-  Containers?: Record<string, unknown> | null;
+  Containers?: Record<string, { Name?: string; EndpointID?: string }> | null;
 }
 
 const toNetwork = (n: RawNetwork): EngineNetwork => ({
@@ -37,6 +37,13 @@ const toNetwork = (n: RawNetwork): EngineNetwork => ({
   internal: n.Internal === true,
   ipv6: n.EnableIPv6 === true,
   containers: Object.keys(n.Containers ?? {}).length,
+  ...(n.Containers
+    ? {
+        endpoints: Object.entries(n.Containers)
+          .filter(([, c]) => c.EndpointID && c.Name)
+          .map(([id, c]) => ({ containerId: id, name: c.Name ?? '', endpointId: c.EndpointID ?? '' })),
+      }
+    : {}),
 });
 
 interface RawContainer {

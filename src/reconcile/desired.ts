@@ -14,6 +14,7 @@
  * Entries toward a node whose membership is gone are simply not desired, so
  * the next pass removes them (node loss).
  */
+import { createHash } from 'node:crypto';
 import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices, TableRoute, Underlay } from '../dataplane/dataplane.js';
 import { bridgeName, vxlanName } from '../dataplane/names.js';
 import type { EndpointRecord, NetworkRecord, NodeRecord } from '../model.js';
@@ -44,6 +45,16 @@ export interface Desired {
   resolver?: ResolverRouting;
 }
 
+/**
+ * A stable, locally administered MAC for a network's bridge on this node:
+ * 06 (not 02, Docker's and our endpoints' prefix), then a hash of the node's
+ * underlay address and the VNI, so it differs between nodes and networks.
+ */
+export const bridgeMac = (underlayAddress: string, vni: number): string => {
+  const h = createHash('sha256').update(`${underlayAddress}/${vni}`).digest();
+  return ['06', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+};
+
 export const networkDevices = (net: NetworkRecord, underlay: Underlay, port: number): NetworkDevices => ({
   vni: net.vni,
   bridge: bridgeName(net.vni),
@@ -52,6 +63,7 @@ export const networkDevices = (net: NetworkRecord, underlay: Underlay, port: num
   local: underlay.address,
   underlayIndex: underlay.ifindex,
   mtu: net.mtu,
+  bridgeMac: bridgeMac(underlay.address, net.vni),
   ...(net.multicast ? { group: net.multicast } : {}),
 });
 

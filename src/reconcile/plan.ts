@@ -25,6 +25,7 @@ export const networkDrift = (spec: NetworkDevices, bridge: ObservedLink | undefi
   if (!bridge) return `bridge ${spec.bridge} missing`;
   if (bridge.kind !== 'bridge') return `${spec.bridge} is a ${bridge.kind}, not a bridge`;
   if (bridge.mtu !== spec.mtu) return `${spec.bridge} mtu ${bridge.mtu} != ${spec.mtu}`;
+  if (spec.bridgeMac && bridge.mac !== spec.bridgeMac) return `${spec.bridge} mac ${bridge.mac ?? 'none'} != ${spec.bridgeMac}`;
   if (!bridge.up) return `${spec.bridge} is down`;
   if (!vxlan) return `vxlan ${spec.vxlan} missing`;
   const vx = vxlan.vxlan;

@@ -415,7 +415,7 @@ export class ClusterState {
 
   // ---- published names (resolver) -----------------------------------------
 
-  /** Create or replace the names of an endpoint; false if the endpoint's network folder is gone. */
+  /** Create or replace the names of an endpoint; false if the endpoint (or its network) is gone. */
   async putDnsName(rec: DnsNameRecord): Promise<boolean> {
     const p = dnsNamePath(rec.network, rec.endpointId);
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -423,6 +423,8 @@ export class ClusterState {
       if (cur?.data === json(rec)) return true;
       // Replace = delete + create, so watchers of the folder see the change.
       const ops: KvOp[] = [
+        // Only while the endpoint exists: a late publish must not outlive it.
+        { type: 'check', path: endpointPath(rec.network, rec.endpointId), version: -1 },
         ...(cur ? [{ type: 'delete', path: p, version: cur.version } as KvOp] : []),
         { type: 'create', path: p, data: json(rec) },
       ];
@@ -431,10 +433,16 @@ export class ClusterState {
         return true;
       } catch (e) {
         if (!(e instanceof KvConflict)) throw e;
-        if (e.reason === 'missing' && e.op.type === 'create') return false;
+        if (e.reason === 'missing' && (e.op.type === 'create' || e.op.type === 'check')) return false;
       }
     }
     throw new TsoverlayError('STORE_CONFLICT', `names of endpoint ${rec.endpointId.slice(0, 12)} kept changing`);
+  }
+
+  async getDnsName(networkId: string, endpointId: string): Promise<DnsNameRecord | undefined> {
+    const p = dnsNamePath(networkId, endpointId);
+    const v = await guarded(() => this.kv.get(p));
+    return v ? (decode(DnsNameSchema, v.data, p) as DnsNameRecord) : undefined;
   }
 
   async listDnsNames(networkId: string): Promise<DnsNameRecord[]> {
