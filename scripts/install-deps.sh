@@ -12,6 +12,10 @@
 #   iputils-ping     ping with -i/-M/-W run inside container namespaces
 #   util-linux       nsenter, unshare, mount
 #   procps           ps, for humans checking for leftovers
+#   docker-registry  a local registry (Docker distribution 2.8) for the
+#                    managed-plugin test: docker plugin push/install
+#                    (test/integration/managed-plugin.test.ts); the package's
+#                    own service is not started (see below) nor used
 #
 # The docker.io package would start a system dockerd from its postinst where
 # an init system runs. The tests never use a system dockerd (every lab host
@@ -31,7 +35,7 @@ if ! command -v apt-get >/dev/null; then
   exit 1
 fi
 
-PKGS=(docker.io zookeeper iptables iproute2 busybox-static iputils-ping util-linux procps tar)
+PKGS=(docker.io zookeeper iptables iproute2 busybox-static iputils-ping util-linux procps tar docker-registry)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -77,7 +81,7 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 # Sanity: the tools the lab uses are really there now.
-for tool in dockerd containerd runc docker nsenter unshare ip iptables ping tar java; do
+for tool in dockerd containerd runc docker nsenter unshare ip iptables ping tar java docker-registry; do
   command -v "$tool" >/dev/null || { echo "install-deps: $tool still missing after install" >&2; exit 1; }
 done
 [ -x /bin/busybox ] || { echo "install-deps: /bin/busybox missing (busybox-static)" >&2; exit 1; }

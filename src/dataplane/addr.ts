@@ -46,3 +46,6 @@ export const isUnicastMac = (bytes: Uint8Array): boolean =>
 /** An IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast address, as 4 or 16 bytes. */
 export const isMulticastIp = (bytes: Uint8Array): boolean =>
   bytes.length === 4 ? ((bytes[0] ?? 0) & 0xf0) === 0xe0 : bytes.length === 16 && bytes[0] === 0xff;
+
+/** True if every byte is zero (the flood MAC, an unset address). */
+export const isAllZero = (b: Uint8Array): boolean => b.every((x) => x === 0);

@@ -62,3 +62,8 @@ export {
   pingFromPid, pingUntilOk, subnetOf, vxlanDevices, waitNetwork, waitNetworkGone,
   type Endpoint, type EventualPing, type NetInfo, type OverlayNet,
 } from './overlay.js';
+export { LabRegistry, REGISTRY_BIN, type LabRegistryOptions, type RegistryLab } from './registry.js';
+export {
+  buildPluginDir, CAP, findPluginProcess, hasCap, inspectPlugin, PLUGIN_BUILD_SCRIPT, pluginCacheDir, pluginEnv, pluginLinesInDockerdLog,
+  waitPluginProcess, type BuildPluginOptions, type BuildPluginResult, type PluginInspect, type PluginProcess,
+} from './managed-plugin.js';

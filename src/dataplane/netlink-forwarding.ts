@@ -1,0 +1,359 @@
+/**
+ * The VXLAN forwarding entries (FDB and neighbour), over rtnetlink: part of
+ * `NetlinkDataplane` (kept in its own file for size; every request goes
+ * through the adapter's one request queue, see `exec` there).
+ *
+ * How it works
+ * - `learning off`: the kernel must not learn remote MACs from received
+ *   frames. Peers' MACs are programmed as static FDB entries (MAC -> peer
+ *   VTEP) and permanent neighbour entries from the cluster store, so the data
+ *   path keeps working while the daemon restarts and never floods to learn.
+ * - `proxy on`: the VXLAN device answers ARP/ND requests from its neighbour
+ *   table instead of flooding them to every peer; with permanent neighbour
+ *   entries every lookup of a known container is answered locally.
+ *   `l2miss`/`l3miss` stay off: we do not depend on miss notifications.
+ *   With proxy on, ARP requests and neighbour solicitations are never
+ *   flooded: an address without a neighbour entry does not resolve at all.
+ * - Per container on another node, on the network's VXLAN device:
+ *   - a permanent neighbour entry IP -> MAC (IPv4 and IPv6), for the proxy;
+ *   - a static FDB entry MAC -> that node's VTEP IP (`self`, `permanent`,
+ *     written with CREATE|REPLACE: one dst per MAC, a replay is harmless).
+ *   Per other node of the network: one FDB entry for the all-zero MAC with
+ *   that node as dst (CREATE|APPEND: the all-zero MAC collects one dst per
+ *   node). Broadcast, multicast and unknown-unicast frames are copied to every
+ *   such dst (head-end replication). Optionally (`group`) the device also
+ *   sends them to a multicast group on the underlay; the kernel keeps that as
+ *   an all-zero entry with the group as dst, which `listForwarding` leaves out.
+ *
+ * Netlink notes
+ * - FDB entries are neighbour messages of family AF_BRIDGE (7) with NTF_SELF
+ *   (else they would go to the bridge the VXLAN device is enslaved to);
+ *   NDA_LLADDR = MAC, NDA_DST = remote VTEP.
+ * - Dump filters (the package does not set NETLINK_GET_STRICT_CHK, so the
+ *   kernel parses requests the legacy way): the neighbour dump takes an
+ *   NDA_IFINDEX attribute; the FDB dump only filters by port when the request
+ *   header is a 16-byte `struct ifinfomsg` (ifi_index = port), so that one is
+ *   sent raw. Both results are filtered by ifindex again here, in case a
+ *   kernel ignores the filter.
+ * - RTM_DELNEIGH on a VXLAN FDB entry whose MAC exists but has no such dst
+ *   answers success and deletes nothing; RTM_DELNEIGH of a neighbour deletes
+ *   whatever MAC it has. Deletes therefore read the entry first, so the
+ *   boolean is right and a newer entry for a reused IP is not removed.
+ */
+import { type RequestOptions, type RtNetlinkSocket, rt } from 'netlink';
+import { TsoverlayError } from '../errors.js';
+import { bytesToIp, bytesToMac, canonicalIp, ipToBytes, isAllZero, isMulticastIp, macToBytes } from './addr.js';
+import type { FdbEntry, Forwarding, NeighEntry } from './dataplane.js';
+import { errnoOf } from './kernel-error.js';
+import type { Exec } from './netlink-routing.js';
+import { checkFdbEntry, checkForwardingDevice, checkNeighEntry, sortForwarding, ZERO_MAC } from './spec.js';
+
+/** How long a forwarding call trusts the ifindex an earlier one looked up. */
+export const VXLAN_TARGET_TTL_MS = 1000;
+
+// linux/netlink.h, linux/rtnetlink.h
+const NLM_F_REPLACE = 0x100;
+const NLM_F_CREATE = 0x400;
+const NLM_F_APPEND = 0x800;
+const NLM_F_DUMP = 0x300;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const AF_BRIDGE = 7;
+
+/** What the forwarding calls need from `NetlinkDataplane`. */
+export interface ForwardingKernel {
+  exec: Exec;
+  /** One RTM_GETLINK by name; undefined if there is no such device. */
+  findLink(name: string): Promise<{ index: number; kind: string; vxlan?: { local?: string } } | undefined>;
+}
+
+
+/** An FDB entry we program: ours are `self`, `permanent` and have a unicast dst. */
+const parseFdb = (m: rt.NeighborMessage): FdbEntry | undefined => {
+  const { lladdr, dst } = m.attrs;
+  if (!m.data.flags?.self || !m.data.state?.permanent || !lladdr || lladdr.length !== 6 || !dst) return undefined;
+  if (dst.length !== 4 && dst.length !== 16) return undefined;
+  // The group's default entry (all-zero MAC, multicast dst) is the kernel's own.
+  if (isMulticastIp(dst) || isAllZero(dst)) return undefined;
+  return { mac: bytesToMac(lladdr), dst: bytesToIp(dst) };
+};
+
+/** A permanent neighbour entry (not a proxy entry, not one the kernel resolved). */
+const parseNeigh = (m: rt.NeighborMessage): NeighEntry | undefined => {
+  const { lladdr, dst } = m.attrs;
+  if (!m.data.state?.permanent || m.data.flags?.proxy || !lladdr || lladdr.length !== 6 || !dst) return undefined;
+  if (dst.length !== 4 && dst.length !== 16) return undefined;
+  return { ip: bytesToIp(dst), mac: bytesToMac(lladdr) };
+};
+
+const u32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+
+/** The VXLAN device a forwarding call works on. */
+interface VxlanTarget {
+  name: string;
+  index: number;
+  /** Family of its `local` address, if it has one. */
+  family: 4 | 6 | undefined;
+}
+
+export class NetlinkForwarding {
+  /** VXLAN devices of recent forwarding calls, by name (see `withVxlan`). */
+  private readonly vxlanTargets = new Map<string, { target: VxlanTarget; until: number }>();
+
+  constructor(private readonly k: ForwardingKernel) {}
+
+  /** Drop the remembered device `name`: the adapter is deleting or creating it. */
+  forget(name: string): void {
+    this.vxlanTargets.delete(name);
+  }
+
+  async listForwarding(vxlan: string): Promise<Forwarding> {
+    // Fresh lookup: a dump filtered by a stale ifindex is just empty, not ENODEV.
+    return this.withVxlan('list forwarding', vxlan, { fresh: true }, async (dev) => {
+      const fdb = await this.dumpFdb(dev);
+      const neigh = await this.dumpNeigh(dev);
+      return sortForwarding({ fdb, neigh });
+    });
+  }
+
+  async addFdb(vxlan: string, input: FdbEntry): Promise<void> {
+    checkForwardingDevice(vxlan);
+    checkFdbEntry(vxlan, input, undefined); // a bad entry is INVALID_OPTION before any I/O
+    await this.withVxlan('add fdb', vxlan, {}, async (dev) => {
+      const entry = checkFdbEntry(vxlan, input, dev.family);
+      // Unicast: one dst per MAC, REPLACE moves it. All-zero MAC: APPEND adds
+      // this dst to its list (the kernel refuses REPLACE there: EOPNOTSUPP),
+      // and appending a dst it already has is a no-op.
+      const flags = NLM_F_CREATE | (entry.mac === ZERO_MAC ? NLM_F_APPEND : NLM_F_REPLACE);
+      await this.k.exec(
+        'add fdb',
+        vxlan,
+        (s, o) => s.newNeighbor(fdbHeader(dev.index, true), fdbAttrs(entry), { ...o, flags }),
+        `${entry.mac} dst ${entry.dst}`,
+      );
+    });
+  }
+
+  async deleteFdb(vxlan: string, input: FdbEntry): Promise<boolean> {
+    checkForwardingDevice(vxlan);
+    const entry = checkFdbEntry(vxlan, input, undefined);
+    // The all-zero MAC's check is a dump: see listForwarding.
+    return this.withVxlan('delete fdb', vxlan, { fresh: entry.mac === ZERO_MAC }, async (dev) => {
+      if (dev.family !== undefined && canonicalIp(entry.dst)?.family !== dev.family) return false; // cannot exist
+      // The kernel acks a delete of an existing MAC with another dst without
+      // deleting anything: look first. The all-zero MAC has several dsts and a
+      // single GET shows only the first, so that one takes a (filtered) dump;
+      // it changes once per remote node, not per container.
+      const present =
+        entry.mac === ZERO_MAC
+          ? (await this.dumpFdb(dev)).some((e) => e.mac === entry.mac && e.dst === entry.dst)
+          : (await this.getFdb(dev, entry.mac))?.dst === entry.dst;
+      if (!present) return false;
+      return this.deleteEntry(
+        'delete fdb',
+        vxlan,
+        (s, o) => s.delNeighbor(fdbHeader(dev.index, false), fdbAttrs(entry), o),
+        `${entry.mac} dst ${entry.dst}`,
+      );
+    });
+  }
+
+  async addNeigh(vxlan: string, input: NeighEntry): Promise<void> {
+    checkForwardingDevice(vxlan);
+    const entry = checkNeighEntry(vxlan, input);
+    await this.withVxlan('add neighbour', vxlan, {}, (dev) =>
+      this.k.exec(
+        'add neighbour',
+        vxlan,
+        (s, o) =>
+          s.newNeighbor(neighHeader(dev.index, entry.family, true), neighAttrs(entry), { ...o, flags: NLM_F_CREATE | NLM_F_REPLACE }),
+        `${entry.ip} lladdr ${entry.mac}`,
+      ),
+    );
+  }
+
+  async deleteNeigh(vxlan: string, input: NeighEntry): Promise<boolean> {
+    checkForwardingDevice(vxlan);
+    const entry = checkNeighEntry(vxlan, input);
+    return this.withVxlan('delete neighbour', vxlan, {}, async (dev) => {
+      // RTM_DELNEIGH goes by IP alone: only delete it while it still maps to
+      // this MAC (an IP reused by a newer container elsewhere must stay).
+      if ((await this.getNeigh(dev, entry))?.mac !== entry.mac) return false;
+      return this.deleteEntry(
+        'delete neighbour',
+        vxlan,
+        (s, o) => s.delNeighbor(neighHeader(dev.index, entry.family, false), { dst: ipToBytes(entry.ip) ?? Buffer.alloc(0) }, o),
+        `${entry.ip} lladdr ${entry.mac}`,
+      );
+    });
+  }
+
+  /**
+   * Run `fn` against the VXLAN device `name`. The device (index, local
+   * family) is looked up with one RTM_GETLINK and remembered for
+   * VXLAN_TARGET_TTL_MS: a burst of entries costs one lookup, not one each
+   * (the lookup, a full link message to parse, costs ~4x the entry write).
+   * A remembered index that is gone (ENODEV: the device was deleted or
+   * recreated behind our back; ifindexes are not reused right away) is
+   * looked up again once; the adapter's own deletes and creates forget it at
+   * once (`forget`). Only requests that fail with ENODEV on a bad index may
+   * use a remembered one (`fresh` otherwise: a dump filtered by a gone index
+   * is silently empty).
+   */
+  private async withVxlan<T>(
+    operation: string,
+    name: string,
+    opts: { fresh?: boolean },
+    fn: (dev: VxlanTarget) => Promise<T>,
+  ): Promise<T> {
+    checkForwardingDevice(name);
+    const cached = opts.fresh ? undefined : this.vxlanTargets.get(name);
+    const remembered = cached !== undefined && cached.until > performance.now();
+    const dev = remembered && cached ? cached.target : await this.lookupVxlan(operation, name);
+    try {
+      return await fn(dev);
+    } catch (e) {
+      if (errnoOf(e) !== 'ENODEV') throw e;
+      this.vxlanTargets.delete(name);
+      if (!remembered) throw noVxlan(operation, name);
+      const fresh = await this.lookupVxlan(operation, name);
+      try {
+        return await fn(fresh);
+      } catch (e2) {
+        if (errnoOf(e2) !== 'ENODEV') throw e2;
+        this.vxlanTargets.delete(name);
+        throw noVxlan(operation, name);
+      }
+    }
+  }
+
+  private async lookupVxlan(operation: string, name: string): Promise<VxlanTarget> {
+    this.vxlanTargets.delete(name);
+    const link = await this.k.findLink(name);
+    if (!link) throw noVxlan(operation, name);
+    if (link.kind !== 'vxlan') throw notVxlan(operation, name, link.kind);
+    const local = link.vxlan?.local === undefined ? undefined : canonicalIp(link.vxlan.local);
+    const target: VxlanTarget = { name, index: link.index, family: local?.family };
+    this.vxlanTargets.set(name, { target, until: performance.now() + VXLAN_TARGET_TTL_MS });
+    return target;
+  }
+
+  /** A delete request: true if done, false if the kernel had no such entry (ENOENT). */
+  private async deleteEntry(
+    operation: string,
+    device: string,
+    fn: (s: RtNetlinkSocket, o: RequestOptions) => Promise<unknown>,
+    detail: string,
+  ): Promise<boolean> {
+    try {
+      await this.k.exec(operation, device, fn, detail);
+      return true;
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT') return false;
+      throw e;
+    }
+  }
+
+  /** Our FDB entries on the device: one dump, filtered by the kernel (see the netlink notes). */
+  private async dumpFdb(dev: VxlanTarget): Promise<FdbEntry[]> {
+    // struct ifinfomsg: family u8, pad u8, type u16, index s32, flags u32, change u32.
+    const header = Buffer.alloc(16);
+    header.writeUInt8(AF_BRIDGE, 0);
+    header.writeInt32LE(dev.index, 4);
+    const msgs = await this.k.exec('dump fdb', dev.name, (s, o) => s.request(rt.MessageType.GETNEIGH, [header], { ...o, flags: NLM_F_DUMP }));
+    const out: FdbEntry[] = [];
+    for (const m of msgs) {
+      if (m.kind !== 'neighbor' || m.data.ifindex !== dev.index || m.data.family !== AF_BRIDGE) continue;
+      const e = parseFdb(m);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /** Our neighbour entries (IPv4 and IPv6) on the device: one dump, filtered by NDA_IFINDEX. */
+  private async dumpNeigh(dev: VxlanTarget): Promise<NeighEntry[]> {
+    const msgs = await this.k.exec('dump neighbours', dev.name, (s, o) => s.getNeighbors({}, { ifindex: u32(dev.index) }, o));
+    const out: NeighEntry[] = [];
+    for (const m of msgs) {
+      if (m.data.ifindex !== dev.index || (m.data.family !== AF_INET && m.data.family !== AF_INET6)) continue;
+      const e = parseNeigh(m);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /** The FDB entry of a unicast MAC (its only dst), if it is one of ours. */
+  private async getFdb(dev: VxlanTarget, mac: string): Promise<FdbEntry | undefined> {
+    try {
+      const msgs = await this.k.exec(
+        'get fdb',
+        dev.name,
+        (s, o) =>
+          s.getNeighbor({ family: AF_BRIDGE, ifindex: dev.index, flags: { self: true } }, { lladdr: macToBytes(mac) ?? Buffer.alloc(0) }, o),
+        mac,
+      );
+      const m = msgs[0];
+      return m ? parseFdb(m) : undefined;
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  /** The permanent neighbour entry of an IP, if there is one. */
+  private async getNeigh(dev: VxlanTarget, entry: NeighEntry & { family: 4 | 6 }): Promise<NeighEntry | undefined> {
+    try {
+      const msgs = await this.k.exec(
+        'get neighbour',
+        dev.name,
+        (s, o) =>
+          s.getNeighbor(
+            { family: entry.family === 4 ? AF_INET : AF_INET6, ifindex: dev.index },
+            { dst: ipToBytes(entry.ip) ?? Buffer.alloc(0) },
+            o,
+          ),
+        entry.ip,
+      );
+      const m = msgs[0];
+      return m ? parseNeigh(m) : undefined;
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+}
+
+const noVxlan = (operation: string, name: string): TsoverlayError =>
+  new TsoverlayError('KERNEL_FAILURE', `${operation} ${name}: no such vxlan device`);
+
+const notVxlan = (operation: string, name: string, kind: string): TsoverlayError =>
+  new TsoverlayError('KERNEL_FAILURE', `${operation} ${name}: not a vxlan device (kind ${kind || 'none'})`);
+
+/** ndmsg of an FDB request: AF_BRIDGE, NTF_SELF (the VXLAN device's own table); permanent when adding. */
+const fdbHeader = (index: number, add: boolean): rt.Neighbor => ({
+  family: AF_BRIDGE,
+  ifindex: index,
+  flags: { self: true },
+  ...(add ? { state: { permanent: true } } : {}),
+});
+
+const fdbAttrs = (e: FdbEntry): rt.NeighborAttrs => ({
+  lladdr: macToBytes(e.mac) ?? Buffer.alloc(0),
+  dst: ipToBytes(e.dst) ?? Buffer.alloc(0),
+});
+
+/** ndmsg of a neighbour request; NUD_PERMANENT when adding. */
+const neighHeader = (index: number, family: 4 | 6, add: boolean): rt.Neighbor => ({
+  family: family === 4 ? AF_INET : AF_INET6,
+  ifindex: index,
+  ...(add ? { state: { permanent: true } } : {}),
+});
+
+const neighAttrs = (e: NeighEntry): rt.NeighborAttrs => ({
+  dst: ipToBytes(e.ip) ?? Buffer.alloc(0),
+  lladdr: macToBytes(e.mac) ?? Buffer.alloc(0),
+});
