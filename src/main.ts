@@ -5,6 +5,7 @@
  * SIGTERM/SIGINT.
  */
 import { mkdir, readFile, unlink } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -14,6 +15,7 @@ import { NamePublisher } from './cluster/name-publisher.js';
 import { Replicator } from './cluster/replicator.js';
 import { WatchSet } from './cluster/watch-set.js';
 import type { Config } from './config.js';
+import { TsoverlayError, isTsoverlayError } from './errors.js';
 import type { Dataplane, Underlay } from './dataplane/dataplane.js';
 import { type Firewall, IptablesFirewall } from './dataplane/firewall.js';
 import { NameIndex } from './dns/name-index.js';
@@ -24,7 +26,7 @@ import type { NodeRecord } from './model.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { buildServer } from './server/build-server.js';
 import { ClusterState } from './store/cluster-state.js';
-import type { KvStore } from './store/kv-store.js';
+import { type KvStore, KvUnavailable } from './store/kv-store.js';
 import { SerialLoop } from './util/serial-loop.js';
 
 /** Docker's overlay driver starts its VNIs here; we do the same. */
@@ -173,10 +175,8 @@ interface Adapters {
   releaseStore: () => Promise<void>;
 }
 
-/** Open the real adapters named by the config. */
-const openAdapters = async (config: Config, log: Logger): Promise<Adapters> => {
-  const { NetlinkDataplane } = await import('./dataplane/netlink-dataplane.js');
-  const dataplane = new NetlinkDataplane({ log: log.child({ component: 'netlink' }) });
+/** Open the store (and engine) named by the config, around an open dataplane. */
+const openAdapters = async (config: Config, log: Logger, dataplane: Dataplane): Promise<Adapters> => {
   if (config.store.kind === 'zk') {
     const { ZkKvStore } = await import('./store/zk-kv-store.js');
     const { readSession, writeSession } = await import('./store/session-file.js');
@@ -231,25 +231,80 @@ const startResolver = async (config: Config, address: string, app: App, log: Log
   }
 };
 
-/** Run the plugin until a signal; resolves with the exit code. */
+/**
+ * Run the plugin until a signal; resolves with the exit code.
+ *
+ * The socket is served first: dockerd gives a managed plugin ~10 s to open it
+ * and registers it with the capability calls, which need no state. Until the
+ * store is connected and the kernel reconciled, every other call answers
+ * "cluster store unavailable"; connecting is retried until it works.
+ */
 export const serve = async (config: Config, log: Logger): Promise<number> => {
   log.info({ socket: config.socket, store: config.store.kind, vxlanPort: config.vxlanPort }, 'tsoverlay starting');
-  const { kv, dataplane, engine, releaseStore } = await openAdapters(config, log);
-  const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
-  const app = await createApp({ config, log, kv, dataplane, firewall, ...(engine ? { engine } : {}) });
-  await app.start();
-
-  const resolver = config.dnsAddress ? await startResolver(config, config.dnsAddress, app, log) : undefined;
-
+  let app: App | undefined;
+  const notYet = (): never => {
+    throw new TsoverlayError('STORE_UNAVAILABLE', 'cluster store unavailable: tsoverlay is still connecting to it; try again shortly');
+  };
+  const server = buildServer(
+    {
+      get driver() {
+        return app?.driver ?? notYet();
+      },
+      get ipam() {
+        return app?.ipam ?? notYet();
+      },
+    },
+    log.child({ component: 'server' }),
+  );
   await mkdir(dirname(config.socket), { recursive: true });
   await unlink(config.socket).catch(() => undefined); // a stale socket makes dockerd hang 15 s
-  await app.server.listen({ path: config.socket });
-  log.info({ socket: config.socket, node: app.node }, 'tsoverlay ready');
+  await server.listen({ path: config.socket });
+  log.info({ socket: config.socket }, 'socket open; connecting to the store');
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+  let stopping: NodeJS.Signals | undefined;
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    const on = (s: NodeJS.Signals) => {
+      stopping = s;
+      resolve(s);
+    };
+    process.once('SIGTERM', () => on('SIGTERM'));
+    process.once('SIGINT', () => on('SIGINT'));
   });
+
+  const { NetlinkDataplane } = await import('./dataplane/netlink-dataplane.js');
+  const dataplane = new NetlinkDataplane({ log: log.child({ component: 'netlink' }) });
+  let adapters: Adapters | undefined;
+  let resolver: { stop(): Promise<void> } | undefined;
+  for (let delay = 500; !stopping; delay = Math.min(delay * 2, 10_000)) {
+    try {
+      const attempt = async (): Promise<void> => {
+        adapters = await openAdapters(config, log, dataplane);
+        const { kv, engine } = adapters;
+        const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
+        const started = await createApp({ config, log, kv, dataplane, firewall, ...(engine ? { engine } : {}) });
+        await started.start();
+        resolver = config.dnsAddress ? await startResolver(config, config.dnsAddress, started, log) : undefined;
+        app = started;
+      };
+      // A signal while connecting ends the start-up (cli.ts exits after serve returns).
+      await Promise.race([attempt(), signalled]);
+      break;
+    } catch (e) {
+      if (isTsoverlayError(e, 'STORE_CONFLICT') || !(e instanceof KvUnavailable || isTsoverlayError(e, 'STORE_UNAVAILABLE'))) {
+        await server.close().catch(() => undefined);
+        await unlink(config.socket).catch(() => undefined);
+        await dataplane.close().catch(() => undefined);
+        throw e; // a configuration or identity problem: stop with its message
+      }
+      await adapters?.releaseStore().catch(() => undefined);
+      adapters = undefined;
+      log.warn({ err: e, retryMs: delay }, 'cluster store unreachable; Docker calls get "cluster store unavailable" until it is back');
+      await Promise.race([sleep(delay), signalled]);
+    }
+  }
+  if (app) log.info({ socket: config.socket, node: app.node }, 'tsoverlay ready');
+
+  const signal = await signalled;
   log.info({ signal }, 'stopping (kernel state stays in place)');
   let code = 0;
   const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
@@ -265,13 +320,13 @@ export const serve = async (config: Config, log: Logger): Promise<number> => {
     process.exit(1);
   }, 10_000);
   deadline.unref();
-  await step('closing the server', () => app.server.close());
+  await step('closing the server', () => server.close());
   await step('removing the socket', () => unlink(config.socket).catch(() => undefined));
   await step('stopping the resolver', async () => resolver?.stop());
-  await step('stopping the loops', () => app.stop());
+  await step('stopping the loops', async () => app?.stop());
   // ZooKeeper: the session stays until it times out, so a restart resumes it
   // and peers keep this node's entries; a node that stays down is dropped then.
-  await step('releasing the store', releaseStore);
+  await step('releasing the store', async () => adapters?.releaseStore());
   await step('closing netlink', () => dataplane.close());
   return code;
 };

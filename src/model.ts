@@ -59,7 +59,9 @@ export interface NetworkRecord {
 }
 
 export type AddressSpace = 'tsoverlay-local' | 'tsoverlay-global';
-export const ADDRESS_SPACES: readonly AddressSpace[] = ['tsoverlay-local', 'tsoverlay-global'];
+export const LOCAL_SPACE: AddressSpace = 'tsoverlay-local';
+export const GLOBAL_SPACE: AddressSpace = 'tsoverlay-global';
+export const ADDRESS_SPACES: readonly AddressSpace[] = [LOCAL_SPACE, GLOBAL_SPACE];
 
 export interface PoolRecord {
   id: PoolId;

@@ -104,10 +104,6 @@ export class NetworkDriver {
     }
   }
 
-  capabilities(): { scope: 'local'; connectivityScope: 'global' } {
-    return { scope: 'local', connectivityScope: 'global' };
-  }
-
   /**
    * A network is identified cluster-wide by its first pool: the same subnet
    * created on another node (by a user or by replication) joins the same

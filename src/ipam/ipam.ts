@@ -58,14 +58,6 @@ export class Ipam {
     private readonly deps: { state: ClusterState; config: IpamConfig; now?: () => Date },
   ) {}
 
-  capabilities(): { requiresMacAddress: boolean; requiresRequestReplay: boolean } {
-    return { requiresMacAddress: false, requiresRequestReplay: false };
-  }
-
-  addressSpaces(): { local: AddressSpace; global: AddressSpace } {
-    return { local: 'tsoverlay-local', global: 'tsoverlay-global' };
-  }
-
   async requestPool(req: PoolRequest): Promise<{ poolId: string; pool: string }> {
     const space = ADDRESS_SPACES.find((s) => s === req.addressSpace);
     if (!space) {

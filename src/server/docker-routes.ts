@@ -5,6 +5,7 @@
 import type { TSchema } from 'typebox';
 import type { NetworkDriver } from '../driver/network-driver.js';
 import type { Ipam } from '../ipam/ipam.js';
+import { GLOBAL_SPACE, LOCAL_SPACE } from '../model.js';
 import {
   CreateEndpointBody,
   type CreateEndpointRequest,
@@ -32,6 +33,11 @@ export interface Core {
   ipam: Ipam;
 }
 
+/** What tsoverlay always answers, also before its store is connected (dockerd registers plugins with these). */
+export const CAPABILITIES = { Scope: 'local', ConnectivityScope: 'global' } as const;
+export const IPAM_CAPABILITIES = { RequiresMACAddress: false, RequiresRequestReplay: false } as const;
+export const ADDRESS_SPACE_NAMES = { LocalDefaultAddressSpace: LOCAL_SPACE, GlobalDefaultAddressSpace: GLOBAL_SPACE } as const;
+
 export interface Route {
   /** e.g. "NetworkDriver.CreateNetwork"; served at POST /<method>. */
   method: string;
@@ -54,13 +60,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'Plugin.Activate', handle: async () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }) },
 
   // ---- NetworkDriver ----
-  {
-    method: 'NetworkDriver.GetCapabilities',
-    handle: async ({ driver }) => {
-      const c = driver.capabilities();
-      return { Scope: c.scope, ConnectivityScope: c.connectivityScope };
-    },
-  },
+  { method: 'NetworkDriver.GetCapabilities', handle: async () => CAPABILITIES },
   {
     method: 'NetworkDriver.CreateNetwork',
     body: CreateNetworkBody,
@@ -146,20 +146,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'NetworkDriver.RevokeExternalConnectivity', body: EndpointBody, handle: ok },
 
   // ---- IpamDriver ----
-  {
-    method: 'IpamDriver.GetCapabilities',
-    handle: async ({ ipam }) => {
-      const c = ipam.capabilities();
-      return { RequiresMACAddress: c.requiresMacAddress, RequiresRequestReplay: c.requiresRequestReplay };
-    },
-  },
-  {
-    method: 'IpamDriver.GetDefaultAddressSpaces',
-    handle: async ({ ipam }) => {
-      const s = ipam.addressSpaces();
-      return { LocalDefaultAddressSpace: s.local, GlobalDefaultAddressSpace: s.global };
-    },
-  },
+  { method: 'IpamDriver.GetCapabilities', handle: async () => IPAM_CAPABILITIES },
+  { method: 'IpamDriver.GetDefaultAddressSpaces', handle: async () => ADDRESS_SPACE_NAMES },
   {
     method: 'IpamDriver.RequestPool',
     body: RequestPoolBody,
