@@ -29,6 +29,9 @@ import { ClusterState } from './store/cluster-state.js';
 import { type KvStore, KvUnavailable } from './store/kv-store.js';
 import { SerialLoop } from './util/serial-loop.js';
 
+/** The socket opens after this even if the store is not connected yet. */
+const OPEN_SOCKET_AFTER_MS = 5000;
+
 /** Docker's overlay driver starts its VNIs here; we do the same. */
 export const VNI_START = 4096;
 
@@ -255,12 +258,8 @@ export const serve = async (config: Config, log: Logger): Promise<number> => {
       },
     },
     log.child({ component: 'server' }),
+    () => app !== undefined,
   );
-  await mkdir(dirname(config.socket), { recursive: true });
-  await unlink(config.socket).catch(() => undefined); // a stale socket makes dockerd hang 15 s
-  await server.listen({ path: config.socket });
-  log.info({ socket: config.socket }, 'socket open; connecting to the store');
-
   let stopping: NodeJS.Signals | undefined;
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     const on = (s: NodeJS.Signals) => {
@@ -275,34 +274,59 @@ export const serve = async (config: Config, log: Logger): Promise<number> => {
   const dataplane = new NetlinkDataplane({ log: log.child({ component: 'netlink' }) });
   let adapters: Adapters | undefined;
   let resolver: { stop(): Promise<void> } | undefined;
-  for (let delay = 500; !stopping; delay = Math.min(delay * 2, 10_000)) {
-    try {
-      const attempt = async (): Promise<void> => {
-        adapters = await openAdapters(config, log, dataplane);
-        const { kv, engine } = adapters;
-        const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
-        const started = await createApp({ config, log, kv, dataplane, firewall, ...(engine ? { engine } : {}) });
-        await started.start();
-        resolver = config.dnsAddress ? await startResolver(config, config.dnsAddress, started, log) : undefined;
-        app = started;
-      };
-      // A signal while connecting ends the start-up (cli.ts exits after serve returns).
-      await Promise.race([attempt(), signalled]);
-      break;
-    } catch (e) {
-      if (isTsoverlayError(e, 'STORE_CONFLICT') || !(e instanceof KvUnavailable || isTsoverlayError(e, 'STORE_UNAVAILABLE'))) {
-        await server.close().catch(() => undefined);
-        await unlink(config.socket).catch(() => undefined);
-        await dataplane.close().catch(() => undefined);
-        throw e; // a configuration or identity problem: stop with its message
+  const connect = async (): Promise<void> => {
+    for (let delay = 500; !stopping; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        const attempt = async (): Promise<void> => {
+          adapters = await openAdapters(config, log, dataplane);
+          const { kv, engine } = adapters;
+          const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
+          const started = await createApp({ config, log, kv, dataplane, firewall, ...(engine ? { engine } : {}) });
+          await started.start();
+          resolver = config.dnsAddress ? await startResolver(config, config.dnsAddress, started, log) : undefined;
+          app = started;
+        };
+        // A signal while connecting ends the start-up (cli.ts exits after serve returns).
+        await Promise.race([attempt(), signalled]);
+        break;
+      } catch (e) {
+        if (isTsoverlayError(e, 'STORE_CONFLICT') || !(e instanceof KvUnavailable || isTsoverlayError(e, 'STORE_UNAVAILABLE'))) {
+          throw e; // a configuration or identity problem: the caller stops with its message
+        }
+        await adapters?.releaseStore().catch(() => undefined);
+        adapters = undefined;
+        log.warn({ err: e, retryMs: delay }, 'cluster store unreachable; Docker calls get "cluster store unavailable" until it is back');
+        await Promise.race([sleep(delay), signalled]);
       }
-      await adapters?.releaseStore().catch(() => undefined);
-      adapters = undefined;
-      log.warn({ err: e, retryMs: delay }, 'cluster store unreachable; Docker calls get "cluster store unavailable" until it is back');
-      await Promise.race([sleep(delay), signalled]);
     }
+  };
+  // Open the socket once ready — normally within a second or two, so
+  // `docker plugin enable` returns a working plugin — but after at most
+  // OPEN_SOCKET_AFTER_MS anyway, well inside the ~10 s dockerd gives a
+  // managed plugin: with the store down, the plugin still registers and
+  // answers "cluster store unavailable" until it is back.
+  const connected = connect();
+  let failure: unknown;
+  connected.catch((e: unknown) => (failure = e));
+  await Promise.race([connected.catch(() => undefined), sleep(OPEN_SOCKET_AFTER_MS), signalled]);
+  if (failure !== undefined) {
+    await dataplane.close().catch(() => undefined);
+    throw failure; // a configuration or identity problem: stop with its message
   }
-  if (app) log.info({ socket: config.socket, node: app.node }, 'tsoverlay ready');
+  await mkdir(dirname(config.socket), { recursive: true });
+  await unlink(config.socket).catch(() => undefined); // a stale socket makes dockerd hang 15 s
+  await server.listen({ path: config.socket });
+  const readyAtOpen = app !== undefined;
+  log.info({ socket: config.socket }, readyAtOpen ? 'socket open' : 'socket open; still connecting to the store');
+  try {
+    await connected;
+  } catch (e) {
+    await server.close().catch(() => undefined);
+    await unlink(config.socket).catch(() => undefined);
+    await dataplane.close().catch(() => undefined);
+    throw e;
+  }
+  if (app && !stopping) log.info({ socket: config.socket, node: (app as App).node, readyAtOpen }, 'tsoverlay ready');
 
   const signal = await signalled;
   log.info({ signal }, 'stopping (kernel state stays in place)');

@@ -9,7 +9,11 @@ import { toErrorReply } from './error-reply.js';
 
 export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.1+json';
 
-export const buildServer = (core: Core, log: Logger): FastifyInstance => {
+/**
+ * @param ready whether the plugin has its store and a reconciled kernel;
+ *   `GET /ready` answers 200 or 503 (for supervisors and tests — dockerd only POSTs).
+ */
+export const buildServer = (core: Core, log: Logger, ready: () => boolean = () => true): FastifyInstance => {
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // We log one debug line per call ourselves (onResponse below).
@@ -47,6 +51,12 @@ export const buildServer = (core: Core, log: Logger): FastifyInstance => {
 
   app.addHook('onResponse', async (request, reply) => {
     request.log.debug({ method: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'plugin call');
+  });
+
+  app.get('/ready', async (_request, reply) => {
+    const ok = ready();
+    void reply.status(ok ? 200 : 503).type(PLUGIN_CONTENT_TYPE);
+    return ok ? { Ready: true } : { Ready: false, Err: 'tsoverlay is still connecting to its cluster store' };
   });
 
   for (const route of ROUTES) {

@@ -594,10 +594,11 @@ export class LabHost {
     await waitFor(
       async () => {
         if (!proc.running) throw new StopWaiting(`plugin exited (${JSON.stringify(proc.exit)})`);
-        const r = await pluginRequest(this.pluginSocket, '/Plugin.Activate', undefined, { timeoutMs: 2000 });
-        return r.status === 200 ? r : Promise.reject(new Error(`Plugin.Activate answered ${r.status} ${r.text}`));
+        // The socket opens at once; GET /ready says when the store is connected and the kernel reconciled.
+        const r = await pluginRequest(this.pluginSocket, '/ready', undefined, { timeoutMs: 2000, method: 'GET' });
+        return r.status === 200 ? r : Promise.reject(new Error(`/ready answered ${r.status} ${r.text}`));
       },
-      { what: `plugin on ${this} to answer /Plugin.Activate`, timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 50 },
+      { what: `plugin on ${this} to be ready (GET /ready)`, timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 50 },
     ).catch(async (e: unknown) => {
       if (proc.running) await proc.stop(5000);
       throw new Error(`${errorText(e)}\n--- ${this.pluginLog} (tail):\n${await tailFile(this.pluginLog, 30)}`);
