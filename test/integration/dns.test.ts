@@ -15,10 +15,8 @@
 // rest) is every plugin's --dns-upstream, so no query ever leaves the machine.
 // Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
 import t, { type Test } from 'tap';
-import {
-  createOverlay, endpointOf, ifaceWithIp, Lab, LabDnsServer, percentile, waitFor, waitNetwork,
-  run, type DnsQueryResult, type LabHost, type OverlayNet, type PingResult, type RunResult,
-} from '../lab/index.js';
+import { createOverlay, endpointOf, ifaceWithIp, LabDnsServer, percentile, waitFor, waitNetwork, run, type DnsQueryResult, type LabHost, type OverlayNet, type PingResult, type RunResult } from '../lab/index.js';
+import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
 
 /** The plugin's default resolver address. */
 const R = '169.254.53.53';
@@ -30,34 +28,28 @@ const NAME_WAIT_MS = 20_000;
 const BROKEN_WAIT_MS = 2_000;
 const CONVERGENCE_RUNS = 12;
 
-if (process.env['TSOVERLAY_IT'] !== '1' || process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root and TSOVERLAY_IT=1');
+if (!integrationEnabled()) {
+  t.plan(0, SKIP_REASON);
 } else {
   await main();
 }
 
 async function main(): Promise<void> {
-  let lab: Lab;
-  try {
-    lab = await Lab.create({
-      hosts: [{ name: 'h1' }, { name: 'h2' }],
-      zookeeper: { servers: 1, tickTimeMs: 500 },
-      dnsServer: true,
-      dockerDns: [R],
-      plugin: { store: 'zk', zkSessionTimeoutMs: 4000, dnsUpstream: 'lab' },
-    });
-  } catch (e) {
-    t.fail(`lab could not be built: ${e instanceof Error ? e.message : String(e)}`);
-    return;
-  }
-  const [h1, h2] = [lab.host('h1'), lab.host('h2')];
-  t.teardown(async () => {
-    await lab.switchExec('ip', 'route', 'del', `${R}/32`).catch(() => undefined);
-    if (!t.passing()) {
-      for (const h of lab.hosts) process.stderr.write(`\n===== logs of ${h} =====\n${await h.logs(150)}\n`);
-    }
-    await lab.destroy(t.passing() ? {} : { keepLogsIn: process.env['TSL_LOG_DIR'] ?? 'test-results/lab-logs' });
+  const lab = await labForFile(t, {
+    hosts: [{ name: 'h1' }, { name: 'h2' }],
+    zookeeper: { servers: 1, tickTimeMs: 500 },
+    dnsServer: true,
+    dockerDns: [R],
+    plugin: { store: 'zk', zkSessionTimeoutMs: 4000, dnsUpstream: 'lab' },
+  },
+  {
+    logLines: 150,
+    beforeDestroy: async (lab) => {
+      await lab.switchExec('ip', 'route', 'del', `${R}/32`).catch(() => undefined);
+    },
   });
+  if (!lab) return;
+  const [h1, h2] = [lab.host('h1'), lab.host('h2')];
   try {
     await Promise.all([h1.startPlugin(), h2.startPlugin()]);
   } catch (e) {

@@ -4,24 +4,17 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { BUSYBOX_IMAGE, Lab, SLEEPER, waitFor } from '../lab/index.js';
+import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
 
-if (process.env['TSOVERLAY_IT'] !== '1' || process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root and TSOVERLAY_IT=1');
+if (!integrationEnabled()) {
+  t.plan(0, SKIP_REASON);
 } else {
   await main();
 }
 
 async function main(): Promise<void> {
-  let lab: Lab;
-  try {
-    lab = await Lab.create({ hosts: [{ name: 'h1' }, { name: 'h2', mtu: 9000 }] });
-  } catch (e) {
-    t.fail(`lab could not be built: ${e instanceof Error ? e.message : String(e)}`);
-    return;
-  }
-  t.teardown(async () => {
-    await lab.destroy(t.passing() ? {} : { keepLogsIn: process.env['TSL_LOG_DIR'] ?? 'test-results/lab-logs' });
-  });
+  const lab = await labForFile(t, { hosts: [{ name: 'h1' }, { name: 'h2', mtu: 9000 }] });
+  if (!lab) return;
   const h1 = lab.host('h1');
   const h2 = lab.host('h2');
 

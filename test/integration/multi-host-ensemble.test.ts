@@ -4,36 +4,24 @@
 // containers, cross-host pings, network create.
 // Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
 import t, { type Test } from 'tap';
-import {
-  BUSYBOX_IMAGE, createOverlay, endpointOf, Lab, pingUntilOk, SLEEPER, waitFor, waitNetwork, type LabHost,
-} from '../lab/index.js';
+import { BUSYBOX_IMAGE, createOverlay, endpointOf, pingUntilOk, SLEEPER, waitFor, waitNetwork, type LabHost } from '../lab/index.js';
+import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
 
 const SESSION_MS = 6000;
 
-if (process.env['TSOVERLAY_IT'] !== '1' || process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root and TSOVERLAY_IT=1');
+if (!integrationEnabled()) {
+  t.plan(0, SKIP_REASON);
 } else {
   await main();
 }
 
 async function main(): Promise<void> {
-  let lab: Lab;
-  try {
-    lab = await Lab.create({
-      hosts: [{ name: 'h1', mtu: 1500 }, { name: 'h2', mtu: 1500 }],
-      zookeeper: { servers: 3, tickTimeMs: 500 },
-      plugin: { store: 'zk', zkSessionTimeoutMs: SESSION_MS },
-    });
-  } catch (e) {
-    t.fail(`lab could not be built: ${e instanceof Error ? e.message : String(e)}`);
-    return;
-  }
-  t.teardown(async () => {
-    if (!t.passing()) {
-      for (const h of lab.hosts) process.stderr.write(`\n===== logs of ${h} =====\n${await h.logs(120)}\n`);
-    }
-    await lab.destroy(t.passing() ? {} : { keepLogsIn: process.env['TSL_LOG_DIR'] ?? 'test-results/lab-logs' });
-  });
+  const lab = await labForFile(t, {
+    hosts: [{ name: 'h1', mtu: 1500 }, { name: 'h2', mtu: 1500 }],
+    zookeeper: { servers: 3, tickTimeMs: 500 },
+    plugin: { store: 'zk', zkSessionTimeoutMs: SESSION_MS },
+  }, { logLines: 120 });
+  if (!lab) return;
   const zk = lab.zk!;
   const [h1, h2] = [lab.host('h1'), lab.host('h2')];
   try {

@@ -8,10 +8,8 @@
 // quickly. The numbers in the subtest names are the cases of the brief.
 // Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
 import t, { type Test } from 'tap';
-import {
-  BUSYBOX_IMAGE, createOverlay, endpointOf, failureText, gatewayOf, ifaceWithIp, inspectNet, Lab, percentile, pingFromPid, pingUntilOk, SLEEPER,
-  subnetOf, waitFor, waitNetwork, waitNetworkGone, type LabHost, type OverlayNet, type PingResult, type PingStream,
-} from '../lab/index.js';
+import { BUSYBOX_IMAGE, createOverlay, endpointOf, failureText, gatewayOf, ifaceWithIp, inspectNet, percentile, pingFromPid, pingUntilOk, SLEEPER, subnetOf, waitFor, waitNetwork, waitNetworkGone, type LabHost, type OverlayNet, type PingResult, type PingStream } from '../lab/index.js';
+import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
 
 const SESSION_MS = 4000;
 /** "Within a few seconds": how long a network may take to show up on (or leave) the other hosts. */
@@ -23,34 +21,28 @@ const SPREAD_MS = 5000;
 const SPREAD_WAIT_MS = 45_000;
 const STORE_DOWN = /cluster store unavailable/;
 
-if (process.env['TSOVERLAY_IT'] !== '1' || process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root and TSOVERLAY_IT=1');
+if (!integrationEnabled()) {
+  t.plan(0, SKIP_REASON);
 } else {
   await main();
 }
 
 async function main(): Promise<void> {
-  let lab: Lab;
-  try {
-    lab = await Lab.create({
-      hosts: [{ name: 'h1', mtu: 1500 }, { name: 'h2', mtu: 1500 }, { name: 'h3', mtu: 1500 }],
-      // tickTime 500: sessions from 1 s to 10 s are allowed
-      zookeeper: { servers: 1, tickTimeMs: 500 },
-      plugin: { store: 'zk', zkSessionTimeoutMs: SESSION_MS },
-    });
-  } catch (e) {
-    t.fail(`lab could not be built: ${e instanceof Error ? e.message : String(e)}`);
-    return;
-  }
-  t.teardown(async () => {
-    // whatever a failed subtest left cut off or stopped: the teardown needs it
-    for (const h of lab.hosts) await lab.reconnect(h).catch(() => undefined);
-    if (lab.zk && !lab.zk.isRunning(1)) await lab.zk.startServer(1).then(() => lab.zk!.waitReady(30_000)).catch(() => undefined);
-    if (!t.passing()) {
-      for (const h of lab.hosts) process.stderr.write(`\n===== logs of ${h} =====\n${await h.logs(120)}\n`);
-    }
-    await lab.destroy(t.passing() ? {} : { keepLogsIn: process.env['TSL_LOG_DIR'] ?? 'test-results/lab-logs' });
+  const lab = await labForFile(t, {
+    hosts: [{ name: 'h1', mtu: 1500 }, { name: 'h2', mtu: 1500 }, { name: 'h3', mtu: 1500 }],
+    // tickTime 500: sessions from 1 s to 10 s are allowed
+    zookeeper: { servers: 1, tickTimeMs: 500 },
+    plugin: { store: 'zk', zkSessionTimeoutMs: SESSION_MS },
+  },
+  {
+    logLines: 120,
+    beforeDestroy: async (lab) => {
+      // whatever a failed subtest left cut off or stopped: the teardown needs it
+      for (const h of lab.hosts) await lab.reconnect(h).catch(() => undefined);
+      if (lab.zk && !lab.zk.isRunning(1)) await lab.zk.startServer(1).then(() => lab.zk!.waitReady(30_000)).catch(() => undefined);
+    },
   });
+  if (!lab) return;
   const [h1, h2, h3] = [lab.host('h1'), lab.host('h2'), lab.host('h3')];
   const hosts = [h1, h2, h3];
   try {

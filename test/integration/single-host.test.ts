@@ -6,30 +6,20 @@
 // Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
 import t, { type Test } from 'tap';
 import { existsSync } from 'node:fs';
-import { BUSYBOX_IMAGE, Lab, SLEEPER, waitFor, type LabHost, type PingResult, type RunResult } from '../lab/index.js';
+import { BUSYBOX_IMAGE, SLEEPER, waitFor, type LabHost, type PingResult, type RunResult } from '../lab/index.js';
+import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
 
 const DRIVER = 'tsoverlay';
 
-if (process.env['TSOVERLAY_IT'] !== '1' || process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root and TSOVERLAY_IT=1');
+if (!integrationEnabled()) {
+  t.plan(0, SKIP_REASON);
 } else {
   await main();
 }
 
 async function main(): Promise<void> {
-  let lab: Lab;
-  try {
-    lab = await Lab.create({ hosts: [{ name: 'h1', mtu: 1500 }, { name: 'jumbo', mtu: 9000 }] });
-  } catch (e) {
-    t.fail(`lab could not be built: ${e instanceof Error ? e.message : String(e)}`);
-    return;
-  }
-  t.teardown(async () => {
-    if (!t.passing()) {
-      for (const h of lab.hosts) process.stderr.write(`\n===== logs of ${h} =====\n${await h.logs(80)}\n`);
-    }
-    await lab.destroy(t.passing() ? {} : { keepLogsIn: process.env['TSL_LOG_DIR'] ?? 'test-results/lab-logs' });
-  });
+  const lab = await labForFile(t, { hosts: [{ name: 'h1', mtu: 1500 }, { name: 'jumbo', mtu: 9000 }] }, { logLines: 80 });
+  if (!lab) return;
   const h1 = lab.host('h1');
   const jumbo = lab.host('jumbo');
   try {
