@@ -100,7 +100,7 @@ export const createApp = async (deps: {
   const changed = (): void => {
     reconciler?.markDirty();
     replicator?.markDirty();
-    namesLoop.trigger();
+    if (config.dnsAddress) namesLoop.trigger();
   };
   const watches = new WatchSet(state, changed);
   reconciler = new Reconciler({
@@ -155,7 +155,7 @@ export const createApp = async (deps: {
       await driver.init();
       const first = await rec.start();
       log.info(first, 'initial reconcile done');
-      await namesLoop.start();
+      if (config.dnsAddress) await namesLoop.start(); // the name index serves only the resolver
       replicator?.start();
       publisher?.start();
     },

@@ -7,7 +7,7 @@ import { mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path';
 import { DnsPoller, dnsQuery, dnsRaw, dnsRawMany, nsOfPid, type DnsPollOptions, type DnsQueryOptions, type DnsQueryResult, type DnsRawResult } from './dns.js';
 import { BUSYBOX_IMAGE } from './image.js';
-import { LINE_TIMESTAMP, parsePingSummary, REPLY_LINE, type PingResult } from './ping.js';
+import { LINE_TIMESTAMP, parsePingSummary, pingResult, REPLY_LINE, type PingResult } from './ping.js';
 import { pluginRequest, type PluginRequestOptions, type PluginResponse } from './plugin-http.js';
 import { CommandError, debug, errorText, isSameProcessAlive, procStartTime, run, sh, tailFile, type RunResult } from './proc.js';
 import { Rank, StateFile, TrackedProcess, type ExitInfo } from './tracked.js';
@@ -450,14 +450,7 @@ export class LabHost {
       r = await this.nsExec(container, 'ping', ...args, target);
     }
     const output = r.stdout + r.stderr;
-    const s = parsePingSummary(output);
-    return {
-      ok: r.code === 0 && s !== undefined && s.received > 0,
-      transmitted: s?.transmitted ?? 0,
-      received: s?.received ?? 0,
-      lossPercent: s?.lossPercent ?? 100,
-      output,
-    };
+    return pingResult(r.code, output);
   }
 
   /** Continuous ping (iputils) from a container's netns; stop() ends it and returns the summary. */

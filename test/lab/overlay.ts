@@ -3,7 +3,7 @@
 // container's endpoint, ping until a condition holds. Used by
 // test/integration/multi-host*.test.ts.
 import type { LabHost } from './host.js';
-import { parsePingSummary, type PingResult } from './ping.js';
+import { pingResult, type PingResult } from './ping.js';
 import { CommandError, run } from './proc.js';
 import { waitFor } from './wait.js';
 
@@ -114,14 +114,7 @@ export async function pingFromPid(pid: number, target: string, opts: { count?: n
   const r = await run('nsenter', ['-t', String(pid), '-n', '--', 'ping', '-n', '-c', String(count), '-i', String(opts.interval ?? 0.2),
     '-W', String(timeout), target], { timeoutMs: (count * (opts.interval ?? 0.2) + timeout) * 1000 + 10_000 });
   const output = r.stdout + r.stderr;
-  const s = parsePingSummary(output);
-  return {
-    ok: r.code === 0 && s !== undefined && s.received > 0,
-    transmitted: s?.transmitted ?? 0,
-    received: s?.received ?? 0,
-    lossPercent: s?.lossPercent ?? 100,
-    output,
-  };
+  return pingResult(r.code, output);
 }
 
 export interface EventualPing {

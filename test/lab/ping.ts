@@ -27,3 +27,15 @@ export const REPLY_LINE = /^(?:\[\d+\.\d+\] )?\d+ bytes from [^ ]+:? (?:icmp_)?s
 
 /** The unix time (seconds) iputils -D puts in front of a line, if any. */
 export const LINE_TIMESTAMP = /^\[(\d+\.\d+)\] /;
+
+/** What a finished ping run means to a test: ok if it exited 0 and got replies. */
+export function pingResult(code: number | null, output: string): PingResult {
+  const s = parsePingSummary(output);
+  return {
+    ok: code === 0 && s !== undefined && s.received > 0,
+    transmitted: s?.transmitted ?? 0,
+    received: s?.received ?? 0,
+    lossPercent: s?.lossPercent ?? 100,
+    output,
+  };
+}
