@@ -16,6 +16,8 @@
 #                    managed-plugin test: docker plugin push/install
 #                    (test/integration/managed-plugin.test.ts); the package's
 #                    own service is not started (see below) nor used
+#   debootstrap      builds the docker-in-docker node image offline from the
+#                    Debian archive (scripts/dind-image.sh, npm run test:dind)
 #
 # The docker.io package would start a system dockerd from its postinst where
 # an init system runs. The tests never use a system dockerd (every lab host
@@ -35,7 +37,7 @@ if ! command -v apt-get >/dev/null; then
   exit 1
 fi
 
-PKGS=(docker.io zookeeper iptables iproute2 busybox-static iputils-ping util-linux procps tar docker-registry)
+PKGS=(docker.io zookeeper iptables iproute2 busybox-static iputils-ping util-linux procps tar docker-registry debootstrap)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -81,7 +83,7 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 # Sanity: the tools the lab uses are really there now.
-for tool in dockerd containerd runc docker nsenter unshare ip iptables ping tar java docker-registry; do
+for tool in dockerd containerd runc docker nsenter unshare ip iptables ping tar java docker-registry debootstrap; do
   command -v "$tool" >/dev/null || { echo "install-deps: $tool still missing after install" >&2; exit 1; }
 done
 [ -x /bin/busybox ] || { echo "install-deps: /bin/busybox missing (busybox-static)" >&2; exit 1; }
