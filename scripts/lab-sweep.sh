@@ -4,10 +4,12 @@
 # creates in <base>/tsl-<id>/lab.state as it goes:
 #   owner PID STARTTIME            the test process
 #   pid PID STARTTIME RANK LABEL   every long-running process it started
-#   netns NAME                     every network namespace
+#   netns NAME                     every network namespace (also those of
+#                                  dind node containers, attached by name)
 # Labs whose owner is still alive are left alone. For the others, recorded
 # processes are stopped in rank order (dockerd first: it stops its containers,
-# then its containerd; probes; plugins; ZooKeeper), but only when the pid
+# then its containerd; probes; plugins; ZooKeeper; last the outer engine of a
+# docker-in-docker lab, which stops its node containers), but only when the pid
 # still has the recorded start time -- never by name. Then leftover mounts
 # under the lab directory are unmounted, the namespaces deleted, the
 # directory removed. Also deletes tsl-* namespaces whose lab directory is gone
@@ -60,7 +62,7 @@ sweep_lab() {
   fi
   echo "lab-sweep: cleaning stale lab $dir"
   local rank pid st _r label
-  for rank in 1 2 3 4 5; do
+  for rank in 1 2 3 4 5 6; do
     while read -r _ pid st _r label; do
       [ "$_r" = "$rank" ] || continue
       if alive_as "$pid" "$st"; then

@@ -7,6 +7,8 @@
 // server; the plugins use a 4 s session timeout so that a lost node is noticed
 // quickly. The numbers in the subtest names are the cases of the brief.
 // Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
+// With TSL_BACKEND=dind (npm run test:dind) the same cases run with hosts that
+// are docker-in-docker containers of an outer engine (test/lab/dind.ts).
 import t, { type Test } from 'tap';
 import { BUSYBOX_IMAGE, createOverlay, endpointOf, failureText, gatewayOf, ifaceWithIp, inspectNet, percentile, pingFromPid, pingUntilOk, SLEEPER, subnetOf, waitFor, waitNetwork, waitNetworkGone, type LabHost, type OverlayNet, type PingResult, type PingStream } from '../lab/index.js';
 import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
@@ -52,7 +54,7 @@ async function main(): Promise<void> {
     t.fail(`plugin did not start: ${e instanceof Error ? e.message : String(e)}`);
     return;
   }
-  t.comment(`lab ${lab.id}: underlay ${lab.subnet}, store ${lab.zkStore}`);
+  t.comment(`lab ${lab.id} (${lab.backend} hosts): underlay ${lab.subnet}, store ${lab.zkStore}`);
 
   // ------------------------------------------------------------------ helpers
 

@@ -231,7 +231,7 @@ export class LabHost {
   private pluginStarts = 0;
   private lastPluginOptions: StartPluginOptions = {};
 
-  constructor(private readonly lab: LabContext, spec: HostSpec, index: number, ip: string) {
+  constructor(protected readonly lab: LabContext, spec: HostSpec, index: number, ip: string) {
     this.name = spec.name;
     this.index = index;
     this.mtu = spec.mtu ?? 1500;
@@ -278,6 +278,35 @@ export class LabHost {
     return (await this.docker('run', '-d', '--name', name, ...args, BUSYBOX_IMAGE, ...SLEEPER)).trim();
   }
 
+  /** The sweep's order for this host's dockerd (an outer engine goes after the engines inside it). */
+  protected readonly dockerdRank: Rank = Rank.Dockerd;
+
+  /**
+   * nsenter arguments that exec dockerd with `dockerdArgs` in this host's
+   * namespaces. Every nsenter/unshare/sh in between execs, so the child we
+   * record *is* dockerd.
+   */
+  protected async dockerdNsenterArgs(dockerdArgs: string[]): Promise<string[]> {
+    // Recipe from multi-host-lab.md: only the netns is entered; a private mount
+    // + UTS namespace gives a unique hostname and this host's plugin dir over
+    // /run/docker/plugins. A private tmpfs over /run/containerd keeps dockerd
+    // from adopting a system containerd (it would if /run/containerd/containerd.sock
+    // existed) and keeps the shims' sockets of different hosts apart.
+    // mount points for the private mount namespace (the bind mounts themselves stay private)
+    await mkdir('/run/docker/plugins', { recursive: true });
+    await mkdir('/run/containerd', { recursive: true });
+    const script = [
+      'set -e',
+      'hostname "$1"',
+      'mount --bind "$2" /run/docker/plugins',
+      'mount -t tmpfs -o mode=0711 tsl-containerd /run/containerd',
+      'shift 2',
+      'exec dockerd "$@"',
+    ].join('; ');
+    return [`--net=/run/netns/${this.ns}`, '--', 'unshare', '-m', '-u', '--propagation', 'private', '--',
+      'sh', '-c', script, 'sh', this.hostname, this.pluginsDir, ...dockerdArgs];
+  }
+
   async startDockerd(opts: { timeoutMs?: number } = {}): Promise<void> {
     if (this.dockerd?.running) throw new Error(`${this}: dockerd already running (pid ${this.dockerd.pid})`);
     this.dockerdStarts++;
@@ -286,9 +315,6 @@ export class LabHost {
     await mkdir(this.pluginsDir, { recursive: true });
     const configFile = join(this.dir, 'daemon.json');
     if (!existsSync(configFile)) await writeFile(configFile, '{}\n');
-    // mount points for the private mount namespace (the bind mounts themselves stay private)
-    await mkdir('/run/docker/plugins', { recursive: true });
-    await mkdir('/run/containerd', { recursive: true });
     const pidfile = join(this.dir, 'dockerd.pid');
     const dockerdArgs = [
       '--config-file', configFile, // never read a system /etc/docker/daemon.json
@@ -302,26 +328,9 @@ export class LabHost {
       // (or what the test asked for), never to the machine's resolver.
       ...this.dockerDns.flatMap((d) => ['--dns', d]),
     ];
-    // Recipe from multi-host-lab.md: only the netns is entered; a private mount
-    // + UTS namespace gives a unique hostname and this host's plugin dir over
-    // /run/docker/plugins. A private tmpfs over /run/containerd keeps dockerd
-    // from adopting a system containerd (it would if /run/containerd/containerd.sock
-    // existed) and keeps the shims' sockets of different hosts apart.
-    const script = [
-      'set -e',
-      'hostname "$1"',
-      'mount --bind "$2" /run/docker/plugins',
-      'mount -t tmpfs -o mode=0711 tsl-containerd /run/containerd',
-      'shift 2',
-      'exec dockerd "$@"',
-    ].join('; ');
     await writeFile(this.dockerdLog, `---- dockerd start #${this.dockerdStarts} ${new Date().toISOString()}\n`, { flag: 'a' });
-    const proc = await TrackedProcess.spawn(
-      'nsenter',
-      [`--net=/run/netns/${this.ns}`, '--', 'unshare', '-m', '-u', '--propagation', 'private', '--',
-        'sh', '-c', script, 'sh', this.hostname, this.pluginsDir, ...dockerdArgs],
-      { label: `dockerd-${this.name}`, rank: Rank.Dockerd, state: this.lab.state, logPath: this.dockerdLog },
-    );
+    const proc = await TrackedProcess.spawn('nsenter', await this.dockerdNsenterArgs(dockerdArgs),
+      { label: `dockerd-${this.name}`, rank: this.dockerdRank, state: this.lab.state, logPath: this.dockerdLog });
     this.dockerd = proc;
     await waitFor(
       async () => {

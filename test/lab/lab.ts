@@ -13,14 +13,24 @@ import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dnsQuery, dnsRaw, LabDnsServer, nsNamed, type DnsQueryOptions, type DnsQueryResult, type DnsRawResult, type LabDnsServerOptions } from './dns.js';
+import { DindEngine, DindHost, DindZooKeeper, dindImageTarball, EngineHost, ENGINE_NAME } from './dind.js';
 import { buildBusyboxTarball } from './image.js';
 import { LabHost, type HostSpec, type LabContext, type StartPluginOptions } from './host.js';
 import { debug, errorText, isSameProcessAlive, procStartTime, run, sh } from './proc.js';
 import { StateFile } from './tracked.js';
 import { ZooKeeperEnsemble, type ZooKeeperOptions } from './zookeeper.js';
 
+/** Where lab hosts run: network namespaces (default) or containers of an outer engine (dind.ts). */
+export type LabBackend = 'netns' | 'dind';
+
 export interface LabOptions {
   hosts: HostSpec[];
+  /**
+   * 'netns' (default): each host a network namespace with its own dockerd.
+   * 'dind': each host a container of an outer engine running its own dockerd
+   * (test/lab/dind.ts). Default $TSL_BACKEND, else 'netns'.
+   */
+  backend?: LabBackend;
   /** Start ZooKeeper on the underlay (default: no). */
   zookeeper?: false | true | ZooKeeperOptions;
   /** Import busybox:local into every host (default: yes). */
@@ -86,6 +96,7 @@ function installSignalHandlers(): void {
 export class Lab {
   readonly id: string;
   readonly dir: string;
+  readonly backend: LabBackend;
   readonly state: StateFile;
   readonly switchNs: string;
   readonly switchBridge = 'br0';
@@ -103,12 +114,16 @@ export class Lab {
   private readonly netnsCreated: string[] = [];
   private destroying: Promise<void> | undefined;
   private imageTar: Promise<string> | undefined;
+  /** The outer engine of a dind lab. */
+  private engine: DindEngine | undefined;
 
   private constructor(id: string, dir: string, opts: LabOptions) {
     this.id = id;
     this.dir = dir;
     this.state = new StateFile(join(dir, 'lab.state'));
-    this.switchNs = `tsl-${id}-sw`;
+    this.backend = opts.backend ?? labBackend(process.env['TSL_BACKEND']);
+    // dind: the outer engine's namespace holds the underlay bridge
+    this.switchNs = this.backend === 'dind' ? `tsl-${id}-${ENGINE_NAME}` : `tsl-${id}-sw`;
     const octet = 1 + (randomBytes(1)[0] ?? 0) % 254;
     this.net = `172.31.${octet}`;
     this.subnet = `${this.net}.0/24`;
@@ -141,6 +156,7 @@ export class Lab {
       if (h.mtu !== undefined && (h.mtu < 1280 || h.mtu > SWITCH_MTU)) throw new Error(`host ${h.name}: mtu ${h.mtu} out of range`);
     }
     if (opts.hosts.length > 150) throw new Error('at most 150 hosts');
+    if (opts.hosts.some((h) => h.name === ENGINE_NAME)) throw new Error(`host name ${ENGINE_NAME} is taken by the dind backend's outer engine`);
     const base = opts.baseDir ?? process.env['TSL_BASE_DIR'] ?? '/tmp';
     let id = '';
     let dir = '';
@@ -188,6 +204,7 @@ export class Lab {
 
   private async build(opts: LabOptions): Promise<void> {
     await mkdir(join(this.dir, 'docker-cli'), { recursive: true });
+    if (this.backend === 'dind') return this.buildDind(opts);
     // the switch
     await this.addNetns(this.switchNs);
     await sh('ip', ['-n', this.switchNs, 'link', 'add', this.switchBridge, 'type', 'bridge']);
@@ -229,6 +246,44 @@ export class Lab {
   }
 
   /**
+   * The dind backend (dind.ts): the outer engine in its own namespace, its
+   * internal network as the switch, a node container per host, ZooKeeper
+   * containers; then the engines inside the nodes, as build() does.
+   */
+  private async buildDind(opts: LabOptions): Promise<void> {
+    const engine = new EngineHost(this.ctx, { name: ENGINE_NAME }, -1, this.outsideIp);
+    this.engine = new DindEngine(engine, this.ctx, this.net);
+    await this.addNetns(engine.ns);
+    await mkdir(engine.dir, { recursive: true });
+    const nodeTar = dindImageTarball(); // cached; a cold build takes about a minute and a half
+    if (opts.image ?? true) this.imageTar = buildBusyboxTarball(this.dir);
+    await engine.startDockerd();
+    debug(`lab ${this.id}: outer engine up`);
+    await this.engine.prepare(await nodeTar);
+    debug(`lab ${this.id}: node image imported, network ${this.subnet} created`);
+    if (opts.dnsServer) await this.startDnsServer(opts.dnsServer === true ? {} : opts.dnsServer);
+    opts.hosts.forEach((spec, i) => this.hosts.push(new DindHost(this.ctx, spec, i, `${this.net}.${i + 1}`, engine)));
+    if (opts.zookeeper) {
+      const zo = opts.zookeeper === true ? {} : opts.zookeeper;
+      const ips = Array.from({ length: zo.servers ?? 1 }, (_, i) => `${this.net}.${201 + i}`);
+      this.zk = new DindZooKeeper(engine, this.id, this.dir, this.state, ips, zo);
+    }
+    const zkUp = this.zk ? (async () => {
+      for (const s of this.zk!.servers) await this.zk!.startServer(s.id);
+      await this.zk!.waitReady();
+    })() : Promise.resolve();
+    const enginesUp = Promise.all(this.hosts.map(async (h) => {
+      await mkdir(h.dir, { recursive: true });
+      await this.engine!.runNode(h as DindHost);
+      await h.startDockerd();
+      if (this.imageTar) await h.importImage(await this.imageTar);
+      debug(`lab ${this.id}: node ${h.name} up`);
+    }));
+    const results = await Promise.allSettled([enginesUp, zkUp]);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+
+  /**
    * The plugin's --store for this lab's ZooKeeper: every server, and a chroot
    * unique to this lab run (/tsoverlay-<id>). Undefined without ZooKeeper.
    */
@@ -241,26 +296,28 @@ export class Lab {
    * its switch port down; its ul0 loses carrier. reconnect() undoes it.
    */
   async disconnect(who: LabHost | string): Promise<void> {
-    await sh('ip', ['-n', this.switchNs, 'link', 'set', this.switchPort(who), 'down']);
+    await sh('ip', ['-n', this.switchNs, 'link', 'set', await this.switchPort(who), 'down']);
   }
 
   async reconnect(who: LabHost | string): Promise<void> {
-    await sh('ip', ['-n', this.switchNs, 'link', 'set', this.switchPort(who), 'up']);
+    await sh('ip', ['-n', this.switchNs, 'link', 'set', await this.switchPort(who), 'up']);
   }
 
   /** True while the host's (or ZooKeeper server's) switch port is up. */
   async isConnected(who: LabHost | string): Promise<boolean> {
-    const out = await sh('ip', ['-n', this.switchNs, '-o', 'link', 'show', this.switchPort(who)]);
+    const out = await sh('ip', ['-n', this.switchNs, '-o', 'link', 'show', await this.switchPort(who)]);
     return /[<,]UP[,>]/.test(out);
   }
 
-  private switchPort(who: LabHost | string): string {
+  private async switchPort(who: LabHost | string): Promise<string> {
     const name = typeof who === 'string' ? who : who.name;
     if (/^zk\d+$/.test(name)) {
       if (!this.zk?.servers.some((s) => `zk${s.id}` === name)) throw new Error(`no ZooKeeper server ${name} in lab ${this.id}`);
-      return `p-${name}`;
+      // dind: the ZooKeeper container's veth is new after each restart
+      return this.engine ? this.engine.switchPort(name) : `p-${name}`;
     }
-    return `p-${this.host(name).name}`;
+    const h = this.host(name);
+    return this.engine ? this.engine.switchPort(h as DindHost) : `p-${h.name}`;
   }
 
   host(name: string): LabHost {
@@ -324,6 +381,8 @@ export class Lab {
       if (r.killed) errors.push('lab dns server ignored SIGTERM and was killed');
     }
     if (this.zk) errors.push(...(await this.zk.stopAll()));
+    // dind: the node and ZooKeeper containers go with the outer engine
+    if (this.engine) await this.engine.host.shutdown(errors);
     // anything recorded still alive (e.g. recorded by a previous owner of this object) gets killed
     for (const line of (await readFile(this.state.path, 'utf8').catch(() => '')).split('\n')) {
       const m = /^pid (\d+) (\d+) \d+ (\S+)/.exec(line);
@@ -396,4 +455,10 @@ async function copyLogs(from: string, to: string): Promise<void> {
     }
   };
   await walk(from, '');
+}
+
+function labBackend(v: string | undefined): LabBackend {
+  if (v === undefined || v === '' || v === 'netns') return 'netns';
+  if (v === 'dind') return 'dind';
+  throw new Error(`TSL_BACKEND=${v}: expected netns or dind`);
 }

@@ -9,8 +9,12 @@ import { appendFileSync, closeSync, openSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { procStartTime, quote, tailFile } from './proc.js';
 
-/** Order in which the sweep stops leftovers: dockerd first (it needs the plugin to tear down endpoints). */
-export const Rank = { Dockerd: 1, Containerd: 2, Probe: 3, Plugin: 4, ZooKeeper: 5 } as const;
+/**
+ * Order in which the sweep stops leftovers: dockerd first (it needs the plugin
+ * to tear down endpoints); the docker-in-docker backend's outer engine last
+ * (stopping it stops the node and ZooKeeper containers the others run in).
+ */
+export const Rank = { Dockerd: 1, Containerd: 2, Probe: 3, Plugin: 4, ZooKeeper: 5, Engine: 6 } as const;
 export type Rank = (typeof Rank)[keyof typeof Rank];
 
 export interface ExitInfo {

@@ -30,9 +30,9 @@ export class ZooKeeperEnsemble {
   readonly tickTimeMs: number;
 
   constructor(
-    private readonly labId: string,
+    protected readonly labId: string,
     labDir: string,
-    private readonly state: StateFile,
+    protected readonly state: StateFile,
     ips: string[],
     opts: ZooKeeperOptions,
   ) {
@@ -52,7 +52,18 @@ export class ZooKeeperEnsemble {
 
   async startServer(id: number): Promise<void> {
     const s = this.server(id);
-    if (s.proc?.running) throw new Error(`zk${id} already running`);
+    if (this.isRunning(id)) throw new Error(`zk${id} already running`);
+    const cfg = await this.writeConfig(s);
+    s.proc = await TrackedProcess.spawn(
+      'nsenter',
+      [`--net=/run/netns/${s.ns}`, '--', 'java', `-Dzookeeper.log.dir=${s.dir}`, '-Xmx256m',
+        '-cp', CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfg],
+      { label: `zookeeper-${s.id}-${this.labId}`, rank: Rank.ZooKeeper, state: this.state, logPath: s.log },
+    );
+  }
+
+  /** zoo.cfg and myid of a server, in its directory; returns the zoo.cfg path. */
+  protected async writeConfig(s: ZkServer): Promise<string> {
     await mkdir(join(s.dir, 'data'), { recursive: true });
     const lines = [
       `tickTime=${this.tickTimeMs}`,
@@ -71,12 +82,7 @@ export class ZooKeeperEnsemble {
     const cfg = join(s.dir, 'zoo.cfg');
     await writeFile(cfg, `${lines.join('\n')}\n`);
     await writeFile(join(s.dir, 'data', 'myid'), `${s.id}\n`);
-    s.proc = await TrackedProcess.spawn(
-      'nsenter',
-      [`--net=/run/netns/${s.ns}`, '--', 'java', `-Dzookeeper.log.dir=${s.dir}`, '-Xmx256m',
-        '-cp', CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfg],
-      { label: `zookeeper-${s.id}-${this.labId}`, rank: Rank.ZooKeeper, state: this.state, logPath: s.log },
-    );
+    return cfg;
   }
 
   async stopServer(id: number): Promise<void> {
@@ -106,7 +112,7 @@ export class ZooKeeperEnsemble {
 
   /** The server's Mode from `srvr` (leader, follower, standalone), or undefined if it does not answer with one. */
   async mode(id: number): Promise<string | undefined> {
-    if (!this.server(id).proc?.running) return undefined;
+    if (!this.isRunning(id)) return undefined;
     return /Mode: (\w+)/.exec(await this.fourLetter(id, 'srvr'))?.[1];
   }
 
@@ -123,7 +129,7 @@ export class ZooKeeperEnsemble {
   async waitReady(timeoutMs = 60_000, ids?: number[]): Promise<void> {
     const which = ids ? this.servers.filter((s) => ids.includes(s.id)) : this.servers;
     await Promise.all(which.map((s) => waitFor(async () => {
-      if (!s.proc?.running) throw new StopWaiting(`zk${s.id} exited ${JSON.stringify(s.proc?.exit)}`);
+      if (!this.isRunning(s.id)) throw new StopWaiting(`zk${s.id} exited ${JSON.stringify(s.proc?.exit)}`);
       return this.fourLetter(s.id, 'srvr');
     }, { what: `zk${s.id} to report a Mode`, until: (o) => /Mode: (standalone|leader|follower)/.test(o), timeoutMs, intervalMs: 250 })));
   }
@@ -139,7 +145,7 @@ export class ZooKeeperEnsemble {
     return errors;
   }
 
-  private server(id: number): ZkServer {
+  protected server(id: number): ZkServer {
     const s = this.servers[id - 1];
     if (!s) throw new Error(`no zk server ${id}`);
     return s;
