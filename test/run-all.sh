@@ -5,6 +5,9 @@
 #   2. unit, component and contract tests (src/**/*.test.ts, test/component, test/contract)
 #   3. integration tests                  (test/integration: real dockerd hosts in
 #                                          network namespaces, see test/lab)
+#   4. the cross-host cases again with docker-in-docker hosts
+#                                         (npm run test:dind: builds or reuses the
+#                                          cached node image, scripts/dind-image.sh)
 #
 # Needs root and the tools from scripts/install-deps.sh. TSOVERLAY_IT=1 is set
 # for steps 2 and 3, so contract and integration tests really run.
@@ -13,7 +16,8 @@
 #
 # Environment:
 #   TSL_LOG_DIR   where the logs of a failed lab are kept (default test-results/lab-logs)
-#   TSL_SKIP_IT=1 skip the integration tests (step 3)
+#   TSL_SKIP_IT=1 skip the integration tests (steps 3 and 4)
+#   TSL_SKIP_DIND=1 skip the docker-in-docker run (step 4)
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -60,6 +64,9 @@ if [ -z "${TSL_LOG_DIR:-}" ]; then
   export TSL_LOG_DIR=$ROOT/test-results/lab-logs
   rm -rf "$TSL_LOG_DIR" # logs of the previous run's failed labs
 fi
+# the cross-host cases run a second time with docker-in-docker hosts (step 4);
+# package.json's test:dind runs the same files
+DIND_TESTS=(test/integration/multi-host.test.ts)
 LOGS=$(mktemp -d /tmp/tsoverlay-run-all.XXXXXX)
 trap 'rm -rf "$LOGS"' EXIT
 
@@ -131,6 +138,21 @@ else
   else
     failed=$((failed + 1))
     problems+=("no integration test files found")
+  fi
+  # ------------------------------------------------------ docker-in-docker
+  if [ "${TSL_SKIP_DIND:-0}" = 1 ]; then
+    echo "run-all: TSL_SKIP_DIND=1: docker-in-docker run skipped"
+  else
+    echo
+    echo "==== docker-in-docker node image (scripts/dind-image.sh; cached)"
+    t0=$SECONDS
+    if bash scripts/dind-image.sh; then
+      echo "==== node image ready after $((SECONDS - t0)) s"
+      TSL_BACKEND=dind run_tap "integration (docker-in-docker)" "${DIND_TESTS[@]}"
+    else
+      failed=$((failed + 1))
+      problems+=("docker-in-docker node image could not be built (scripts/dind-image.sh); dind tests not run")
+    fi
   fi
   # the test processes are gone now: any lab still on disk or in `ip netns`
   # was left behind by this run -- a failure, cleaned up here
