@@ -79,9 +79,13 @@ export function dindImageTarball(): Promise<string> {
   return imageTar;
 }
 
-/** The outer engine: an ordinary lab host whose dockerd the sweep stops after the ones inside it. */
+/**
+ * The outer engine: an ordinary lab host whose dockerd (then its containerd)
+ * the sweep stops after the engines inside its containers.
+ */
 export class EngineHost extends LabHost {
   protected override readonly dockerdRank: Rank = Rank.Engine;
+  protected override readonly containerdRank: Rank = Rank.Engine;
 }
 
 /** The interface index of ul0's veth peer, as `ip -o link` prints it in the given namespace ("ul0@if12"). */

@@ -278,8 +278,9 @@ export class LabHost {
     return (await this.docker('run', '-d', '--name', name, ...args, BUSYBOX_IMAGE, ...SLEEPER)).trim();
   }
 
-  /** The sweep's order for this host's dockerd (an outer engine goes after the engines inside it). */
+  /** The sweep's order for this host's dockerd and containerd (an outer engine goes after the engines inside it). */
   protected readonly dockerdRank: Rank = Rank.Dockerd;
+  protected readonly containerdRank: Rank = Rank.Containerd;
 
   /**
    * nsenter arguments that exec dockerd with `dockerdArgs` in this host's
@@ -355,7 +356,7 @@ export class LabHost {
       const st = await procStartTime(cpid);
       if (st) {
         this.containerdPid = { pid: cpid, startTime: st };
-        this.lab.state.append(`pid ${cpid} ${st} ${Rank.Containerd} containerd-${this.name}`);
+        this.lab.state.append(`pid ${cpid} ${st} ${this.containerdRank} containerd-${this.name}`);
       }
     }
   }
