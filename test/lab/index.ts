@@ -11,7 +11,8 @@ import type { LabHost, PingOptions, StartPluginOptions } from './host.js';
 import type { PingResult } from './ping.js';
 import type { RunResult } from './proc.js';
 
-export { Lab, type LabOptions, type DestroyOptions } from './lab.js';
+export { Lab, type LabBackend, type LabOptions, type DestroyOptions } from './lab.js';
+export { DIND_IMAGE, DIND_NETWORK, dindImageTarball } from './dind.js';
 export { LabHost, PingStream, SLEEPER, UNDERLAY_IF, PLUGIN_NAME } from './host.js';
 export type { FdbEntry, HostSpec, NeighEntry, PingOptions, StartPluginOptions, StopResult } from './host.js';
 export { BUSYBOX_IMAGE, buildBusyboxTarball } from './image.js';
