@@ -25,7 +25,9 @@ import { Ipam } from './ipam/ipam.js';
 import type { NodeRecord } from './model.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { buildServer } from './server/build-server.js';
+import { CachedKvStore } from './store/cached-kv-store.js';
 import { ClusterState } from './store/cluster-state.js';
+import { storeCachePolicy } from './store/paths.js';
 import { type KvStore, KvUnavailable } from './store/kv-store.js';
 import { SerialLoop } from './util/serial-loop.js';
 
@@ -76,7 +78,8 @@ export const createApp = async (deps: {
   const node = config.nodeName ?? underlay.address;
   const log = deps.log.child({ node });
   log.info({ underlay: underlay.ifname, ip: underlay.address, mtu: underlay.mtu, node }, 'underlay resolved');
-  const state = new ClusterState(kv);
+  // every reconcile pass and name refresh reads the whole cluster: from memory, kept valid by watches
+  const state = new ClusterState(new CachedKvStore(kv, storeCachePolicy));
   await state.init();
 
   const nodeRecord: NodeRecord = {

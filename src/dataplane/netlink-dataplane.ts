@@ -179,6 +179,9 @@ interface LinkChange {
   mac?: string;
 }
 
+/** IFLA_EXT_MASK bit (linux/rtnetlink.h): leave the statistics out of link dumps. */
+const RTEXT_FILTER_SKIP_STATS = 1 << 3;
+
 export class NetlinkDataplane implements Dataplane {
   private readonly log: DataplaneLogger;
   private readonly timeoutMs: number;
@@ -552,7 +555,10 @@ export class NetlinkDataplane implements Dataplane {
   }
 
   private async dumpLinks(): Promise<KernelLink[]> {
-    return (await this.exec('dump', 'links', (s, o) => s.getLinks({}, {}, o))).map(parseLink);
+    // RTEXT_FILTER_SKIP_STATS: the counters are most of each message and we never read them
+    const extMask = Buffer.alloc(4);
+    extMask.writeUInt32LE(RTEXT_FILTER_SKIP_STATS);
+    return (await this.exec('dump', 'links', (s, o) => s.getLinks({}, { extMask }, o))).map(parseLink);
   }
 
   private async dumpAddresses(): Promise<KernelAddress[]> {

@@ -72,8 +72,9 @@ export const planForwarding = (vxlan: string, want: Forwarding, have: Forwarding
   }
   for (const entry of want.fdb) if (!haveFdb.has(fdbKey(entry))) out.push({ kind: 'addFdb', vxlan, entry, reason: 'remote endpoint' });
   for (const entry of have?.fdb ?? []) if (!wantFdb.has(fdbKey(entry))) out.push({ kind: 'deleteFdb', vxlan, entry, reason: 'no longer in the store' });
+  const wantNeighIps = new Set(want.neigh.map((w) => canonicalIp(w.ip) ?? w.ip));
   for (const entry of have?.neigh ?? []) {
-    if (!wantNeigh.has(neighKey(entry)) && !want.neigh.some((w) => canonicalIp(w.ip) === canonicalIp(entry.ip))) {
+    if (!wantNeigh.has(neighKey(entry)) && !wantNeighIps.has(canonicalIp(entry.ip) ?? entry.ip)) {
       out.push({ kind: 'deleteNeigh', vxlan, entry, reason: 'no longer in the store' });
     }
   }

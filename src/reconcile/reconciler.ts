@@ -42,6 +42,15 @@ const FORWARDING_KINDS = new Set<Action['kind']>(['addFdb', 'deleteFdb', 'addNei
 export class Reconciler {
   private readonly loop: SerialLoop<PassResult>;
   private firewallCheckedAt = -Infinity;
+  /**
+   * Forwarding entries are read back from the kernel (one dump per VXLAN
+   * device) only when they may differ from what we last verified: when the
+   * store's entries for that device changed, when its device was (re)made, and
+   * in a full pass every `intervalMs`, which also repairs drift made by hand.
+   * Otherwise a pass would dump every device for every change anywhere.
+   */
+  private readonly verified = new Map<string, string>();
+  private fullPassAt = -Infinity;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.loop = new SerialLoop(() => this.pass(), { intervalMs: deps.intervalMs, failed: (r) => r.failed > 0 });
@@ -103,8 +112,13 @@ export class Reconciler {
     let done = 0;
     let failed = 0;
     const broken = new Set<string>();
+    const remade = new Set<string>();
+    // 0.9: the periodic pass comes every intervalMs; it must count as full
+    const full = Date.now() - this.fullPassAt >= this.deps.intervalMs * 0.9;
+    const passStart = Date.now();
     const run = async (a: Action): Promise<void> => {
       try {
+        if (a.kind === 'ensureNetwork') remade.add(a.spec.vxlan);
         await this.apply(a);
         done++;
         const fields = { action: a.kind, reason: a.reason, ...('name' in a ? { ifname: a.name } : {}), ...('entry' in a ? { entry: a.entry } : {}) };
@@ -132,8 +146,12 @@ export class Reconciler {
     }
     for (const a of actions) await run(a);
     // Entries after devices: a recreated VXLAN device starts empty.
+    for (const vxlan of this.verified.keys()) if (!desired.forwarding.has(vxlan)) this.verified.delete(vxlan);
     for (const [vxlan, want] of desired.forwarding) {
       if (broken.has(vxlan)) continue; // already counted; retried next pass
+      const signature = JSON.stringify(want);
+      if (!full && !remade.has(vxlan) && this.verified.get(vxlan) === signature) continue;
+      this.verified.delete(vxlan);
       let have: Forwarding;
       try {
         have = await this.deps.dataplane.listForwarding(vxlan);
@@ -142,8 +160,11 @@ export class Reconciler {
         log.error({ ifname: vxlan, err: e }, 'reading forwarding entries failed');
         continue;
       }
+      const failedBefore = failed;
       for (const a of planForwarding(vxlan, want, have)) await run(a);
+      if (failed === failedBefore) this.verified.set(vxlan, signature);
     }
+    if (full && failed === 0) this.fullPassAt = passStart;
     if (desired.resolver) {
       try {
         // Links as read at the start: a bridge made in this pass has no address yet either.

@@ -2,7 +2,7 @@
  * One row per Docker plugin method: its path, the schema of its body and the
  * core call. Methods Docker calls with an empty body have no schema.
  */
-import type { TSchema } from 'typebox';
+import type { Schema } from '../util/schema.js';
 import type { NetworkDriver } from '../driver/network-driver.js';
 import type { Ipam } from '../ipam/ipam.js';
 import { GLOBAL_SPACE, LOCAL_SPACE } from '../model.js';
@@ -42,7 +42,7 @@ export interface Route {
   /** e.g. "NetworkDriver.CreateNetwork"; served at POST /<method>. */
   method: string;
   /** Body schema; absent for calls Docker sends without a body. */
-  body?: TSchema;
+  body?: Schema;
   handle(core: Core, body: unknown): Promise<object>;
 }
 

@@ -3,77 +3,77 @@
  * see shared/docs/docker-plugin-protocol.md). Unknown extra fields are
  * allowed — newer engines add some — but every field we read is checked.
  */
-import { Type, type Static } from 'typebox';
+import { S, type Static } from '../util/schema.js';
 
 /** IDs become store path segments: no slashes, no dot-only names. */
-const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$' });
-const Text = Type.String({ maxLength: 4096 });
-const StringMap = Type.Record(Type.String(), Type.String());
-const NullableStringMap = Type.Union([StringMap, Type.Null()]);
+const Id = S.string({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$' });
+const Text = S.string({ maxLength: 4096 });
+const StringMap = S.record(S.string());
+const NullableStringMap = S.union(StringMap, S.null());
 
-const IpamData = Type.Object({
-  AddressSpace: Type.String({ maxLength: 256 }),
+const IpamData = S.object({
+  AddressSpace: S.string({ maxLength: 256 }),
   Pool: Text,
-  Gateway: Type.Optional(Text),
-  AuxAddresses: Type.Optional(Type.Union([StringMap, Type.Null()])),
+  Gateway: S.optional(Text),
+  AuxAddresses: S.optional(S.union(StringMap, S.null())),
 });
-const IpamDataList = Type.Union([Type.Array(IpamData, { maxItems: 64 }), Type.Null()]);
+const IpamDataList = S.union(S.array(IpamData, { maxItems: 64 }), S.null());
 
-export const NetworkBody = Type.Object({ NetworkID: Id });
-export const EndpointBody = Type.Object({ NetworkID: Id, EndpointID: Id });
+export const NetworkBody = S.object({ NetworkID: Id });
+export const EndpointBody = S.object({ NetworkID: Id, EndpointID: Id });
 
-export const CreateNetworkBody = Type.Object({
+export const CreateNetworkBody = S.object({
   NetworkID: Id,
-  Options: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
-  IPv4Data: Type.Optional(IpamDataList),
-  IPv6Data: Type.Optional(IpamDataList),
+  Options: S.optional(S.union(S.record(S.unknown()), S.null())),
+  IPv4Data: S.optional(IpamDataList),
+  IPv6Data: S.optional(IpamDataList),
 });
 
-export const CreateEndpointBody = Type.Object({
+export const CreateEndpointBody = S.object({
   NetworkID: Id,
   EndpointID: Id,
-  Interface: Type.Optional(
-    Type.Union([
-      Type.Object({
-        Address: Type.Optional(Text),
-        AddressIPv6: Type.Optional(Text),
-        MacAddress: Type.Optional(Text),
+  Interface: S.optional(
+    S.union(
+      S.object({
+        Address: S.optional(Text),
+        AddressIPv6: S.optional(Text),
+        MacAddress: S.optional(Text),
       }),
-      Type.Null(),
-    ]),
+      S.null(),
+    ),
   ),
-  Options: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
+  Options: S.optional(S.union(S.record(S.unknown()), S.null())),
 });
 
-export const JoinBody = Type.Object({
+export const JoinBody = S.object({
   NetworkID: Id,
   EndpointID: Id,
-  SandboxKey: Type.Optional(Text),
-  Options: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
+  SandboxKey: S.optional(Text),
+  Options: S.optional(S.union(S.record(S.unknown()), S.null())),
 });
 
-export const DiscoverBody = Type.Object({
-  DiscoveryType: Type.Integer(),
-  DiscoveryData: Type.Optional(Type.Unknown()),
+export const DiscoverBody = S.object({
+  DiscoveryType: S.integer(),
+  DiscoveryData: S.optional(S.unknown()),
 });
 
-export const RequestPoolBody = Type.Object({
-  AddressSpace: Type.String({ maxLength: 256 }),
-  Pool: Type.Optional(Text),
-  SubPool: Type.Optional(Text),
-  Options: Type.Optional(NullableStringMap),
-  V6: Type.Optional(Type.Boolean()),
+export const RequestPoolBody = S.object({
+  AddressSpace: S.string({ maxLength: 256 }),
+  Pool: S.optional(Text),
+  SubPool: S.optional(Text),
+  Options: S.optional(NullableStringMap),
+  V6: S.optional(S.boolean()),
 });
 
-export const PoolBody = Type.Object({ PoolID: Id });
+export const PoolBody = S.object({ PoolID: Id });
 
-export const RequestAddressBody = Type.Object({
+export const RequestAddressBody = S.object({
   PoolID: Id,
-  Address: Type.Optional(Text),
-  Options: Type.Optional(NullableStringMap),
+  Address: S.optional(Text),
+  Options: S.optional(NullableStringMap),
 });
 
-export const ReleaseAddressBody = Type.Object({ PoolID: Id, Address: Text });
+export const ReleaseAddressBody = S.object({ PoolID: Id, Address: Text });
 
 export type CreateNetworkRequest = Static<typeof CreateNetworkBody>;
 export type CreateEndpointRequest = Static<typeof CreateEndpointBody>;

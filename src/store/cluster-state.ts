@@ -12,7 +12,8 @@
  */
 import { TsoverlayError } from '../errors.js';
 import type { AddressRecord, DnsNameRecord, EndpointRecord, NetworkRecord, NodeRecord, PoolRecord } from '../model.js';
-import { KvConflict, KvUnavailable, type KvOp, type KvStore } from './kv-store.js';
+import type { Schema } from '../util/schema.js';
+import { KvConflict, KvUnavailable, getMany, type KvOp, type KvStore, type Versioned } from './kv-store.js';
 import {
   POOLS,
   ROOT_DIRS,
@@ -30,6 +31,8 @@ import {
 import { AddressSchema, AliasSchema, DnsNameSchema, EndpointSchema, NetworkSchema, NodeSchema, PoolSchema, decode } from './records.js';
 
 const json = (v: unknown): string => JSON.stringify(v);
+
+const present = <T>(values: ReadonlyArray<T | undefined>): T[] => values.filter((v): v is T => v !== undefined);
 
 /** Run a store call, mapping an unreachable store to STORE_UNAVAILABLE. */
 const guarded = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -49,8 +52,22 @@ export interface PoolSet {
   version: number;
 }
 
+/** Freeze a decoded record and everything in it: cached records are shared by every reader. */
+const deepFreeze = <T>(v: T): T => {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+};
+
 export class ClusterState {
   private readonly aliasCache = new Map<string, string>();
+  /**
+   * Decoded records by the stored value they came from: the read cache hands
+   * out the same object until the entry changes, so each is decoded once.
+   */
+  private readonly decoded = new WeakMap<Versioned, unknown>();
 
   constructor(private readonly kv: KvStore) {}
 
@@ -65,6 +82,14 @@ export class ClusterState {
         }
       });
     }
+  }
+
+  private decodeOnce<T>(schema: Schema<T>, v: Versioned, where: string): T {
+    const hit = this.decoded.get(v);
+    if (hit !== undefined) return hit as T;
+    const value = deepFreeze(decode(schema, v.data, where));
+    this.decoded.set(v, value);
+    return value;
   }
 
   watch(path: string, listener: () => void): () => void {
@@ -83,17 +108,14 @@ export class ClusterState {
 
   async getNetworkVersioned(key: string): Promise<{ value: NetworkRecord; version: number } | undefined> {
     const v = await guarded(() => this.kv.get(networkPath(key)));
-    return v ? { value: decode(NetworkSchema, v.data, networkPath(key)) as NetworkRecord, version: v.version } : undefined;
+    return v ? { value: this.decodeOnce(NetworkSchema, v, networkPath(key)) as NetworkRecord, version: v.version } : undefined;
   }
 
   async listNetworks(): Promise<NetworkRecord[]> {
     const ids = await guarded(() => this.kv.children('/networks'));
-    const out: NetworkRecord[] = [];
-    for (const id of ids) {
-      const n = await this.getNetwork(id);
-      if (n) out.push(n);
-    }
-    return out;
+    const paths = ids.map((id) => networkPath(id));
+    const values = await guarded(() => getMany(this.kv, paths));
+    return present(values.map((v, i) => v && (this.decodeOnce(NetworkSchema, v, paths[i] as string) as NetworkRecord)));
   }
 
   /** The cluster network an engine's network id stands for (cached: it never changes). */
@@ -231,11 +253,9 @@ export class ClusterState {
     return guarded(async () => {
       const root = await this.kv.get(POOLS);
       const ids = await this.kv.children(POOLS);
-      const pools: PoolRecord[] = [];
-      for (const id of ids) {
-        const p = await this.getPool(id);
-        if (p) pools.push(p);
-      }
+      const paths = ids.map((id) => poolPath(id));
+      const values = await getMany(this.kv, paths);
+      const pools = present(values.map((v, i) => v && (decode(PoolSchema, v.data, paths[i] as string) as PoolRecord)));
       return { pools, version: root?.version ?? 0 };
     });
   }
@@ -345,12 +365,9 @@ export class ClusterState {
 
   async listNodes(): Promise<NodeRecord[]> {
     const names = await guarded(() => this.kv.children('/nodes'));
-    const out: NodeRecord[] = [];
-    for (const n of names) {
-      const v = await guarded(() => this.kv.get(nodePath(n)));
-      if (v) out.push(decode(NodeSchema, v.data, nodePath(n)) as NodeRecord);
-    }
-    return out;
+    const paths = names.map((n) => nodePath(n));
+    const values = await guarded(() => getMany(this.kv, paths));
+    return present(values.map((v, i) => v && (this.decodeOnce(NodeSchema, v, paths[i] as string) as NodeRecord)));
   }
 
   // ---- endpoints ----------------------------------------------------------
@@ -358,17 +375,14 @@ export class ClusterState {
   async getEndpoint(networkId: string, endpointId: string): Promise<EndpointRecord | undefined> {
     const p = endpointPath(networkId, endpointId);
     const v = await guarded(() => this.kv.get(p));
-    return v ? (decode(EndpointSchema, v.data, p) as EndpointRecord) : undefined;
+    return v ? (this.decodeOnce(EndpointSchema, v, p) as EndpointRecord) : undefined;
   }
 
   async listEndpoints(networkId: string): Promise<EndpointRecord[]> {
     const ids = await guarded(() => this.kv.children(endpointsDir(networkId)));
-    const out: EndpointRecord[] = [];
-    for (const id of ids) {
-      const ep = await this.getEndpoint(networkId, id);
-      if (ep) out.push(ep);
-    }
-    return out;
+    const paths = ids.map((id) => endpointPath(networkId, id));
+    const values = await guarded(() => getMany(this.kv, paths));
+    return present(values.map((v, i) => v && (this.decodeOnce(EndpointSchema, v, paths[i] as string) as EndpointRecord)));
   }
 
   /** Store a new endpoint. Succeeds without change if the same record exists. */
@@ -442,18 +456,14 @@ export class ClusterState {
   async getDnsName(networkId: string, endpointId: string): Promise<DnsNameRecord | undefined> {
     const p = dnsNamePath(networkId, endpointId);
     const v = await guarded(() => this.kv.get(p));
-    return v ? (decode(DnsNameSchema, v.data, p) as DnsNameRecord) : undefined;
+    return v ? (this.decodeOnce(DnsNameSchema, v, p) as DnsNameRecord) : undefined;
   }
 
   async listDnsNames(networkId: string): Promise<DnsNameRecord[]> {
     const ids = await guarded(() => this.kv.children(dnsNamesDir(networkId)));
-    const out: DnsNameRecord[] = [];
-    for (const id of ids) {
-      const p = dnsNamePath(networkId, id);
-      const v = await guarded(() => this.kv.get(p));
-      if (v) out.push(decode(DnsNameSchema, v.data, p) as DnsNameRecord);
-    }
-    return out;
+    const paths = ids.map((id) => dnsNamePath(networkId, id));
+    const values = await guarded(() => getMany(this.kv, paths));
+    return present(values.map((v, i) => v && (this.decodeOnce(DnsNameSchema, v, paths[i] as string) as DnsNameRecord)));
   }
 
   /**

@@ -62,6 +62,11 @@ export interface KvStore {
   sessionId(): string;
   /** Session changes; embedded stores never emit. Returns unsubscribe. */
   onSession(listener: (e: SessionEvent) => void): () => void;
+  /**
+   * Several gets at once, results in the order of `paths` (optional: see
+   * getMany() below for stores without it).
+   */
+  getMany?(paths: readonly string[]): Promise<Array<Versioned | undefined>>;
   /** Child names (not paths), sorted; [] if the node does not exist. */
   children(path: string): Promise<string[]>;
   commit(ops: readonly KvOp[]): Promise<void>;
@@ -80,4 +85,22 @@ export const joinPath = (...parts: string[]): string => {
     if (p === '' || p.includes('/') || p === '.' || p === '..') throw new Error(`invalid path segment "${p}"`);
   }
   return `/${parts.join('/')}`;
+};
+
+/** Gets in flight at once when a store has no getMany of its own. */
+const GET_MANY_CONCURRENCY = 64;
+
+/** Many gets: the store's own getMany, or pipelined single gets. */
+export const getMany = async (kv: KvStore, paths: readonly string[]): Promise<Array<Versioned | undefined>> => {
+  if (kv.getMany) return kv.getMany(paths);
+  const out = new Array<Versioned | undefined>(paths.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < paths.length) {
+      const i = next++;
+      out[i] = await kv.get(paths[i] as string);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(GET_MANY_CONCURRENCY, paths.length) }, worker));
+  return out;
 };

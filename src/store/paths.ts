@@ -29,3 +29,36 @@ export const endpointsDir = (networkId: string): string => joinPath('endpoints',
 export const endpointPath = (networkId: string, endpointId: string): string => joinPath('endpoints', networkId, endpointId);
 export const dnsNamesDir = (networkId: string): string => joinPath('dnsnames', networkId);
 export const dnsNamePath = (networkId: string, endpointId: string): string => joinPath('dnsnames', networkId, endpointId);
+
+/** The first segment and the number of segments of a path, without allocating an array. */
+const shape = (path: string): { top: string; depth: number } => {
+  let depth = 0;
+  let firstEnd = -1;
+  for (let i = 0; i < path.length; i++) {
+    if (path.charCodeAt(i) !== 47) continue; // '/'
+    depth++;
+    if (depth === 2) firstEnd = i;
+  }
+  return { top: path.slice(1, firstEnd === -1 ? path.length : firstEnd), depth };
+};
+
+/**
+ * What the read cache (CachedKvStore) may keep: the lists and records every
+ * reconcile pass and name-index refresh reads. Endpoint records are stable:
+ * once created, only their own node changes them (the sandbox key, which only
+ * that node reads), through its own cache.
+ */
+export const storeCachePolicy = {
+  watchedDir: (path: string): boolean => {
+    const { top, depth } = shape(path);
+    return (depth === 1 && (top === 'networks' || top === 'nodes')) || (depth === 2 && (top === 'endpoints' || top === 'dnsnames'));
+  },
+  watchedRecord: (path: string): boolean => {
+    const { top, depth } = shape(path);
+    return (depth === 2 && (top === 'networks' || top === 'nodes')) || (depth === 3 && top === 'dnsnames');
+  },
+  stableRecord: (path: string): boolean => {
+    const { top, depth } = shape(path);
+    return depth === 3 && top === 'endpoints';
+  },
+};

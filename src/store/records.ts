@@ -2,77 +2,76 @@
  * Schemas of what we keep in the store. Whatever is read back is decoded with
  * these: a store shared with other nodes is untrusted input.
  */
-import { Type, type Static, type TSchema } from 'typebox';
-import { Value } from 'typebox/value';
+import { S, compileCheck, type Schema, type Static } from '../util/schema.js';
 
-const Str = Type.String();
-const StrMap = Type.Record(Type.String(), Type.String());
-const Subnet = Type.Object({ poolId: Str, pool: Str, gateway: Type.Optional(Str) });
+const Str = S.string();
+const StrMap = S.record(S.string());
+const Subnet = S.object({ poolId: Str, pool: Str, gateway: S.optional(Str) });
 
-export const NetworkSchema = Type.Object({
+export const NetworkSchema = S.object({
   id: Str,
-  vni: Type.Integer({ minimum: 1, maximum: 0xffffff }),
+  vni: S.integer({ minimum: 1, maximum: 0xffffff }),
   aliases: StrMap,
-  name: Type.Optional(Str),
-  driver: Type.Optional(Str),
-  deleted: Type.Boolean(),
-  multicast: Type.Optional(Str),
-  mtu: Type.Integer({ minimum: 68 }),
-  internal: Type.Boolean(),
-  ipv4: Type.Array(Subnet),
-  ipv6: Type.Array(Subnet),
+  name: S.optional(Str),
+  driver: S.optional(Str),
+  deleted: S.boolean(),
+  multicast: S.optional(Str),
+  mtu: S.integer({ minimum: 68 }),
+  internal: S.boolean(),
+  ipv4: S.array(Subnet),
+  ipv6: S.array(Subnet),
   options: StrMap,
   createdBy: Str,
   createdAt: Str,
 });
 
-export const PoolSchema = Type.Object({
+export const PoolSchema = S.object({
   id: Str,
-  space: Type.Union([Type.Literal('tsoverlay-local'), Type.Literal('tsoverlay-global')]),
-  family: Type.Union([Type.Literal(4), Type.Literal(6)]),
+  space: S.union(S.literal('tsoverlay-local'), S.literal('tsoverlay-global')),
+  family: S.union(S.literal(4), S.literal(6)),
   pool: Str,
-  subPool: Type.Optional(Str),
-  requested: Type.Boolean(),
-  users: Type.Array(Str),
+  subPool: S.optional(Str),
+  requested: S.boolean(),
+  users: S.array(Str),
   options: StrMap,
   createdAt: Str,
 });
 
-export const AddressSchema = Type.Object({
+export const AddressSchema = S.object({
   ip: Str,
-  kind: Type.Union([Type.Literal('gateway'), Type.Literal('endpoint')]),
+  kind: S.union(S.literal('gateway'), S.literal('endpoint')),
   node: Str,
 });
 
-export const EndpointSchema = Type.Object({
+export const EndpointSchema = S.object({
   id: Str,
   networkId: Str,
   node: Str,
-  ipv4: Type.Optional(Str),
-  ipv6: Type.Optional(Str),
+  ipv4: S.optional(Str),
+  ipv6: S.optional(Str),
   mac: Str,
   hostIf: Str,
   containerIf: Str,
-  sandboxKey: Type.Optional(Str),
+  sandboxKey: S.optional(Str),
 });
 
-export const DnsNameSchema = Type.Object({
+export const DnsNameSchema = S.object({
   endpointId: Str,
   network: Str,
   node: Str,
   containerId: Str,
   name: Str,
-  aliases: Type.Array(Str),
-  ipv4: Type.Optional(Str),
-  ipv6: Type.Optional(Str),
+  aliases: S.array(Str),
+  ipv4: S.optional(Str),
+  ipv6: S.optional(Str),
 });
 
-export const AliasSchema = Type.Object({ network: Str, node: Str });
+export const AliasSchema = S.object({ network: Str, node: Str });
 
-export const NodeSchema = Type.Object({
+export const NodeSchema = S.object({
   node: Str,
   address: Str,
-  vxlanPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+  vxlanPort: S.integer({ minimum: 1, maximum: 65535 }),
   hostname: Str,
   version: Str,
   startedAt: Str,
@@ -80,17 +79,18 @@ export const NodeSchema = Type.Object({
 
 export type StoredNetwork = Static<typeof NetworkSchema>;
 
+const checks = new WeakMap<Schema, ReturnType<typeof compileCheck>>();
+
 /** Parse JSON text read from the store and check it against a schema. */
-export const decode = <S extends TSchema>(schema: S, text: string, where: string): Static<S> => {
+export const decode = <T>(schema: Schema<T>, text: string, where: string): T => {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
     throw new Error(`store entry ${where} is not JSON`, { cause: e });
   }
-  if (!Value.Check(schema, value)) {
-    const first = [...Value.Errors(schema, value)][0];
-    throw new Error(`store entry ${where} does not match its schema${first ? `: ${first.instancePath} ${first.message}` : ''}`);
-  }
-  return value as Static<S>;
+  let check = checks.get(schema);
+  if (!check) checks.set(schema, (check = compileCheck(schema)));
+  if (!check(value)) throw new Error(`store entry ${where} does not match its schema: ${check.firstError()}`);
+  return value as T;
 };

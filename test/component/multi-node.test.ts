@@ -152,3 +152,40 @@ t.test('a second live node with the same name is refused', async (t) => {
     /node name "dup" is held by another live tsoverlay node \(address 10.0.0.1/,
   );
 });
+
+t.test('forwarding entries are read back only when they may have changed; hand-made drift goes in the next full pass', async (t) => {
+  const { nodes } = await cluster(['A', 'B']);
+  const A = nodes['A']!;
+  const B = nodes['B']!;
+  t.teardown(() => Promise.all(Object.values(nodes).map((n) => n.h.app.stop())));
+  await A.engine.createNetwork({ name: 'ovr', driver: 'tsoverlay', ipamDriver: 'tsoverlay', subnets: [{ subnet: '10.40.0.0/24' }], options: {}, internal: false, ipv6: false, labels: {} });
+  await settle(nodes);
+  const ipB = (await endpoint(B, 'ovr', 'bbbbbbbbbbbb03')).split('/')[0]!;
+  await settle(nodes);
+  const list = A.dp.listForwarding.bind(A.dp);
+  let dumps = 0;
+  A.dp.listForwarding = (vxlan: string) => (dumps++, list(vxlan));
+  const reads = () => dumps;
+  const has = async () => (await list('tsvx-001000')).neigh.some((n) => n.ip === ipB);
+  t.ok(await has(), 'A has the entry for B\'s endpoint');
+
+  // Somebody removes it by hand; a pass triggered by an unrelated change does not look.
+  const mac = (await list('tsvx-001000')).neigh.find((n) => n.ip === ipB)!.mac;
+  await A.dp.deleteNeigh('tsvx-001000', { ip: ipB, mac });
+  const before = reads();
+  await A.h.app.reconciler.runOnce();
+  t.equal(reads(), before, 'unchanged store: no dump');
+  t.notOk(await has(), 'not repaired yet');
+
+  // A store change for this network: its entries are read back and repaired.
+  await endpoint(B, 'ovr', 'bbbbbbbbbbbb04');
+  await A.h.app.reconciler.runOnce();
+  t.ok(reads() > before, 'changed store: dumped');
+  t.ok(await has(), 'repaired with the change');
+
+  // Drift again, and no change: the next full pass (resync interval) repairs it.
+  await A.dp.deleteNeigh('tsvx-001000', { ip: ipB, mac });
+  (A.h.app.reconciler as unknown as { fullPassAt: number }).fullPassAt = -Infinity; // the interval has passed
+  await A.h.app.reconciler.runOnce();
+  t.ok(await has(), 'repaired by the full pass');
+});

@@ -1,0 +1,74 @@
+/**
+ * A small JSON Schema builder with static types: `S.object({ a: S.string() })`
+ * is the plain JSON Schema `{type:'object', properties:{a:{type:'string'}},
+ * required:['a']}` and `Static<typeof it>` is `{ a: string }`.
+ *
+ * It covers only what tsoverlay's schemas use. Fastify validates request
+ * bodies with these schemas (through its Ajv) and `compileCheck` validates
+ * store records with the same Ajv. We used TypeBox for this; its builder
+ * alone cost about 20 MB of resident memory in a daemon that should stay small.
+ */
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+
+declare const STATIC: unique symbol;
+declare const OPTIONAL: unique symbol;
+
+/** A JSON Schema whose valid values have type T. */
+export type Schema<T = unknown> = { readonly [key: string]: unknown; readonly [STATIC]?: T };
+/** A property that may be absent. */
+export type OptionalSchema<T = unknown> = Schema<T> & { readonly [OPTIONAL]: true };
+
+export type Static<S> = S extends Schema<infer T> ? T : never;
+
+type Props = Record<string, Schema>;
+type OptionalKeys<P extends Props> = { [K in keyof P]: P[K] extends OptionalSchema ? K : never }[keyof P];
+type RequiredKeys<P extends Props> = Exclude<keyof P, OptionalKeys<P>>;
+type Flatten<T> = { [K in keyof T]: T[K] };
+export type ObjectOf<P extends Props> = Flatten<{ [K in RequiredKeys<P>]: Static<P[K]> } & { [K in OptionalKeys<P>]?: Static<P[K]> }>;
+
+const optionalProps = new WeakSet<object>();
+
+export const S = {
+  string: (opts: { pattern?: string; maxLength?: number } = {}): Schema<string> => ({ type: 'string', ...opts }),
+  integer: (opts: { minimum?: number; maximum?: number } = {}): Schema<number> => ({ type: 'integer', ...opts }),
+  boolean: (): Schema<boolean> => ({ type: 'boolean' }),
+  null: (): Schema<null> => ({ type: 'null' }),
+  unknown: (): Schema<unknown> => ({}),
+  literal: <const V extends string | number>(value: V): Schema<V> => ({ const: value }),
+  array: <T>(items: Schema<T>, opts: { maxItems?: number } = {}): Schema<T[]> => ({ type: 'array', items, ...opts }),
+  record: <T>(values: Schema<T>): Schema<Record<string, T>> => ({ type: 'object', additionalProperties: values }),
+  union: <M extends Schema[]>(...members: M): Schema<Static<M[number]>> => ({ anyOf: members }),
+  optional: <T>(schema: Schema<T>): OptionalSchema<T> => {
+    const copy = { ...schema };
+    optionalProps.add(copy);
+    return copy as OptionalSchema<T>;
+  },
+  object: <P extends Props>(properties: P): Schema<ObjectOf<P>> => ({
+    type: 'object',
+    properties,
+    required: Object.keys(properties).filter((k) => !optionalProps.has(properties[k] as object)),
+  }),
+};
+
+// Ajv ships CommonJS; load it the way its own package documents.
+const require = createRequire(import.meta.url);
+const AjvClass = (require('ajv') as { default: new (opts: object) => { compile(s: object): ValidateFunction } }).default;
+const ajv = new AjvClass({ allErrors: false, strict: true, coerceTypes: false, useDefaults: false });
+
+export interface Check<T> {
+  (value: unknown): value is T;
+  /** The first problem of the last failed check, for messages. */
+  firstError(): string;
+}
+
+/** A fast validator for values of a schema. */
+export const compileCheck = <T>(schema: Schema<T>): Check<T> => {
+  const validate = ajv.compile(schema);
+  const check = ((value: unknown) => validate(value)) as Check<T>;
+  check.firstError = () => {
+    const e: ErrorObject | undefined = validate.errors?.[0];
+    return e ? `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}` : '';
+  };
+  return check;
+};
