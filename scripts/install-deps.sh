@@ -16,6 +16,7 @@
 #                    managed-plugin test: docker plugin push/install
 #                    (test/integration/managed-plugin.test.ts); the package's
 #                    own service is not started (see below) nor used
+#   iperf3, sockperf throughput and TCP request/response of `npm run bench`
 #   debootstrap      builds the docker-in-docker node image offline from the
 #                    Debian archive (scripts/dind-image.sh, npm run test:dind)
 #
@@ -37,7 +38,7 @@ if ! command -v apt-get >/dev/null; then
   exit 1
 fi
 
-PKGS=(docker.io zookeeper iptables iproute2 busybox-static iputils-ping util-linux procps tar docker-registry debootstrap)
+PKGS=(docker.io zookeeper iptables iproute2 busybox-static iputils-ping util-linux procps tar docker-registry debootstrap iperf3 sockperf)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1 --max-old-space-size=96
 /**
  * tsoverlay command line: `tsoverlay serve [options]`, `tsoverlay --help`.
  */

@@ -9,6 +9,13 @@
  *
  *   -A FORWARD -i tsbr+ -o tsbr+ -j ACCEPT      (iptables and ip6tables)
  *
+ * and, in the raw table, takes that traffic out of connection tracking, as
+ * it is in Docker's overlay namespaces (no rules there, so no conntrack):
+ * tracking every bridged frame of the overlay costs latency and throughput,
+ * and nothing of ours matches on connection state or NATs it.
+ *
+ *   -t raw -A PREROUTING -i tsbr+ -j CT --notrack
+ *
  * Frames cannot cross from one tsoverlay bridge to another this way: the
  * host never routes between them (their only address is the resolver's /32,
  * and no route to a container subnet exists outside the resolver's table,
@@ -42,7 +49,11 @@ export interface Firewall {
 }
 
 export const BRIDGE_MATCH = 'tsbr+';
-const RULE = ['FORWARD', '-i', BRIDGE_MATCH, '-o', BRIDGE_MATCH, '-m', 'comment', '--comment', 'tsoverlay bridges', '-j', 'ACCEPT'];
+/** The bridge rules, each as [table, chain, ...match and target]. */
+export const BRIDGE_RULES: readonly (readonly string[])[] = [
+  ['filter', 'FORWARD', '-i', BRIDGE_MATCH, '-o', BRIDGE_MATCH, '-m', 'comment', '--comment', 'tsoverlay bridges', '-j', 'ACCEPT'],
+  ['raw', 'PREROUTING', '-i', BRIDGE_MATCH, '-m', 'comment', '--comment', 'tsoverlay bridges: no conntrack', '-j', 'CT', '--notrack'],
+];
 export const RESOLVER_COMMENT = 'tsoverlay resolver';
 
 /** The resolver's INPUT rules (without the chain), in the order they must have at the top of INPUT. */
@@ -93,17 +104,19 @@ export class IptablesFirewall implements Firewall {
   async ensureBridgeForwarding(): Promise<void> {
     const failures: string[] = [];
     for (const cmd of ['iptables', 'ip6tables']) {
-      if (this.missing.has(cmd)) continue;
-      const check = await this.run(cmd, ['-w', '5', '-C', ...RULE]);
-      if (check.code === 0) continue;
-      if (isNotFound(check)) {
-        this.missing.add(cmd);
-        this.log?.warn({ cmd }, `${cmd} not found; if the host firewall filters bridged traffic, containers on one tsoverlay network cannot reach each other`);
-        continue;
+      for (const [table, ...rule] of BRIDGE_RULES) {
+        if (this.missing.has(cmd)) continue;
+        const check = await this.run(cmd, ['-w', '5', '-t', table as string, '-C', ...rule]);
+        if (check.code === 0) continue;
+        if (isNotFound(check)) {
+          this.missing.add(cmd);
+          this.log?.warn({ cmd }, `${cmd} not found; if the host firewall filters bridged traffic, containers on one tsoverlay network cannot reach each other`);
+          continue;
+        }
+        const add = await this.run(cmd, ['-w', '5', '-t', table as string, '-I', ...rule]);
+        if (add.code === 0) this.log?.info({ cmd, table, chain: rule[0] }, 'firewall rule for tsoverlay bridges added');
+        else failures.push(`${cmd} -t ${table}: ${add.stderr.trim()}`);
       }
-      const add = await this.run(cmd, ['-w', '5', '-I', ...RULE]);
-      if (add.code === 0) this.log?.info({ cmd }, 'firewall rule for tsoverlay bridges added');
-      else failures.push(`${cmd}: ${add.stderr.trim()}`);
     }
     if (failures.length > 0) throw new Error(`could not add the firewall rule for tsoverlay bridges: ${failures.join('; ')}`);
   }

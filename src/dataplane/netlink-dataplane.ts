@@ -185,9 +185,13 @@ const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 export class NetlinkDataplane implements Dataplane {
   private readonly log: DataplaneLogger;
   private readonly timeoutMs: number;
-  private socket: RtNetlinkSocket | undefined;
-  /** Tail of the request queue; never rejects. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Two sockets, each with its own queue: dumps (the reconciler reading the
+   * whole kernel, thousands of links or entries) go on one, everything else
+   * (a Docker call making a veth, an entry being added) on the other, so a
+   * container attach never waits behind a dump.
+   */
+  private readonly lanes = { dump: new Lane(), change: new Lane() };
   private readonly forwarding: NetlinkForwarding;
   private readonly routing: NetlinkRouting;
 
@@ -376,10 +380,7 @@ export class NetlinkDataplane implements Dataplane {
 
   /** Close the socket (after queued requests finish). A later call opens a new one. */
   async close(): Promise<void> {
-    await this.queue;
-    const s = this.socket;
-    this.socket = undefined;
-    s?.socket.close();
+    await Promise.all(Object.values(this.lanes).map((l) => l.close()));
   }
 
   // ------------------------------------------------------------ ensure steps
@@ -587,24 +588,47 @@ export class NetlinkDataplane implements Dataplane {
     fn: (s: RtNetlinkSocket, o: RequestOptions) => Promise<T>,
     detail?: string,
   ): Promise<T> {
-    const run = async (): Promise<T> => {
-      const socket = this.open();
+    const lane = operation.startsWith('dump') ? this.lanes.dump : this.lanes.change;
+    return lane.run(async (socket) => {
       try {
         return await fn(socket, { timeout: this.timeoutMs });
       } catch (e) {
         const ke = toKernelError(e);
         // A kernel errno leaves the socket clean; a timeout or a protocol
         // surprise may leave a late reply or half a dump queued on it.
-        if (ke.errno === 'ETIMEDOUT' || ke.errno === 'EUNKNOWN') this.drop(socket);
+        if (ke.errno === 'ETIMEDOUT' || ke.errno === 'EUNKNOWN') lane.drop(socket);
         throw kernelFailure(operation, device, ke, ke.errno === 'ETIMEDOUT' ? `no answer within ${this.timeoutMs} ms` : detail);
       }
-    };
-    const result = this.queue.then(run);
+    }, this.log);
+  }
+}
+
+/** One rtnetlink socket and the queue of requests on it (one at a time). */
+class Lane {
+  private socket: RtNetlinkSocket | undefined;
+  /** Tail of the request queue; never rejects. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: (socket: RtNetlinkSocket) => Promise<T>, log: DataplaneLogger): Promise<T> {
+    const result = this.queue.then(() => fn(this.open(log)));
     this.queue = result.catch(() => undefined);
     return result;
   }
 
-  private open(): RtNetlinkSocket {
+  async close(): Promise<void> {
+    await this.queue;
+    const s = this.socket;
+    this.socket = undefined;
+    s?.socket.close();
+  }
+
+  drop(socket: RtNetlinkSocket): void {
+    if (this.socket !== socket) return; // already dropped
+    this.socket = undefined;
+    socket.socket.close();
+  }
+
+  private open(log: DataplaneLogger): RtNetlinkSocket {
     if (this.socket) return this.socket;
     let socket: RtNetlinkSocket;
     try {
@@ -614,17 +638,11 @@ export class NetlinkDataplane implements Dataplane {
     }
     // Without a listener an 'error' event would crash the process.
     socket.socket.on('error', (err) => {
-      this.log.warn({ err }, 'rtnetlink socket error; opening a new socket for the next request');
+      log.warn({ err }, 'rtnetlink socket error; opening a new socket for the next request');
       this.drop(socket);
     });
     this.socket = socket;
     return socket;
-  }
-
-  private drop(socket: RtNetlinkSocket): void {
-    if (this.socket !== socket) return; // already dropped
-    this.socket = undefined;
-    socket.socket.close();
   }
 }
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { EndpointDevices, NetworkDevices, ObservedLink } from '../dataplane/dataplane.js';
-import { type Desired, plan } from './plan.js';
+import { type Desired, plan, planDelta } from './plan.js';
 
 const net: NetworkDevices = { vni: 4096, bridge: 'tsbr-001000', vxlan: 'tsvx-001000', port: 4789, local: '10.0.0.2', underlayIndex: 2, mtu: 1450 };
 const ep: EndpointDevices = { hostIf: 'tshf80e0567aaa', containerIf: 'tscf80e0567aaa', bridge: 'tsbr-001000', mtu: 1450, mac: '02:42:0a:14:00:02' };
@@ -77,4 +77,18 @@ t.test('only owned links the store does not know are deleted', async (t) => {
     ['tsbr-00abcd', 'tshdeadbeef123'],
   );
   t.same(plan({ networks: [], endpoints: [], forwarding: new Map() }, [bridge(), vxlan()]).length, 2);
+});
+
+t.test('planDelta: new and changed networks are ensured, gone ones deleted, endpoints left to the full pass', async (t) => {
+  const other: NetworkDevices = { ...net, vni: 4097, bridge: 'tsbr-001001', vxlan: 'tsvx-001001' };
+  const prev: Desired = { networks: [net, other], endpoints: [], forwarding: new Map() };
+  t.same(planDelta(prev, prev), [], 'nothing changed: nothing to do, nothing read');
+  const third: NetworkDevices = { ...net, vni: 4098, bridge: 'tsbr-001002', vxlan: 'tsvx-001002' };
+  const next: Desired = { networks: [{ ...net, mtu: 1400 }, third], endpoints: [], forwarding: new Map() };
+  t.same(planDelta(prev, next).map((a) => `${a.kind} ${a.kind === 'ensureNetwork' ? a.spec.vxlan : 'name' in a ? a.name : ''} (${a.reason})`), [
+    'ensureNetwork tsvx-001000 (changed in the store)',
+    'ensureNetwork tsvx-001002 (new in the store)',
+    'deleteLink tsvx-001001 (network left the store)',
+    'deleteLink tsbr-001001 (network left the store)',
+  ]);
 });

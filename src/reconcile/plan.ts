@@ -117,6 +117,31 @@ export const plan = (desired: Desired, observed: readonly ObservedLink[]): Actio
 };
 
 /**
+ * Device actions between two passes, without reading the kernel: networks
+ * that appeared or changed in the store are ensured (idempotent), networks
+ * that left it lose their devices. Endpoints are left to the Docker calls
+ * that make and remove them; their drift, like every other drift, is the
+ * full pass's (plan) to find.
+ */
+export const planDelta = (prev: Desired, next: Desired): Action[] => {
+  const actions: Action[] = [];
+  const before = new Map(prev.networks.map((n) => [n.vxlan, n]));
+  const after = new Set(next.networks.map((n) => n.vxlan));
+  for (const spec of next.networks) {
+    const old = before.get(spec.vxlan);
+    if (!old || JSON.stringify(old) !== JSON.stringify(spec)) {
+      actions.push({ kind: 'ensureNetwork', spec, reason: old ? 'changed in the store' : 'new in the store' });
+    }
+  }
+  for (const spec of prev.networks) {
+    if (after.has(spec.vxlan)) continue;
+    actions.push({ kind: 'deleteLink', name: spec.vxlan, reason: 'network left the store' });
+    actions.push({ kind: 'deleteLink', name: spec.bridge, reason: 'network left the store' });
+  }
+  return actions;
+};
+
+/**
  * The resolver's addresses and reply routes, after the devices exist (a
  * route's `src` must be on a device first, so addresses come before routes).
  */

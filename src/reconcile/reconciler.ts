@@ -10,7 +10,7 @@ import type { Firewall } from '../dataplane/firewall.js';
 import { errorText } from '../errors.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { type Desired, RESOLVER_RULE_PRIORITY, RESOLVER_TABLE, computeDesired } from './desired.js';
-import { type Action, plan, planForwarding, planResolver } from './plan.js';
+import { type Action, plan, planDelta, planForwarding, planResolver } from './plan.js';
 import type { WatchSet } from '../cluster/watch-set.js';
 import { dnsNamesDir, endpointsDir, networkPath } from '../store/paths.js';
 import { SerialLoop } from '../util/serial-loop.js';
@@ -51,6 +51,12 @@ export class Reconciler {
    */
   private readonly verified = new Map<string, string>();
   private fullPassAt = -Infinity;
+  /**
+   * What the last pass without failures made true. Between full passes a
+   * pass plans from the difference to it (planDelta) instead of dumping every
+   * link of the host, which at thousands of endpoints is most of a pass.
+   */
+  private applied: Desired | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.loop = new SerialLoop(() => this.pass(), { intervalMs: deps.intervalMs, failed: (r) => r.failed > 0 });
@@ -95,14 +101,23 @@ export class Reconciler {
     const log = this.deps.log;
     let desired: Desired;
     let actions: Action[];
-    let observed: ObservedLink[];
+    let observed: ObservedLink[] | undefined;
+    // 0.9: the periodic pass comes every intervalMs; it must count as full
+    const full = this.applied === undefined || Date.now() - this.fullPassAt >= this.deps.intervalMs * 0.9;
+    const previous = this.applied;
+    this.applied = undefined; // set again only if this pass succeeds
     try {
-      // Observed first, desired second: a device created by a Docker call
-      // between the two reads is then already in the desired state, never
-      // mistaken for an orphan.
-      observed = await this.deps.dataplane.listOwnedLinks();
-      desired = await this.desired();
-      actions = plan(desired, observed);
+      if (full || !previous) {
+        // Observed first, desired second: a device created by a Docker call
+        // between the two reads is then already in the desired state, never
+        // mistaken for an orphan.
+        observed = await this.deps.dataplane.listOwnedLinks();
+        desired = await this.desired();
+        actions = plan(desired, observed);
+      } else {
+        desired = await this.desired();
+        actions = planDelta(previous, desired);
+      }
     } catch (e) {
       // Never act on a partial picture (e.g. the store is unreachable): the
       // kernel keeps what it has and traffic keeps flowing.
@@ -113,8 +128,6 @@ export class Reconciler {
     let failed = 0;
     const broken = new Set<string>();
     const remade = new Set<string>();
-    // 0.9: the periodic pass comes every intervalMs; it must count as full
-    const full = Date.now() - this.fullPassAt >= this.deps.intervalMs * 0.9;
     const passStart = Date.now();
     const run = async (a: Action): Promise<void> => {
       try {
@@ -164,10 +177,16 @@ export class Reconciler {
       for (const a of planForwarding(vxlan, want, have)) await run(a);
       if (failed === failedBefore) this.verified.set(vxlan, signature);
     }
-    if (full && failed === 0) this.fullPassAt = passStart;
-    if (desired.resolver) {
+    if (failed === 0) {
+      this.applied = desired;
+      if (full) this.fullPassAt = passStart;
+    }
+    const resolverChanged = JSON.stringify(previous?.resolver) !== JSON.stringify(desired.resolver);
+    if (desired.resolver && (full || resolverChanged || remade.size > 0)) {
       try {
-        // Links as read at the start: a bridge made in this pass has no address yet either.
+        // Links as read at the start (a bridge made in this pass has no
+        // address yet either); a delta pass reads them now.
+        observed ??= await this.deps.dataplane.listOwnedLinks();
         const routes = await this.deps.dataplane.listTableRoutes(RESOLVER_TABLE);
         for (const a of planResolver(desired.resolver, observed, routes)) await run(a);
       } catch (e) {

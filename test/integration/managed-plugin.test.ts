@@ -20,7 +20,7 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import {
-  buildPluginDir, CAP, endpointOf, failureText, findPluginProcess, hasCap, inspectPlugin, Lab, LabRegistry, pluginEnv,
+  buildPluginDir, CAP, endpointOf, failureText, findPluginProcess, hasCap, nodeFlagsOf, inspectPlugin, Lab, LabRegistry, pluginEnv,
   pluginLinesInDockerdLog, pingUntilOk, REGISTRY_BIN, run, waitFor, waitNetwork, waitPluginProcess,
   type BuildPluginResult, type LabHost, type PluginProcess,
 } from '../lab/index.js';
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
     t.comment(`${created.summary.split('\n').pop() ?? ''}`);
     const p = await inspectPlugin(h1, ref);
     t.equal(p.Enabled, false, 'created plugin is disabled');
-    t.same(p.Config.Entrypoint, ['/usr/bin/node', '/app/dist/cli.js', 'serve'], 'entrypoint from config.json');
+    t.same(p.Config.Entrypoint, ['/usr/bin/node', ...(await nodeFlagsOf('dist/cli.js')), '/app/dist/cli.js', 'serve'], 'entrypoint from config.json, with the node flags of the CLI');
     const push = await timed(() => h1.docker('plugin', 'push', ref));
     t.pass(`docker plugin push ${ref} (${push.ms} ms)`);
     t.same(await registry.tags(REPO), ['latest'], 'the registry lists tsoverlay:latest');

@@ -14,6 +14,17 @@ import { Rank, StateFile, TrackedProcess, type ExitInfo } from './tracked.js';
 import { StopWaiting, waitFor } from './wait.js';
 
 export const UNDERLAY_IF = 'ul0';
+
+/**
+ * The node flags in the CLI's shebang (`#!/usr/bin/env -S node --flag ...`):
+ * the plugin runs with the flags `tsoverlay serve` and the managed plugin
+ * use, not bare `node`.
+ */
+export const nodeFlagsOf = async (cli: string): Promise<string[]> => {
+  const first = (await readFile(cli, 'utf8').catch(() => '')).split('\n', 1)[0] ?? '';
+  const m = /^#!\S*env -S node((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
+  return m?.[1] ? m[1].trim().split(/\s+/) : [];
+};
 export const PLUGIN_NAME = 'tsoverlay';
 
 /** A container command that exits at once on SIGTERM (busybox sleep as pid 1 would ignore it and cost 10 s per stop). */
@@ -574,7 +585,7 @@ export class LabHost {
     await mkdir(this.pluginsDir, { recursive: true });
     await writeFile(this.pluginLog, `---- plugin start #${this.pluginStarts} ${new Date().toISOString()}\n`, { flag: 'a' });
     const args = [
-      `--net=/run/netns/${this.ns}`, '--', process.execPath, this.lab.pluginCli, 'serve',
+      `--net=/run/netns/${this.ns}`, '--', process.execPath, ...(await nodeFlagsOf(this.lab.pluginCli)), this.lab.pluginCli, 'serve',
       '--socket', this.pluginSocket,
       '--store', store,
       '--advertise', opts.advertise ?? this.underlay,

@@ -13,7 +13,7 @@ import type { RunResult } from './proc.js';
 
 export { Lab, type LabBackend, type LabOptions, type DestroyOptions } from './lab.js';
 export { DIND_IMAGE, DIND_NETWORK, dindImageTarball } from './dind.js';
-export { LabHost, PingStream, SLEEPER, UNDERLAY_IF, PLUGIN_NAME } from './host.js';
+export { LabHost, nodeFlagsOf, PingStream, SLEEPER, UNDERLAY_IF, PLUGIN_NAME } from './host.js';
 export type { FdbEntry, HostSpec, NeighEntry, PingOptions, StartPluginOptions, StopResult } from './host.js';
 export { BUSYBOX_IMAGE, buildBusyboxTarball } from './image.js';
 export {

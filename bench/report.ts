@@ -1,0 +1,207 @@
+/**
+ * Turns a results JSON into docs/benchmarks.md and two charts
+ * (docs/benchmarks-dataplane.svg, docs/benchmarks-scale.svg). The
+ * hand-written analysis in bench/analysis.md is placed after the numbers.
+ *
+ *   node --import=@tapjs/typescript/import bench/report.ts bench/results/<file>.json
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { ControlResult } from './control.js';
+import type { DataplaneResult, PathName } from './dataplane.js';
+import type { BenchResults } from './run.js';
+import type { ScaleResult } from './scale.js';
+import { barChart, lineChart } from './svg.js';
+
+const DOC = 'docs/benchmarks.md';
+const DATAPLANE_SVG = 'docs/benchmarks-dataplane.svg';
+const SCALE_SVG = 'docs/benchmarks-scale.svg';
+
+const f = (v: number | undefined, digits = 2): string => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
+const ms = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '–' : `${Math.round(v)} ms`);
+const yes = (ok: boolean | undefined): string => (ok === undefined ? '–' : ok ? '**met**' : '**missed**');
+
+interface Target { what: string; target: string; measured: string; ok: boolean | undefined }
+
+function targets(r: BenchResults): Target[] {
+  const out: Target[] = [];
+  for (const d of r.dataplane) {
+    const v = d.ratios.tsoverlayVsSwarm;
+    out.push({ what: `throughput vs swarm, 1 / 4 streams, underlay MTU ${d.underlayMtu}`, target: '≥ 1.0×', measured: `${f(v.throughput1)}× / ${f(v.throughput4)}×`, ok: v.throughput1 >= 1 && v.throughput4 >= 1 });
+    out.push({ what: `ping RTT vs swarm, underlay MTU ${d.underlayMtu}`, target: '≤ 1.1×', measured: `${f(v.rtt)}×`, ok: v.rtt <= 1.1 });
+  }
+  const c = r.control;
+  if (c) {
+    out.push({ what: '`docker run -d` vs the bridge driver (medians)', target: '≤ 1.25×', measured: `${f(c.dockerRunRatio.tsoverlayVsBridge)}×`, ok: c.dockerRunRatio.tsoverlayVsBridge <= 1.25 });
+    const reach = c.reachability.tsoverlay;
+    if (reach) out.push({ what: 'cross-host reachability after `docker run` returns, p99', target: '≤ 50 ms', measured: ms(reach.afterReturn.p99), ok: reach.afterReturn.p99 <= 50 });
+  }
+  const s = r.scale;
+  if (s) {
+    const maxRss = Math.max(...Object.values(s.rssMiB.after));
+    out.push({ what: `plugin RSS at ${s.endpoints} endpoints (largest node)`, target: '≤ 120 MB', measured: `${f(maxRss, 1)} MiB`, ok: maxRss * 1.048576 <= 120 });
+    out.push({ what: `restart resync of ${s.endpoints} endpoints (all ${s.restart.entries} entries back)`, target: '≤ 2 s', measured: ms(s.restart.resyncMs), ok: s.restart.resyncMs <= 2000 });
+  }
+  return out;
+}
+
+function dataplaneSection(d: DataplaneResult): string {
+  const rows = (['underlay', 'swarm', 'tsoverlay'] as PathName[]).map((p) => {
+    const x = d.paths[p];
+    const rel = p === 'underlay' ? undefined : d.ratios[p];
+    const cell = (v: number, r: number | undefined, digits: number) => `${f(v, digits)}${r === undefined ? '' : ` (${f(r)}×)`}`;
+    return `| ${p} | ${x.mtu} | ${cell(x.throughput1Gbps, rel?.throughput1, 2)} | ${cell(x.throughput4Gbps, rel?.throughput4, 2)} | ${cell(x.rttUs, rel?.rtt, 1)} | ${cell(x.rrPerSec, rel?.rr, 0)} |`;
+  });
+  const v = d.ratios.tsoverlayVsSwarm;
+  return [
+    `### Underlay MTU ${d.underlayMtu}`,
+    '',
+    '| path | MTU | TCP 1 stream, Gbit/s | TCP 4 streams, Gbit/s | ping RTT, µs | TCP req/resp per s |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...rows,
+    `| **tsoverlay / swarm** | | **${f(v.throughput1)}×** | **${f(v.throughput4)}×** | **${f(v.rtt)}×** | **${f(v.rr)}×** |`,
+    '',
+    `(Medians of ${d.paths.underlay.raw.throughput1Gbps.length} interleaved repetitions; in brackets the ratio to the underlay of the same run.)`,
+    '',
+  ].join('\n');
+}
+
+function controlSection(c: ControlResult): string {
+  const reachRow = (name: string, x: ControlResult['reachability']['tsoverlay']) => x
+    ? `| ${name} | ${ms(x.afterReturn.p50)} | ${ms(x.afterReturn.p99)} | ${ms(x.afterReturn.max)} | ${x.afterReturnRaw.filter((v) => v <= 0).length}/${x.afterReturnRaw.length} | ${ms(x.afterIssue.p50)} |`
+    : `| ${name} | – | – | – | – | – |`;
+  return [
+    '## Control plane',
+    '',
+    '`docker run -d` on h1, wall time of the CLI (medians, interleaved, one warm-up run each not counted):',
+    '',
+    '| network | median | ratio to bridge |',
+    '|---|---:|---:|',
+    `| bridge (user-defined) | ${ms(c.dockerRunMs.bridge.median)} | 1.00× |`,
+    `| swarm overlay | ${ms(c.dockerRunMs.swarm.median)} | ${f(c.dockerRunRatio.swarmVsBridge)}× |`,
+    `| tsoverlay | ${ms(c.dockerRunMs.tsoverlay.median)} | ${f(c.dockerRunRatio.tsoverlayVsBridge)}× |`,
+    '',
+    'Cross-host reachability: a container on h2 pings the new container\'s address every 2 ms from its own network namespace (ARP retried every 10 ms); time of the first reply after `docker run -d` returned on h1 (0 when the reply came first):',
+    '',
+    '| overlay | p50 | p99 | max | replies before `docker run` returned | p50 from `docker run` start |',
+    '|---|---:|---:|---:|---:|---:|',
+    reachRow('tsoverlay', c.reachability.tsoverlay),
+    reachRow('swarm overlay', c.reachability.swarm),
+    '',
+    'Network create propagation: from `docker network create` starting on h1 until the engines of h2 and h3 both list the network (polled every 5 ms over their API sockets; the swarm\'s three engines are all managers):',
+    '',
+    '| overlay | p50 | p99 | `network create` itself, p50 |',
+    '|---|---:|---:|---:|',
+    `| tsoverlay | ${ms(c.networkCreate.tsoverlay.spreadMs.p50)} | ${ms(c.networkCreate.tsoverlay.spreadMs.p99)} | ${ms(c.networkCreate.tsoverlay.createMs.p50)} |`,
+    `| swarm overlay | ${ms(c.networkCreate.swarm.spreadMs.p50)} | ${ms(c.networkCreate.swarm.spreadMs.p99)} | ${ms(c.networkCreate.swarm.createMs.p50)} |`,
+    '',
+  ].join('\n');
+}
+
+function scaleSection(s: ScaleResult): string {
+  const steps = s.steps.map((x) => `| ${x.endpoints} | ${f(x.ops.RequestAddress.p50)} / ${f(x.ops.RequestAddress.p99)} | ${f(x.ops.CreateEndpoint.p50)} / ${f(x.ops.CreateEndpoint.p99)} | ${f(x.ops.Join.p50)} / ${f(x.ops.Join.p99)} |`);
+  const growth = Object.entries(s.growth).map(([op, g]) => `${op} ${g.verdict} (p50 ${f(g.first)} → ${f(g.last)} ms, ${f(g.ratio)}×)`).join('; ');
+  return [
+    '## Scale',
+    '',
+    `${s.networks} networks on all three nodes, then ${s.endpoints} endpoints (endpoint k on node k mod 3, network k mod ${s.networks}), driven through the plugins' API as dockerd drives it: RequestAddress, CreateEndpoint, Join per endpoint, the three nodes attaching at the same time. All ${s.endpoints} attached in ${f(s.attachWallS, 1)} s. CreateNetwork p50 ${f(s.createNetworkMs.p50)} ms, p99 ${f(s.createNetworkMs.p99)} ms.`,
+    '',
+    `![latency of the plugin calls as the cluster grows](benchmarks-scale.svg)`,
+    '',
+    '| endpoints in the cluster | RequestAddress p50 / p99, ms | CreateEndpoint p50 / p99, ms | Join p50 / p99, ms |',
+    '|---:|---:|---:|---:|',
+    ...steps,
+    '',
+    `How cost grows with size: ${growth}.`,
+    '',
+    '| at full size | |',
+    '|---|---|',
+    `| every node holds every remote FDB + neighbour entry | ${ms(s.convergedAfterMs)} after the last Join |`,
+    `| plugin RSS per node, before → after | ${Object.keys(s.rssMiB.after).map((h) => `${h} ${f(s.rssMiB.before[h], 1)} → ${f(s.rssMiB.after[h], 1)} MiB`).join(', ')} |`,
+    `| znodes in ZooKeeper | ${s.znodes} |`,
+    `| reachability of a new container under that load, p50 / p99 after \`docker run\` returned | ${ms(s.reachUnderLoad.afterReturn.p50)} / ${ms(s.reachUnderLoad.afterReturn.p99)} (n=${s.reachUnderLoad.afterReturn.n}) |`,
+    `| plugin restart on h2: start → ready | ${ms(s.restart.readyMs)} |`,
+    `| restart after its VXLAN devices were deleted: start → all ${s.restart.entries} entries back (ready after) | ${ms(s.restart.resyncMs)} (${ms(s.restart.readyAfterDamageMs)}) |`,
+    '',
+  ].join('\n');
+}
+
+export function renderMarkdown(r: BenchResults, jsonPath: string, analysis: string): string {
+  const m = r.machine;
+  const out = [
+    '# Benchmarks: tsoverlay, Docker\'s swarm overlay and the bare underlay',
+    '',
+    '<!-- generated by bench/report.ts from the results file named below; edit bench/analysis.md for the prose -->',
+    '',
+    `Produced by \`${r.command}\` (as root, after \`npm run build\`) on ${r.date.slice(0, 10)} in ${Math.round(r.durationS / 60)} min; raw numbers in [\`${jsonPath}\`](../${jsonPath}).${r.quick ? ' **Quick (smoke) run: few repetitions, not representative.**' : ''}`,
+    '',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; kernel ${m.kernel}; Docker ${m.docker}; ZooKeeper ${m.zookeeper}; Node ${m.node}; iperf3 ${m.iperf3}; sockperf ${m.sockperf}.`,
+    'The lab is the test harness\'s: three Docker engines in network namespaces on one veth "switch", ZooKeeper in a fourth (see test/lab/README.md).',
+    '**Absolute figures drift between runs and machines; the ratios, measured in the same run, are the result.**',
+    '',
+    '## Targets',
+    '',
+    '| what | target | measured | |',
+    '|---|---|---|---|',
+    ...targets(r).map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${yes(t.ok)} |`),
+    '',
+  ];
+  if (r.dataplane.length) {
+    out.push('## Data plane', '',
+      'h1 → h2: TCP throughput (iperf3, 5 s, 1 and 4 streams), ping-flood RTT (iputils `ping -f`), TCP request/response rate (sockperf ping-pong: one small message in flight at a time, 3 s). Underlay = host namespace to host namespace; swarm and tsoverlay = container to container, both overlays at MTU underlay − 50.',
+      '', '![data plane: tsoverlay and swarm overlay relative to the underlay](benchmarks-dataplane.svg)', '');
+    for (const d of r.dataplane) out.push(dataplaneSection(d));
+  }
+  if (r.control) out.push(controlSection(r.control));
+  if (r.scale) out.push(scaleSection(r.scale));
+  out.push(analysis.trim(), '');
+  return out.join('\n');
+}
+
+export function renderDataplaneSvg(r: BenchResults): string {
+  const groups = r.dataplane.flatMap((d) => [
+    { label: `1 stream @${d.underlayMtu}`, values: [d.ratios.swarm.throughput1, d.ratios.tsoverlay.throughput1] },
+    { label: `4 streams @${d.underlayMtu}`, values: [d.ratios.swarm.throughput4, d.ratios.tsoverlay.throughput4] },
+    { label: `req/s @${d.underlayMtu}`, values: [d.ratios.swarm.rr, d.ratios.tsoverlay.rr] },
+    { label: `1/RTT @${d.underlayMtu}`, values: [1 / d.ratios.swarm.rtt, 1 / d.ratios.tsoverlay.rtt] },
+  ]);
+  return barChart({
+    title: 'Data plane, relative to the bare underlay of the same run (higher is better; underlay = 1.0)',
+    series: ['swarm overlay', 'tsoverlay'],
+    groups,
+    reference: 1,
+  });
+}
+
+export function renderScaleSvg(s: ScaleResult): string {
+  return lineChart({
+    title: `Plugin call latency (p50, ms) as the cluster grows to ${s.endpoints} endpoints in ${s.networks} networks`,
+    xLabel: 'endpoints in the cluster',
+    yLabel: 'ms',
+    xs: s.steps.map((x) => x.endpoints),
+    series: (['RequestAddress', 'CreateEndpoint', 'Join'] as const).map((op) => ({ name: `${op} p50`, ys: s.steps.map((x) => x.ops[op].p50) })),
+  });
+}
+
+export async function writeReport(r: BenchResults, jsonPath: string): Promise<string[]> {
+  const analysis = await readFile('bench/analysis.md', 'utf8').catch(() => '');
+  const written = [DOC];
+  await writeFile(DOC, renderMarkdown(r, jsonPath, analysis));
+  if (r.dataplane.length) {
+    await writeFile(DATAPLANE_SVG, renderDataplaneSvg(r));
+    written.push(DATAPLANE_SVG);
+  }
+  if (r.scale) {
+    await writeFile(SCALE_SVG, renderScaleSvg(r.scale));
+    written.push(SCALE_SVG);
+  }
+  return written;
+}
+
+// node bench/report.ts <results.json>: re-render the report from a results file
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const file = process.argv[2];
+  if (!file) throw new Error('usage: bench/report.ts bench/results/<file>.json');
+  const r = JSON.parse(await readFile(file, 'utf8')) as BenchResults;
+  process.stdout.write(`${(await writeReport(r, file)).join('\n')}\n`);
+}

@@ -1,0 +1,117 @@
+/**
+ * npm run bench — tsoverlay against Docker's swarm overlay and the bare
+ * underlay, in one run on one lab (see docs/benchmarks.md).
+ *
+ *   npm run bench                          everything (about 25 minutes on 2 cores)
+ *   npm run bench -- --only dataplane,control --quick
+ *
+ * Options:
+ *   --only LIST    sections: dataplane, control, scale (default all)
+ *   --quick        fewer repetitions, smaller scale (a smoke run; not for the report)
+ *   --mtus LIST    underlay MTUs for the data plane (default 1500,9000)
+ *   --no-report    write the JSON only
+ *   --networks N, --endpoints M   scale section size (default 200 and 5000)
+ * Writes bench/results/<date>.json and, unless --no-report, docs/benchmarks.md
+ * and docs/benchmarks.svg from it. Needs root, the tools of
+ * scripts/install-deps.sh and a built plugin (npm run build).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runControl, type ControlResult } from './control.js';
+import { runDataplane, type DataplaneResult } from './dataplane.js';
+import { createBenchLab, destroyBenchLab, type BenchLab } from './lab.js';
+import { machineFacts, type MachineFacts } from './machine.js';
+import { progress } from './progress.js';
+import { writeReport } from './report.js';
+import { runScale, type ScaleResult } from './scale.js';
+
+export interface BenchResults {
+  date: string;
+  command: string;
+  quick: boolean;
+  machine: MachineFacts;
+  durationS: number;
+  dataplane: DataplaneResult[];
+  control?: ControlResult;
+  scale?: ScaleResult;
+}
+
+const SECTIONS = ['dataplane', 'control', 'scale'] as const;
+
+async function withLab<T>(opts: Parameters<typeof createBenchLab>[0], fn: (bl: BenchLab) => Promise<T>): Promise<T> {
+  const bl = await createBenchLab(opts);
+  let failed = true;
+  try {
+    const r = await fn(bl);
+    failed = false;
+    return r;
+  } finally {
+    progress('lab: tearing down');
+    await destroyBenchLab(bl, failed);
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      mtus: { type: 'string', default: '1500,9000' },
+      'no-report': { type: 'boolean', default: false },
+      networks: { type: 'string' },
+      endpoints: { type: 'string' },
+    },
+  });
+  if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (network namespaces, dockerd)');
+  const only = new Set(values.only ? values.only.split(',') : SECTIONS);
+  for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section ${s}; use ${SECTIONS.join(', ')}`);
+  const mtus = values.mtus.split(',').map(Number);
+  const quick = values.quick;
+  const started = Date.now();
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    quick,
+    machine: await machineFacts(),
+    durationS: 0,
+    dataplane: [],
+  };
+  for (const mtu of only.has('dataplane') || only.has('control') ? mtus : []) {
+    // the control plane is measured once, in the first (1500) lab
+    const control = only.has('control') && mtu === mtus[0];
+    if (!only.has('dataplane') && !control) continue;
+    await withLab({ mtu, swarm: true }, async (bl) => {
+      if (only.has('dataplane')) {
+        results.dataplane.push(await runDataplane(bl, quick
+          ? { reps: 1, iperfSeconds: 2, rrSeconds: 1, pings: 500 }
+          : { reps: 3, iperfSeconds: 5, rrSeconds: 3, pings: 3000 }));
+      }
+      if (control) results.control = await runControl(bl, quick ? { runs: 4, probes: 5, creates: 3 } : { runs: 12, probes: 24, creates: 10 });
+    });
+  }
+  if (only.has('scale')) {
+    const size = quick ? { networks: 20, endpoints: 300, step: 100 } : { networks: 200, endpoints: 5000, step: 500 };
+    if (values.networks) size.networks = Number(values.networks);
+    if (values.endpoints) size.endpoints = Number(values.endpoints);
+    size.step = Math.max(1, Math.round(size.endpoints / 10));
+    results.scale = await withLab({ mtu: 1500, swarm: false }, (bl) => runScale(bl, size));
+  }
+  results.durationS = Math.round((Date.now() - started) / 1000);
+  await mkdir('bench/results', { recursive: true });
+  const file = join('bench/results', `${results.date.slice(0, 19).replace(/:/g, '-')}${quick ? '-quick' : ''}.json`);
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  progress(`results: ${file}`);
+  if (!values['no-report']) {
+    const written = await writeReport(results, file);
+    progress(`report: ${written.join(', ')}`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

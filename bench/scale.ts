@@ -1,0 +1,217 @@
+/**
+ * Scale: the plugins' API driven directly, the way dockerd drives it, on a
+ * three-host lab without swarm.
+ *
+ * 1. `networks` networks, each created on all three nodes (RequestPool,
+ *    RequestAddress for the gateway, CreateNetwork — what each engine does
+ *    when the network is replicated to it).
+ * 2. `endpoints` endpoints, endpoint k on node k mod 3 in network k mod N:
+ *    RequestAddress, CreateEndpoint, Join — one container attach each; the
+ *    three nodes attach at the same time, each one endpoint after another.
+ *    Latencies are reported per `step` endpoints, to show how cost grows.
+ * 3. At full size: time until every node's kernel holds every remote
+ *    FDB/neighbour entry, plugin RSS per node, znodes in ZooKeeper,
+ *    cross-host reachability of real containers (docker run) under that load,
+ *    and a restarted plugin's resync: its VXLAN devices are deleted while it
+ *    is stopped, and we time how long it takes to bring them back with all
+ *    entries.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { sh, waitFor, type LabHost } from '../test/lab/index.js';
+import { measureReach, type ReachResult } from './control.js';
+import type { BenchLab } from './lab.js';
+import { progress } from './progress.js';
+import { percentile, round, summarize, type Summary } from './stats.js';
+
+export interface ScaleOptions {
+  networks: number;
+  endpoints: number;
+  /** report latencies per this many endpoints */
+  step: number;
+}
+
+type Op = 'RequestAddress' | 'CreateEndpoint' | 'Join';
+const OPS: Op[] = ['RequestAddress', 'CreateEndpoint', 'Join'];
+
+export interface ScaleStep {
+  /** endpoints in the cluster at the end of this step */
+  endpoints: number;
+  ops: Record<Op, { p50: number; p99: number }>;
+}
+
+export interface ScaleResult {
+  networks: number;
+  endpoints: number;
+  createNetworkMs: Summary;
+  steps: ScaleStep[];
+  /** how the p50 of each operation grows from the first step to the last */
+  growth: Record<Op, { first: number; last: number; ratio: number; verdict: 'flat' | 'linear' | 'worse' }>;
+  attachWallS: number;
+  /** from the last Join until every node holds every remote entry */
+  convergedAfterMs: number;
+  rssMiB: { before: Record<string, number>; after: Record<string, number> };
+  znodes: number;
+  reachUnderLoad: ReachResult;
+  restart: {
+    /** plain restart: process start until GET /ready */
+    readyMs: number;
+    /** VXLAN devices deleted while stopped: start until every entry is back */
+    resyncMs: number;
+    readyAfterDamageMs: number;
+    entries: number;
+  };
+}
+
+const hex = (n: number) => randomBytes(n).toString('hex');
+
+/** One plugin call; throws with Docker's {"Err"} text on failure. */
+async function call(h: LabHost, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const r = await h.pluginRequest(`/${path}`, JSON.stringify(body), { timeoutMs: 60_000 });
+  const json = (r.json ?? {}) as Record<string, unknown>;
+  if (r.status !== 200 || json['Err']) throw new Error(`${h.name} ${path}: ${r.status} ${r.text}`);
+  return json;
+}
+
+const rssMiB = async (h: LabHost): Promise<number> => {
+  const pid = h.plugin?.pid;
+  if (!pid) return Number.NaN;
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return round(Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) / 1024, 1);
+};
+
+/** Remote FDB (unicast MAC) + neighbour entries on the host's tsvx devices. */
+async function entryCount(h: LabHost): Promise<number> {
+  const fdb = await sh('bridge', ['-n', h.ns, 'fdb', 'show']).catch(() => '');
+  const neigh = await sh('ip', ['-n', h.ns, '-4', 'neigh', 'show', 'nud', 'permanent']).catch(() => '');
+  let n = 0;
+  for (const line of fdb.split('\n')) if (/ dev tsvx-/.test(line) && / dst /.test(line) && !line.startsWith('00:00:00:00:00:00')) n++;
+  for (const line of neigh.split('\n')) if (/ dev tsvx-/.test(line)) n++;
+  return n;
+}
+
+interface NodeNet { netId: string; poolId: string }
+
+export async function runScale(bl: BenchLab, opts: ScaleOptions): Promise<ScaleResult> {
+  const { hosts, lab } = bl;
+  const [h1, h2] = hosts;
+  const rssBefore = Object.fromEntries(await Promise.all(hosts.map(async (h) => [h.name, await rssMiB(h)] as const)));
+
+  // 1. networks, on every node
+  progress(`scale: ${opts.networks} networks on 3 nodes`);
+  const nets: NodeNet[][] = hosts.map(() => []);
+  const createNet: number[] = [];
+  await Promise.all(hosts.map(async (h, hi) => {
+    for (let i = 0; i < opts.networks; i++) {
+      const subnet = `10.${100 + Math.floor(i / 256)}.${i % 256}.0/24`;
+      const pool = await call(h, 'IpamDriver.RequestPool', { AddressSpace: 'tsoverlay-local', Pool: subnet, SubPool: '', Options: {}, V6: false });
+      const gw = await call(h, 'IpamDriver.RequestAddress', { PoolID: pool['PoolID'], Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } });
+      const netId = hex(32);
+      const t0 = performance.now();
+      await call(h, 'NetworkDriver.CreateNetwork', {
+        NetworkID: netId,
+        Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
+        IPv4Data: [{ AddressSpace: 'tsoverlay-local', Gateway: gw['Address'], Pool: pool['Pool'] }],
+        IPv6Data: [],
+      });
+      createNet.push(performance.now() - t0);
+      nets[hi]!.push({ netId, poolId: String(pool['PoolID']) });
+    }
+  }));
+
+  // 2. endpoints
+  progress(`scale: ${opts.endpoints} endpoints (RequestAddress, CreateEndpoint, Join), 3 nodes attaching at once`);
+  const samples: Array<{ at: number; op: Op; ms: number }> = [];
+  let count = 0;
+  const tAttach = performance.now();
+  let lastJoin = 0;
+  await Promise.all(hosts.map(async (h, hi) => {
+    for (let k = hi; k < opts.endpoints; k += hosts.length) {
+      const net = nets[hi]![k % opts.networks]!;
+      const epId = hex(32);
+      const timedCall = async (op: Op, body: unknown) => {
+        const t0 = performance.now();
+        const r = await call(h, `${op.startsWith('Request') ? 'IpamDriver' : 'NetworkDriver'}.${op}`, body);
+        samples.push({ at: count, op, ms: performance.now() - t0 });
+        return r;
+      };
+      const addr = await timedCall('RequestAddress', { PoolID: net.poolId, Address: '', Options: null });
+      await timedCall('CreateEndpoint', {
+        NetworkID: net.netId, EndpointID: epId,
+        Interface: { Address: addr['Address'], AddressIPv6: '', MacAddress: '' },
+        Options: { 'com.docker.network.endpoint.exposedports': [], 'com.docker.network.portmap': [] },
+      });
+      await timedCall('Join', { NetworkID: net.netId, EndpointID: epId, SandboxKey: `/var/run/docker/netns/${hex(6)}`, Options: {} });
+      lastJoin = performance.now();
+      count++;
+      if (count % opts.step === 0) progress(`scale: ${count}/${opts.endpoints} endpoints`);
+    }
+  }));
+  const attachWallS = round((performance.now() - tAttach) / 1000, 1);
+
+  // 3a. every node holds every remote entry: per node, the endpoints of the other two (FDB + neighbour)
+  const expected = (hi: number) => 2 * (opts.endpoints - Math.ceil((opts.endpoints - hi) / hosts.length));
+  progress('scale: waiting until every node holds every remote entry');
+  await Promise.all(hosts.map((h, hi) => waitFor(() => entryCount(h), {
+    what: `${h.name}: ${expected(hi)} remote entries`, until: (n) => n >= expected(hi), timeoutMs: 300_000, intervalMs: 100,
+  })));
+  const convergedAfterMs = Math.round(performance.now() - lastJoin);
+  const rssAfter = Object.fromEntries(await Promise.all(hosts.map(async (h) => [h.name, await rssMiB(h)] as const)));
+  const znodes = Number(/zk_znode_count\s+(\d+)/.exec(await lab.zk!.fourLetter(1, 'mntr'))?.[1]);
+  progress(`scale: converged ${convergedAfterMs} ms after the last Join; RSS ${JSON.stringify(rssAfter)} MiB; ${znodes} znodes`);
+
+  // 3b. real containers under that load
+  progress('scale: reachability of new containers under load');
+  await h1.docker('network', 'create', '-d', 'tsoverlay', '--ipam-driver', 'tsoverlay', '--subnet', '10.99.0.0/24', 'sload');
+  await waitFor(() => h2.dockerTry('network', 'inspect', 'sload'), { what: 'sload on h2', until: (r) => r.code === 0, timeoutMs: 60_000 });
+  const reachUnderLoad = await measureReach(h1, h2, 'sload', '10.99.0', 10, 'sl');
+
+  // 3c. restart, plain and after losing the VXLAN devices
+  progress('scale: plugin restart on h2');
+  await h2.stopPlugin();
+  let t0 = performance.now();
+  await h2.startPlugin();
+  const readyMs = Math.round(performance.now() - t0);
+  await h2.stopPlugin();
+  const vxlans = (await sh('ip', ['-n', h2.ns, '-o', 'link', 'show', 'type', 'vxlan'])).split('\n')
+    .map((l) => /^\d+: (tsvx-[0-9a-f]+)/.exec(l)?.[1]).filter((x): x is string => !!x);
+  for (const v of vxlans) await sh('ip', ['-n', h2.ns, 'link', 'del', v]);
+  const entries = expected(1);
+  t0 = performance.now();
+  await h2.startPlugin();
+  const readyAfterDamageMs = Math.round(performance.now() - t0);
+  await waitFor(() => entryCount(h2), { what: `h2: ${entries} entries back`, until: (n) => n >= entries, timeoutMs: 120_000, intervalMs: 20 });
+  const resyncMs = Math.round(performance.now() - t0);
+  progress(`scale: restart ready in ${readyMs} ms; after losing ${vxlans.length} VXLAN devices all ${entries} entries back in ${resyncMs} ms`);
+
+  const steps: ScaleStep[] = [];
+  for (let upto = opts.step; upto <= opts.endpoints; upto += opts.step) {
+    const inStep = samples.filter((s) => s.at < upto && s.at >= upto - opts.step);
+    const ops = Object.fromEntries(OPS.map((op) => {
+      const v = inStep.filter((s) => s.op === op).map((s) => s.ms);
+      return [op, { p50: round(percentile(v, 0.5), 2), p99: round(percentile(v, 0.99), 2) }];
+    })) as ScaleStep['ops'];
+    steps.push({ endpoints: upto, ops });
+  }
+  const growth = Object.fromEntries(OPS.map((op) => {
+    const first = steps[0]?.ops[op].p50 ?? Number.NaN;
+    const last = steps.at(-1)?.ops[op].p50 ?? Number.NaN;
+    const r = last / first;
+    const sizeRatio = steps.length;
+    const verdict = r < 1.5 ? 'flat' : r <= 1.5 * sizeRatio ? 'linear' : 'worse';
+    return [op, { first, last, ratio: round(r, 2), verdict }];
+  })) as ScaleResult['growth'];
+  return {
+    networks: opts.networks,
+    endpoints: opts.endpoints,
+    createNetworkMs: summarize(createNet.map((v) => round(v, 2))),
+    steps,
+    growth,
+    attachWallS,
+    convergedAfterMs,
+    rssMiB: { before: rssBefore, after: rssAfter },
+    znodes,
+    reachUnderLoad,
+    restart: { readyMs, resyncMs, readyAfterDamageMs, entries },
+  };
+}
