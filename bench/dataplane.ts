@@ -75,8 +75,9 @@ const containerEnd = async (h: LabHost, container: string, network: string): Pro
   return { ns: ['-t', String(pid), '-n'], ip };
 };
 
-const mtuOf = async (end: End): Promise<number> => {
-  const out = await nsRun(end.ns, 'ip', ['-o', 'route', 'get', '255.255.255.254']).catch(() => '');
+/** MTU of the interface `end` reaches `to` by. */
+const mtuOf = async (end: End, to: string): Promise<number> => {
+  const out = await nsRun(end.ns, 'ip', ['-o', 'route', 'get', to]).catch(() => '');
   const dev = /dev (\S+)/.exec(out)?.[1];
   const link = await nsRun(end.ns, 'ip', ['-o', 'link', 'show', ...(dev ? ['dev', dev] : [])]);
   return Number(/mtu (\d+)/.exec(link)?.[1] ?? Number.NaN);
@@ -96,7 +97,7 @@ export async function setupPaths(bl: BenchLab): Promise<PathEnds[]> {
     await h2.runSleeper(`${name}-b`, '--net', net);
   }
   const ends: PathEnds[] = [];
-  const add = async (path: PathName, client: End, server: End) => ends.push({ path, client, server, mtu: await mtuOf(client) });
+  const add = async (path: PathName, client: End, server: End) => ends.push({ path, client, server, mtu: await mtuOf(client, server.ip) });
   await add('underlay', hostEnd(h1), hostEnd(h2));
   await add('swarm', await containerEnd(h1, 'sw-a', 'bswarm'), await containerEnd(h2, 'sw-b', 'bswarm'));
   await add('tsoverlay', await containerEnd(h1, 'ts-a', 'bts'), await containerEnd(h2, 'ts-b', 'bts'));

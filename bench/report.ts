@@ -135,6 +135,7 @@ export function renderMarkdown(r: BenchResults, jsonPath: string, analysis: stri
     '',
     `Produced by \`${r.command}\` (as root, after \`npm run build\`) on ${r.date.slice(0, 10)} in ${Math.round(r.durationS / 60)} min; raw numbers in [\`${jsonPath}\`](../${jsonPath}).${r.quick ? ' **Quick (smoke) run: few repetitions, not representative.**' : ''}`,
     '',
+    ...(r.basedOn ? [`The ${r.basedOn.sections.join(' and ')} section${r.basedOn.sections.length > 1 ? 's' : ''} come${r.basedOn.sections.length > 1 ? '' : 's'} from the earlier run \`${r.basedOn.command}\` of ${r.basedOn.date.slice(0, 16).replace('T', ' ')} ([\`${r.basedOn.file}\`](../${r.basedOn.file})), on the same machine and code.`, ''] : []),
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; kernel ${m.kernel}; Docker ${m.docker}; ZooKeeper ${m.zookeeper}; Node ${m.node}; iperf3 ${m.iperf3}; sockperf ${m.sockperf}.`,
     'The lab is the test harness\'s: three Docker engines in network namespaces on one veth "switch", ZooKeeper in a fourth (see test/lab/README.md).',
     '**Absolute figures drift between runs and machines; the ratios, measured in the same run, are the result.**',

@@ -11,11 +11,13 @@
  *   --mtus LIST    underlay MTUs for the data plane (default 1500,9000)
  *   --no-report    write the JSON only
  *   --networks N, --endpoints M   scale section size (default 200 and 5000)
+ *   --base FILE    start from an earlier results file: sections not run now
+ *                  keep its numbers (the report says which run each came from)
  * Writes bench/results/<date>.json and, unless --no-report, docs/benchmarks.md
  * and docs/benchmarks.svg from it. Needs root, the tools of
  * scripts/install-deps.sh and a built plugin (npm run build).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runControl, type ControlResult } from './control.js';
@@ -35,6 +37,8 @@ export interface BenchResults {
   dataplane: DataplaneResult[];
   control?: ControlResult;
   scale?: ScaleResult;
+  /** Sections taken from an earlier run (--base). */
+  basedOn?: { file: string; command: string; date: string; sections: string[] };
 }
 
 const SECTIONS = ['dataplane', 'control', 'scale'] as const;
@@ -61,6 +65,7 @@ async function main(): Promise<void> {
       'no-report': { type: 'boolean', default: false },
       networks: { type: 'string' },
       endpoints: { type: 'string' },
+      base: { type: 'string' },
     },
   });
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (network namespaces, dockerd)');
@@ -69,14 +74,20 @@ async function main(): Promise<void> {
   const mtus = values.mtus.split(',').map(Number);
   const quick = values.quick;
   const started = Date.now();
+  const base = values.base ? (JSON.parse(await readFile(values.base, 'utf8')) as BenchResults) : undefined;
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const results: BenchResults = {
     date: new Date().toISOString(),
-    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    command,
     quick,
     machine: await machineFacts(),
     durationS: 0,
     dataplane: [],
+    ...(base && !only.has('control') && base.control ? { control: base.control } : {}),
+    ...(base && !only.has('scale') && base.scale ? { scale: base.scale } : {}),
+    ...(base ? { basedOn: { file: values.base!, command: base.command, date: base.date, sections: SECTIONS.filter((s) => !only.has(s)) } } : {}),
   };
+  if (base && !only.has('dataplane')) results.dataplane = base.dataplane;
   for (const mtu of only.has('dataplane') || only.has('control') ? mtus : []) {
     // the control plane is measured once, in the first (1500) lab
     const control = only.has('control') && mtu === mtus[0];
@@ -85,7 +96,7 @@ async function main(): Promise<void> {
       if (only.has('dataplane')) {
         results.dataplane.push(await runDataplane(bl, quick
           ? { reps: 1, iperfSeconds: 2, rrSeconds: 1, pings: 500 }
-          : { reps: 3, iperfSeconds: 5, rrSeconds: 3, pings: 3000 }));
+          : { reps: 5, iperfSeconds: 5, rrSeconds: 3, pings: 3000 }));
       }
       if (control) results.control = await runControl(bl, quick ? { runs: 4, probes: 5, creates: 3 } : { runs: 12, probes: 24, creates: 10 });
     });

@@ -28,7 +28,7 @@ import { buildServer } from './server/build-server.js';
 import { CachedKvStore } from './store/cached-kv-store.js';
 import { ClusterState } from './store/cluster-state.js';
 import { storeCachePolicy } from './store/paths.js';
-import { type KvStore, KvUnavailable } from './store/kv-store.js';
+import { type KvStore, KvUnavailable, type Versioned } from './store/kv-store.js';
 import { SerialLoop } from './util/serial-loop.js';
 
 /** The socket opens after this even if the store is not connected yet. */
@@ -54,6 +54,8 @@ export interface App {
   start(): Promise<void>;
   /** Stop the loops (kernel state stays). */
   stop(): Promise<void>;
+  /** The cache's stable records, to save at a clean stop. */
+  stableRecords(): Array<[string, Versioned]>;
 }
 
 const packageVersion = async (): Promise<string> => {
@@ -72,6 +74,8 @@ export const createApp = async (deps: {
   dataplane: Dataplane;
   engine?: DockerEngine;
   firewall?: Firewall;
+  /** Stable store records saved by the previous process (see readRecordSnapshot). */
+  seed?: ReadonlyArray<[string, Versioned]>;
 }): Promise<App> => {
   const { config, kv, dataplane, engine, firewall } = deps;
   const underlay = await dataplane.resolveUnderlay(config.advertise);
@@ -79,7 +83,9 @@ export const createApp = async (deps: {
   const log = deps.log.child({ node });
   log.info({ underlay: underlay.ifname, ip: underlay.address, mtu: underlay.mtu, node }, 'underlay resolved');
   // every reconcile pass and name refresh reads the whole cluster: from memory, kept valid by watches
-  const state = new ClusterState(new CachedKvStore(kv, storeCachePolicy));
+  const cache = new CachedKvStore(kv, storeCachePolicy);
+  if (deps.seed?.length) log.info({ records: cache.seedStable(deps.seed) }, 'store records from the last run taken as a head start');
+  const state = new ClusterState(cache);
   await state.init();
 
   const nodeRecord: NodeRecord = {
@@ -162,6 +168,7 @@ export const createApp = async (deps: {
       replicator?.start();
       publisher?.start();
     },
+    stableRecords: () => cache.stableRecords(),
     stop: async () => {
       unsubscribe();
       watches.close();
@@ -179,13 +186,16 @@ interface Adapters {
   engine?: DockerEngine;
   /** How the store is let go at stop: ZooKeeper detaches (the next process resumes the session). */
   releaseStore: () => Promise<void>;
+  /** Records saved by the last clean stop, and how to save them at this one (ZooKeeper only). */
+  seed?: Array<[string, Versioned]>;
+  saveRecords?: (records: ReadonlyArray<[string, Versioned]>) => Promise<void>;
 }
 
 /** Open the store (and engine) named by the config, around an open dataplane. */
 const openAdapters = async (config: Config, log: Logger, dataplane: Dataplane): Promise<Adapters> => {
   if (config.store.kind === 'zk') {
     const { ZkKvStore } = await import('./store/zk-kv-store.js');
-    const { readSession, writeSession } = await import('./store/session-file.js');
+    const { readSession, writeSession, readRecordSnapshot, writeRecordSnapshot, snapshotPath } = await import('./store/session-file.js');
     const underlay = await dataplane.resolveUnderlay(config.advertise);
     const owner = { node: config.nodeName ?? underlay.address, servers: config.store.servers, chroot: config.store.chroot };
     const resume = await readSession(config.sessionFile, owner);
@@ -208,6 +218,8 @@ const openAdapters = async (config: Config, log: Logger, dataplane: Dataplane): 
       dataplane,
       engine: new HttpDockerEngine(config.dockerHost, log.child({ component: 'engine' })),
       releaseStore: () => kv.detach(),
+      seed: await readRecordSnapshot(snapshotPath(config.sessionFile), owner),
+      saveRecords: (records) => writeRecordSnapshot(snapshotPath(config.sessionFile), owner, records),
     };
   }
   const { FileKvStore } = await import('./store/file-kv-store.js');
@@ -284,7 +296,8 @@ export const serve = async (config: Config, log: Logger): Promise<number> => {
           adapters = await openAdapters(config, log, dataplane);
           const { kv, engine } = adapters;
           const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
-          const started = await createApp({ config, log, kv, dataplane, firewall, ...(engine ? { engine } : {}) });
+          const seed = adapters.seed;
+          const started = await createApp({ config, log, kv, dataplane, firewall, ...(engine ? { engine } : {}), ...(seed ? { seed } : {}) });
           await started.start();
           resolver = config.dnsAddress ? await startResolver(config, config.dnsAddress, started, log) : undefined;
           app = started;
@@ -351,6 +364,7 @@ export const serve = async (config: Config, log: Logger): Promise<number> => {
   await step('removing the socket', () => unlink(config.socket).catch(() => undefined));
   await step('stopping the resolver', async () => resolver?.stop());
   await step('stopping the loops', async () => app?.stop());
+  await step('saving the endpoint records', async () => app && adapters?.saveRecords?.((app as App).stableRecords()));
   // ZooKeeper: the session stays until it times out, so a restart resumes it
   // and peers keep this node's entries; a node that stays down is dropped then.
   await step('releasing the store', async () => adapters?.releaseStore());

@@ -111,3 +111,22 @@ t.test('clear() forgets everything and unsubscribes the watches', async (t) => {
   await cache.get('/networks/n1');
   t.equal(reads.get, 2);
 });
+
+t.test('stable records saved at a stop give the next process a head start; gone ones are dropped', async (t) => {
+  const { mem, cache } = await setup();
+  await cache.children('/endpoints/n1');
+  await cache.get('/endpoints/n1/e1');
+  await cache.get('/networks/n1');
+  const saved = cache.stableRecords();
+  t.same(saved.map(([p]) => p), ['/endpoints/n1/e1'], 'only stable records are saved');
+
+  // the next process: e1 is still there, e9 (saved by mistake or gone since) is not
+  const { store, reads } = counting(mem);
+  const next = new CachedKvStore(store, storeCachePolicy);
+  t.equal(next.seedStable([...saved, ['/endpoints/n1/e9', { data: 'E9', version: 0 }], ['/networks/n1', { data: 'old', version: 0 }]]), 2, 'non-stable paths are refused');
+  t.equal((await next.get('/endpoints/n1/e1'))?.data, 'E1');
+  t.equal(reads.get, 0, 'served from the seed');
+  t.same(await next.children('/endpoints/n1'), ['e1']);
+  t.equal(await next.get('/endpoints/n1/e9'), undefined, 'dropped by the first listing of its folder');
+  t.equal((await next.get('/networks/n1'))?.data, 'v1', 'watched records always come from the store');
+});

@@ -142,6 +142,28 @@ export class CachedKvStore implements KvStore {
     await this.inner.close();
   }
 
+  /** The cached stable records (to save at a clean stop). */
+  stableRecords(): Array<[string, Versioned]> {
+    const out: Array<[string, Versioned]> = [];
+    for (const paths of this.stableByDir.values()) for (const p of paths) out.push([p, this.records.get(p) as Versioned]);
+    return out;
+  }
+
+  /**
+   * Start with stable records saved by an earlier process. Only paths the
+   * policy calls stable are taken; a folder listing drops those that are gone.
+   */
+  seedStable(records: Iterable<[string, Versioned]>): number {
+    let n = 0;
+    for (const [path, v] of records) {
+      if (!this.policy.stableRecord(path) || this.records.has(path)) continue;
+      this.records.set(path, v);
+      this.stableIn(parentOf(path)).add(path);
+      n++;
+    }
+    return n;
+  }
+
   /** Forget everything (e.g. before a full resync). */
   clear(): void {
     this.globalGeneration++;

@@ -10,6 +10,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { Versioned } from './kv-store.js';
 import type { ZkCredentials } from './zk-session.js';
 
 export interface SessionOwner {
@@ -40,6 +41,42 @@ export const writeSession = async (file: string, owner: SessionOwner, creds: ZkC
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp`;
   const body: FileFormat = { format: 'tsoverlay-zk-session/1', ...owner, ...creds };
+  await writeFile(tmp, JSON.stringify(body), { mode: 0o600 });
+  await rename(tmp, file);
+};
+
+/**
+ * The stable records of the read cache (endpoint records: only their own
+ * node ever changes them, and Docker never reuses an endpoint id), saved at a
+ * clean stop next to the session file so the next process does not read
+ * thousands of them back one znode at a time. They are only a head start:
+ * the first listing of each (watched) folder drops every record whose
+ * endpoint is gone.
+ */
+interface SnapshotFormat extends SessionOwner {
+  format: 'tsoverlay-records/1';
+  records: Array<[string, string, number]>;
+}
+
+export const snapshotPath = (sessionFile: string): string => `${sessionFile}.records`;
+
+export const readRecordSnapshot = async (file: string, owner: SessionOwner): Promise<Array<[string, Versioned]>> => {
+  try {
+    const f = JSON.parse(await readFile(file, 'utf8')) as Partial<SnapshotFormat>;
+    if (f.format !== 'tsoverlay-records/1' || !Array.isArray(f.records)) return [];
+    if (!sameOwner({ node: String(f.node), servers: Array.isArray(f.servers) ? f.servers.map(String) : [], chroot: String(f.chroot) }, owner)) return [];
+    return f.records
+      .filter((r): r is [string, string, number] => Array.isArray(r) && typeof r[0] === 'string' && typeof r[1] === 'string' && Number.isInteger(r[2]))
+      .map(([path, data, version]) => [path, { data, version }]);
+  } catch {
+    return []; // missing or unreadable: read everything from the store
+  }
+};
+
+export const writeRecordSnapshot = async (file: string, owner: SessionOwner, records: ReadonlyArray<[string, Versioned]>): Promise<void> => {
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp`;
+  const body: SnapshotFormat = { format: 'tsoverlay-records/1', ...owner, records: records.map(([p, v]) => [p, v.data, v.version]) };
   await writeFile(tmp, JSON.stringify(body), { mode: 0o600 });
   await rename(tmp, file);
 };

@@ -121,7 +121,9 @@ export async function findPluginProcess(h: LabHost, nodeName: string): Promise<P
   for (const e of await readdir('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     const cmd = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
-    if (cmd !== '/usr/bin/node\0/app/dist/cli.js\0serve\0') continue;
+    // /usr/bin/node [node flags from config.json] /app/dist/cli.js serve
+    const argv = cmd.split('\0').slice(0, -1);
+    if (argv[0] !== '/usr/bin/node' || argv.at(-2) !== '/app/dist/cli.js' || argv.at(-1) !== 'serve') continue;
     if ((await readlink(`/proc/${e}/ns/net`).catch(() => '')) !== hostNetIno) continue;
     const envText = await readFile(`/proc/${e}/environ`, 'utf8').catch(() => '');
     const env = new Map(envText.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
