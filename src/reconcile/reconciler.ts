@@ -143,20 +143,26 @@ export class Reconciler {
         log.error({ action: a.kind, reason: a.reason, err: e, error: errorText(e) }, 'reconcile action failed');
       }
     };
-    if (this.deps.firewall && Date.now() - this.firewallCheckedAt >= (this.deps.firewallCheckMs ?? 5000)) {
-      try {
-        await this.deps.firewall.ensureBridgeForwarding();
-        const dns = this.deps.dnsAddress;
-        if (dns) {
-          await this.deps.firewall.ensureResolverInput(dns);
-          await this.deps.dataplane.ensureSourceRule(dns, RESOLVER_TABLE, RESOLVER_RULE_PRIORITY);
-        }
-        this.firewallCheckedAt = Date.now();
-      } catch (e) {
-        failed++;
-        log.error({ err: e, error: errorText(e) }, 'firewall rule check failed');
-      }
-    }
+    // The firewall check runs iptables (a few processes, ~0.1-0.2 s): alongside
+    // the kernel work, not before it; awaited before the resolver's routing.
+    const firewall = this.deps.firewall;
+    const firewallChecked =
+      firewall && Date.now() - this.firewallCheckedAt >= (this.deps.firewallCheckMs ?? 5000)
+        ? (async () => {
+            try {
+              await firewall.ensureBridgeForwarding();
+              const dns = this.deps.dnsAddress;
+              if (dns) {
+                await firewall.ensureResolverInput(dns);
+                await this.deps.dataplane.ensureSourceRule(dns, RESOLVER_TABLE, RESOLVER_RULE_PRIORITY);
+              }
+              this.firewallCheckedAt = Date.now();
+            } catch (e) {
+              failed++;
+              log.error({ err: e, error: errorText(e) }, 'firewall rule check failed');
+            }
+          })()
+        : undefined;
     for (const a of actions) await run(a);
     // Entries after devices: a recreated VXLAN device starts empty.
     for (const vxlan of this.verified.keys()) if (!desired.forwarding.has(vxlan)) this.verified.delete(vxlan);
@@ -181,6 +187,7 @@ export class Reconciler {
       this.applied = desired;
       if (full) this.fullPassAt = passStart;
     }
+    await firewallChecked;
     const resolverChanged = JSON.stringify(previous?.resolver) !== JSON.stringify(desired.resolver);
     if (desired.resolver && (full || resolverChanged || remade.size > 0)) {
       try {
