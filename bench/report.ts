@@ -126,7 +126,7 @@ function scaleSection(s: ScaleResult): string {
   ].join('\n');
 }
 
-export function renderMarkdown(r: BenchResults, jsonPath: string, analysis: string): string {
+export function renderMarkdown(r: BenchResults, jsonPath: string, analysis: string, baseOfBase?: BenchResults['basedOn']): string {
   const m = r.machine;
   const out = [
     '# Benchmarks: tsoverlay, Docker\'s swarm overlay and the bare underlay',
@@ -135,7 +135,7 @@ export function renderMarkdown(r: BenchResults, jsonPath: string, analysis: stri
     '',
     `Produced by \`${r.command}\` (as root, after \`npm run build\`) on ${r.date.slice(0, 10)} in ${Math.round(r.durationS / 60)} min; raw numbers in [\`${jsonPath}\`](../${jsonPath}).${r.quick ? ' **Quick (smoke) run: few repetitions, not representative.**' : ''}`,
     '',
-    ...(r.basedOn ? [`The ${r.basedOn.sections.join(' and ')} section${r.basedOn.sections.length > 1 ? 's' : ''} come${r.basedOn.sections.length > 1 ? '' : 's'} from the earlier run \`${r.basedOn.command}\` of ${r.basedOn.date.slice(0, 16).replace('T', ' ')} ([\`${r.basedOn.file}\`](../${r.basedOn.file})), on the same machine and code.`, ''] : []),
+    ...(r.basedOn ? [`The ${r.basedOn.sections.join(' and ')} section${r.basedOn.sections.length > 1 ? 's' : ''} come${r.basedOn.sections.length > 1 ? '' : 's'} from the earlier run \`${r.basedOn.command}\` of ${r.basedOn.date.slice(0, 16).replace('T', ' ')} ([\`${r.basedOn.file}\`](../${r.basedOn.file})), on the same machine${baseOfBase ? `; that run took its ${baseOfBase.sections.join(' and ')} from \`${baseOfBase.command}\` of ${baseOfBase.date.slice(0, 16).replace('T', ' ')} ([\`${baseOfBase.file}\`](../${baseOfBase.file}))` : ''}.`, ''] : []),
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; kernel ${m.kernel}; Docker ${m.docker}; ZooKeeper ${m.zookeeper}; Node ${m.node}; iperf3 ${m.iperf3}; sockperf ${m.sockperf}.`,
     'The lab is the test harness\'s: three Docker engines in network namespaces on one veth "switch", ZooKeeper in a fourth (see test/lab/README.md).',
     '**Absolute figures drift between runs and machines; the ratios, measured in the same run, are the result.**',
@@ -167,7 +167,7 @@ export function renderDataplaneSvg(r: BenchResults): string {
     { label: `1/RTT @${d.underlayMtu}`, values: [1 / d.ratios.swarm.rtt, 1 / d.ratios.tsoverlay.rtt] },
   ]);
   return barChart({
-    title: 'Data plane, relative to the bare underlay of the same run (higher is better; underlay = 1.0)',
+    title: 'Data plane relative to the bare underlay of the same run (= 1.0; higher is better)',
     series: ['swarm overlay', 'tsoverlay'],
     groups,
     reference: 1,
@@ -187,7 +187,9 @@ export function renderScaleSvg(s: ScaleResult): string {
 export async function writeReport(r: BenchResults, jsonPath: string): Promise<string[]> {
   const analysis = await readFile('bench/analysis.md', 'utf8').catch(() => '');
   const written = [DOC];
-  await writeFile(DOC, renderMarkdown(r, jsonPath, analysis));
+  // a section taken from a run that itself took it from an earlier one: name both
+  const base = r.basedOn ? ((JSON.parse(await readFile(r.basedOn.file, 'utf8').catch(() => '{}')) as Partial<BenchResults>).basedOn) : undefined;
+  await writeFile(DOC, renderMarkdown(r, jsonPath, analysis, base));
   if (r.dataplane.length) {
     await writeFile(DATAPLANE_SVG, renderDataplaneSvg(r));
     written.push(DATAPLANE_SVG);

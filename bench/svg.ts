@@ -2,7 +2,7 @@
 
 const COLORS = ['#8c8c8c', '#1f77b4', '#ff7f0e', '#2ca02c'];
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const num = (v: number): string => (Math.round(v * 10) / 10).toString();
+const num = (v: number): string => (Math.round(v * 100) / 100).toString();
 
 const frame = (w: number, h: number, body: string[]): string => [
   `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
@@ -33,9 +33,9 @@ export interface BarChart {
 }
 
 export function barChart(c: BarChart): string {
-  const left = 50, top = 50, bottom = 70, groupW = 30 + 26 * c.series.length;
+  const left = 50, top = 50, bottom = 70, groupW = 50 + 26 * c.series.length;
   const plotW = groupW * c.groups.length, plotH = 260;
-  const w = left + plotW + 20, h = top + plotH + bottom;
+  const w = Math.max(left + plotW + 20, 9 * c.title.length), h = top + plotH + bottom;
   const max = Math.max(c.reference ?? 0, ...c.groups.flatMap((g) => g.values.filter(Number.isFinite))) * 1.1;
   const step = niceStep(max);
   const y = (v: number) => top + plotH - (v / (Math.ceil(max / step) * step)) * plotH;
@@ -52,7 +52,10 @@ export function barChart(c: BarChart): string {
       body.push(`<rect x="${x}" y="${num(y(v))}" width="22" height="${num(y(0) - y(v))}" fill="${COLORS[si % COLORS.length]}"/>`,
         `<text x="${x + 11}" y="${num(y(v) - 3)}" text-anchor="middle" font-size="10">${v.toFixed(2)}</text>`);
     });
-    body.push(`<text x="${gx + 13 * g.values.length}" y="${top + plotH + 16}" text-anchor="middle" font-size="11">${esc(g.label)}</text>`);
+    // "what @mtu" on two lines, so neighbouring labels never overlap
+    const [what, at] = g.label.split(' @');
+    body.push(`<text x="${gx + 13 * g.values.length}" y="${top + plotH + 16}" text-anchor="middle" font-size="11">${esc(what ?? g.label)}</text>`);
+    if (at) body.push(`<text x="${gx + 13 * g.values.length}" y="${top + plotH + 30}" text-anchor="middle" font-size="11" fill="#555">MTU ${esc(at)}</text>`);
   });
   if (c.reference !== undefined) {
     body.push(`<line x1="${left}" x2="${left + plotW}" y1="${num(y(c.reference))}" y2="${num(y(c.reference))}" stroke="#000" stroke-dasharray="5,4"/>`);
@@ -71,7 +74,8 @@ export interface LineChart {
 }
 
 export function lineChart(c: LineChart): string {
-  const left = 60, top = 50, plotW = 620, plotH = 280, bottom = 50;
+  const left = 60, top = 50, plotH = 280, bottom = 50;
+  const plotW = Math.max(620, 8.5 * c.title.length - left - 30);
   const w = left + plotW + 30, h = top + plotH + bottom;
   const maxX = Math.max(...c.xs, 1);
   const maxY = Math.max(...c.series.flatMap((s) => s.ys.filter(Number.isFinite)), 0.001) * 1.15;
