@@ -20,7 +20,7 @@
  * Anything the policy does not name goes straight to the inner store.
  */
 import type { EphemeralOwner, KvOp, KvStore, SessionEvent, Versioned } from './kv-store.js';
-import { getMany, parentOf } from './kv-store.js';
+import { parentOf, pipelinedGets } from './kv-store.js';
 
 export interface CachePolicy {
   /** Directories whose child lists are cached (with a watch on the directory). */
@@ -81,7 +81,7 @@ export class CachedKvStore implements KvStore {
       else missing.push(i);
     });
     if (missing.length > 0) {
-      const fetched = await getMany({ get: (p: string) => this.get(p) } as KvStore, missing.map((i) => paths[i] as string));
+      const fetched = await pipelinedGets((p) => this.get(p), missing.map((i) => paths[i] as string));
       missing.forEach((i, k) => (out[i] = fetched[k]));
     }
     return out;

@@ -92,6 +92,12 @@ export class ClusterState {
     return value;
   }
 
+  /** The records at `paths` that exist, read in one batch and decoded once each. */
+  private async readAll<T>(schema: Schema<T>, paths: readonly string[]): Promise<T[]> {
+    const values = await guarded(() => getMany(this.kv, paths));
+    return present(values.map((v, i) => v && this.decodeOnce(schema, v, paths[i] as string)));
+  }
+
   watch(path: string, listener: () => void): () => void {
     return this.kv.watch(path, listener);
   }
@@ -114,8 +120,7 @@ export class ClusterState {
   async listNetworks(): Promise<NetworkRecord[]> {
     const ids = await guarded(() => this.kv.children('/networks'));
     const paths = ids.map((id) => networkPath(id));
-    const values = await guarded(() => getMany(this.kv, paths));
-    return present(values.map((v, i) => v && (this.decodeOnce(NetworkSchema, v, paths[i] as string) as NetworkRecord)));
+    return (await this.readAll(NetworkSchema, paths)) as NetworkRecord[];
   }
 
   /** The cluster network an engine's network id stands for (cached: it never changes). */
@@ -366,8 +371,7 @@ export class ClusterState {
   async listNodes(): Promise<NodeRecord[]> {
     const names = await guarded(() => this.kv.children('/nodes'));
     const paths = names.map((n) => nodePath(n));
-    const values = await guarded(() => getMany(this.kv, paths));
-    return present(values.map((v, i) => v && (this.decodeOnce(NodeSchema, v, paths[i] as string) as NodeRecord)));
+    return (await this.readAll(NodeSchema, paths)) as NodeRecord[];
   }
 
   // ---- endpoints ----------------------------------------------------------
@@ -381,8 +385,7 @@ export class ClusterState {
   async listEndpoints(networkId: string): Promise<EndpointRecord[]> {
     const ids = await guarded(() => this.kv.children(endpointsDir(networkId)));
     const paths = ids.map((id) => endpointPath(networkId, id));
-    const values = await guarded(() => getMany(this.kv, paths));
-    return present(values.map((v, i) => v && (this.decodeOnce(EndpointSchema, v, paths[i] as string) as EndpointRecord)));
+    return (await this.readAll(EndpointSchema, paths)) as EndpointRecord[];
   }
 
   /** Store a new endpoint. Succeeds without change if the same record exists. */
@@ -462,8 +465,7 @@ export class ClusterState {
   async listDnsNames(networkId: string): Promise<DnsNameRecord[]> {
     const ids = await guarded(() => this.kv.children(dnsNamesDir(networkId)));
     const paths = ids.map((id) => dnsNamePath(networkId, id));
-    const values = await guarded(() => getMany(this.kv, paths));
-    return present(values.map((v, i) => v && (this.decodeOnce(DnsNameSchema, v, paths[i] as string) as DnsNameRecord)));
+    return (await this.readAll(DnsNameSchema, paths)) as DnsNameRecord[];
   }
 
   /**

@@ -90,17 +90,23 @@ export const joinPath = (...parts: string[]): string => {
 /** Gets in flight at once when a store has no getMany of its own. */
 const GET_MANY_CONCURRENCY = 64;
 
-/** Many gets: the store's own getMany, or pipelined single gets. */
-export const getMany = async (kv: KvStore, paths: readonly string[]): Promise<Array<Versioned | undefined>> => {
-  if (kv.getMany) return kv.getMany(paths);
+/** Single gets with up to GET_MANY_CONCURRENCY in flight, results in the order of `paths`. */
+export const pipelinedGets = async (
+  get: (path: string) => Promise<Versioned | undefined>,
+  paths: readonly string[],
+): Promise<Array<Versioned | undefined>> => {
   const out = new Array<Versioned | undefined>(paths.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < paths.length) {
       const i = next++;
-      out[i] = await kv.get(paths[i] as string);
+      out[i] = await get(paths[i] as string);
     }
   };
   await Promise.all(Array.from({ length: Math.min(GET_MANY_CONCURRENCY, paths.length) }, worker));
   return out;
 };
+
+/** Many gets: the store's own getMany, or pipelined single gets. */
+export const getMany = (kv: KvStore, paths: readonly string[]): Promise<Array<Versioned | undefined>> =>
+  kv.getMany ? kv.getMany(paths) : pipelinedGets((p) => kv.get(p), paths);

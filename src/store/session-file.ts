@@ -26,11 +26,18 @@ interface FileFormat extends SessionOwner, ZkCredentials {
 const sameOwner = (a: SessionOwner, b: SessionOwner): boolean =>
   a.node === b.node && a.chroot === b.chroot && [...a.servers].sort().join(',') === [...b.servers].sort().join(',');
 
+/** The owner a parsed file names (whatever its fields hold). */
+const ownerIn = (f: Partial<SessionOwner>): SessionOwner => ({
+  node: String(f.node),
+  servers: Array.isArray(f.servers) ? f.servers.map(String) : [],
+  chroot: String(f.chroot),
+});
+
 export const readSession = async (file: string, owner: SessionOwner): Promise<ZkCredentials | undefined> => {
   try {
     const f = JSON.parse(await readFile(file, 'utf8')) as Partial<FileFormat>;
     if (f.format !== 'tsoverlay-zk-session/1' || typeof f.id !== 'string' || typeof f.password !== 'string') return undefined;
-    if (!sameOwner({ node: String(f.node), servers: Array.isArray(f.servers) ? f.servers.map(String) : [], chroot: String(f.chroot) }, owner)) return undefined;
+    if (!sameOwner(ownerIn(f), owner)) return undefined;
     return { id: f.id, password: f.password };
   } catch {
     return undefined; // missing or unreadable: start a new session
@@ -64,7 +71,7 @@ export const readRecordSnapshot = async (file: string, owner: SessionOwner): Pro
   try {
     const f = JSON.parse(await readFile(file, 'utf8')) as Partial<SnapshotFormat>;
     if (f.format !== 'tsoverlay-records/1' || !Array.isArray(f.records)) return [];
-    if (!sameOwner({ node: String(f.node), servers: Array.isArray(f.servers) ? f.servers.map(String) : [], chroot: String(f.chroot) }, owner)) return [];
+    if (!sameOwner(ownerIn(f), owner)) return [];
     return f.records
       .filter((r): r is [string, string, number] => Array.isArray(r) && typeof r[0] === 'string' && typeof r[1] === 'string' && Number.isInteger(r[2]))
       .map(([path, data, version]) => [path, { data, version }]);
