@@ -90,6 +90,30 @@ async function entryCount(h: LabHost): Promise<number> {
   return n;
 }
 
+/**
+ * Restart the plugin of `h`, plainly and then after deleting its VXLAN
+ * devices while it is stopped; times the second start until the kernel holds
+ * all `entries` remote FDB/neighbour entries again.
+ */
+export async function measureRestart(h: LabHost, entries: number): Promise<ScaleResult['restart']> {
+  progress(`scale: plugin restart on ${h.name}`);
+  await h.stopPlugin();
+  let t0 = performance.now();
+  await h.startPlugin();
+  const readyMs = Math.round(performance.now() - t0);
+  await h.stopPlugin();
+  const vxlans = (await sh('ip', ['-n', h.ns, '-o', 'link', 'show', 'type', 'vxlan'])).split('\n')
+    .map((l) => /^\d+: (tsvx-[0-9a-f]+)/.exec(l)?.[1]).filter((x): x is string => !!x);
+  for (const v of vxlans) await sh('ip', ['-n', h.ns, 'link', 'del', v]);
+  t0 = performance.now();
+  await h.startPlugin();
+  const readyAfterDamageMs = Math.round(performance.now() - t0);
+  await waitFor(() => entryCount(h), { what: `${h.name}: ${entries} entries back`, until: (n) => n >= entries, timeoutMs: 120_000, intervalMs: 20 });
+  const resyncMs = Math.round(performance.now() - t0);
+  progress(`scale: restart ready in ${readyMs} ms; after losing ${vxlans.length} VXLAN devices all ${entries} entries back in ${resyncMs} ms`);
+  return { readyMs, resyncMs, readyAfterDamageMs, entries };
+}
+
 interface NodeNet { netId: string; poolId: string }
 
 export async function runScale(bl: BenchLab, opts: ScaleOptions): Promise<ScaleResult> {
@@ -167,22 +191,7 @@ export async function runScale(bl: BenchLab, opts: ScaleOptions): Promise<ScaleR
   const reachUnderLoad = await measureReach(h1, h2, 'sload', '10.99.0', 10, 'sl');
 
   // 3c. restart, plain and after losing the VXLAN devices
-  progress('scale: plugin restart on h2');
-  await h2.stopPlugin();
-  let t0 = performance.now();
-  await h2.startPlugin();
-  const readyMs = Math.round(performance.now() - t0);
-  await h2.stopPlugin();
-  const vxlans = (await sh('ip', ['-n', h2.ns, '-o', 'link', 'show', 'type', 'vxlan'])).split('\n')
-    .map((l) => /^\d+: (tsvx-[0-9a-f]+)/.exec(l)?.[1]).filter((x): x is string => !!x);
-  for (const v of vxlans) await sh('ip', ['-n', h2.ns, 'link', 'del', v]);
-  const entries = expected(1);
-  t0 = performance.now();
-  await h2.startPlugin();
-  const readyAfterDamageMs = Math.round(performance.now() - t0);
-  await waitFor(() => entryCount(h2), { what: `h2: ${entries} entries back`, until: (n) => n >= entries, timeoutMs: 120_000, intervalMs: 20 });
-  const resyncMs = Math.round(performance.now() - t0);
-  progress(`scale: restart ready in ${readyMs} ms; after losing ${vxlans.length} VXLAN devices all ${entries} entries back in ${resyncMs} ms`);
+  const restart = await measureRestart(h2, expected(1));
 
   const steps: ScaleStep[] = [];
   for (let upto = opts.step; upto <= opts.endpoints; upto += opts.step) {
@@ -212,6 +221,6 @@ export async function runScale(bl: BenchLab, opts: ScaleOptions): Promise<ScaleR
     rssMiB: { before: rssBefore, after: rssAfter },
     znodes,
     reachUnderLoad,
-    restart: { readyMs, resyncMs, readyAfterDamageMs, entries },
+    restart,
   };
 }

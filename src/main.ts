@@ -76,9 +76,11 @@ export const createApp = async (deps: {
   firewall?: Firewall;
   /** Stable store records saved by the previous process (see readRecordSnapshot). */
   seed?: ReadonlyArray<[string, Versioned]>;
+  /** The underlay, if already resolved (from config.advertise). */
+  underlay?: Underlay;
 }): Promise<App> => {
   const { config, kv, dataplane, engine, firewall } = deps;
-  const underlay = await dataplane.resolveUnderlay(config.advertise);
+  const underlay = deps.underlay ?? (await dataplane.resolveUnderlay(config.advertise));
   const node = config.nodeName ?? underlay.address;
   const log = deps.log.child({ node });
   log.info({ underlay: underlay.ifname, ip: underlay.address, mtu: underlay.mtu, node }, 'underlay resolved');
@@ -161,9 +163,11 @@ export const createApp = async (deps: {
     dataplane,
     node,
     start: async () => {
+      const t0 = performance.now();
       await driver.init();
+      const t1 = performance.now();
       const first = await rec.start();
-      log.info(first, 'initial reconcile done');
+      log.info({ ...first, ms: { driver: Math.round(t1 - t0), reconcile: Math.round(performance.now() - t1) } }, 'initial reconcile done');
       if (config.dnsAddress) await namesLoop.start(); // the name index serves only the resolver
       replicator?.start();
       publisher?.start();
@@ -189,6 +193,8 @@ interface Adapters {
   /** Records saved by the last clean stop, and how to save them at this one (ZooKeeper only). */
   seed?: Array<[string, Versioned]>;
   saveRecords?: (records: ReadonlyArray<[string, Versioned]>) => Promise<void>;
+  /** The underlay, when opening the store needed it already. */
+  underlay?: Underlay;
 }
 
 /** Open the store (and engine) named by the config, around an open dataplane. */
@@ -218,6 +224,7 @@ const openAdapters = async (config: Config, log: Logger, dataplane: Dataplane): 
       dataplane,
       engine: new HttpDockerEngine(config.dockerHost, log.child({ component: 'engine' })),
       releaseStore: () => kv.detach(),
+      underlay,
       seed: await readRecordSnapshot(snapshotPath(config.sessionFile), owner),
       saveRecords: (records) => writeRecordSnapshot(snapshotPath(config.sessionFile), owner, records),
     };
@@ -296,8 +303,11 @@ export const serve = async (config: Config, log: Logger): Promise<number> => {
           adapters = await openAdapters(config, log, dataplane);
           const { kv, engine } = adapters;
           const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
-          const seed = adapters.seed;
-          const started = await createApp({ config, log, kv, dataplane, firewall, ...(engine ? { engine } : {}), ...(seed ? { seed } : {}) });
+          const { seed, underlay } = adapters;
+          const started = await createApp({
+            config, log, kv, dataplane, firewall,
+            ...(engine ? { engine } : {}), ...(seed ? { seed } : {}), ...(underlay ? { underlay } : {}),
+          });
           await started.start();
           resolver = config.dnsAddress ? await startResolver(config, config.dnsAddress, started, log) : undefined;
           app = started;

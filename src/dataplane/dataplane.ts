@@ -137,8 +137,10 @@ export interface Dataplane {
    * Ensure the bridge and the VXLAN device exist with exactly these attributes,
    * the VXLAN is enslaved to the bridge, both have the MTU and are up.
    * Incompatible existing devices (other VNI/port/local) are recreated.
+   * True if the VXLAN device was created by this call: it has no forwarding
+   * entries yet.
    */
-  ensureNetwork(spec: NetworkDevices): Promise<void>;
+  ensureNetwork(spec: NetworkDevices): Promise<boolean>;
   /**
    * Ensure the veth pair exists; host end enslaved to the bridge, up, with the
    * MTU; container end with the MTU and MAC (left down; Docker brings it up).
@@ -160,6 +162,11 @@ export interface Dataplane {
    * `…: not a vxlan device (kind <kind>)`).
    */
   listForwarding(vxlan: string): Promise<Forwarding>;
+  /**
+   * The same for every VXLAN device at once, by ifindex (`ObservedLink.index`),
+   * in two dumps; devices without entries may be absent.
+   */
+  listAllForwarding(): Promise<Map<number, Forwarding>>;
   /**
    * Ensure the FDB entry exists (idempotent). A unicast MAC has one dst:
    * adding it with another dst replaces the old one. The all-zero MAC

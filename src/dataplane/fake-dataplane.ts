@@ -134,6 +134,14 @@ const KERNEL_CHANGES = /^(createLink|setLink|removeLink|setFdb|removeFdb|setNeig
 const kernel = (operation: string, device: string, errno: string, detail?: string): TsoverlayError =>
   kernelFailure(operation, device, new KernelError(errno, `Request rejected: ${errno}`), detail);
 
+/** A fake VXLAN device's entries, as the kernel would list them. */
+const forwardingOf = (dev: FakeLink): Forwarding => {
+  const fdb: FdbEntry[] = [];
+  for (const [mac, dsts] of dev.fdb ?? []) for (const dst of dsts) fdb.push({ mac, dst });
+  const neigh = [...(dev.neigh ?? [])].map(([ip, mac]) => ({ ip, mac }));
+  return sortForwarding({ fdb, neigh });
+};
+
 export class FakeDataplane implements Dataplane {
   readonly underlay: Underlay;
   /** Visible devices by name. */
@@ -236,7 +244,7 @@ export class FakeDataplane implements Dataplane {
       });
   }
 
-  async ensureNetwork(input: NetworkDevices): Promise<void> {
+  async ensureNetwork(input: NetworkDevices): Promise<boolean> {
     this.calls.push(`ensureNetwork ${input.bridge}`);
     this.hit('ensureNetwork');
     const spec = checkNetworkSpec(input);
@@ -250,7 +258,8 @@ export class FakeDataplane implements Dataplane {
     bridge ??= this.createLink({ name: spec.bridge, kind: 'bridge', mtu: spec.mtu, up: true }, 'create bridge');
 
     const vx = this.links.get(spec.vxlan);
-    if (vx && !vxlanIncompat(vx.kind, vx.vxlan, spec)) {
+    const keep = vx !== undefined && !vxlanIncompat(vx.kind, vx.vxlan, spec);
+    if (keep) {
       this.setLink(vx, { masterIndex: bridge.index, mtu: spec.mtu, up: true });
     } else {
       if (vx) this.removeLink(spec.vxlan);
@@ -282,6 +291,7 @@ export class FakeDataplane implements Dataplane {
       );
     }
     this.setLink(bridge, { mtu: spec.mtu, up: true, ...(spec.bridgeMac ? { mac: spec.bridgeMac } : {}) });
+    return !keep;
   }
 
   async ensureEndpoint(input: EndpointDevices): Promise<void> {
@@ -317,13 +327,16 @@ export class FakeDataplane implements Dataplane {
     return true;
   }
 
+  async listAllForwarding(): Promise<Map<number, Forwarding>> {
+    this.hit('listForwarding');
+    const out = new Map<number, Forwarding>();
+    for (const link of this.links.values()) if (link.kind === 'vxlan') out.set(link.index, forwardingOf(link));
+    return out;
+  }
+
   async listForwarding(vxlan: string): Promise<Forwarding> {
     this.hit('listForwarding');
-    const dev = this.vxlanDevice('list forwarding', vxlan);
-    const fdb: FdbEntry[] = [];
-    for (const [mac, dsts] of dev.fdb ?? []) for (const dst of dsts) fdb.push({ mac, dst });
-    const neigh = [...(dev.neigh ?? [])].map(([ip, mac]) => ({ ip, mac }));
-    return sortForwarding({ fdb, neigh });
+    return forwardingOf(this.vxlanDevice('list forwarding', vxlan));
   }
 
   async addFdb(vxlan: string, input: FdbEntry): Promise<void> {

@@ -110,3 +110,43 @@ t.test('FakeFirewall records resolver addresses and can fail', async (t) => {
   fw.failResolverInput = new Error('nope');
   await t.rejects(fw.ensureResolverInput('169.254.53.53'), { message: 'nope' });
 });
+
+/** A scripted iptables with tables and chains (rules as `-S` prints them); -S of a missing chain fails like the real one. */
+const tableIptables = (chains: Record<string, string[]>): { run: CommandRunner; chains: Record<string, string[]> } => {
+  const show = (args: string[]): string => args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
+  const run: CommandRunner = async (cmd, argv) => {
+    let args = argv[0] === '-w' ? argv.slice(2) : argv;
+    let table = 'filter';
+    if (args[0] === '-t') [table, args] = [args[1] as string, args.slice(2)];
+    const [op, name, ...rest] = args;
+    const chain = chains[`${cmd} ${table} ${name}`];
+    if (!chain) return { code: 1, stdout: '', stderr: `${cmd}: No chain/target/match by that name.` };
+    const line = `-A ${name} ${show(rest)}`;
+    if (op === '-S') return { code: 0, stdout: [`-N ${name}`, ...chain].join('\n') + '\n', stderr: '' };
+    if (op === '-C') return chain.includes(line) ? { code: 0, stdout: '', stderr: '' } : { code: 1, stdout: '', stderr: 'Bad rule' };
+    if (op === '-I') chain.unshift(line);
+    return { code: 0, stdout: '', stderr: '' };
+  };
+  return { run, chains };
+};
+
+const ACCEPT_ARGS = '-i tsbr+ -o tsbr+ -m comment --comment "tsoverlay bridges" -j ACCEPT';
+
+t.test('bridge forwarding: ACCEPT on top of FORWARD and, where dockerd made it, of DOCKER-USER; notrack in raw', async (t) => {
+  const ipt = tableIptables({
+    'iptables filter FORWARD': ['-A FORWARD -j DOCKER-USER', '-A FORWARD -j DOCKER-ISOLATION-STAGE-1'],
+    'iptables filter DOCKER-USER': ['-A DOCKER-USER -j RETURN'],
+    'iptables raw PREROUTING': [],
+    'ip6tables filter FORWARD': [],
+    'ip6tables raw PREROUTING': [],
+  });
+  const fw = new IptablesFirewall(undefined, ipt.run);
+  await fw.ensureBridgeForwarding();
+  t.same(ipt.chains['iptables filter DOCKER-USER'], [`-A DOCKER-USER ${ACCEPT_ARGS}`, '-A DOCKER-USER -j RETURN'], 'first in DOCKER-USER');
+  t.equal(ipt.chains['iptables filter FORWARD']?.[0], `-A FORWARD ${ACCEPT_ARGS}`, 'and in FORWARD');
+  t.equal(ipt.chains['iptables raw PREROUTING']?.length, 1, 'notrack rule');
+  t.same(ipt.chains['ip6tables filter FORWARD'], [`-A FORWARD ${ACCEPT_ARGS}`], 'no DOCKER-USER for IPv6: FORWARD only');
+  await fw.ensureBridgeForwarding();
+  t.equal(ipt.chains['iptables filter DOCKER-USER']?.length, 2, 'a second check adds nothing');
+  t.equal(ipt.chains['iptables filter FORWARD']?.length, 3, 'nor to FORWARD');
+});

@@ -103,19 +103,22 @@ interface VxlanTarget {
 export class NetlinkForwarding {
   /** VXLAN devices of recent forwarding calls, by name (see `withVxlan`). */
   private readonly vxlanTargets = new Map<string, { target: VxlanTarget; until: number }>();
+  /** Lookups under way: concurrent calls for one device share one (and so keep their requests pipelined). */
+  private readonly lookups = new Map<string, Promise<VxlanTarget>>();
 
   constructor(private readonly k: ForwardingKernel) {}
 
   /** Drop the remembered device `name`: the adapter is deleting or creating it. */
   forget(name: string): void {
     this.vxlanTargets.delete(name);
+    this.lookups.delete(name);
   }
 
   async listForwarding(vxlan: string): Promise<Forwarding> {
     // Fresh lookup: a dump filtered by a stale ifindex is just empty, not ENODEV.
     return this.withVxlan('list forwarding', vxlan, { fresh: true }, async (dev) => {
-      const fdb = await this.dumpFdb(dev);
-      const neigh = await this.dumpNeigh(dev);
+      const fdb = (await this.dumpFdb(dev)).map(([, e]) => e);
+      const neigh = (await this.dumpNeigh(dev)).map(([, e]) => e);
       return sortForwarding({ fdb, neigh });
     });
   }
@@ -150,7 +153,7 @@ export class NetlinkForwarding {
       // it changes once per remote node, not per container.
       const present =
         entry.mac === ZERO_MAC
-          ? (await this.dumpFdb(dev)).some((e) => e.mac === entry.mac && e.dst === entry.dst)
+          ? (await this.dumpFdb(dev)).some(([, e]) => e.mac === entry.mac && e.dst === entry.dst)
           : (await this.getFdb(dev, entry.mac))?.dst === entry.dst;
       if (!present) return false;
       return this.deleteEntry(
@@ -231,7 +234,17 @@ export class NetlinkForwarding {
     }
   }
 
-  private async lookupVxlan(operation: string, name: string): Promise<VxlanTarget> {
+  private lookupVxlan(operation: string, name: string): Promise<VxlanTarget> {
+    const under = this.lookups.get(name);
+    if (under) return under;
+    const p: Promise<VxlanTarget> = this.readVxlan(operation, name).finally(() => {
+      if (this.lookups.get(name) === p) this.lookups.delete(name);
+    });
+    this.lookups.set(name, p);
+    return p;
+  }
+
+  private async readVxlan(operation: string, name: string): Promise<VxlanTarget> {
     this.vxlanTargets.delete(name);
     const link = await this.k.findLink(name);
     if (!link) throw noVxlan(operation, name);
@@ -258,30 +271,56 @@ export class NetlinkForwarding {
     }
   }
 
-  /** Our FDB entries on the device: one dump, filtered by the kernel (see the netlink notes). */
-  private async dumpFdb(dev: VxlanTarget): Promise<FdbEntry[]> {
+  /**
+   * The entries of every device, by ifindex: one FDB dump and one neighbour
+   * dump for the whole host, instead of two per device (a full reconcile
+   * pass reads hundreds of devices).
+   */
+  async listAllForwarding(): Promise<Map<number, Forwarding>> {
+    const fdb = await this.dumpFdb(undefined);
+    const neigh = await this.dumpNeigh(undefined);
+    const out = new Map<number, Forwarding>();
+    const of = (index: number): Forwarding => {
+      let f = out.get(index);
+      if (!f) out.set(index, (f = { fdb: [], neigh: [] }));
+      return f;
+    };
+    for (const [index, e] of fdb) of(index).fdb.push(e);
+    for (const [index, e] of neigh) of(index).neigh.push(e);
+    for (const [index, f] of out) out.set(index, sortForwarding(f));
+    return out;
+  }
+
+  /** Our FDB entries on the device (filtered by the kernel, see the netlink notes), or on every device. */
+  private async dumpFdb(dev: VxlanTarget | undefined): Promise<Array<[number, FdbEntry]>> {
     // struct ifinfomsg: family u8, pad u8, type u16, index s32, flags u32, change u32.
     const header = Buffer.alloc(16);
     header.writeUInt8(AF_BRIDGE, 0);
-    header.writeInt32LE(dev.index, 4);
-    const msgs = await this.k.exec('dump fdb', dev.name, (s, o) => s.request(rt.MessageType.GETNEIGH, [header], { ...o, flags: NLM_F_DUMP }));
-    const out: FdbEntry[] = [];
+    header.writeInt32LE(dev?.index ?? 0, 4);
+    const msgs = await this.k.exec('dump fdb', dev?.name ?? 'all devices', (s, o) =>
+      s.request(rt.MessageType.GETNEIGH, [header], { ...o, flags: NLM_F_DUMP }),
+    );
+    const out: Array<[number, FdbEntry]> = [];
     for (const m of msgs) {
-      if (m.kind !== 'neighbor' || m.data.ifindex !== dev.index || m.data.family !== AF_BRIDGE) continue;
+      if (m.kind !== 'neighbor' || m.data.family !== AF_BRIDGE || m.data.ifindex === undefined) continue;
+      if (dev && m.data.ifindex !== dev.index) continue;
       const e = parseFdb(m);
-      if (e) out.push(e);
+      if (e) out.push([m.data.ifindex, e]);
     }
     return out;
   }
 
-  /** Our neighbour entries (IPv4 and IPv6) on the device: one dump, filtered by NDA_IFINDEX. */
-  private async dumpNeigh(dev: VxlanTarget): Promise<NeighEntry[]> {
-    const msgs = await this.k.exec('dump neighbours', dev.name, (s, o) => s.getNeighbors({}, { ifindex: u32(dev.index) }, o));
-    const out: NeighEntry[] = [];
+  /** Our neighbour entries (IPv4 and IPv6) on the device (filtered by NDA_IFINDEX), or on every device. */
+  private async dumpNeigh(dev: VxlanTarget | undefined): Promise<Array<[number, NeighEntry]>> {
+    const msgs = await this.k.exec('dump neighbours', dev?.name ?? 'all devices', (s, o) =>
+      s.getNeighbors({}, dev ? { ifindex: u32(dev.index) } : {}, o),
+    );
+    const out: Array<[number, NeighEntry]> = [];
     for (const m of msgs) {
-      if (m.data.ifindex !== dev.index || (m.data.family !== AF_INET && m.data.family !== AF_INET6)) continue;
+      if ((m.data.family !== AF_INET && m.data.family !== AF_INET6) || m.data.ifindex === undefined) continue;
+      if (dev && m.data.ifindex !== dev.index) continue;
       const e = parseNeigh(m);
-      if (e) out.push(e);
+      if (e) out.push([m.data.ifindex, e]);
     }
     return out;
   }

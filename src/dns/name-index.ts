@@ -28,10 +28,13 @@ export class NameIndex implements NameView {
     const names = new Map<string, string>();
     const local = new Map<string, EndpointRecord>();
     const localNames = new Map<string, DnsNameRecord>();
-    for (const net of await this.state.listNetworks()) {
-      if (!Object.values(net.aliases).includes(this.node)) continue;
+    const here = (await this.state.listNetworks()).filter((net) => Object.values(net.aliases).includes(this.node));
+    // every network's reads at once: the store pipelines them
+    const read = await Promise.all(
+      here.map(async (net) => ({ net, recs: await this.state.listDnsNames(net.id), endpoints: await this.state.listEndpoints(net.id) })),
+    );
+    for (const { net, recs, endpoints } of read) {
       if (net.name) names.set(net.id, net.name);
-      const recs = await this.state.listDnsNames(net.id);
       byNetwork.set(
         net.id,
         recs.map((r) => ({
@@ -45,7 +48,7 @@ export class NameIndex implements NameView {
         })),
       );
       for (const r of recs) if (r.node === this.node) localNames.set(r.endpointId, r);
-      for (const ep of await this.state.listEndpoints(net.id)) {
+      for (const ep of endpoints) {
         if (ep.node !== this.node) continue;
         for (const ip of [bare(ep.ipv4), bare(ep.ipv6)]) if (ip) local.set(ip, ep);
       }

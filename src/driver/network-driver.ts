@@ -96,9 +96,10 @@ export class NetworkDriver {
   /** Learn which sandboxes this node's endpoints joined (before serving Docker). */
   async init(): Promise<void> {
     const { state, config } = this.deps;
-    for (const net of await state.listNetworks()) {
-      if (!Object.values(net.aliases).includes(config.node)) continue;
-      for (const ep of await state.listEndpoints(net.id)) {
+    const here = (await state.listNetworks()).filter((net) => Object.values(net.aliases).includes(config.node));
+    // all networks' reads at once: the store pipelines them
+    for (const endpoints of await Promise.all(here.map((net) => state.listEndpoints(net.id)))) {
+      for (const ep of endpoints) {
         if (ep.node === config.node && ep.sandboxKey) this.joined(ep.sandboxKey).add(ep.id);
       }
     }

@@ -83,15 +83,17 @@ export class Reconciler {
 
   async desired(): Promise<Desired> {
     const { state, underlay, vxlanPort, node } = this.deps;
-    const networks = [];
     const paths = ['/nodes', '/networks'];
-    for (const net of await state.listNetworks()) {
-      // Endpoints matter only for networks this node has.
-      const here = Object.values(net.aliases).includes(node);
-      networks.push({ net, endpoints: here ? await state.listEndpoints(net.id) : [] });
-      paths.push(networkPath(net.id));
-      if (here) paths.push(endpointsDir(net.id), dnsNamesDir(net.id));
-    }
+    // all networks' reads at once: the store pipelines them
+    const networks = await Promise.all(
+      (await state.listNetworks()).map(async (net) => {
+        // Endpoints matter only for networks this node has.
+        const here = Object.values(net.aliases).includes(node);
+        paths.push(networkPath(net.id));
+        if (here) paths.push(endpointsDir(net.id), dnsNamesDir(net.id));
+        return { net, endpoints: here ? await state.listEndpoints(net.id) : [] };
+      }),
+    );
     this.deps.watches?.sync(paths);
     const dnsAddress = this.deps.dnsAddress;
     return computeDesired({ networks, nodes: await state.listNodes(), me: node, underlay, vxlanPort, ...(dnsAddress ? { dnsAddress } : {}) });
@@ -104,6 +106,14 @@ export class Reconciler {
     let observed: ObservedLink[] | undefined;
     // 0.9: the periodic pass comes every intervalMs; it must count as full
     const full = this.applied === undefined || Date.now() - this.fullPassAt >= this.deps.intervalMs * 0.9;
+    // how long each phase took, for the log: read kernel, read store, links, entries, resolver
+    const ms: Record<string, number> = {};
+    let lap = performance.now();
+    const phase = (name: string): void => {
+      const now = performance.now();
+      ms[name] = Math.round(now - lap);
+      lap = now;
+    };
     const previous = this.applied;
     this.applied = undefined; // set again only if this pass succeeds
     try {
@@ -112,6 +122,7 @@ export class Reconciler {
         // between the two reads is then already in the desired state, never
         // mistaken for an orphan.
         observed = await this.deps.dataplane.listOwnedLinks();
+        phase('kernel');
         desired = await this.desired();
         actions = plan(desired, observed);
       } else {
@@ -129,18 +140,23 @@ export class Reconciler {
     const broken = new Set<string>();
     const remade = new Set<string>();
     const passStart = Date.now();
-    const run = async (a: Action): Promise<void> => {
+    /** VXLAN devices created in this pass: they have no forwarding entries to read back. */
+    const fresh = new Set<string>();
+    const run = async (a: Action): Promise<boolean> => {
       try {
         if (a.kind === 'ensureNetwork') remade.add(a.spec.vxlan);
-        await this.apply(a);
+        const created = await this.apply(a);
+        if (created && a.kind === 'ensureNetwork') fresh.add(a.spec.vxlan);
         done++;
         const fields = { action: a.kind, reason: a.reason, ...('name' in a ? { ifname: a.name } : {}), ...('entry' in a ? { entry: a.entry } : {}) };
         if (FORWARDING_KINDS.has(a.kind)) log.debug(fields, 'forwarding entry programmed');
         else log.warn(fields, 'repaired drift');
+        return true;
       } catch (e) {
         failed++;
         if (a.kind === 'ensureNetwork') broken.add(a.spec.vxlan);
         log.error({ action: a.kind, reason: a.reason, err: e, error: errorText(e) }, 'reconcile action failed');
+        return false;
       }
     };
     // The firewall check runs iptables (a few processes, ~0.1-0.2 s): alongside
@@ -150,12 +166,14 @@ export class Reconciler {
       firewall && Date.now() - this.firewallCheckedAt >= (this.deps.firewallCheckMs ?? 5000)
         ? (async () => {
             try {
-              await firewall.ensureBridgeForwarding();
               const dns = this.deps.dnsAddress;
-              if (dns) {
-                await firewall.ensureResolverInput(dns);
-                await this.deps.dataplane.ensureSourceRule(dns, RESOLVER_TABLE, RESOLVER_RULE_PRIORITY);
-              }
+              await Promise.all([
+                firewall.ensureBridgeForwarding(),
+                dns && (async () => {
+                  await firewall.ensureResolverInput(dns);
+                  await this.deps.dataplane.ensureSourceRule(dns, RESOLVER_TABLE, RESOLVER_RULE_PRIORITY);
+                })(),
+              ]);
               this.firewallCheckedAt = Date.now();
             } catch (e) {
               failed++;
@@ -163,26 +181,51 @@ export class Reconciler {
             }
           })()
         : undefined;
+    phase('store');
     for (const a of actions) await run(a);
+    phase('links');
     // Entries after devices: a recreated VXLAN device starts empty.
     for (const vxlan of this.verified.keys()) if (!desired.forwarding.has(vxlan)) this.verified.delete(vxlan);
+    // Each device's removals in order, then its additions all at once (the
+    // dataplane pipelines them); devices side by side.
+    // A full pass reads every device's entries in two dumps for the whole
+    // host (by the ifindex it observed); otherwise each device on its own.
+    const writes: Array<Promise<void>> = [];
+    const indexOf = new Map((observed ?? []).map((l) => [l.name, l.index]));
+    let all: Promise<Map<number, Forwarding>> | undefined;
+    const read = async (vxlan: string): Promise<Forwarding> => {
+      const index = indexOf.get(vxlan);
+      if (!full || index === undefined) return this.deps.dataplane.listForwarding(vxlan);
+      all ??= this.deps.dataplane.listAllForwarding();
+      return (await all).get(index) ?? { fdb: [], neigh: [] };
+    };
     for (const [vxlan, want] of desired.forwarding) {
       if (broken.has(vxlan)) continue; // already counted; retried next pass
       const signature = JSON.stringify(want);
       if (!full && !remade.has(vxlan) && this.verified.get(vxlan) === signature) continue;
       this.verified.delete(vxlan);
-      let have: Forwarding;
-      try {
-        have = await this.deps.dataplane.listForwarding(vxlan);
-      } catch (e) {
-        failed++;
-        log.error({ ifname: vxlan, err: e }, 'reading forwarding entries failed');
-        continue;
+      let have: Forwarding = { fdb: [], neigh: [] };
+      if (!fresh.has(vxlan)) {
+        try {
+          have = await read(vxlan);
+        } catch (e) {
+          failed++;
+          log.error({ ifname: vxlan, err: e }, 'reading forwarding entries failed');
+          continue;
+        }
       }
-      const failedBefore = failed;
-      for (const a of planForwarding(vxlan, want, have)) await run(a);
-      if (failed === failedBefore) this.verified.set(vxlan, signature);
+      const todo = planForwarding(vxlan, want, have);
+      writes.push(
+        (async () => {
+          let ok = true;
+          for (const a of todo) if (a.kind.startsWith('delete')) ok = (await run(a)) && ok;
+          const added = await Promise.all(todo.filter((a) => !a.kind.startsWith('delete')).map(run));
+          if (ok && added.every(Boolean)) this.verified.set(vxlan, signature);
+        })(),
+      );
     }
+    await Promise.all(writes);
+    phase('entries');
     if (failed === 0) {
       this.applied = desired;
       if (full) this.fullPassAt = passStart;
@@ -200,39 +243,46 @@ export class Reconciler {
         failed++;
         log.error({ err: e, error: errorText(e) }, 'reading resolver routing failed');
       }
+      phase('resolver');
     }
-    if (done === 0 && failed === 0) log.debug('reconcile: kernel matches the store');
-    else log.info({ actions: done + failed, failed }, 'reconcile pass done');
+    if (done === 0 && failed === 0) (previous ? log.debug : log.info).call(log, { full, ms }, 'reconcile: kernel matches the store');
+    else log.info({ actions: done + failed, failed, full, ms }, 'reconcile pass done');
     return { actions: done + failed, failed };
   }
 
-  private async apply(a: Action): Promise<void> {
+  /** Apply one action; true only for an ensureNetwork that created the VXLAN device. */
+  private async apply(a: Action): Promise<boolean> {
     const dp = this.deps.dataplane;
     switch (a.kind) {
       case 'ensureNetwork':
         return dp.ensureNetwork(a.spec);
       case 'ensureEndpoint':
-        return dp.ensureEndpoint(a.spec);
+        await dp.ensureEndpoint(a.spec);
+        return false;
       case 'deleteLink':
         await dp.deleteLink(a.name);
-        return;
+        return false;
       case 'addFdb':
-        return dp.addFdb(a.vxlan, a.entry);
+        await dp.addFdb(a.vxlan, a.entry);
+        return false;
       case 'deleteFdb':
         await dp.deleteFdb(a.vxlan, a.entry);
-        return;
+        return false;
       case 'addNeigh':
-        return dp.addNeigh(a.vxlan, a.entry);
+        await dp.addNeigh(a.vxlan, a.entry);
+        return false;
       case 'deleteNeigh':
         await dp.deleteNeigh(a.vxlan, a.entry);
-        return;
+        return false;
       case 'addBridgeAddress':
-        return dp.ensureBridgeAddress(a.bridge, a.address);
+        await dp.ensureBridgeAddress(a.bridge, a.address);
+        return false;
       case 'addTableRoute':
-        return dp.ensureTableRoute(RESOLVER_TABLE, a.route);
+        await dp.ensureTableRoute(RESOLVER_TABLE, a.route);
+        return false;
       case 'deleteTableRoute':
         await dp.deleteTableRoute(RESOLVER_TABLE, a.route);
-        return;
+        return false;
       default: {
         const never: never = a;
         throw new Error(`unknown action ${JSON.stringify(never)}`);
