@@ -189,3 +189,32 @@ t.test('forwarding entries are read back only when they may have changed; hand-m
   await A.h.app.reconciler.runOnce();
   t.ok(await has(), 'repaired by the full pass');
 });
+
+t.test('a full pass reads all entries in one go; a VXLAN device made again is refilled without reading it', async (t) => {
+  const { nodes } = await cluster(['A', 'B']);
+  const A = nodes['A']!;
+  const B = nodes['B']!;
+  t.teardown(() => Promise.all(Object.values(nodes).map((n) => n.h.app.stop())));
+  await A.engine.createNetwork({ name: 'ovr', driver: 'tsoverlay', ipamDriver: 'tsoverlay', subnets: [{ subnet: '10.41.0.0/24' }], options: {}, internal: false, ipv6: false, labels: {} });
+  await settle(nodes);
+  const ipB = (await endpoint(B, 'ovr', 'bbbbbbbbbbbb05')).split('/')[0]!;
+  await settle(nodes);
+  const reads = { one: 0, all: 0 };
+  const one = A.dp.listForwarding.bind(A.dp);
+  const all = A.dp.listAllForwarding.bind(A.dp);
+  A.dp.listForwarding = (vxlan: string) => (reads.one++, one(vxlan));
+  A.dp.listAllForwarding = () => (reads.all++, all());
+  const full = async () => {
+    (A.h.app.reconciler as unknown as { fullPassAt: number }).fullPassAt = -Infinity; // the interval has passed
+    return A.h.app.reconciler.runOnce();
+  };
+
+  t.same(await full(), { actions: 0, failed: 0 }, 'converged');
+  t.same(reads, { one: 0, all: 1 }, 'one host-wide read');
+
+  await A.dp.deleteLink('tsvx-001000');
+  const r = await full();
+  t.equal(r.failed, 0);
+  t.same(reads, { one: 0, all: 1 }, 'the new device is not read back');
+  t.ok((await one('tsvx-001000')).neigh.some((n) => n.ip === ipB), 'its entries are back');
+});

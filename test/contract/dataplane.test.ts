@@ -630,6 +630,36 @@ const forwardingContract = (t: Test, env: ContractEnv): void => {
     t.same(await dp.listForwarding(net.vxlan), EMPTY);
   });
 
+  t.test('listAllForwarding: every VXLAN device by ifindex, as listForwarding lists it', async (t) => {
+    const a = await network(0x790);
+    const b = await network(0x791);
+    const empty = await network(0x792);
+    await Promise.all(Array.from({ length: 8 }, (_, i) => dp.addFdb(a.vxlan, { mac: nthMac(i), dst: nthPeer(i) })));
+    await dp.addFdb(a.vxlan, { mac: ZERO, dst: PEER1 });
+    await dp.addNeigh(b.vxlan, { ip: nthIp(1), mac: nthMac(1) });
+    await dp.addFdb(b.vxlan, { mac: nthMac(1), dst: PEER2 });
+    const index = await byName(dp);
+    const all = await dp.listAllForwarding();
+    for (const net of [a, b]) {
+      t.same(all.get(index.get(net.vxlan)?.index ?? -1), await dp.listForwarding(net.vxlan), `${net.vxlan}: the same entries`);
+    }
+    t.same(all.get(index.get(empty.vxlan)?.index ?? -1) ?? EMPTY, EMPTY, 'a device without entries has none');
+    t.notOk(all.has(index.get(a.bridge)?.index ?? -1), 'the bridge has none of ours');
+  });
+
+  t.test('ensureNetwork tells whether it created the VXLAN device (which then has no entries)', async (t) => {
+    const ul = await dp.resolveUnderlay(UNDERLAY);
+    const spec = netSpec(0x7a0, 4789, ul, env);
+    t.equal(await dp.ensureNetwork(spec), true, 'created');
+    await dp.addFdb(spec.vxlan, { mac: MAC_A, dst: PEER1 });
+    t.equal(await dp.ensureNetwork(spec), false, 'kept, entries and all');
+    t.equal((await dp.listForwarding(spec.vxlan)).fdb.length, 1);
+    t.equal(await dp.ensureNetwork({ ...spec, mtu: spec.mtu - 10 }), false, 'an MTU change converges in place');
+    await dp.deleteLink(spec.vxlan);
+    t.equal(await dp.ensureNetwork(spec), true, 'made again after it was deleted');
+    t.same(await dp.listForwarding(spec.vxlan), EMPTY);
+  });
+
   t.test('a VXLAN device recreated or deleted behind our back', async (t) => {
     const net = await network(0x780);
     await dp.addFdb(net.vxlan, { mac: MAC_A, dst: PEER1 }); // the adapter now knows the device
