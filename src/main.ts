@@ -27,7 +27,7 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { buildServer } from './server/build-server.js';
 import { CachedKvStore } from './store/cached-kv-store.js';
 import { ClusterState } from './store/cluster-state.js';
-import { storeCachePolicy } from './store/paths.js';
+import { storeCachePolicy, watchKind } from './store/paths.js';
 import { type KvStore, KvUnavailable, type Versioned } from './store/kv-store.js';
 import { SerialLoop } from './util/serial-loop.js';
 
@@ -209,6 +209,7 @@ const openAdapters = async (config: Config, log: Logger, dataplane: Dataplane): 
       servers: config.store.servers,
       chroot: config.store.chroot,
       sessionTimeoutMs: config.zkSessionTimeoutMs,
+      watchKind,
       log: log.child({ component: 'zookeeper' }),
       ...(resume ? { resume } : {}),
     });

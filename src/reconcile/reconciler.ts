@@ -231,6 +231,7 @@ export class Reconciler {
       if (full) this.fullPassAt = passStart;
     }
     await firewallChecked;
+    phase('firewall');
     const resolverChanged = JSON.stringify(previous?.resolver) !== JSON.stringify(desired.resolver);
     if (desired.resolver && (full || resolverChanged || remade.size > 0)) {
       try {

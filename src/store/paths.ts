@@ -62,3 +62,10 @@ export const storeCachePolicy = {
     return depth === 3 && top === 'endpoints';
   },
 };
+
+/**
+ * What a ZooKeeper watch on a path must see: a folder of the cache policy
+ * changes by its children, a record by its data (anything else: both).
+ */
+export const watchKind = (path: string): 'children' | 'data' | 'both' =>
+  storeCachePolicy.watchedDir(path) ? 'children' : storeCachePolicy.watchedRecord(path) ? 'data' : 'both';

@@ -312,6 +312,33 @@ function suite(): void {
     }
   });
 
+  t.test('watches by kind: a folder reports its children, a record its data', async (t) => {
+    const root = newChroot();
+    const a = await open(t, root, { watchKind: (p) => (p === '/dir' ? 'children' : p === '/rec' ? 'data' : 'both') });
+    const b = await open(t, root);
+    await b.commit([{ type: 'create', path: '/dir', data: '' }, { type: 'create', path: '/rec', data: '' }]);
+    const fired = { dir: 0, rec: 0 };
+    a.watch('/dir', () => fired.dir++);
+    a.watch('/rec', () => fired.rec++);
+    const step = async (op: KvOp, key: 'dir' | 'rec'): Promise<void> => {
+      const before = fired[key];
+      await b.commit([op]);
+      await waitFor(() => fired[key] > before, { what: `the ${key} watch to fire on ${op.type} ${op.path}` });
+    };
+    await step({ type: 'create', path: '/dir/c', data: '' }, 'dir');
+    await step({ type: 'set', path: '/rec', data: 'x', version: -1 }, 'rec');
+    // the changes the other kind would report: a second watcher proves they went out
+    const seen = { dir: fired.dir, rec: fired.rec };
+    let other = 0;
+    b.watch('/dir', () => other++);
+    await b.commit([{ type: 'set', path: '/dir', data: 'x', version: -1 }]);
+    await waitFor(() => other >= 1, { what: "b's watch on /dir" });
+    t.same(fired, seen, 'a folder watch ignores its data, and nothing else fired');
+    await step({ type: 'delete', path: '/rec', version: -1 }, 'rec');
+    await step({ type: 'create', path: '/rec', data: 'again' }, 'rec');
+    t.pass('a record watch follows delete and re-create');
+  });
+
   t.test('watches: fire until unsubscribed, also for a node created later and after a delete', async (t) => {
     const root = newChroot();
     const a = await open(t, root);
