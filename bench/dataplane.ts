@@ -48,14 +48,20 @@ export interface PathResult {
   throughput4Gbps: number;
   rttUs: number;
   rrPerSec: number;
-  raw: { throughput1Gbps: number[]; throughput4Gbps: number[]; rttUs: number[]; rrPerSec: number[] };
+  /**
+   * TCP round trip: twice sockperf's median one-way latency of the
+   * ping-pong run (thousands of round trips, to the nanosecond; absent in
+   * results of older runs). ping's RTT is printed to the microsecond only.
+   */
+  tcpRttUs?: number;
+  raw: { throughput1Gbps: number[]; throughput4Gbps: number[]; rttUs: number[]; rrPerSec: number[]; tcpRttUs?: number[] };
 }
 
 export interface DataplaneResult {
   underlayMtu: number;
   paths: Record<PathName, PathResult>;
   /** each metric of swarm and tsoverlay divided by the underlay's; and tsoverlay / swarm */
-  ratios: Record<'swarm' | 'tsoverlay' | 'tsoverlayVsSwarm', { throughput1: number; throughput4: number; rtt: number; rr: number }>;
+  ratios: Record<'swarm' | 'tsoverlay' | 'tsoverlayVsSwarm', { throughput1: number; throughput4: number; rtt: number; rr: number; tcpRtt?: number }>;
 }
 
 const IPERF_PORT = 5201;
@@ -146,19 +152,21 @@ export async function pingRtt(e: PathEnds, count: number): Promise<number> {
   return Number(m[1]) * 1000;
 }
 
-export async function rr(e: PathEnds, seconds: number): Promise<number> {
+/** sockperf ping-pong: round trips per second, and the median round trip (2 × the median one-way latency) in µs. */
+export async function rr(e: PathEnds, seconds: number): Promise<{ perSec: number; rttUs: number }> {
   const out = await untilListening(`sockperf ${e.path}`, () => nsRun(e.client.ns, 'sockperf',
     ['ping-pong', '--tcp', '-i', e.server.ip, '-p', String(SOCKPERF_PORT), '-t', String(seconds)], (seconds + 30) * 1000));
   const m = /\[Valid Duration\] RunTime=([\d.]+) sec; SentMessages=\d+; ReceivedMessages=(\d+)/.exec(out);
-  if (!m) throw new Error(`${e.path}: sockperf: ${out.slice(-500)}`);
-  return Number(m[2]) / Number(m[1]);
+  const p50 = /percentile 50\.000 =\s*([\d.]+)/.exec(out);
+  if (!m || !p50) throw new Error(`${e.path}: sockperf: ${out.slice(-500)}`);
+  return { perSec: Number(m[2]) / Number(m[1]), rttUs: 2 * Number(p50[1]) };
 }
 
 export async function runDataplane(bl: BenchLab, opts: DataplaneOptions): Promise<DataplaneResult> {
   progress(`data plane @${bl.mtu}: networks and containers`);
   const ends = await setupPaths(bl);
   const servers = await startServers(bl, ends);
-  const raw = Object.fromEntries(PATHS.map((p) => [p, { throughput1Gbps: [] as number[], throughput4Gbps: [] as number[], rttUs: [] as number[], rrPerSec: [] as number[] }])) as Record<PathName, PathResult['raw']>;
+  const raw = Object.fromEntries(PATHS.map((p) => [p, { throughput1Gbps: [] as number[], throughput4Gbps: [] as number[], rttUs: [] as number[], rrPerSec: [] as number[], tcpRttUs: [] as number[] }])) as Record<PathName, Required<PathResult['raw']>>;
   try {
     for (let rep = 1; rep <= opts.reps; rep++) {
       for (const e of ends) {
@@ -166,10 +174,12 @@ export async function runDataplane(bl: BenchLab, opts: DataplaneOptions): Promis
         r.throughput1Gbps.push(await iperf(e, 1, opts.iperfSeconds));
         r.throughput4Gbps.push(await iperf(e, 4, opts.iperfSeconds));
         r.rttUs.push(await pingRtt(e, opts.pings));
-        r.rrPerSec.push(await rr(e, opts.rrSeconds));
+        const pp = await rr(e, opts.rrSeconds);
+        r.rrPerSec.push(pp.perSec);
+        r.tcpRttUs.push(pp.rttUs);
         progress(`data plane @${bl.mtu} rep ${rep}/${opts.reps} ${e.path.padEnd(9)}: ` +
           `${round(r.throughput1Gbps.at(-1)!, 2)} / ${round(r.throughput4Gbps.at(-1)!, 2)} Gbit/s (1/4 streams), ` +
-          `rtt ${round(r.rttUs.at(-1)!, 1)} µs, ${Math.round(r.rrPerSec.at(-1)!)} req/s`);
+          `rtt ${round(r.rttUs.at(-1)!, 1)} µs, ${Math.round(r.rrPerSec.at(-1)!)} req/s, tcp rtt ${round(r.tcpRttUs.at(-1)!, 2)} µs`);
       }
     }
   } finally {
@@ -183,7 +193,11 @@ export async function runDataplane(bl: BenchLab, opts: DataplaneOptions): Promis
       throughput4Gbps: round(median(r.throughput4Gbps)),
       rttUs: round(median(r.rttUs), 1),
       rrPerSec: Math.round(median(r.rrPerSec)),
-      raw: { throughput1Gbps: r.throughput1Gbps.map((v) => round(v)), throughput4Gbps: r.throughput4Gbps.map((v) => round(v)), rttUs: r.rttUs.map((v) => round(v, 1)), rrPerSec: r.rrPerSec.map(Math.round) },
+      tcpRttUs: round(median(r.tcpRttUs), 2),
+      raw: {
+        throughput1Gbps: r.throughput1Gbps.map((v) => round(v)), throughput4Gbps: r.throughput4Gbps.map((v) => round(v)),
+        rttUs: r.rttUs.map((v) => round(v, 1)), rrPerSec: r.rrPerSec.map(Math.round), tcpRttUs: r.tcpRttUs.map((v) => round(v, 2)),
+      },
     };
     return [e.path, res];
   })) as Record<PathName, PathResult>;
@@ -192,6 +206,7 @@ export async function runDataplane(bl: BenchLab, opts: DataplaneOptions): Promis
     throughput4: ratio(a.throughput4Gbps, b.throughput4Gbps),
     rtt: ratio(a.rttUs, b.rttUs),
     rr: ratio(a.rrPerSec, b.rrPerSec),
+    ...(a.tcpRttUs !== undefined && b.tcpRttUs !== undefined ? { tcpRtt: ratio(a.tcpRttUs, b.tcpRttUs) } : {}),
   });
   return {
     underlayMtu: bl.mtu,

@@ -124,6 +124,9 @@ export interface Forwarding {
   neigh: NeighEntry[];
 }
 
+/** An entry `addForwarding` could not add, and why. */
+export type ForwardingFailure = ({ kind: 'fdb'; entry: FdbEntry } | { kind: 'neigh'; entry: NeighEntry }) & { error: Error };
+
 export interface Dataplane {
   /**
    * Resolve `--advertise` (an IP or an interface name; undefined = the
@@ -167,6 +170,13 @@ export interface Dataplane {
    * in two dumps; devices without entries may be absent.
    */
   listAllForwarding(): Promise<Map<number, Forwarding>>;
+  /**
+   * Add many entries to one VXLAN device, each as `addFdb`/`addNeigh` would,
+   * with one device lookup and the requests pipelined (a resync writes
+   * thousands). Resolves with the entries that failed, each with its error;
+   * rejects only if the device is not there.
+   */
+  addForwarding(vxlan: string, entries: Forwarding): Promise<ForwardingFailure[]>;
   /**
    * Ensure the FDB entry exists (idempotent). A unicast MAC has one dst:
    * adding it with another dst replaces the old one. The all-zero MAC

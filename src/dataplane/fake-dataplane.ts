@@ -40,6 +40,7 @@ import type {
   EndpointDevices,
   FdbEntry,
   Forwarding,
+  ForwardingFailure,
   NeighEntry,
   NetworkDevices,
   ObservedLink,
@@ -325,6 +326,14 @@ export class FakeDataplane implements Dataplane {
     if (!this.links.has(name)) return false;
     this.removeLink(name);
     return true;
+  }
+
+  async addForwarding(vxlan: string, entries: Forwarding): Promise<ForwardingFailure[]> {
+    this.vxlanDevice('add forwarding', vxlan);
+    const failures: ForwardingFailure[] = [];
+    for (const entry of entries.fdb) await this.addFdb(vxlan, entry).catch((error: Error) => failures.push({ kind: 'fdb', entry, error }));
+    for (const entry of entries.neigh) await this.addNeigh(vxlan, entry).catch((error: Error) => failures.push({ kind: 'neigh', entry, error }));
+    return failures;
   }
 
   async listAllForwarding(): Promise<Map<number, Forwarding>> {

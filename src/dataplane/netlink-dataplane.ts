@@ -22,8 +22,10 @@
  * - The package pairs replies with requests by sequence number, but keeps a
  *   single "multipart in progress" buffer per socket, and the kernel answers
  *   a second dump on a socket that is still dumping with EBUSY. Concurrent
- *   requests on one socket therefore break; all requests go through one
- *   queue here (each takes microseconds).
+ *   dumps on one socket therefore break; all requests go through one queue
+ *   here (each takes microseconds). Requests answered by a bare ACK may be
+ *   in flight together: `addForwarding` writes its entries that way, as one
+ *   job of the queue.
  * - After a timeout the socket may still deliver the late answer (or half a
  *   dump): the socket is dropped and a fresh one opened on the next request.
  * - IFLA_LINKINFO and VETH_INFO_PEER are raw buffers in the package: we
@@ -46,6 +48,7 @@ import type {
   EndpointDevices,
   FdbEntry,
   Forwarding,
+  ForwardingFailure,
   NeighEntry,
   NetworkDevices,
   ObservedLink,
@@ -210,7 +213,7 @@ export class NetlinkDataplane implements Dataplane {
     this.routing = new NetlinkRouting({
       exec: (operation, device, fn, detail) => this.exec(operation, device, fn, detail),
       findLink: (name) => this.findLink(name),
-      linkNames: async () => new Map((await this.dumpLinks()).map((l) => [l.index, l.name])),
+      linkNames: async (kind) => new Map((await this.dumpLinks(kind)).map((l) => [l.index, l.name])),
       log: this.log,
     });
   }
@@ -341,6 +344,10 @@ export class NetlinkDataplane implements Dataplane {
   }
 
   // ------------------------------------------------ forwarding (netlink-forwarding.ts)
+
+  addForwarding(vxlan: string, entries: Forwarding): Promise<ForwardingFailure[]> {
+    return this.forwarding.addForwarding(vxlan, entries);
+  }
 
   listAllForwarding(): Promise<Map<number, Forwarding>> {
     return this.forwarding.listAllForwarding();
@@ -570,11 +577,14 @@ export class NetlinkDataplane implements Dataplane {
     }
   }
 
-  private async dumpLinks(): Promise<KernelLink[]> {
+  /** Every link, or the links of one kind (the kernel filters by IFLA_LINKINFO's kind). */
+  private async dumpLinks(kind?: string): Promise<KernelLink[]> {
     // RTEXT_FILTER_SKIP_STATS: the counters are most of each message and we never read them
     const extMask = Buffer.alloc(4);
     extMask.writeUInt32LE(RTEXT_FILTER_SKIP_STATS);
-    return (await this.exec('dump', 'links', (s, o) => s.getLinks({}, { extMask }, o))).map(parseLink);
+    const attrs = kind === undefined ? { extMask } : { extMask, linkinfo: linkinfo(kind) };
+    const links = (await this.exec('dump', kind === undefined ? 'links' : `${kind} links`, (s, o) => s.getLinks({}, attrs, o))).map(parseLink);
+    return kind === undefined ? links : links.filter((l) => l.kind === kind); // in case a kernel ignores the filter
   }
 
   /** Every address, or those of one family (AF_INET/AF_INET6: the kernel dumps only that family). */
@@ -595,10 +605,9 @@ export class NetlinkDataplane implements Dataplane {
   // ------------------------------------------------------------- the socket
 
   /**
-   * Run one request on its lane's socket (see the netlink notes at the top),
-   * with the timeout, mapping failures to `TsoverlayError`
-   * (`<operation> <device>: <errno>`). Requests run one at a time, except
-   * that consecutive PIPELINED ones go out together.
+   * Run one request on its lane's socket, strictly one at a time (see the
+   * netlink notes at the top), with the timeout, mapping failures to
+   * `TsoverlayError` (`<operation> <device>: <errno>`).
    */
   private exec<T>(
     operation: string,
@@ -607,7 +616,7 @@ export class NetlinkDataplane implements Dataplane {
     detail?: string,
   ): Promise<T> {
     const lane = operation.startsWith('dump') ? this.lanes.dump : this.lanes.change;
-    const job = async (socket: RtNetlinkSocket): Promise<T> => {
+    return lane.run(async (socket) => {
       try {
         return await fn(socket, { timeout: this.timeoutMs });
       } catch (e) {
@@ -617,67 +626,23 @@ export class NetlinkDataplane implements Dataplane {
         if (ke.errno === 'ETIMEDOUT' || ke.errno === 'EUNKNOWN') lane.drop(socket);
         throw kernelFailure(operation, device, ke, ke.errno === 'ETIMEDOUT' ? `no answer within ${this.timeoutMs} ms` : detail);
       }
-    };
-    return PIPELINED.has(operation) ? lane.runPipelined(job, this.log) : lane.run(job, this.log);
+    }, this.log);
   }
 }
 
-/**
- * Requests answered by a bare ACK that commute with each other: forwarding
- * entries written with REPLACE/APPEND. A resync writes thousands of them;
- * waiting for each ACK before sending the next costs ~3x the time of keeping
- * a window of them in flight (measured: 3,000 FDB entries, 396 ms one by
- * one, 107 ms in windows of 64).
- */
-const PIPELINED = new Set(['add fdb', 'add neighbour']);
-/** Requests of one window; their ACKs (~40 bytes each) fit the socket's receive buffer many times over. */
-const PIPELINE_WINDOW = 64;
-
-/** A window of pipelined requests; `done` settles once it is closed and they all answered. */
-interface Window {
-  ready: Promise<unknown>;
-  size: number;
-  inFlight: number;
-  closed: boolean;
-  finish: () => void;
-}
-
-/**
- * One rtnetlink socket and the queue of requests on it: one at a time, or a
- * window of up to PIPELINE_WINDOW pipelined requests at once. Anything queued
- * after a window waits until all of it has answered, and a window waits for
- * everything queued before it, so the kernel sees the calls in call order.
- */
+/** One rtnetlink socket and the queue of requests on it (one at a time). */
 class Lane {
   private socket: RtNetlinkSocket | undefined;
   /** Tail of the request queue; never rejects. */
   private queue: Promise<unknown> = Promise.resolve();
-  private window: Window | undefined;
 
   run<T>(fn: (socket: RtNetlinkSocket) => Promise<T>, log: DataplaneLogger): Promise<T> {
-    this.closeWindow();
     const result = this.queue.then(() => fn(this.open(log)));
     this.queue = result.catch(() => undefined);
     return result;
   }
 
-  runPipelined<T>(fn: (socket: RtNetlinkSocket) => Promise<T>, log: DataplaneLogger): Promise<T> {
-    let w = this.window;
-    if (!w || w.size >= PIPELINE_WINDOW) w = this.openWindow();
-    const win = w;
-    win.size++;
-    win.inFlight++;
-    const result = win.ready.then(() => fn(this.open(log)));
-    const settled = (): void => {
-      win.inFlight--;
-      if (win.closed && win.inFlight === 0) win.finish();
-    };
-    result.then(settled, settled);
-    return result;
-  }
-
   async close(): Promise<void> {
-    this.closeWindow();
     await this.queue;
     const s = this.socket;
     this.socket = undefined;
@@ -688,24 +653,6 @@ class Lane {
     if (this.socket !== socket) return; // already dropped
     this.socket = undefined;
     socket.socket.close();
-  }
-
-  private openWindow(): Window {
-    this.closeWindow();
-    let finish = (): void => {};
-    const done = new Promise<void>((resolve) => (finish = resolve));
-    const w: Window = { ready: this.queue, size: 0, inFlight: 0, closed: false, finish };
-    this.window = w;
-    this.queue = done;
-    return w;
-  }
-
-  private closeWindow(): void {
-    const w = this.window;
-    if (!w) return;
-    this.window = undefined;
-    w.closed = true;
-    if (w.inFlight === 0) w.finish();
   }
 
   private open(log: DataplaneLogger): RtNetlinkSocket {

@@ -94,8 +94,8 @@ export interface RoutingKernel {
   exec: Exec;
   /** One RTM_GETLINK by name; undefined if there is no such device. */
   findLink(name: string): Promise<{ index: number; kind: string } | undefined>;
-  /** Device names by index (one link dump). */
-  linkNames(): Promise<Map<number, string>>;
+  /** Device names by index (one link dump: of every link, or of one kind). */
+  linkNames(kind?: string): Promise<Map<number, string>>;
   log: DataplaneLogger;
 }
 
@@ -239,7 +239,10 @@ export class NetlinkRouting {
       }
     }
     if (found.length === 0) return [];
-    const names = await this.k.linkNames();
+    // Our routes lead to our bridges: dump only bridges (a host has thousands
+    // of veths), and every link only if a route leads elsewhere.
+    let names = await this.k.linkNames('bridge');
+    if (found.some(({ oif }) => !names.has(oif))) names = await this.k.linkNames();
     return sortTableRoutes(
       found.map(({ dst, oif, src }) => ({ dst, dev: names.get(oif) ?? `#${oif}`, ...(src === undefined ? {} : { src }) })),
     );

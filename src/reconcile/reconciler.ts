@@ -186,7 +186,7 @@ export class Reconciler {
     phase('links');
     // Entries after devices: a recreated VXLAN device starts empty.
     for (const vxlan of this.verified.keys()) if (!desired.forwarding.has(vxlan)) this.verified.delete(vxlan);
-    // Each device's removals in order, then its additions all at once (the
+    // Each device's removals in order, then its additions in one batch (the
     // dataplane pipelines them); devices side by side.
     // A full pass reads every device's entries in two dumps for the whole
     // host (by the ifindex it observed); otherwise each device on its own.
@@ -219,8 +219,26 @@ export class Reconciler {
         (async () => {
           let ok = true;
           for (const a of todo) if (a.kind.startsWith('delete')) ok = (await run(a)) && ok;
-          const added = await Promise.all(todo.filter((a) => !a.kind.startsWith('delete')).map(run));
-          if (ok && added.every(Boolean)) this.verified.set(vxlan, signature);
+          const fdb = todo.flatMap((a) => (a.kind === 'addFdb' ? [a.entry] : []));
+          const neigh = todo.flatMap((a) => (a.kind === 'addNeigh' ? [a.entry] : []));
+          const adds = fdb.length + neigh.length;
+          if (adds > 0) {
+            try {
+              const failures = await this.deps.dataplane.addForwarding(vxlan, { fdb, neigh });
+              done += adds - failures.length;
+              failed += failures.length;
+              for (const f of failures) {
+                log.error({ action: f.kind === 'fdb' ? 'addFdb' : 'addNeigh', entry: f.entry, err: f.error, error: errorText(f.error) }, 'reconcile action failed');
+              }
+              if (adds > failures.length) log.debug({ ifname: vxlan, entries: adds - failures.length }, 'forwarding entries programmed');
+              ok &&= failures.length === 0;
+            } catch (e) {
+              failed += adds;
+              ok = false;
+              log.error({ ifname: vxlan, entries: adds, err: e, error: errorText(e) }, 'adding forwarding entries failed');
+            }
+          }
+          if (ok) this.verified.set(vxlan, signature);
         })(),
       );
     }

@@ -647,6 +647,34 @@ const forwardingContract = (t: Test, env: ContractEnv): void => {
     t.notOk(all.has(index.get(a.bridge)?.index ?? -1), 'the bridge has none of ours');
   });
 
+  t.test('addForwarding: many entries at once, as one by one; a bad entry fails alone; the device must exist', async (t) => {
+    const net = await network(0x7b0);
+    const n = 150;
+    const want: Forwarding = {
+      fdb: [...Array.from({ length: n }, (_, i) => ({ mac: nthMac(i), dst: nthPeer(i) })), { mac: ZERO, dst: PEER1 }, { mac: ZERO, dst: PEER2 }],
+      neigh: Array.from({ length: n }, (_, i) => ({ ip: nthIp(i), mac: nthMac(i) })),
+    };
+    t.same(await dp.addForwarding(net.vxlan, want), [], 'no failures');
+    const have = await dp.listForwarding(net.vxlan);
+    t.equal(have.fdb.length, n + 2);
+    t.equal(have.neigh.length, n);
+    t.same(await dp.addForwarding(net.vxlan, want), [], 'again: nothing fails');
+    t.same(await dp.listForwarding(net.vxlan), have, 'and nothing changes');
+
+    const bad = { mac: 'ff:ff:ff:ff:ff:ff', dst: PEER1 };
+    const failures = await dp.addForwarding(net.vxlan, { fdb: [bad, { mac: MAC_C, dst: PEER2 }], neigh: [{ ip: 'nope', mac: MAC_C }] });
+    t.same(failures.map((f) => [f.kind, f.entry, (f.error as { code?: string }).code]), [
+      ['fdb', bad, 'INVALID_OPTION'],
+      ['neigh', { ip: 'nope', mac: MAC_C }, 'INVALID_OPTION'],
+    ], 'the bad entries, each with its error');
+    t.ok((await dp.listForwarding(net.vxlan)).fdb.some((e) => e.mac === MAC_C), 'the good one was added');
+    t.same(await dp.addForwarding(net.vxlan, EMPTY), [], 'nothing to add');
+    await t.rejects(dp.addForwarding(vxlanName(0x7b1), { fdb: [{ mac: MAC_A, dst: PEER1 }], neigh: [] }), {
+      code: 'KERNEL_FAILURE',
+      message: /no such vxlan device/,
+    });
+  });
+
   t.test('ensureNetwork tells whether it created the VXLAN device (which then has no entries)', async (t) => {
     const ul = await dp.resolveUnderlay(UNDERLAY);
     const spec = netSpec(0x7a0, 4789, ul, env);
