@@ -3,7 +3,7 @@
  * replication of networks through the engines, cluster-wide IPAM, remote
  * forwarding entries, node loss and removal everywhere.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
 import { FakeDockerEngine } from '../../src/engine/fake-engine.js';
 import { MemoryKvStore } from '../../src/store/memory-kv-store.js';
@@ -153,15 +153,21 @@ t.test('a second live node with the same name is refused', async (t) => {
   );
 });
 
-t.test('forwarding entries are read back only when they may have changed; hand-made drift goes in the next full pass', async (t) => {
+/** Nodes A and B with network `ovr` (created on A) and one endpoint of B in it; settled. */
+const twoNodesOneEndpoint = async (t: Test, subnet: string, endpointId: string): Promise<{ A: Node; B: Node; ipB: string }> => {
   const { nodes } = await cluster(['A', 'B']);
   const A = nodes['A']!;
   const B = nodes['B']!;
   t.teardown(() => Promise.all(Object.values(nodes).map((n) => n.h.app.stop())));
-  await A.engine.createNetwork({ name: 'ovr', driver: 'tsoverlay', ipamDriver: 'tsoverlay', subnets: [{ subnet: '10.40.0.0/24' }], options: {}, internal: false, ipv6: false, labels: {} });
+  await A.engine.createNetwork({ name: 'ovr', driver: 'tsoverlay', ipamDriver: 'tsoverlay', subnets: [{ subnet }], options: {}, internal: false, ipv6: false, labels: {} });
   await settle(nodes);
-  const ipB = (await endpoint(B, 'ovr', 'bbbbbbbbbbbb03')).split('/')[0]!;
+  const ipB = (await endpoint(B, 'ovr', endpointId)).split('/')[0]!;
   await settle(nodes);
+  return { A, B, ipB };
+};
+
+t.test('forwarding entries are read back only when they may have changed; hand-made drift goes in the next full pass', async (t) => {
+  const { A, B, ipB } = await twoNodesOneEndpoint(t, '10.40.0.0/24', 'bbbbbbbbbbbb03');
   const list = A.dp.listForwarding.bind(A.dp);
   let dumps = 0;
   A.dp.listForwarding = (vxlan: string) => (dumps++, list(vxlan));
@@ -191,14 +197,7 @@ t.test('forwarding entries are read back only when they may have changed; hand-m
 });
 
 t.test('a full pass reads all entries in one go; a VXLAN device made again is refilled without reading it', async (t) => {
-  const { nodes } = await cluster(['A', 'B']);
-  const A = nodes['A']!;
-  const B = nodes['B']!;
-  t.teardown(() => Promise.all(Object.values(nodes).map((n) => n.h.app.stop())));
-  await A.engine.createNetwork({ name: 'ovr', driver: 'tsoverlay', ipamDriver: 'tsoverlay', subnets: [{ subnet: '10.41.0.0/24' }], options: {}, internal: false, ipv6: false, labels: {} });
-  await settle(nodes);
-  const ipB = (await endpoint(B, 'ovr', 'bbbbbbbbbbbb05')).split('/')[0]!;
-  await settle(nodes);
+  const { A, ipB } = await twoNodesOneEndpoint(t, '10.41.0.0/24', 'bbbbbbbbbbbb05');
   const reads = { one: 0, all: 0 };
   const one = A.dp.listForwarding.bind(A.dp);
   const all = A.dp.listAllForwarding.bind(A.dp);
