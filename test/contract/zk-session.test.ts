@@ -317,6 +317,7 @@ function suite(): void {
     const a = await open(t, root, { watchKind: (p) => (p === '/dir' ? 'children' : p === '/rec' ? 'data' : 'both') });
     const b = await open(t, root);
     await b.commit([{ type: 'create', path: '/dir', data: '' }, { type: 'create', path: '/rec', data: '' }]);
+    await a.children('/'); // a has seen the setup: arming reports nothing older
     const fired = { dir: 0, rec: 0 };
     a.watch('/dir', () => fired.dir++);
     a.watch('/rec', () => fired.rec++);
