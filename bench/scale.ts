@@ -94,31 +94,48 @@ async function entryCount(h: LabHost): Promise<number> {
   return [...fdb.split('\n'), ...neigh.split('\n')].filter(isRemoteEntry).length;
 }
 
+/** A neighbour and an FDB entry put on the lab underlay to see the monitors listening (TEST-NET address, documentation MAC). */
+const MARK = { ip: '192.0.2.1', mac: '02:00:5e:00:53:01' };
+
 /**
  * Count remote entries as the kernel announces them (`ip monitor neigh`,
- * `bridge monitor fdb` in the host's namespace): resolves with the time the
- * count reached `n`. Polling the tables instead would dump thousands of
- * entries every few ms, CPU taken from the plugin being measured.
+ * `bridge monitor fdb` in the host's namespace): `done` resolves with the
+ * time the count reached `n`. Polling the tables instead would dump
+ * thousands of entries every few ms, CPU taken from the plugin being
+ * measured. `ready` resolves once both monitors have reported a marker
+ * entry, so none of the plugin's entries can go unseen.
  */
 function entriesAnnounced(h: LabHost, n: number, timeoutMs: number): { ready: Promise<void>; done: Promise<number>; stop(): void } {
   // -4: `ip monitor neigh` would print the FDB's entries too, as neighbours
   const monitors = [spawn('ip', ['-4', '-n', h.ns, 'monitor', 'neigh']), spawn('bridge', ['-n', h.ns, 'monitor', 'fdb'])];
+  const marked = monitors.map(() => false);
   let count = 0;
   let finish: (at: number) => void = () => {};
   let fail: (e: Error) => void = () => {};
   const done = new Promise<number>((resolve, reject) => [finish, fail] = [resolve, reject]);
-  const stop = (): void => monitors.forEach((m) => m.kill());
   const timer = setTimeout(() => fail(new Error(`${h.name}: only ${count} of ${n} entries announced in ${timeoutMs} ms`)), timeoutMs);
-  for (const m of monitors) {
+  const stop = (): void => {
+    clearTimeout(timer);
+    monitors.forEach((m) => m.kill());
+  };
+  monitors.forEach((m, i) => {
     createInterface({ input: m.stdout }).on('line', (line) => {
+      if (line.includes(MARK.mac)) marked[i] = true;
       if (!isRemoteEntry(line) || ++count < n) return;
       clearTimeout(timer);
       finish(performance.now());
     });
-  }
+  });
   void done.finally(stop).catch(() => undefined);
-  // both monitors print nothing until a change: give them a moment to subscribe
-  const ready = Promise.all(monitors.map((m) => new Promise<void>((resolve) => m.once('spawn', () => resolve())))).then(() => new Promise<void>((r) => setTimeout(r, 200)));
+  const ready = (async () => {
+    await waitFor(async () => {
+      await sh('ip', ['-n', h.ns, 'neigh', 'replace', MARK.ip, 'lladdr', MARK.mac, 'dev', h.underlay, 'nud', 'permanent']);
+      await sh('bridge', ['-n', h.ns, 'fdb', 'replace', MARK.mac, 'dev', h.underlay, 'self', 'permanent']);
+      return marked.every(Boolean);
+    }, { what: `${h.name}: the netlink monitors listening`, until: (ok) => ok, timeoutMs: 10_000, intervalMs: 50 });
+    await sh('ip', ['-n', h.ns, 'neigh', 'del', MARK.ip, 'dev', h.underlay]);
+    await sh('bridge', ['-n', h.ns, 'fdb', 'del', MARK.mac, 'dev', h.underlay, 'self']);
+  })();
   return { ready, done, stop };
 }
 
@@ -138,11 +155,17 @@ export async function measureRestart(h: LabHost, entries: number): Promise<Scale
     .map((l) => /^\d+: (tsvx-[0-9a-f]+)/.exec(l)?.[1]).filter((x): x is string => !!x);
   for (const v of vxlans) await sh('ip', ['-n', h.ns, 'link', 'del', v]);
   const announced = entriesAnnounced(h, entries, 120_000);
-  await announced.ready;
-  t0 = performance.now();
-  await h.startPlugin();
-  const readyAfterDamageMs = Math.round(performance.now() - t0);
-  const resyncMs = Math.round((await announced.done) - t0);
+  let readyAfterDamageMs: number;
+  let resyncMs: number;
+  try {
+    await announced.ready;
+    t0 = performance.now();
+    await h.startPlugin();
+    readyAfterDamageMs = Math.round(performance.now() - t0);
+    resyncMs = Math.round((await announced.done) - t0);
+  } finally {
+    announced.stop();
+  }
   // what the monitors counted is what the tables hold
   const held = await entryCount(h);
   if (held < entries) throw new Error(`${h.name}: the monitors counted ${entries} entries, the tables hold ${held}`);

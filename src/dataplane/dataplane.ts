@@ -174,7 +174,7 @@ export interface Dataplane {
    * Add many entries to one VXLAN device, each as `addFdb`/`addNeigh` would,
    * with one device lookup and the requests pipelined (a resync writes
    * thousands). Resolves with the entries that failed, each with its error;
-   * rejects only if the device is not there.
+   * rejects if the device is not there or the kernel does not answer.
    */
   addForwarding(vxlan: string, entries: Forwarding): Promise<ForwardingFailure[]>;
   /**

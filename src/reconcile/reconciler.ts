@@ -43,8 +43,8 @@ export class Reconciler {
   private readonly loop: SerialLoop<PassResult>;
   private firewallCheckedAt = -Infinity;
   /**
-   * Forwarding entries are read back from the kernel (one dump per VXLAN
-   * device) only when they may differ from what we last verified: when the
+   * Forwarding entries are read back from the kernel only when they may
+   * differ from what we last verified: when the
    * store's entries for that device changed, when its device was (re)made, and
    * in a full pass every `intervalMs`, which also repairs drift made by hand.
    * Otherwise a pass would dump every device for every change anywhere.
@@ -106,7 +106,7 @@ export class Reconciler {
     let observed: ObservedLink[] | undefined;
     // 0.9: the periodic pass comes every intervalMs; it must count as full
     const full = this.applied === undefined || Date.now() - this.fullPassAt >= this.deps.intervalMs * 0.9;
-    // how long each phase took, for the log: read kernel, read store, links, entries, resolver
+    // how long each phase took, for the log: kernel and store reads, links, entries, firewall, resolver
     const ms: Record<string, number> = {};
     let lap = performance.now();
     const phase = (name: string): void => {
@@ -186,10 +186,10 @@ export class Reconciler {
     phase('links');
     // Entries after devices: a recreated VXLAN device starts empty.
     for (const vxlan of this.verified.keys()) if (!desired.forwarding.has(vxlan)) this.verified.delete(vxlan);
-    // Each device's removals in order, then its additions in one batch (the
-    // dataplane pipelines them); devices side by side.
     // A full pass reads every device's entries in two dumps for the whole
-    // host (by the ifindex it observed); otherwise each device on its own.
+    // host (by the ifindex it observed), other passes each device on its own.
+    // Then per device its removals in order and its additions in one batch
+    // (the dataplane pipelines them); devices side by side.
     const writes: Array<Promise<void>> = [];
     const indexOf = new Map((observed ?? []).map((l) => [l.name, l.index]));
     let all: Promise<Map<number, Forwarding>> | undefined;

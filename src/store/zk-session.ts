@@ -16,9 +16,10 @@
  *   the chroot exists).
  * - Watches are one-shot in ZooKeeper: each watched path is re-armed
  *   (getData and/or getChildren, as `watchKind` says, or exists while the
- *   node is missing) every time it fires, and listeners stay registered until unsubscribed. After a
- *   reconnect or a new session every watch is re-armed and every listener
- *   fires once, because anything may have changed meanwhile.
+ *   node is missing) every time it fires, and listeners stay registered
+ *   until unsubscribed. After a reconnect or a new session every watch is
+ *   re-armed and every listener fires once, because anything may have
+ *   changed meanwhile.
  * - A ZooKeeper watch starts when the server reads the node, not when
  *   watch() is called; another client's change in between would go
  *   unreported. So the first arming compares the node's mzxid/pzxid (its

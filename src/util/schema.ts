@@ -64,8 +64,8 @@ export interface Check<T> {
 
 /**
  * A fast validator for values of a schema. It is compiled on first use: most
- * schemas are made at module load, and compiling them all would cost every
- * start of the plugin ~0.1 s.
+ * schemas are made at module load, and compiling them all would put Ajv's
+ * work on every start of the plugin, before it serves Docker.
  */
 export const compileCheck = <T>(schema: Schema<T>): Check<T> => {
   let validate: ValidateFunction | undefined;
