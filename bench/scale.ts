@@ -20,7 +20,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { readFile } from 'node:fs/promises';
-import { sh, waitFor, type LabHost } from '../test/lab/index.js';
+import { run, sh, waitFor, type LabHost } from '../test/lab/index.js';
 import { measureReach, type ReachResult } from './control.js';
 import type { BenchLab } from './lab.js';
 import { progress } from './progress.js';
@@ -127,14 +127,21 @@ function entriesAnnounced(h: LabHost, n: number, timeoutMs: number): { ready: Pr
     });
   });
   void done.finally(stop).catch(() => undefined);
+  const unmark = async (): Promise<void> => {
+    await run('ip', ['-n', h.ns, 'neigh', 'del', MARK.ip, 'dev', h.underlay]);
+    await run('bridge', ['-n', h.ns, 'fdb', 'del', MARK.mac, 'dev', h.underlay, 'self']);
+  };
   const ready = (async () => {
+    // Removed and added again on every try: re-writing an unchanged entry
+    // is not announced, so a try before the monitors listened would
+    // otherwise leave nothing for the later ones to announce.
     await waitFor(async () => {
-      await sh('ip', ['-n', h.ns, 'neigh', 'replace', MARK.ip, 'lladdr', MARK.mac, 'dev', h.underlay, 'nud', 'permanent']);
-      await sh('bridge', ['-n', h.ns, 'fdb', 'replace', MARK.mac, 'dev', h.underlay, 'self', 'permanent']);
+      await unmark();
+      await sh('ip', ['-n', h.ns, 'neigh', 'add', MARK.ip, 'lladdr', MARK.mac, 'dev', h.underlay, 'nud', 'permanent']);
+      await sh('bridge', ['-n', h.ns, 'fdb', 'add', MARK.mac, 'dev', h.underlay, 'self', 'permanent']);
       return marked.every(Boolean);
     }, { what: `${h.name}: the netlink monitors listening`, until: (ok) => ok, timeoutMs: 10_000, intervalMs: 50 });
-    await sh('ip', ['-n', h.ns, 'neigh', 'del', MARK.ip, 'dev', h.underlay]);
-    await sh('bridge', ['-n', h.ns, 'fdb', 'del', MARK.mac, 'dev', h.underlay, 'self']);
+    await unmark();
   })();
   return { ready, done, stop };
 }

@@ -44,12 +44,10 @@ import { type RequestOptions, type RtNetlinkSocket, rt } from 'netlink';
 import { TsoverlayError } from '../errors.js';
 import { bytesToIp, bytesToMac, canonicalIp, ipToBytes, isAllZero, isMulticastIp, macToBytes } from './addr.js';
 import type { FdbEntry, Forwarding, ForwardingFailure, NeighEntry } from './dataplane.js';
-import { errnoOf, kernelFailure, toKernelError } from './kernel-error.js';
+import { errnoOf, kernelFailure } from './kernel-error.js';
+import { neighBody, type NeighRequest, sendNeighRequests } from './neigh-batch.js';
 import type { Exec } from './netlink-routing.js';
 import { checkFdbEntry, checkForwardingDevice, checkNeighEntry, sortForwarding, ZERO_MAC } from './spec.js';
-
-/** Requests `addForwarding` keeps in flight; their ACKs fit the socket's receive buffer many times over. */
-const WINDOW = 64;
 
 /** How long a forwarding call trusts the ifindex an earlier one looked up. */
 export const VXLAN_TARGET_TTL_MS = 1000;
@@ -62,6 +60,9 @@ const NLM_F_DUMP = 0x300;
 const AF_INET = 2;
 const AF_INET6 = 10;
 const AF_BRIDGE = 7;
+const NTF_SELF = 0x2;
+/** Used when the adapter was built without a request timeout (it always has one). */
+const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** What the forwarding calls need from `NetlinkDataplane`. */
 export interface ForwardingKernel {
@@ -127,18 +128,15 @@ export class NetlinkForwarding {
     checkForwardingDevice(vxlan);
     checkFdbEntry(vxlan, input, undefined); // a bad entry is INVALID_OPTION before any I/O
     await this.withVxlan('add fdb', vxlan, {}, async (dev) => {
-      const w = fdbWrite(dev.index, checkFdbEntry(vxlan, input, dev.family));
-      await this.k.exec(w.operation, vxlan, (s, o) => w.send(s, o), w.detail);
+      await this.writeOne(vxlan, fdbWrite(dev.index, checkFdbEntry(vxlan, input, dev.family)));
     });
   }
 
   /**
    * Many entries on one device: validated first (a bad entry fails alone),
-   * then written as one job of the adapter's queue, WINDOW requests in
-   * flight at a time with one deadline per window instead of one timer per
-   * request (measured on 6,600 entries: 430 ms through addFdb/addNeigh; the
-   * same requests in windows of 64 took 200 ms with a timer each, 116 ms
-   * without).
+   * then written as one job of the adapter's queue, many requests to a
+   * `sendmsg` (see neigh-batch.ts); the kernel's refusal of one fails that
+   * entry alone.
    */
   async addForwarding(vxlan: string, want: Forwarding): Promise<ForwardingFailure[]> {
     checkForwardingDevice(vxlan);
@@ -164,28 +162,13 @@ export class NetlinkForwarding {
           refused.push(fail(error as Error));
         }
       }
-      await this.k.exec('add forwarding', vxlan, async (s, o) => {
-        for (let at = 0; at < writes.length; at += WINDOW) {
-          const window = writes.slice(at, at + WINDOW);
-          let timer: NodeJS.Timeout | undefined;
-          const deadline = new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error('Timeout has been reached')), o.timeout ?? 10_000);
-          });
-          const settled = Promise.all(
-            window.map((w) =>
-              w.send(s, {}).then( // no timer per request: the window has one deadline
-                () => undefined,
-                (e: unknown) => void refused.push(w.fail(kernelFailure(w.operation, vxlan, toKernelError(e), w.detail))),
-              ),
-            ),
-          );
-          try {
-            await Promise.race([settled, deadline]);
-          } finally {
-            clearTimeout(timer);
-          }
-        }
-      });
+      const kernel = await this.k.exec('add forwarding', vxlan, (s, o) =>
+        sendNeighRequests(s, writes.map((w) => w.request), o.timeout ?? DEFAULT_TIMEOUT_MS),
+      );
+      for (const [i, error] of kernel) {
+        const w = writes[i];
+        if (w) refused.push(w.fail(kernelFailure(w.operation, vxlan, error, w.detail)));
+      }
       // A device recreated behind our back: withVxlan looks it up again and
       // writes everything once more (REPLACE/APPEND: harmless twice).
       const gone = refused.find((f) => errnoOf(f.error) === 'ENODEV');
@@ -212,7 +195,7 @@ export class NetlinkForwarding {
       return this.deleteEntry(
         'delete fdb',
         vxlan,
-        (s, o) => s.delNeighbor(fdbHeader(dev.index, false), fdbAttrs(entry), o),
+        (s, o) => s.delNeighbor(...fdbDelete(dev.index, entry), o),
         `${entry.mac} dst ${entry.dst}`,
       );
     });
@@ -221,10 +204,7 @@ export class NetlinkForwarding {
   async addNeigh(vxlan: string, input: NeighEntry): Promise<void> {
     checkForwardingDevice(vxlan);
     const entry = checkNeighEntry(vxlan, input);
-    await this.withVxlan('add neighbour', vxlan, {}, (dev) => {
-      const w = neighWrite(dev.index, entry);
-      return this.k.exec(w.operation, vxlan, (s, o) => w.send(s, o), w.detail);
-    });
+    await this.withVxlan('add neighbour', vxlan, {}, (dev) => this.writeOne(vxlan, neighWrite(dev.index, entry)));
   }
 
   async deleteNeigh(vxlan: string, input: NeighEntry): Promise<boolean> {
@@ -237,7 +217,7 @@ export class NetlinkForwarding {
       return this.deleteEntry(
         'delete neighbour',
         vxlan,
-        (s, o) => s.delNeighbor(neighHeader(dev.index, entry.family, false), { dst: ipToBytes(entry.ip) ?? Buffer.alloc(0) }, o),
+        (s, o) => s.delNeighbor(...neighDelete(dev.index, entry), o),
         `${entry.ip} lladdr ${entry.mac}`,
       );
     });
@@ -291,6 +271,14 @@ export class NetlinkForwarding {
     const target: VxlanTarget = { name, index: link.index, family: local?.family };
     this.vxlanTargets.set(name, { target, until: performance.now() + VXLAN_TARGET_TTL_MS });
     return target;
+  }
+
+  /** One entry, as a batch of one: the kernel's refusal rejects. */
+  private async writeOne(vxlan: string, w: EntryWrite): Promise<void> {
+    await this.k.exec(w.operation, vxlan, async (s, o) => {
+      const error = (await sendNeighRequests(s, [w.request], o.timeout ?? DEFAULT_TIMEOUT_MS)).get(0);
+      if (error) throw error;
+    }, w.detail);
   }
 
   /** A delete request: true if done, false if the kernel had no such entry (ENOENT). */
@@ -414,7 +402,7 @@ const notVxlan = (operation: string, name: string, kind: string): TsoverlayError
 interface EntryWrite {
   operation: string;
   detail: string;
-  send(s: RtNetlinkSocket, o: RequestOptions): Promise<unknown>;
+  request: NeighRequest;
 }
 
 /**
@@ -422,42 +410,34 @@ interface EntryWrite {
  * this dst to its list (the kernel refuses REPLACE there: EOPNOTSUPP), and
  * appending a dst it already has is a no-op.
  */
-const fdbWrite = (index: number, entry: FdbEntry): EntryWrite => {
-  const flags = NLM_F_CREATE | (entry.mac === ZERO_MAC ? NLM_F_APPEND : NLM_F_REPLACE);
-  return {
-    operation: 'add fdb',
-    detail: `${entry.mac} dst ${entry.dst}`,
-    send: (s, o) => s.newNeighbor(fdbHeader(index, true), fdbAttrs(entry), { ...o, flags }),
-  };
-};
+const fdbWrite = (index: number, entry: FdbEntry): EntryWrite => ({
+  operation: 'add fdb',
+  detail: `${entry.mac} dst ${entry.dst}`,
+  request: {
+    flags: NLM_F_CREATE | (entry.mac === ZERO_MAC ? NLM_F_APPEND : NLM_F_REPLACE),
+    body: neighBody(AF_BRIDGE, index, NTF_SELF, bytes(ipToBytes(entry.dst)), bytes(macToBytes(entry.mac))),
+  },
+});
 
 const neighWrite = (index: number, entry: NeighEntry & { family: 4 | 6 }): EntryWrite => ({
   operation: 'add neighbour',
   detail: `${entry.ip} lladdr ${entry.mac}`,
-  send: (s, o) => s.newNeighbor(neighHeader(index, entry.family, true), neighAttrs(entry), { ...o, flags: NLM_F_CREATE | NLM_F_REPLACE }),
+  request: {
+    flags: NLM_F_CREATE | NLM_F_REPLACE,
+    body: neighBody(entry.family === 4 ? AF_INET : AF_INET6, index, 0, bytes(ipToBytes(entry.ip)), bytes(macToBytes(entry.mac))),
+  },
 });
 
-/** ndmsg of an FDB request: AF_BRIDGE, NTF_SELF (the VXLAN device's own table); permanent when adding. */
-const fdbHeader = (index: number, add: boolean): rt.Neighbor => ({
-  family: AF_BRIDGE,
-  ifindex: index,
-  flags: { self: true },
-  ...(add ? { state: { permanent: true } } : {}),
-});
+/** Bytes of an address the entry checks have already accepted. */
+const bytes = (b: Buffer | undefined): Buffer => b ?? Buffer.alloc(0);
 
-const fdbAttrs = (e: FdbEntry): rt.NeighborAttrs => ({
-  lladdr: macToBytes(e.mac) ?? Buffer.alloc(0),
-  dst: ipToBytes(e.dst) ?? Buffer.alloc(0),
-});
+/** Delete requests (through the package; one at a time, each read first). */
+const fdbDelete = (index: number, e: FdbEntry): [rt.Neighbor, rt.NeighborAttrs] => [
+  { family: AF_BRIDGE, ifindex: index, flags: { self: true } }, // NTF_SELF: the VXLAN device's own table
+  { lladdr: bytes(macToBytes(e.mac)), dst: bytes(ipToBytes(e.dst)) },
+];
 
-/** ndmsg of a neighbour request; NUD_PERMANENT when adding. */
-const neighHeader = (index: number, family: 4 | 6, add: boolean): rt.Neighbor => ({
-  family: family === 4 ? AF_INET : AF_INET6,
-  ifindex: index,
-  ...(add ? { state: { permanent: true } } : {}),
-});
-
-const neighAttrs = (e: NeighEntry): rt.NeighborAttrs => ({
-  dst: ipToBytes(e.ip) ?? Buffer.alloc(0),
-  lladdr: macToBytes(e.mac) ?? Buffer.alloc(0),
-});
+const neighDelete = (index: number, e: NeighEntry & { family: 4 | 6 }): [rt.Neighbor, rt.NeighborAttrs] => [
+  { family: e.family === 4 ? AF_INET : AF_INET6, ifindex: index },
+  { dst: bytes(ipToBytes(e.ip)) },
+];

@@ -46,6 +46,7 @@ import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
 import { IptablesFirewall, RESOLVER_COMMENT, runCommand } from '../../src/dataplane/firewall.js';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from '../../src/dataplane/names.js';
 import { NetlinkDataplane } from '../../src/dataplane/netlink-dataplane.js';
+import { sortForwarding } from '../../src/dataplane/spec.js';
 
 const V4 = '192.168.77.2';
 const V6 = 'fd77::2';
@@ -58,6 +59,8 @@ interface ContractEnv {
   /** For timing reports. */
   name: string;
   dp: Dataplane;
+  /** A real kernel: it can refuse what the fake accepts (checked only there). */
+  kernel: boolean;
   underlayMtu: number;
   setDefaultRoute(on: boolean): Promise<void>;
   /** Move a device into the sandbox namespace, as Docker does at Join. */
@@ -675,6 +678,23 @@ const forwardingContract = (t: Test, env: ContractEnv): void => {
     });
   });
 
+  if (env.kernel) {
+    t.test('addForwarding: an entry the kernel refuses fails alone, with its errno; the rest are written', async (t) => {
+      // Below 1280 the kernel drops the device's IPv6 state: IPv6 neighbours are refused (EINVAL).
+      const net = await network(0x7b2, { mtu: 1200 });
+      const v6 = { ip: 'fd20::9', mac: nthMac(1) };
+      const want: Forwarding = {
+        fdb: Array.from({ length: 3 }, (_, i) => ({ mac: nthMac(i), dst: nthPeer(i) })),
+        neigh: [{ ip: nthIp(0), mac: nthMac(0) }, v6, { ip: nthIp(2), mac: nthMac(2) }],
+      };
+      const failures = await dp.addForwarding(net.vxlan, want);
+      t.same(failures.map((f) => [f.kind, f.entry, (f.error as { code?: string }).code]), [['neigh', v6, 'KERNEL_FAILURE']]);
+      t.match(failures[0]?.error.message, `add neighbour ${net.vxlan}: EINVAL (fd20::9 lladdr ${nthMac(1)})`);
+      t.same(await dp.listForwarding(net.vxlan), sortForwarding({ fdb: want.fdb, neigh: want.neigh.filter((n) => n !== v6) }));
+      await t.rejects(dp.addNeigh(net.vxlan, v6), { code: 'KERNEL_FAILURE', message: /EINVAL/ }, 'one entry alone: rejected');
+    });
+  }
+
   t.test('ensureNetwork tells whether it created the VXLAN device (which then has no entries)', async (t) => {
     const ul = await dp.resolveUnderlay(UNDERLAY);
     const spec = netSpec(0x7a0, 4789, ul, env);
@@ -936,6 +956,7 @@ const fakeEnv = (mtu: number): ContractEnv => {
   return {
     name: `FakeDataplane (underlay MTU ${mtu})`,
     dp: fake,
+    kernel: false,
     underlayMtu: mtu,
     setDefaultRoute: async (on) => {
       fake.defaultRoute = on;
@@ -970,6 +991,7 @@ const ownRules = (): { family: string; priority: number; src: string; table: str
 const netlinkEnv = (cfg: ChildConfig, dp: Dataplane, other: Dataplane): ContractEnv => ({
   name: `NetlinkDataplane (underlay MTU ${cfg.mtu})`,
   dp,
+  kernel: true,
   underlayMtu: cfg.mtu,
   setDefaultRoute: async (on) => (on ? ip('route', 'add', 'default', 'dev', UNDERLAY) : ip('route', 'del', 'default')),
   moveToSandbox: async (ifname) => ip('link', 'set', ifname, 'netns', cfg.sandbox),
