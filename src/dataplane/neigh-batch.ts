@@ -19,7 +19,6 @@
  * socket's send limit, and even if every one fails, their error answers
  * (each copies the request) fit the receive buffer.
  */
-import { endianness } from 'node:os';
 import type { NetlinkMessage, RtNetlinkSocket } from 'netlink';
 import { getSystemErrorName } from 'node:util';
 import { KernelError } from './kernel-error.js';
@@ -38,12 +37,12 @@ const NDA_LLADDR = 2;
 const HEADER = 16; // struct nlmsghdr
 const NDMSG = 12; // struct ndmsg
 
-// Netlink is host byte order.
-const LE = endianness() === 'LE';
-const u16 = (b: Buffer, v: number, at: number): number => (LE ? b.writeUInt16LE(v, at) : b.writeUInt16BE(v, at));
-const u32 = (b: Buffer, v: number, at: number): number => (LE ? b.writeUInt32LE(v, at) : b.writeUInt32BE(v, at));
-const s32 = (b: Buffer, v: number, at: number): number => (LE ? b.writeInt32LE(v, at) : b.writeInt32BE(v, at));
-const readS32 = (b: Buffer, at: number): number => (LE ? b.readInt32LE(at) : b.readInt32BE(at));
+// Netlink is host byte order; like the rest of the adapter this writes
+// little-endian (every platform Node runs Docker on).
+const u16 = (b: Buffer, v: number, at: number): number => b.writeUInt16LE(v, at);
+const u32 = (b: Buffer, v: number, at: number): number => b.writeUInt32LE(v, at);
+const s32 = (b: Buffer, v: number, at: number): number => b.writeInt32LE(v, at);
+const readS32 = (b: Buffer, at: number): number => b.readInt32LE(at);
 
 const align4 = (n: number): number => (n + 3) & ~3;
 

@@ -42,7 +42,7 @@
  */
 import { AttrStream, createRtNetlink, ifla, type RequestOptions, type RtNetlinkSocket, rt, type StreamData } from 'netlink';
 import { TsoverlayError } from '../errors.js';
-import { bytesToIp, bytesToMac, canonicalIp, ipToBytes, isAllZero, macToBytes } from './addr.js';
+import { bytesToIp, canonicalIp, ipToBytes, macToBytes } from './addr.js';
 import type {
   Dataplane,
   EndpointDevices,
@@ -57,9 +57,10 @@ import type {
 } from './dataplane.js';
 import { errnoOf, kernelFailure, toKernelError } from './kernel-error.js';
 import { isValidIfname, OWNED_PREFIX } from './names.js';
+import { type KernelLink, parseLinkMessage } from './link-message.js';
 import { NetlinkForwarding } from './netlink-forwarding.js';
 import { addressesByLink, NetlinkRouting } from './netlink-routing.js';
-import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu, type VxlanState, vxlanIncompat } from './spec.js';
+import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu, vxlanIncompat } from './spec.js';
 
 export { VXLAN_TARGET_TTL_MS } from './netlink-forwarding.js';
 
@@ -88,18 +89,6 @@ const RT_SCOPE_UNIVERSE = 0;
 
 const silent: DataplaneLogger = { debug: () => {}, info: () => {}, warn: () => {} };
 
-/** A link as read from the kernel, with what we compare on. */
-interface KernelLink {
-  index: number;
-  name: string;
-  kind: string;
-  mtu: number;
-  up: boolean;
-  mac?: string;
-  master?: number;
-  vxlan?: VxlanState;
-}
-
 interface KernelAddress {
   index: number;
   family: 4 | 6;
@@ -116,40 +105,6 @@ const encode = (data: StreamData): Buffer => {
 /** IFLA_LINKINFO payload: IFLA_INFO_KIND [+ IFLA_INFO_DATA]. */
 const linkinfo = (kind: string, data?: StreamData): Buffer =>
   encode(ifla.formatInfo(data === undefined ? { kind } : { kind, data: encode(data) }));
-
-const parseVxlan = (data: Buffer): VxlanState => {
-  const v = ifla.parseVxlan(data);
-  const localBytes = v.local ?? v.local6;
-  const groupBytes = v.group ?? v.group6;
-  const state: VxlanState = {
-    vni: v.id ?? 0,
-    port: v.port && v.port.length >= 2 ? v.port.readUInt16BE(0) : 0,
-    learning: Boolean(v.learning),
-    proxy: Boolean(v.proxy),
-    l2miss: Boolean(v.l2miss),
-    l3miss: Boolean(v.l3miss),
-  };
-  // The kernel always reports a local address; 0.0.0.0 / :: means unset.
-  if (localBytes && !isAllZero(localBytes)) state.local = bytesToIp(localBytes);
-  if (groupBytes && !isAllZero(groupBytes)) state.group = bytesToIp(groupBytes);
-  if (v.link) state.link = v.link;
-  return state;
-};
-
-const parseLink = (m: rt.LinkMessage): KernelLink => {
-  const info = m.attrs.linkinfo ? ifla.parseInfo(m.attrs.linkinfo) : undefined;
-  const link: KernelLink = {
-    index: m.data.index ?? 0,
-    name: m.attrs.ifname ?? '',
-    kind: info?.kind ?? '',
-    mtu: m.attrs.mtu ?? 0,
-    up: Boolean(m.data.flags?.up),
-  };
-  if (m.attrs.address && m.attrs.address.length > 0) link.mac = bytesToMac(m.attrs.address);
-  if (m.attrs.master) link.master = m.attrs.master;
-  if (info?.kind === 'vxlan' && info.data) link.vxlan = parseVxlan(info.data);
-  return link;
-};
 
 const parseAddress = (m: rt.AddressMessage): KernelAddress | undefined => {
   // IFA_LOCAL is the local address; IFA_ADDRESS is the peer on point-to-point links.
@@ -182,8 +137,22 @@ interface LinkChange {
   mac?: string;
 }
 
-/** IFLA_EXT_MASK bit (linux/rtnetlink.h): leave the statistics out of link dumps. */
-const RTEXT_FILTER_SKIP_STATS = 1 << 3;
+/** IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS (linux/rtnetlink.h): the counters are most of a link message and we never read them. */
+const SKIP_STATS = Buffer.from(Uint32Array.of(1 << 3).buffer);
+const NLM_F_DUMP = 0x300;
+const RTM_GETLINK = 18;
+const RTM_NEWLINK = 16;
+
+/**
+ * An RTM_GETLINK written by the package; its answers come back unparsed
+ * (parseLinkMessage reads them): the payloads of the RTM_NEWLINK messages.
+ */
+const linkRequest = async (s: RtNetlinkSocket, data: rt.Link, attrs: ifla.LinkAttrs, o: RequestOptions & { flags?: number }): Promise<Buffer[]> => {
+  const msg = new AttrStream();
+  rt.formatLinkMessage({ kind: 'link', data, attrs }, msg);
+  const [answers] = await s.socket.request(RTM_GETLINK, msg.bufs, o);
+  return answers.filter((m) => m.type === RTM_NEWLINK).map((m) => m.data);
+};
 
 export class NetlinkDataplane implements Dataplane {
   private readonly log: DataplaneLogger;
@@ -282,10 +251,11 @@ export class NetlinkDataplane implements Dataplane {
   }
 
   async listOwnedLinks(): Promise<ObservedLink[]> {
-    const all = await this.dumpLinks();
-    const names = new Map(all.map((l) => [l.index, l.name]));
+    // Only our links are parsed; a master that is not ours is not named.
+    const owned = await this.dumpLinks(undefined, (name) => name.startsWith(OWNED_PREFIX));
+    const names = new Map(owned.map((l) => [l.index, l.name]));
     const addresses = addressesByLink(await this.dumpAddresses());
-    return all.filter((l) => l.name.startsWith(OWNED_PREFIX)).map((l) => observed(l, names, addresses.get(l.index)));
+    return owned.map((l) => observed(l, names, addresses.get(l.index)));
   }
 
   async ensureNetwork(input: NetworkDevices): Promise<boolean> {
@@ -558,33 +528,37 @@ export class NetlinkDataplane implements Dataplane {
   }
 
   private async findLink(name: string): Promise<KernelLink | undefined> {
-    try {
-      const [m] = await this.exec('get link', name, (s, o) => s.getLink({}, { ifname: name }, o));
-      return m ? parseLink(m) : undefined;
-    } catch (e) {
-      if (errnoOf(e) === 'ENODEV') return undefined;
-      throw e;
-    }
+    return this.getLink('get link', name, {}, { ifname: name });
   }
 
   private async findLinkByIndex(index: number): Promise<KernelLink | undefined> {
+    return this.getLink('get link', `#${index}`, { index }, {});
+  }
+
+  /** One RTM_GETLINK, answered without statistics; undefined if there is no such device. */
+  private async getLink(operation: string, device: string, data: rt.Link, attrs: ifla.LinkAttrs): Promise<KernelLink | undefined> {
     try {
-      const [m] = await this.exec('get link', `#${index}`, (s, o) => s.getLink({ index }, {}, o));
-      return m ? parseLink(m) : undefined;
+      const [m] = await this.exec(operation, device, (s, o) => linkRequest(s, data, { ...attrs, extMask: SKIP_STATS }, o));
+      return m && parseLinkMessage(m);
     } catch (e) {
       if (errnoOf(e) === 'ENODEV') return undefined;
       throw e;
     }
   }
 
-  /** Every link, or the links of one kind (the kernel filters by IFLA_LINKINFO's kind). */
-  private async dumpLinks(kind?: string): Promise<KernelLink[]> {
-    // RTEXT_FILTER_SKIP_STATS: the counters are most of each message and we never read them
-    const extMask = Buffer.alloc(4);
-    extMask.writeUInt32LE(RTEXT_FILTER_SKIP_STATS);
-    const attrs = kind === undefined ? { extMask } : { extMask, linkinfo: linkinfo(kind) };
-    const links = (await this.exec('dump', kind === undefined ? 'links' : `${kind} links`, (s, o) => s.getLinks({}, attrs, o))).map(parseLink);
-    return kind === undefined ? links : links.filter((l) => l.kind === kind); // in case a kernel ignores the filter
+  /**
+   * Every link, or the links of one kind (the kernel filters by IFLA_LINKINFO's
+   * kind), or those whose name passes `keep` (the others are not parsed).
+   */
+  private async dumpLinks(kind?: string, keep?: (name: string) => boolean): Promise<KernelLink[]> {
+    const attrs = kind === undefined ? { extMask: SKIP_STATS } : { extMask: SKIP_STATS, linkinfo: linkinfo(kind) };
+    const msgs = await this.exec('dump', kind === undefined ? 'links' : `${kind} links`, (s, o) => linkRequest(s, {}, attrs, { ...o, flags: NLM_F_DUMP }));
+    const links: KernelLink[] = [];
+    for (const m of msgs) {
+      const link = parseLinkMessage(m, keep);
+      if (link && (kind === undefined || link.kind === kind)) links.push(link); // in case a kernel ignores the filter
+    }
+    return links;
   }
 
   /** Every address, or those of one family (AF_INET/AF_INET6: the kernel dumps only that family). */
