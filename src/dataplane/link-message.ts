@@ -39,23 +39,43 @@ const IFLA_INFO_DATA = 2;
 /** nla_type's flag bits (NLA_F_NESTED, NLA_F_NET_BYTEORDER). */
 const NLA_TYPE_MASK = 0x3fff;
 
-/** Offsets of the attributes in `b[start, end)`, by type (the first of each type). */
-const attributes = (b: Buffer, start: number, end: number): Map<number, [number, number]> => {
-  const out = new Map<number, [number, number]>();
+/** Attribute types we read are below this. */
+const TYPES = 32;
+
+/**
+ * Where each attribute of `b[start, end)` with a type below TYPES is: its
+ * payload is `b[from[type], to[type])`, from = 0 when absent (the first of a
+ * type wins). The arrays are reused: parsing is synchronous, and a dump of
+ * thousands of links then makes no garbage for the walk.
+ */
+const scan = (b: Buffer, start: number, end: number, from: Int32Array, to: Int32Array): void => {
+  from.fill(0);
   for (let at = start; at + 4 <= end; ) {
     const len = b.readUInt16LE(at);
     if (len < 4 || at + len > end) break; // malformed: stop, keep what was read
     const type = b.readUInt16LE(at + 2) & NLA_TYPE_MASK;
-    if (!out.has(type)) out.set(type, [at + 4, at + len]);
+    if (type < TYPES && from[type] === 0) {
+      from[type] = at + 4;
+      to[type] = at + len;
+    }
     at += (len + 3) & ~3;
   }
-  return out;
 };
+const linkFrom = new Int32Array(TYPES);
+const linkTo = new Int32Array(TYPES);
+const infoFrom = new Int32Array(TYPES);
+const infoTo = new Int32Array(TYPES);
 
 /** A NUL-terminated string attribute. */
-const text = (b: Buffer, [from, to]: [number, number]): string => {
+const text = (b: Buffer, from: number, to: number): string => {
   const nul = b.indexOf(0, from);
   return b.toString('latin1', from, nul === -1 || nul > to ? to : nul);
+};
+
+/** A u32 attribute's value, or undefined if absent or short. */
+const u32At = (b: Buffer, type: number): number | undefined => {
+  const from = linkFrom[type] ?? 0;
+  return from > 0 && (linkTo[type] ?? 0) - from >= 4 ? b.readUInt32LE(from) : undefined;
 };
 
 const parseVxlan = (data: Buffer): VxlanState => {
@@ -85,32 +105,28 @@ const parseVxlan = (data: Buffer): VxlanState => {
  */
 export const parseLinkMessage = (b: Buffer, keep?: (name: string) => boolean): KernelLink | undefined => {
   if (b.length < IFINFOMSG) return undefined;
-  const attrs = attributes(b, IFINFOMSG, b.length);
-  const nameAt = attrs.get(IFLA_IFNAME);
-  const name = nameAt ? text(b, nameAt) : '';
+  scan(b, IFINFOMSG, b.length, linkFrom, linkTo);
+  const name = linkFrom[IFLA_IFNAME] ? text(b, linkFrom[IFLA_IFNAME] ?? 0, linkTo[IFLA_IFNAME] ?? 0) : '';
   if (keep && !keep(name)) return undefined;
-  const mtuAt = attrs.get(IFLA_MTU);
   const link: KernelLink = {
     index: b.readInt32LE(4),
     name,
     kind: '',
-    mtu: mtuAt && mtuAt[1] - mtuAt[0] >= 4 ? b.readUInt32LE(mtuAt[0]) : 0,
+    mtu: u32At(b, IFLA_MTU) ?? 0,
     up: (b.readUInt32LE(8) & IFF_UP) !== 0,
   };
-  const macAt = attrs.get(IFLA_ADDRESS);
-  if (macAt && macAt[1] > macAt[0]) link.mac = bytesToMac(b.subarray(macAt[0], macAt[1]));
-  const masterAt = attrs.get(IFLA_MASTER);
-  if (masterAt && masterAt[1] - masterAt[0] >= 4) {
-    const master = b.readUInt32LE(masterAt[0]);
-    if (master) link.master = master;
-  }
-  const infoAt = attrs.get(IFLA_LINKINFO);
-  if (infoAt) {
-    const info = attributes(b, infoAt[0], infoAt[1]);
-    const kindAt = info.get(IFLA_INFO_KIND);
-    if (kindAt) link.kind = text(b, kindAt);
-    const dataAt = info.get(IFLA_INFO_DATA);
-    if (link.kind === 'vxlan' && dataAt) link.vxlan = parseVxlan(b.subarray(dataAt[0], dataAt[1]));
+  const macFrom = linkFrom[IFLA_ADDRESS] ?? 0;
+  const macTo = linkTo[IFLA_ADDRESS] ?? 0;
+  if (macFrom > 0 && macTo > macFrom) link.mac = bytesToMac(b.subarray(macFrom, macTo));
+  const master = u32At(b, IFLA_MASTER);
+  if (master) link.master = master;
+  const infoAt = linkFrom[IFLA_LINKINFO] ?? 0;
+  if (infoAt > 0) {
+    scan(b, infoAt, linkTo[IFLA_LINKINFO] ?? 0, infoFrom, infoTo);
+    const kindAt = infoFrom[IFLA_INFO_KIND] ?? 0;
+    if (kindAt > 0) link.kind = text(b, kindAt, infoTo[IFLA_INFO_KIND] ?? 0);
+    const dataAt = infoFrom[IFLA_INFO_DATA] ?? 0;
+    if (link.kind === 'vxlan' && dataAt > 0) link.vxlan = parseVxlan(b.subarray(dataAt, infoTo[IFLA_INFO_DATA] ?? 0));
   }
   return link;
 };
