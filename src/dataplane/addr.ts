@@ -35,8 +35,8 @@ export const bytesToIp = (bytes: Uint8Array): string => {
 
 /** Canonical form and family of an IP literal, or undefined if it is not one. */
 export const canonicalIp = (text: string): { address: string; family: 4 | 6 } | undefined => {
-  const v4 = v4Octets(text);
-  if (v4) return { address: v4.join('.'), family: 4 };
+  // Node's isIPv4 accepts only plain dotted decimal (no leading zeros): already canonical.
+  if (isIPv4(text)) return { address: text, family: 4 };
   const b = ipToBytes(text);
   return b ? { address: bytesToIp(b), family: b.length === 4 ? 4 : 6 } : undefined;
 };

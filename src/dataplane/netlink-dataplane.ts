@@ -140,6 +140,12 @@ interface LinkChange {
 /** IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS (linux/rtnetlink.h): the counters are most of a link message and we never read them. */
 const SKIP_STATS = Buffer.from(Uint32Array.of(1 << 3).buffer);
 const NLM_F_DUMP = 0x300;
+/** How long ensureNetwork trusts the underlay (its MTU) it looked up. */
+const UNDERLAY_TTL_MS = 1000;
+
+/** A bridge as ensureNetwork leaves it: the spec's MTU and MAC, up. */
+const bridgeMatches = (b: KernelLink, spec: NetworkDevices): boolean =>
+  b.mtu === spec.mtu && b.up && (spec.bridgeMac === undefined || b.mac === spec.bridgeMac);
 const RTM_GETLINK = 18;
 const RTM_NEWLINK = 16;
 
@@ -165,6 +171,7 @@ export class NetlinkDataplane implements Dataplane {
    */
   private readonly lanes = { dump: new Lane(), change: new Lane() };
   private readonly forwarding: NetlinkForwarding;
+  private underlayCache: { index: number; link: KernelLink; until: number } | undefined;
   private readonly routing: NetlinkRouting;
 
   /** No I/O here: the rtnetlink socket is opened by the first request. */
@@ -262,11 +269,15 @@ export class NetlinkDataplane implements Dataplane {
     const spec = checkNetworkSpec(input);
     // The kernel clamps an oversized VXLAN MTU silently at creation (and
     // rejects it with EINVAL on change): check against the underlay first.
-    const underlay = await this.findLinkByIndex(spec.underlayIndex);
+    const underlay = await this.underlayLink(spec.underlayIndex);
     checkVxlanMtu(spec, underlay && { name: underlay.name, mtu: underlay.mtu });
     const bridge = await this.ensureBridge(spec);
     const created = await this.ensureVxlan(spec, bridge.index);
-    // Last: enslaving adjusts the bridge MTU to its ports'; converge it to the spec.
+    // A new VXLAN port (made with the spec's MTU) leaves a bridge that
+    // already matched as it was: the kernel moves a bridge's MTU only toward
+    // its ports' (all the spec's), and its MAC only while none was set.
+    if (created && bridgeMatches(bridge, spec)) return created;
+    // Else converge it last: enslaving adjusts the bridge MTU to its ports'.
     const final = await this.findLink(spec.bridge);
     if (!final) throw new TsoverlayError('KERNEL_FAILURE', `ensure network ${spec.bridge}: the bridge vanished while being set up`);
     await this.converge(final, { mtu: spec.mtu, up: true, ...(spec.bridgeMac ? { mac: spec.bridgeMac } : {}) });
@@ -396,19 +407,14 @@ export class NetlinkDataplane implements Dataplane {
     }
   }
 
-  /** True if the device was created (so it has no forwarding entries yet). */
+  /**
+   * True if the device was created (so it has no forwarding entries yet).
+   * Created first and looked at only when that fails with EEXIST: where it
+   * matters (a new network, devices lost in a restart) the device is
+   * missing, and one request makes it.
+   */
   private async ensureVxlan(spec: NetworkDevices, bridgeIndex: number): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
-      const found = await this.findLink(spec.vxlan);
-      if (found) {
-        const reason = vxlanIncompat(found.kind, found.vxlan, spec);
-        if (!reason) {
-          await this.converge(found, { master: bridgeIndex, mtu: spec.mtu, up: true });
-          return false;
-        }
-        this.log.warn({ device: spec.vxlan, reason }, 'recreating incompatible vxlan device');
-        await this.removeLink(spec.vxlan);
-      }
       try {
         await this.createVxlan(spec, bridgeIndex);
         this.log.info(
@@ -418,9 +424,20 @@ export class NetlinkDataplane implements Dataplane {
         return true;
       } catch (e) {
         if (errnoOf(e) !== 'EEXIST') throw e;
-        // Either a concurrent ensure created this very device (retry once and
-        // converge it), or another device already owns VNI+port.
-        if (attempt === 1 && (await this.findLink(spec.vxlan))) continue;
+        // This very device exists (perhaps just made by a concurrent ensure):
+        // converge it, or replace it if it cannot be; or another device
+        // already owns VNI+port.
+        const found = await this.findLink(spec.vxlan);
+        if (found && attempt < 3) {
+          const reason = vxlanIncompat(found.kind, found.vxlan, spec);
+          if (!reason) {
+            await this.converge(found, { master: bridgeIndex, mtu: spec.mtu, up: true });
+            return false;
+          }
+          this.log.warn({ device: spec.vxlan, reason }, 'recreating incompatible vxlan device');
+          await this.removeLink(spec.vxlan);
+          continue;
+        }
         const owner = (await this.dumpLinks()).find(
           (l) => l.vxlan && l.name !== spec.vxlan && l.vxlan.vni === spec.vni && l.vxlan.port === spec.port,
         );
@@ -529,6 +546,18 @@ export class NetlinkDataplane implements Dataplane {
 
   private async findLink(name: string): Promise<KernelLink | undefined> {
     return this.getLink('get link', name, {}, { ifname: name });
+  }
+
+  /**
+   * The underlay, for the MTU check of ensureNetwork: looked up at most once
+   * per UNDERLAY_TTL_MS (a restart recreates hundreds of networks in a row).
+   */
+  private async underlayLink(index: number): Promise<KernelLink | undefined> {
+    const now = performance.now();
+    if (this.underlayCache?.index === index && this.underlayCache.until > now) return this.underlayCache.link;
+    const link = await this.findLinkByIndex(index);
+    this.underlayCache = link && { index, link, until: now + UNDERLAY_TTL_MS };
+    return link;
   }
 
   private async findLinkByIndex(index: number): Promise<KernelLink | undefined> {

@@ -132,6 +132,8 @@ export const withPrefix = (ip: Ip, prefix: number): string => `${formatIp(ip)}/$
 
 /** Canonical text of an IP (e.g. IPv6 compressed), or undefined if invalid. */
 export const canonicalIp = (text: string): string | undefined => {
+  // Node's isIP accepts only plain dotted decimal (no leading zeros): already canonical.
+  if (isIP(text) === 4) return text;
   const ip = parseIp(text);
   return ip ? formatIp(ip) : undefined;
 };
