@@ -16,16 +16,20 @@
  * - Every mutation is an ensure: read the device by name, keep it if
  *   compatible (fix master/MTU/up in place, one RTM_SETLINK only if something
  *   differs), else log why, delete and recreate. A second identical call only
- *   reads.
+ *   reads. (The VXLAN device is the exception: it is created first and read
+ *   only if that fails with EEXIST, see ensureVxlan.)
  *
  * Netlink notes (see also shared/docs/multi-host-lab.md):
  * - The package pairs replies with requests by sequence number, but keeps a
  *   single "multipart in progress" buffer per socket, and the kernel answers
  *   a second dump on a socket that is still dumping with EBUSY. Concurrent
  *   dumps on one socket therefore break; all requests go through one queue
- *   here (each takes microseconds). Requests answered by a bare ACK may be
- *   in flight together: `addForwarding` writes its entries that way, as one
- *   job of the queue.
+ *   here (each takes microseconds). Requests answered by a bare ACK may go
+ *   together: `addForwarding` writes its entries many to a `sendmsg`, as one
+ *   job of the queue (neigh-batch.ts).
+ * - Link answers are read by hand (link-message.ts), not by the package's
+ *   parser, which turns every attribute of every link into objects: a dump
+ *   of a few thousand links was most of a restart's garbage.
  * - After a timeout the socket may still deliver the late answer (or half a
  *   dump): the socket is dropped and a fresh one opened on the next request.
  * - IFLA_LINKINFO and VETH_INFO_PEER are raw buffers in the package: we

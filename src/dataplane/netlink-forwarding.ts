@@ -29,6 +29,8 @@
  * - FDB entries are neighbour messages of family AF_BRIDGE (7) with NTF_SELF
  *   (else they would go to the bridge the VXLAN device is enslaved to);
  *   NDA_LLADDR = MAC, NDA_DST = remote VTEP.
+ * - Adds (addFdb, addNeigh, addForwarding) are written by hand and sent many
+ *   to a `sendmsg` (neigh-batch.ts); reads and deletes go through the package.
  * - Dump filters (the package does not set NETLINK_GET_STRICT_CHK, so the
  *   kernel parses requests the legacy way): the neighbour dump takes an
  *   NDA_IFINDEX attribute; the FDB dump only filters by port when the request
