@@ -169,7 +169,9 @@ export async function runDataplane(bl: BenchLab, opts: DataplaneOptions): Promis
   const raw = Object.fromEntries(PATHS.map((p) => [p, { throughput1Gbps: [] as number[], throughput4Gbps: [] as number[], rttUs: [] as number[], rrPerSec: [] as number[], tcpRttUs: [] as number[] }])) as Record<PathName, Required<PathResult['raw']>>;
   try {
     for (let rep = 1; rep <= opts.reps; rep++) {
-      for (const e of ends) {
+      // each repetition starts with the next path: no path is always measured first
+      const order = ends.map((_, i) => ends[(i + rep - 1) % ends.length] as PathEnds);
+      for (const e of order) {
         const r = raw[e.path];
         r.throughput1Gbps.push(await iperf(e, 1, opts.iperfSeconds));
         r.throughput4Gbps.push(await iperf(e, 4, opts.iperfSeconds));

@@ -96,7 +96,7 @@ async function main(): Promise<void> {
       if (only.has('dataplane')) {
         results.dataplane.push(await runDataplane(bl, quick
           ? { reps: 1, iperfSeconds: 2, rrSeconds: 1, pings: 500 }
-          : { reps: 5, iperfSeconds: 5, rrSeconds: 3, pings: 3000 }));
+          : { reps: 7, iperfSeconds: 5, rrSeconds: 3, pings: 3000 }));
       }
       if (control) results.control = await runControl(bl, quick ? { runs: 4, probes: 5, creates: 3 } : { runs: 12, probes: 24, creates: 10 });
     });
