@@ -15,10 +15,12 @@
 #   M  macvlan (bridge mode) on the VXLAN device in the host namespace: no
 #      bridge at all
 #
-# usage: sudo bash bench/l2-paths.sh [REPS]   (needs sockperf, iperf3; ~1 min)
+# usage: sudo bash bench/l2-paths.sh [REPS] [UNDERLAY_MTU]   (needs sockperf, iperf3; ~1 min)
 # All addresses live in namespaces this script creates and deletes.
 set -euo pipefail
 REPS=${1:-7}
+UMTU=${2:-1500}
+MTU=$((UMTU - 50))
 P=tsl2p
 A=$P-ha
 B=$P-hb
@@ -49,7 +51,7 @@ entries() {
 # a container namespace whose eth0 is already there (way, host)
 container() {
   local c=$2-c$1
-  ip -n "$c" link set eth0 address "$(cmac "$1" "$2")" mtu 1450 up
+  ip -n "$c" link set eth0 address "$(cmac "$1" "$2")" mtu $MTU up
   ip -n "$c" addr add "$(cip "$1" "$2")/24" dev eth0
 }
 
@@ -58,9 +60,9 @@ ip netns add $B
 ip -n $A link add ul type veth peer name ul netns $B
 for H in $A $B; do
   ip -n "$H" addr add "${UL[$H]}/24" dev ul
-  ip -n "$H" link set ul up
+  ip -n "$H" link set ul mtu "$UMTU" up
   ip -n "$H" link set lo up
-  nsx "$H" sysctl -qw net.bridge.bridge-nf-call-iptables=1
+  nsx "$H" sysctl -qw net.bridge.bridge-nf-call-iptables="${BRNF:-1}"
   nsx "$H" iptables -P FORWARD DROP
   for c in DOCKER-USER DOCKER-ISOLATION-STAGE-1 DOCKER; do nsx "$H" iptables -N $c; done
   nsx "$H" iptables -A DOCKER-USER -j RETURN
@@ -74,10 +76,10 @@ for H in $A $B; do
   L=${UL[$H]}
   # T
   ip -n "$H" link add tsbr-t type bridge
-  ip -n "$H" link set tsbr-t mtu 1450 up
-  ip -n "$H" link add vx-t mtu 1450 type vxlan id 100 local "$L" dstport 4789 nolearning proxy dev ul
+  ip -n "$H" link set tsbr-t mtu $MTU up
+  ip -n "$H" link add vx-t mtu $MTU type vxlan id 100 local "$L" dstport 4789 nolearning proxy dev ul
   ip -n "$H" link set vx-t master tsbr-t up
-  ip -n "$H" link add tsh-t mtu 1450 type veth peer name eth0 netns "$H-cT"
+  ip -n "$H" link add tsh-t mtu $MTU type veth peer name eth0 netns "$H-cT"
   ip -n "$H" link set tsh-t master tsbr-t up
   container T "$H"
   entries "$H" vx-t T "$H"
@@ -85,19 +87,19 @@ for H in $A $B; do
   O=$H-ovs
   ip netns add "$O"
   ip -n "$O" link set lo up
-  ip -n "$H" link add vx-s mtu 1450 type vxlan id 200 local "$L" dstport 4790 nolearning proxy dev ul
+  ip -n "$H" link add vx-s mtu $MTU type vxlan id 200 local "$L" dstport 4790 nolearning proxy dev ul
   ip -n "$H" link set vx-s netns "$O"
   ip -n "$O" link add br0 type bridge
-  ip -n "$O" link set br0 mtu 1450 up
+  ip -n "$O" link set br0 mtu $MTU up
   ip -n "$O" link set vx-s master br0 up
-  ip -n "$O" link add veth0 mtu 1450 type veth peer name eth0 netns "$H-cS"
+  ip -n "$O" link add veth0 mtu $MTU type veth peer name eth0 netns "$H-cS"
   ip -n "$O" link set veth0 master br0 up
   container S "$H"
   entries "$O" vx-s S "$H"
   # M
-  ip -n "$H" link add vx-m mtu 1450 type vxlan id 300 local "$L" dstport 4791 nolearning proxy dev ul
+  ip -n "$H" link add vx-m mtu $MTU type vxlan id 300 local "$L" dstport 4791 nolearning proxy dev ul
   ip -n "$H" link set vx-m up
-  ip -n "$H" link add mv-m link vx-m mtu 1450 type macvlan mode bridge
+  ip -n "$H" link add mv-m link vx-m mtu $MTU type macvlan mode bridge
   ip -n "$H" link set mv-m netns "$H-cM"
   ip -n "$H-cM" link set mv-m name eth0
   container M "$H"

@@ -22,18 +22,11 @@
 import type { NetlinkMessage, RtNetlinkSocket } from 'netlink';
 import { getSystemErrorName } from 'node:util';
 import { KernelError } from './kernel-error.js';
+import { NDA_DST, NDA_LLADDR, NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST, NUD_PERMANENT, RTM_NEWNEIGH } from './linux.js';
 
 /** Messages per `sendmsg`. */
 export const BATCH = 128;
 
-// linux/netlink.h, linux/rtnetlink.h, linux/neighbour.h
-const NLMSG_ERROR = 2;
-const RTM_NEWNEIGH = 28;
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
-const NUD_PERMANENT = 0x80;
-const NDA_DST = 1;
-const NDA_LLADDR = 2;
 const HEADER = 16; // struct nlmsghdr
 const NDMSG = 12; // struct ndmsg
 

@@ -65,6 +65,7 @@ import { type KernelLink, parseLinkMessage } from './link-message.js';
 import { NetlinkForwarding } from './netlink-forwarding.js';
 import { addressesByLink, NetlinkRouting } from './netlink-routing.js';
 import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu, vxlanIncompat } from './spec.js';
+import { AF_INET, AF_INET6, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTM_GETLINK, RTM_NEWLINK } from './linux.js';
 
 export { VXLAN_TARGET_TTL_MS } from './netlink-forwarding.js';
 
@@ -82,14 +83,6 @@ export interface NetlinkDataplaneOptions {
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
-
-// nlmsghdr flags for NEW requests (linux/netlink.h).
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
-const AF_INET = 2;
-const AF_INET6 = 10;
-const RT_TABLE_MAIN = 254;
-const RT_SCOPE_UNIVERSE = 0;
 
 const silent: DataplaneLogger = { debug: () => {}, info: () => {}, warn: () => {} };
 
@@ -143,15 +136,12 @@ interface LinkChange {
 
 /** IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS (linux/rtnetlink.h): the counters are most of a link message and we never read them. */
 const SKIP_STATS = Buffer.from(Uint32Array.of(1 << 3).buffer);
-const NLM_F_DUMP = 0x300;
 /** How long ensureNetwork trusts the underlay (its MTU) it looked up. */
 const UNDERLAY_TTL_MS = 1000;
 
 /** A bridge as ensureNetwork leaves it: the spec's MTU and MAC, up. */
 const bridgeMatches = (b: KernelLink, spec: NetworkDevices): boolean =>
   b.mtu === spec.mtu && b.up && (spec.bridgeMac === undefined || b.mac === spec.bridgeMac);
-const RTM_GETLINK = 18;
-const RTM_NEWLINK = 16;
 
 /**
  * An RTM_GETLINK written by the package; its answers come back unparsed

@@ -50,19 +50,11 @@ import { errnoOf, kernelFailure } from './kernel-error.js';
 import { neighBody, type NeighRequest, sendNeighRequests } from './neigh-batch.js';
 import type { Exec } from './netlink-routing.js';
 import { checkFdbEntry, checkForwardingDevice, checkNeighEntry, sortForwarding, ZERO_MAC } from './spec.js';
+import { AF_BRIDGE, AF_INET, AF_INET6, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NTF_SELF } from './linux.js';
 
 /** How long a forwarding call trusts the ifindex an earlier one looked up. */
 export const VXLAN_TARGET_TTL_MS = 1000;
 
-// linux/netlink.h, linux/rtnetlink.h
-const NLM_F_REPLACE = 0x100;
-const NLM_F_CREATE = 0x400;
-const NLM_F_APPEND = 0x800;
-const NLM_F_DUMP = 0x300;
-const AF_INET = 2;
-const AF_INET6 = 10;
-const AF_BRIDGE = 7;
-const NTF_SELF = 0x2;
 /** Used when the adapter was built without a request timeout (it always has one). */
 const DEFAULT_TIMEOUT_MS = 10_000;
 

@@ -70,16 +70,7 @@ import {
   sortAddresses,
   sortTableRoutes,
 } from './routing-spec.js';
-
-// linux/netlink.h, linux/rtnetlink.h
-const NLM_F_REPLACE = 0x100;
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
-const AF_INET = 2;
-const AF_INET6 = 10;
-const RT_SCOPE_HOST = 254;
-const RT_SCOPE_LINK = 253;
-const RT_SCOPE_NOWHERE = 255;
+import { AF_INET, AF_INET6, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE } from './linux.js';
 
 /** The adapter's request runner: one request at a time, with timeout and error mapping. */
 export type Exec = <T>(
