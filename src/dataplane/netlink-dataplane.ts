@@ -63,7 +63,7 @@ import { errnoOf, kernelFailure, toKernelError } from './kernel-error.js';
 import { isValidIfname, OWNED_PREFIX } from './names.js';
 import { type KernelLink, parseLinkMessage } from './link-message.js';
 import { NetlinkForwarding } from './netlink-forwarding.js';
-import { addressesByLink, NetlinkRouting } from './netlink-routing.js';
+import { addressesByLink, NetlinkRouting, type TimedOptions } from './netlink-routing.js';
 import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu, vxlanIncompat } from './spec.js';
 import { AF_INET, AF_INET6, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTM_GETLINK, RTM_NEWLINK } from './linux.js';
 
@@ -609,7 +609,7 @@ export class NetlinkDataplane implements Dataplane {
   private exec<T>(
     operation: string,
     device: string,
-    fn: (s: RtNetlinkSocket, o: RequestOptions) => Promise<T>,
+    fn: (s: RtNetlinkSocket, o: TimedOptions) => Promise<T>,
     detail?: string,
   ): Promise<T> {
     const lane = operation.startsWith('dump') ? this.lanes.dump : this.lanes.change;

@@ -55,8 +55,6 @@ import { AF_BRIDGE, AF_INET, AF_INET6, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, N
 /** How long a forwarding call trusts the ifindex an earlier one looked up. */
 export const VXLAN_TARGET_TTL_MS = 1000;
 
-/** Used when the adapter was built without a request timeout (it always has one). */
-const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** What the forwarding calls need from `NetlinkDataplane`. */
 export interface ForwardingKernel {
@@ -157,7 +155,7 @@ export class NetlinkForwarding {
         }
       }
       const kernel = await this.k.exec('add forwarding', vxlan, (s, o) =>
-        sendNeighRequests(s, writes.map((w) => w.request), o.timeout ?? DEFAULT_TIMEOUT_MS),
+        sendNeighRequests(s, writes.map((w) => w.request), o.timeout),
       );
       for (const [i, error] of kernel) {
         const w = writes[i];
@@ -270,7 +268,7 @@ export class NetlinkForwarding {
   /** One entry, as a batch of one: the kernel's refusal rejects. */
   private async writeOne(vxlan: string, w: EntryWrite): Promise<void> {
     await this.k.exec(w.operation, vxlan, async (s, o) => {
-      const error = (await sendNeighRequests(s, [w.request], o.timeout ?? DEFAULT_TIMEOUT_MS)).get(0);
+      const error = (await sendNeighRequests(s, [w.request], o.timeout)).get(0);
       if (error) throw error;
     }, w.detail);
   }

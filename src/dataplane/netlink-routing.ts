@@ -73,10 +73,13 @@ import {
 import { AF_INET, AF_INET6, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE } from './linux.js';
 
 /** The adapter's request runner: one request at a time, with timeout and error mapping. */
+/** The options every request gets: the adapter's timeout. */
+export type TimedOptions = RequestOptions & { timeout: number };
+
 export type Exec = <T>(
   operation: string,
   device: string,
-  fn: (s: RtNetlinkSocket, o: RequestOptions) => Promise<T>,
+  fn: (s: RtNetlinkSocket, o: TimedOptions) => Promise<T>,
   detail?: string,
 ) => Promise<T>;
 
