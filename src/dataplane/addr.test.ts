@@ -33,6 +33,8 @@ t.test('bytes round trip', async (t) => {
   t.same(ipToBytes('192.168.77.2'), Buffer.from([192, 168, 77, 2]));
   t.equal(ipToBytes('fd77::2')?.length, 16);
   t.equal(bytesToIp(ipToBytes('fd77::2') ?? Buffer.alloc(0)), 'fd77::2');
+  t.equal(bytesToIp(Buffer.from([10, 0, 255, 1])), '10.0.255.1');
+  t.equal(bytesToIp(Buffer.alloc(4)), '0.0.0.0');
   t.throws(() => bytesToIp(Buffer.alloc(5)));
 });
 

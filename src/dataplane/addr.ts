@@ -28,9 +28,10 @@ export const ipToBytes = (text: string): Buffer | undefined => {
 
 /** Canonical text of 4 or 16 address bytes. */
 export const bytesToIp = (bytes: Uint8Array): string => {
-  if (bytes.length !== 4 && bytes.length !== 16) throw new Error(`not an IP address: ${bytes.length} bytes`);
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  if (bytes.length !== 16) throw new Error(`not an IP address: ${bytes.length} bytes`);
   const value = Array.from(bytes).reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
-  return formatIp({ family: bytes.length === 4 ? 4 : 6, value });
+  return formatIp({ family: 6, value });
 };
 
 /** Canonical form and family of an IP literal, or undefined if it is not one. */

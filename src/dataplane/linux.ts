@@ -17,6 +17,7 @@ export const NLM_F_DUMP = 0x300;
 export const RTM_NEWLINK = 16;
 export const RTM_GETLINK = 18;
 export const RTM_NEWNEIGH = 28;
+export const RTM_GETNEIGH = 30;
 
 // address families
 export const AF_INET = 2;

@@ -30,7 +30,8 @@
  *   (else they would go to the bridge the VXLAN device is enslaved to);
  *   NDA_LLADDR = MAC, NDA_DST = remote VTEP.
  * - Adds (addFdb, addNeigh, addForwarding) are written by hand and sent many
- *   to a `sendmsg` (neigh-batch.ts); reads and deletes go through the package.
+ *   to a `sendmsg` (neigh-batch.ts); answers to reads are read by hand
+ *   (neigh-message.ts); deletes and the read requests are the package's.
  * - Dump filters (the package does not set NETLINK_GET_STRICT_CHK, so the
  *   kernel parses requests the legacy way): the neighbour dump takes an
  *   NDA_IFINDEX attribute; the FDB dump only filters by port when the request
@@ -42,15 +43,16 @@
  *   whatever MAC it has. Deletes therefore read the entry first, so the
  *   boolean is right and a newer entry for a reused IP is not removed.
  */
-import { type RequestOptions, type RtNetlinkSocket, rt } from 'netlink';
+import { AttrStream, type RequestOptions, type RtNetlinkSocket, rt } from 'netlink';
 import { TsoverlayError } from '../errors.js';
-import { bytesToIp, bytesToMac, canonicalIp, ipToBytes, isAllZero, isMulticastIp, macToBytes } from './addr.js';
+import { canonicalIp, ipToBytes, macToBytes } from './addr.js';
 import type { FdbEntry, Forwarding, ForwardingFailure, NeighEntry } from './dataplane.js';
 import { errnoOf, kernelFailure } from './kernel-error.js';
 import { neighBody, type NeighRequest, sendNeighRequests } from './neigh-batch.js';
-import type { Exec } from './netlink-routing.js';
+import type { Exec, TimedOptions } from './netlink-routing.js';
+import { parseFdb, parseNeigh } from './neigh-message.js';
 import { checkFdbEntry, checkForwardingDevice, checkNeighEntry, sortForwarding, ZERO_MAC } from './spec.js';
-import { AF_BRIDGE, AF_INET, AF_INET6, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NTF_SELF } from './linux.js';
+import { AF_BRIDGE, AF_INET, AF_INET6, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NTF_SELF, RTM_GETNEIGH, RTM_NEWNEIGH } from './linux.js';
 
 /** How long a forwarding call trusts the ifindex an earlier one looked up. */
 export const VXLAN_TARGET_TTL_MS = 1000;
@@ -64,28 +66,20 @@ export interface ForwardingKernel {
 }
 
 
-/** An FDB entry we program: ours are `self`, `permanent` and have a unicast dst. */
-const parseFdb = (m: rt.NeighborMessage): FdbEntry | undefined => {
-  const { lladdr, dst } = m.attrs;
-  if (!m.data.flags?.self || !m.data.state?.permanent || !lladdr || lladdr.length !== 6 || !dst) return undefined;
-  if (dst.length !== 4 && dst.length !== 16) return undefined;
-  // The group's default entry (all-zero MAC, multicast dst) is the kernel's own.
-  if (isMulticastIp(dst) || isAllZero(dst)) return undefined;
-  return { mac: bytesToMac(lladdr), dst: bytesToIp(dst) };
+/**
+ * A neighbour request (as the package writes it, or raw bytes) whose answers
+ * come back unparsed: the payloads of the RTM_NEWNEIGH messages, for
+ * parseFdb / parseNeigh.
+ */
+const neighAnswers = async (s: RtNetlinkSocket, body: Uint8Array[], o: TimedOptions & { flags?: number }): Promise<Buffer[]> => {
+  const [answers] = await s.socket.request(RTM_GETNEIGH, body, o);
+  return answers.filter((m) => m.type === RTM_NEWNEIGH).map((m) => m.data);
 };
 
-/** A permanent neighbour entry (not a proxy entry, not one the kernel resolved). */
-const parseNeigh = (m: rt.NeighborMessage): NeighEntry | undefined => {
-  const { lladdr, dst } = m.attrs;
-  if (!m.data.state?.permanent || m.data.flags?.proxy || !lladdr || lladdr.length !== 6 || !dst) return undefined;
-  if (dst.length !== 4 && dst.length !== 16) return undefined;
-  return { ip: bytesToIp(dst), mac: bytesToMac(lladdr) };
-};
-
-const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
+const neighRequest = (data: rt.Neighbor, attrs: rt.NeighborAttrs): Uint8Array[] => {
+  const out = new AttrStream();
+  rt.formatNeighborMessage({ kind: 'neighbor', data, attrs }, out);
+  return out.bufs;
 };
 
 /** The VXLAN device a forwarding call works on. */
@@ -315,30 +309,25 @@ export class NetlinkForwarding {
     const header = Buffer.alloc(16);
     header.writeUInt8(AF_BRIDGE, 0);
     header.writeInt32LE(dev?.index ?? 0, 4);
-    const msgs = await this.k.exec('dump fdb', dev?.name ?? 'all devices', (s, o) =>
-      s.request(rt.MessageType.GETNEIGH, [header], { ...o, flags: NLM_F_DUMP }),
-    );
+    const msgs = await this.k.exec('dump fdb', dev?.name ?? 'all devices', (s, o) => neighAnswers(s, [header], { ...o, flags: NLM_F_DUMP }));
     const out: Array<[number, FdbEntry]> = [];
     for (const m of msgs) {
-      if (m.kind !== 'neighbor' || m.data.family !== AF_BRIDGE || m.data.ifindex === undefined) continue;
-      if (dev && m.data.ifindex !== dev.index) continue;
       const e = parseFdb(m);
-      if (e) out.push([m.data.ifindex, e]);
+      if (e && (!dev || e[0] === dev.index)) out.push(e);
     }
     return out;
   }
 
   /** Our neighbour entries (IPv4 and IPv6) on the device (filtered by NDA_IFINDEX), or on every device. */
   private async dumpNeigh(dev: VxlanTarget | undefined): Promise<Array<[number, NeighEntry]>> {
+    const ifindex = dev && Buffer.from(Uint32Array.of(dev.index).buffer); // NDA_IFINDEX, host byte order
     const msgs = await this.k.exec('dump neighbours', dev?.name ?? 'all devices', (s, o) =>
-      s.getNeighbors({}, dev ? { ifindex: u32(dev.index) } : {}, o),
+      neighAnswers(s, neighRequest({}, ifindex ? { ifindex } : {}), { ...o, flags: NLM_F_DUMP }),
     );
     const out: Array<[number, NeighEntry]> = [];
     for (const m of msgs) {
-      if ((m.data.family !== AF_INET && m.data.family !== AF_INET6) || m.data.ifindex === undefined) continue;
-      if (dev && m.data.ifindex !== dev.index) continue;
       const e = parseNeigh(m);
-      if (e) out.push([m.data.ifindex, e]);
+      if (e && (!dev || e[0] === dev.index)) out.push(e);
     }
     return out;
   }
@@ -349,12 +338,11 @@ export class NetlinkForwarding {
       const msgs = await this.k.exec(
         'get fdb',
         dev.name,
-        (s, o) =>
-          s.getNeighbor({ family: AF_BRIDGE, ifindex: dev.index, flags: { self: true } }, { lladdr: macToBytes(mac) ?? Buffer.alloc(0) }, o),
+        (s, o) => neighAnswers(s, neighRequest({ family: AF_BRIDGE, ifindex: dev.index, flags: { self: true } }, { lladdr: bytes(macToBytes(mac)) }), o),
         mac,
       );
       const m = msgs[0];
-      return m ? parseFdb(m) : undefined;
+      return m && parseFdb(m)?.[1];
     } catch (e) {
       if (errnoOf(e) === 'ENOENT') return undefined;
       throw e;
@@ -367,16 +355,11 @@ export class NetlinkForwarding {
       const msgs = await this.k.exec(
         'get neighbour',
         dev.name,
-        (s, o) =>
-          s.getNeighbor(
-            { family: entry.family === 4 ? AF_INET : AF_INET6, ifindex: dev.index },
-            { dst: ipToBytes(entry.ip) ?? Buffer.alloc(0) },
-            o,
-          ),
+        (s, o) => neighAnswers(s, neighRequest({ family: entry.family === 4 ? AF_INET : AF_INET6, ifindex: dev.index }, { dst: bytes(ipToBytes(entry.ip)) }), o),
         entry.ip,
       );
       const m = msgs[0];
-      return m ? parseNeigh(m) : undefined;
+      return m && parseNeigh(m)?.[1];
     } catch (e) {
       if (errnoOf(e) === 'ENOENT') return undefined;
       throw e;

@@ -1,0 +1,74 @@
+/**
+ * RTM_NEWNEIGH answers (of RTM_GETNEIGH: FDB and neighbour entries) read by
+ * hand: only entries that are ours become objects.
+ *
+ * Why: a full reconcile pass dumps the host's whole FDB and neighbour table
+ * (at 5,000 endpoints ~18,000 entries, most of them the bridges' own entries
+ * for their ports), and the `netlink` package's parser made objects of every
+ * attribute of every one.
+ */
+import { bytesToIp, bytesToMac, isAllZero, isMulticastIp } from './addr.js';
+import type { FdbEntry, NeighEntry } from './dataplane.js';
+import { AF_BRIDGE, AF_INET, AF_INET6, NDA_DST, NDA_LLADDR, NTF_SELF, NUD_PERMANENT } from './linux.js';
+
+const NDMSG = 12; // struct ndmsg: family u8, pad u8+u16, ifindex s32, state u16, flags u8, type u8
+const NTF_PROXY = 0x8;
+/** nla_type's flag bits (NLA_F_NESTED, NLA_F_NET_BYTEORDER). */
+const NLA_TYPE_MASK = 0x3fff;
+
+/** Where NDA_DST and NDA_LLADDR of the last scanned message are (0 = absent); reused, parsing is synchronous. */
+const at = { dst: 0, dstEnd: 0, ll: 0, llEnd: 0 };
+
+const scan = (b: Buffer): void => {
+  at.dst = at.dstEnd = at.ll = at.llEnd = 0;
+  for (let i = NDMSG; i + 4 <= b.length; ) {
+    const len = b.readUInt16LE(i);
+    if (len < 4 || i + len > b.length) break; // malformed: stop, keep what was read
+    const type = b.readUInt16LE(i + 2) & NLA_TYPE_MASK;
+    if (type === NDA_DST && at.dst === 0) {
+      at.dst = i + 4;
+      at.dstEnd = i + len;
+    } else if (type === NDA_LLADDR && at.ll === 0) {
+      at.ll = i + 4;
+      at.llEnd = i + len;
+    }
+    i += (len + 3) & ~3;
+  }
+};
+
+/** The unicast MAC and the 4- or 16-byte IP of the scanned message, or undefined. */
+const macAndIp = (b: Buffer): { mac: Buffer; ip: Buffer } | undefined => {
+  const ipLen = at.dstEnd - at.dst;
+  if (at.ll === 0 || at.llEnd - at.ll !== 6 || at.dst === 0 || (ipLen !== 4 && ipLen !== 16)) return undefined;
+  return { mac: b.subarray(at.ll, at.llEnd), ip: b.subarray(at.dst, at.dstEnd) };
+};
+
+/**
+ * The FDB entry in an RTM_NEWNEIGH payload, with its device's ifindex, if it
+ * is one we program: AF_BRIDGE, `self`, `permanent`, a unicast dst. The
+ * group's default entry (all-zero MAC, multicast dst) is the kernel's own.
+ */
+export const parseFdb = (b: Buffer): [number, FdbEntry] | undefined => {
+  if (b.length < NDMSG || b.readUInt8(0) !== AF_BRIDGE) return undefined;
+  if (!(b.readUInt8(10) & NTF_SELF) || !(b.readUInt16LE(8) & NUD_PERMANENT)) return undefined;
+  scan(b);
+  const e = macAndIp(b);
+  if (!e || isMulticastIp(e.ip) || isAllZero(e.ip)) return undefined;
+  return [b.readInt32LE(4), { mac: bytesToMac(e.mac), dst: bytesToIp(e.ip) }];
+};
+
+/**
+ * The neighbour entry in an RTM_NEWNEIGH payload, with its device's
+ * ifindex, if it is a permanent one (not a proxy entry, not one the kernel
+ * resolved).
+ */
+export const parseNeigh = (b: Buffer): [number, NeighEntry] | undefined => {
+  if (b.length < NDMSG) return undefined;
+  const family = b.readUInt8(0);
+  if (family !== AF_INET && family !== AF_INET6) return undefined;
+  if (!(b.readUInt16LE(8) & NUD_PERMANENT) || b.readUInt8(10) & NTF_PROXY) return undefined;
+  scan(b);
+  const e = macAndIp(b);
+  if (!e) return undefined;
+  return [b.readInt32LE(4), { ip: bytesToIp(e.ip), mac: bytesToMac(e.mac) }];
+};
