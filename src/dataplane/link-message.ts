@@ -12,6 +12,7 @@
  */
 import { ifla } from 'netlink';
 import { bytesToIp, bytesToMac, isAllZero } from './addr.js';
+import { NLA_TYPE_MASK } from './linux.js';
 import type { VxlanState } from './spec.js';
 
 /** A link as read from the kernel, with what we compare on. */
@@ -36,8 +37,6 @@ const IFLA_MASTER = 10;
 const IFLA_LINKINFO = 18;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
-/** nla_type's flag bits (NLA_F_NESTED, NLA_F_NET_BYTEORDER). */
-const NLA_TYPE_MASK = 0x3fff;
 
 /** Attribute types we read are below this. */
 const TYPES = 32;

@@ -13,6 +13,9 @@ export const NLM_F_CREATE = 0x400;
 export const NLM_F_APPEND = 0x800;
 export const NLM_F_DUMP = 0x300;
 
+// attributes: nla_type's flag bits (NLA_F_NESTED, NLA_F_NET_BYTEORDER) masked off
+export const NLA_TYPE_MASK = 0x3fff;
+
 // rtnetlink message types
 export const RTM_NEWLINK = 16;
 export const RTM_GETLINK = 18;

@@ -9,12 +9,10 @@
  */
 import { bytesToIp, bytesToMac, isAllZero, isMulticastIp } from './addr.js';
 import type { FdbEntry, NeighEntry } from './dataplane.js';
-import { AF_BRIDGE, AF_INET, AF_INET6, NDA_DST, NDA_LLADDR, NTF_SELF, NUD_PERMANENT } from './linux.js';
+import { AF_BRIDGE, AF_INET, AF_INET6, NDA_DST, NDA_LLADDR, NLA_TYPE_MASK, NTF_SELF, NUD_PERMANENT } from './linux.js';
 
 const NDMSG = 12; // struct ndmsg: family u8, pad u8+u16, ifindex s32, state u16, flags u8, type u8
 const NTF_PROXY = 0x8;
-/** nla_type's flag bits (NLA_F_NESTED, NLA_F_NET_BYTEORDER). */
-const NLA_TYPE_MASK = 0x3fff;
 
 /** Where NDA_DST and NDA_LLADDR of the last scanned message are (0 = absent); reused, parsing is synchronous. */
 const at = { dst: 0, dstEnd: 0, ll: 0, llEnd: 0 };
