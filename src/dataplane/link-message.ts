@@ -12,7 +12,7 @@
  */
 import { ifla } from 'netlink';
 import { bytesToIp, bytesToMac, isAllZero } from './addr.js';
-import { NLA_TYPE_MASK } from './linux.js';
+import { scanAttributes } from './raw-answers.js';
 import type { VxlanState } from './spec.js';
 
 /** A link as read from the kernel, with what we compare on. */
@@ -41,25 +41,6 @@ const IFLA_INFO_DATA = 2;
 /** Attribute types we read are below this. */
 const TYPES = 32;
 
-/**
- * Where each attribute of `b[start, end)` with a type below TYPES is: its
- * payload is `b[from[type], to[type])`, from = 0 when absent (the first of a
- * type wins). The arrays are reused: parsing is synchronous, and a dump of
- * thousands of links then makes no garbage for the walk.
- */
-const scan = (b: Buffer, start: number, end: number, from: Int32Array, to: Int32Array): void => {
-  from.fill(0);
-  for (let at = start; at + 4 <= end; ) {
-    const len = b.readUInt16LE(at);
-    if (len < 4 || at + len > end) break; // malformed: stop, keep what was read
-    const type = b.readUInt16LE(at + 2) & NLA_TYPE_MASK;
-    if (type < TYPES && from[type] === 0) {
-      from[type] = at + 4;
-      to[type] = at + len;
-    }
-    at += (len + 3) & ~3;
-  }
-};
 const linkFrom = new Int32Array(TYPES);
 const linkTo = new Int32Array(TYPES);
 const infoFrom = new Int32Array(TYPES);
@@ -104,7 +85,7 @@ const parseVxlan = (data: Buffer): VxlanState => {
  */
 export const parseLinkMessage = (b: Buffer, keep?: (name: string) => boolean): KernelLink | undefined => {
   if (b.length < IFINFOMSG) return undefined;
-  scan(b, IFINFOMSG, b.length, linkFrom, linkTo);
+  scanAttributes(b, IFINFOMSG, b.length, linkFrom, linkTo);
   const name = linkFrom[IFLA_IFNAME] ? text(b, linkFrom[IFLA_IFNAME] ?? 0, linkTo[IFLA_IFNAME] ?? 0) : '';
   if (keep && !keep(name)) return undefined;
   const link: KernelLink = {
@@ -121,7 +102,7 @@ export const parseLinkMessage = (b: Buffer, keep?: (name: string) => boolean): K
   if (master) link.master = master;
   const infoAt = linkFrom[IFLA_LINKINFO] ?? 0;
   if (infoAt > 0) {
-    scan(b, infoAt, linkTo[IFLA_LINKINFO] ?? 0, infoFrom, infoTo);
+    scanAttributes(b, infoAt, linkTo[IFLA_LINKINFO] ?? 0, infoFrom, infoTo);
     const kindAt = infoFrom[IFLA_INFO_KIND] ?? 0;
     if (kindAt > 0) link.kind = text(b, kindAt, infoTo[IFLA_INFO_KIND] ?? 0);
     const dataAt = infoFrom[IFLA_INFO_DATA] ?? 0;

@@ -9,36 +9,26 @@
  */
 import { bytesToIp, bytesToMac, isAllZero, isMulticastIp } from './addr.js';
 import type { FdbEntry, NeighEntry } from './dataplane.js';
-import { AF_BRIDGE, AF_INET, AF_INET6, NDA_DST, NDA_LLADDR, NLA_TYPE_MASK, NTF_SELF, NUD_PERMANENT } from './linux.js';
+import { AF_BRIDGE, AF_INET, AF_INET6, NDA_DST, NDA_LLADDR, NTF_SELF, NUD_PERMANENT } from './linux.js';
+import { scanAttributes } from './raw-answers.js';
 
 const NDMSG = 12; // struct ndmsg: family u8, pad u8+u16, ifindex s32, state u16, flags u8, type u8
 const NTF_PROXY = 0x8;
 
-/** Where NDA_DST and NDA_LLADDR of the last scanned message are (0 = absent); reused, parsing is synchronous. */
-const at = { dst: 0, dstEnd: 0, ll: 0, llEnd: 0 };
-
-const scan = (b: Buffer): void => {
-  at.dst = at.dstEnd = at.ll = at.llEnd = 0;
-  for (let i = NDMSG; i + 4 <= b.length; ) {
-    const len = b.readUInt16LE(i);
-    if (len < 4 || i + len > b.length) break; // malformed: stop, keep what was read
-    const type = b.readUInt16LE(i + 2) & NLA_TYPE_MASK;
-    if (type === NDA_DST && at.dst === 0) {
-      at.dst = i + 4;
-      at.dstEnd = i + len;
-    } else if (type === NDA_LLADDR && at.ll === 0) {
-      at.ll = i + 4;
-      at.llEnd = i + len;
-    }
-    i += (len + 3) & ~3;
-  }
-};
+/** Where NDA_DST and NDA_LLADDR of the last scanned message are (see scanAttributes). */
+const from = new Int32Array(NDA_LLADDR + 1);
+const to = new Int32Array(NDA_LLADDR + 1);
+const scan = (b: Buffer): void => scanAttributes(b, NDMSG, b.length, from, to);
 
 /** The unicast MAC and the 4- or 16-byte IP of the scanned message, or undefined. */
 const macAndIp = (b: Buffer): { mac: Buffer; ip: Buffer } | undefined => {
-  const ipLen = at.dstEnd - at.dst;
-  if (at.ll === 0 || at.llEnd - at.ll !== 6 || at.dst === 0 || (ipLen !== 4 && ipLen !== 16)) return undefined;
-  return { mac: b.subarray(at.ll, at.llEnd), ip: b.subarray(at.dst, at.dstEnd) };
+  const dst = from[NDA_DST] ?? 0;
+  const dstEnd = to[NDA_DST] ?? 0;
+  const ll = from[NDA_LLADDR] ?? 0;
+  const llEnd = to[NDA_LLADDR] ?? 0;
+  const ipLen = dstEnd - dst;
+  if (ll === 0 || llEnd - ll !== 6 || dst === 0 || (ipLen !== 4 && ipLen !== 16)) return undefined;
+  return { mac: b.subarray(ll, llEnd), ip: b.subarray(dst, dstEnd) };
 };
 
 /**

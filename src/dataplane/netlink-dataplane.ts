@@ -44,7 +44,7 @@
  * rule, the routes of its table) in netlink-routing.ts; both share this
  * adapter's queue.
  */
-import { AttrStream, createRtNetlink, ifla, type RequestOptions, type RtNetlinkSocket, rt, type StreamData } from 'netlink';
+import { AttrStream, createRtNetlink, ifla, type RtNetlinkSocket, rt, type StreamData } from 'netlink';
 import { TsoverlayError } from '../errors.js';
 import { bytesToIp, canonicalIp, ipToBytes, macToBytes } from './addr.js';
 import type {
@@ -62,6 +62,7 @@ import type {
 import { errnoOf, kernelFailure, toKernelError } from './kernel-error.js';
 import { isValidIfname, OWNED_PREFIX } from './names.js';
 import { type KernelLink, parseLinkMessage } from './link-message.js';
+import { rawAnswers } from './raw-answers.js';
 import { NetlinkForwarding } from './netlink-forwarding.js';
 import { addressesByLink, NetlinkRouting, type TimedOptions } from './netlink-routing.js';
 import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu, vxlanIncompat } from './spec.js';
@@ -143,15 +144,11 @@ const UNDERLAY_TTL_MS = 1000;
 const bridgeMatches = (b: KernelLink, spec: NetworkDevices): boolean =>
   b.mtu === spec.mtu && b.up && (spec.bridgeMac === undefined || b.mac === spec.bridgeMac);
 
-/**
- * An RTM_GETLINK written by the package; its answers come back unparsed
- * (parseLinkMessage reads them): the payloads of the RTM_NEWLINK messages.
- */
-const linkRequest = async (s: RtNetlinkSocket, data: rt.Link, attrs: ifla.LinkAttrs, o: RequestOptions & { flags?: number }): Promise<Buffer[]> => {
+/** An RTM_GETLINK written by the package; its answers' payloads unparsed, for parseLinkMessage. */
+const linkRequest = (s: RtNetlinkSocket, data: rt.Link, attrs: ifla.LinkAttrs, o: TimedOptions & { flags?: number }): Promise<Buffer[]> => {
   const msg = new AttrStream();
   rt.formatLinkMessage({ kind: 'link', data, attrs }, msg);
-  const [answers] = await s.socket.request(RTM_GETLINK, msg.bufs, o);
-  return answers.filter((m) => m.type === RTM_NEWLINK).map((m) => m.data);
+  return rawAnswers(s, RTM_GETLINK, msg.bufs, RTM_NEWLINK, o);
 };
 
 export class NetlinkDataplane implements Dataplane {

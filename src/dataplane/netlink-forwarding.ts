@@ -51,6 +51,7 @@ import { errnoOf, kernelFailure } from './kernel-error.js';
 import { neighBody, type NeighRequest, sendNeighRequests } from './neigh-batch.js';
 import type { Exec, TimedOptions } from './netlink-routing.js';
 import { parseFdb, parseNeigh } from './neigh-message.js';
+import { rawAnswers } from './raw-answers.js';
 import { checkFdbEntry, checkForwardingDevice, checkNeighEntry, sortForwarding, ZERO_MAC } from './spec.js';
 import { AF_BRIDGE, AF_INET, AF_INET6, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NTF_SELF, RTM_GETNEIGH, RTM_NEWNEIGH } from './linux.js';
 
@@ -66,15 +67,9 @@ export interface ForwardingKernel {
 }
 
 
-/**
- * A neighbour request (as the package writes it, or raw bytes) whose answers
- * come back unparsed: the payloads of the RTM_NEWNEIGH messages, for
- * parseFdb / parseNeigh.
- */
-const neighAnswers = async (s: RtNetlinkSocket, body: Uint8Array[], o: TimedOptions & { flags?: number }): Promise<Buffer[]> => {
-  const [answers] = await s.socket.request(RTM_GETNEIGH, body, o);
-  return answers.filter((m) => m.type === RTM_NEWNEIGH).map((m) => m.data);
-};
+/** A neighbour read; its answers' payloads unparsed, for parseFdb / parseNeigh. */
+const neighAnswers = (s: RtNetlinkSocket, body: Uint8Array[], o: TimedOptions & { flags?: number }): Promise<Buffer[]> =>
+  rawAnswers(s, RTM_GETNEIGH, body, RTM_NEWNEIGH, o);
 
 const neighRequest = (data: rt.Neighbor, attrs: rt.NeighborAttrs): Uint8Array[] => {
   const out = new AttrStream();
