@@ -1,11 +1,13 @@
 /**
  * Data plane: TCP throughput (iperf3, 1 and 4 streams), ping-flood RTT and a
- * TCP request/response rate (sockperf ping-pong) between h1 and h2 over three
+ * TCP request/response rate (sockperf ping-pong) between h1 and h2 over four
  * paths, measured in the same lab and interleaved rep by rep so that drift
- * hits all three alike:
- *   underlay  — host namespace to host namespace over the lab's switch;
- *   swarm     — two containers on Docker's swarm overlay (-d overlay --attachable);
- *   tsoverlay — two containers on a tsoverlay network.
+ * hits all four alike:
+ *   underlay          — host namespace to host namespace over the lab's switch;
+ *   swarm             — two containers on Docker's swarm overlay (-d overlay --attachable);
+ *   tsoverlay         — two containers on a tsoverlay network (default mode: bridge + veth);
+ *   tsoverlay-macvlan — two containers on a tsoverlay network created with
+ *                       -o tsoverlay.mode=macvlan (macvlan on the VXLAN device, no bridge).
  * The tools run from the hosts' binaries inside the containers' network
  * namespaces (nsenter -t PID -n), so the image does not matter.
  */
@@ -15,8 +17,10 @@ import type { BenchLab } from './lab.js';
 import { progress } from './progress.js';
 import { median, ratio, round } from './stats.js';
 
-export const PATHS = ['underlay', 'swarm', 'tsoverlay'] as const;
+export const PATHS = ['underlay', 'swarm', 'tsoverlay', 'tsoverlay-macvlan'] as const;
 export type PathName = (typeof PATHS)[number];
+/** Paths added after the first results files were written: absent from those. */
+export type LaterPath = 'tsoverlay-macvlan';
 
 interface End {
   /** nsenter arguments selecting the network namespace */
@@ -57,11 +61,18 @@ export interface PathResult {
   raw: { throughput1Gbps: number[]; throughput4Gbps: number[]; rttUs: number[]; rrPerSec: number[]; tcpRttUs?: number[] };
 }
 
+export interface Ratios { throughput1: number; throughput4: number; rtt: number; rr: number; tcpRtt?: number }
+
 export interface DataplaneResult {
   underlayMtu: number;
-  paths: Record<PathName, PathResult>;
-  /** each metric of swarm and tsoverlay divided by the underlay's; and tsoverlay / swarm */
-  ratios: Record<'swarm' | 'tsoverlay' | 'tsoverlayVsSwarm', { throughput1: number; throughput4: number; rtt: number; rr: number; tcpRtt?: number }>;
+  /** older results files have no LaterPath */
+  paths: Record<Exclude<PathName, LaterPath>, PathResult> & Partial<Record<LaterPath, PathResult>>;
+  /**
+   * each metric of swarm, tsoverlay and tsoverlay-macvlan divided by the
+   * underlay's; and tsoverlay / swarm, tsoverlay-macvlan / swarm (the
+   * macvlan ones absent from older results files)
+   */
+  ratios: Record<'swarm' | 'tsoverlay' | 'tsoverlayVsSwarm', Ratios> & Partial<Record<'tsoverlay-macvlan' | 'tsoverlayMacvlanVsSwarm', Ratios>>;
 }
 
 const IPERF_PORT = 5201;
@@ -89,7 +100,7 @@ const mtuOf = async (end: End, to: string): Promise<number> => {
   return Number(/mtu (\d+)/.exec(link)?.[1] ?? Number.NaN);
 };
 
-/** Networks and containers for the two overlays: a on h1, b on h2. */
+/** Networks and containers for the three overlay paths: a on h1, b on h2. */
 export async function setupPaths(bl: BenchLab): Promise<PathEnds[]> {
   const [h1, h2] = bl.hosts;
   // swarm's overlay takes its MTU option as the underlay's and subtracts the
@@ -98,8 +109,15 @@ export async function setupPaths(bl: BenchLab): Promise<PathEnds[]> {
   await h1.docker('network', 'create', '-d', 'overlay', '--attachable', '--subnet', '10.60.0.0/24',
     '--opt', `com.docker.network.driver.mtu=${bl.mtu}`, 'bswarm');
   await h1.docker('network', 'create', '-d', 'tsoverlay', '--ipam-driver', 'tsoverlay', '--subnet', '10.61.0.0/24', 'bts');
-  await waitFor(() => h2.dockerTry('network', 'inspect', 'bts'), { what: 'bts on h2', until: (r) => r.code === 0, timeoutMs: 20_000 });
-  for (const [name, net] of [['sw', 'bswarm'], ['ts', 'bts']] as const) {
+  // the same driver with the faster data path: a macvlan per container on the
+  // network's VXLAN device instead of a bridge and veth pairs; a subnet of its
+  // own (10.62-64 are the control plane's, in the same lab)
+  await h1.docker('network', 'create', '-d', 'tsoverlay', '--ipam-driver', 'tsoverlay', '-o', 'tsoverlay.mode=macvlan',
+    '--subnet', '10.65.0.0/24', 'btsm');
+  for (const net of ['bts', 'btsm']) {
+    await waitFor(() => h2.dockerTry('network', 'inspect', net), { what: `${net} on h2`, until: (r) => r.code === 0, timeoutMs: 20_000 });
+  }
+  for (const [name, net] of [['sw', 'bswarm'], ['ts', 'bts'], ['tm', 'btsm']] as const) {
     await h1.runSleeper(`${name}-a`, '--net', net);
     await h2.runSleeper(`${name}-b`, '--net', net);
   }
@@ -108,6 +126,7 @@ export async function setupPaths(bl: BenchLab): Promise<PathEnds[]> {
   await add('underlay', hostEnd(h1), hostEnd(h2));
   await add('swarm', await containerEnd(h1, 'sw-a', 'bswarm'), await containerEnd(h2, 'sw-b', 'bswarm'));
   await add('tsoverlay', await containerEnd(h1, 'ts-a', 'bts'), await containerEnd(h2, 'ts-b', 'bts'));
+  await add('tsoverlay-macvlan', await containerEnd(h1, 'tm-a', 'btsm'), await containerEnd(h2, 'tm-b', 'btsm'));
   for (const e of ends) {
     await waitFor(() => nsRun(e.client.ns, 'ping', ['-n', '-c', '1', '-W', '1', e.server.ip]).then(() => true, () => false),
       { what: `${e.path}: ${e.client.ip} -> ${e.server.ip}`, until: (ok) => ok, timeoutMs: 30_000, intervalMs: 100 });
@@ -179,7 +198,7 @@ export async function runDataplane(bl: BenchLab, opts: DataplaneOptions): Promis
         const pp = await rr(e, opts.rrSeconds);
         r.rrPerSec.push(pp.perSec);
         r.tcpRttUs.push(pp.rttUs);
-        progress(`data plane @${bl.mtu} rep ${rep}/${opts.reps} ${e.path.padEnd(9)}: ` +
+        progress(`data plane @${bl.mtu} rep ${rep}/${opts.reps} ${e.path.padEnd(17)}: ` +
           `${round(r.throughput1Gbps.at(-1)!, 2)} / ${round(r.throughput4Gbps.at(-1)!, 2)} Gbit/s (1/4 streams), ` +
           `rtt ${round(r.rttUs.at(-1)!, 1)} µs, ${Math.round(r.rrPerSec.at(-1)!)} req/s, tcp rtt ${round(r.tcpRttUs.at(-1)!, 2)} µs`);
       }
@@ -202,17 +221,22 @@ export async function runDataplane(bl: BenchLab, opts: DataplaneOptions): Promis
       },
     };
     return [e.path, res];
-  })) as Record<PathName, PathResult>;
-  const vs = (a: PathResult, b: PathResult) => ({
+  })) as DataplaneResult['paths'];
+  const vs = (a: PathResult, b: PathResult): Ratios => ({
     throughput1: ratio(a.throughput1Gbps, b.throughput1Gbps),
     throughput4: ratio(a.throughput4Gbps, b.throughput4Gbps),
     rtt: ratio(a.rttUs, b.rttUs),
     rr: ratio(a.rrPerSec, b.rrPerSec),
     ...(a.tcpRttUs !== undefined && b.tcpRttUs !== undefined ? { tcpRtt: ratio(a.tcpRttUs, b.tcpRttUs) } : {}),
   });
+  const macvlan = paths['tsoverlay-macvlan'];
   return {
     underlayMtu: bl.mtu,
     paths,
-    ratios: { swarm: vs(paths.swarm, paths.underlay), tsoverlay: vs(paths.tsoverlay, paths.underlay), tsoverlayVsSwarm: vs(paths.tsoverlay, paths.swarm) },
+    ratios: {
+      swarm: vs(paths.swarm, paths.underlay), tsoverlay: vs(paths.tsoverlay, paths.underlay), tsoverlayVsSwarm: vs(paths.tsoverlay, paths.swarm),
+      // the same two ratios as tsoverlay's, for the macvlan mode
+      ...(macvlan ? { 'tsoverlay-macvlan': vs(macvlan, paths.underlay), tsoverlayMacvlanVsSwarm: vs(macvlan, paths.swarm) } : {}),
+    },
   };
 }

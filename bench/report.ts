@@ -8,7 +8,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { ControlResult } from './control.js';
-import type { DataplaneResult, PathName } from './dataplane.js';
+import { PATHS, type DataplaneResult, type Ratios } from './dataplane.js';
 import type { BenchResults } from './run.js';
 import type { ScaleResult } from './scale.js';
 import { barChart, lineChart } from './svg.js';
@@ -23,15 +23,24 @@ const yes = (ok: boolean | undefined): string => (ok === undefined ? '–' : ok 
 
 interface Target { what: string; target: string; measured: string; ok: boolean | undefined }
 
-function targets(r: BenchResults): Target[] {
+/** The data-plane targets of one tsoverlay layout at one underlay MTU; `label` prefixes each row. */
+function dataplaneTargets(v: Ratios, mtu: number, label = ''): Target[] {
   const out: Target[] = [];
+  out.push({ what: `${label}throughput vs swarm, 1 / 4 streams, underlay MTU ${mtu}`, target: '≥ 1.0×', measured: `${f(v.throughput1)}× / ${f(v.throughput4)}×`, ok: v.throughput1 >= 1 && v.throughput4 >= 1 });
+  out.push({ what: `${label}ping RTT vs swarm, underlay MTU ${mtu} (1 µs steps)`, target: '≤ 1.1×', measured: `${f(v.rtt)}×`, ok: v.rtt <= 1.1 });
+  if (v.tcpRtt !== undefined) {
+    out.push({ what: `${label}TCP round trip (sockperf, median) vs swarm, underlay MTU ${mtu}`, target: '≤ 1.1×', measured: `${f(v.tcpRtt)}×`, ok: v.tcpRtt <= 1.1 });
+  }
+  return out;
+}
+
+function targets(r: BenchResults): Target[] {
+  // the unlabelled rows are the default layout (bridge + veth); the macvlan
+  // mode's follow, all MTUs of one layout together (older runs have none)
+  const out = r.dataplane.flatMap((d) => dataplaneTargets(d.ratios.tsoverlayVsSwarm, d.underlayMtu));
   for (const d of r.dataplane) {
-    const v = d.ratios.tsoverlayVsSwarm;
-    out.push({ what: `throughput vs swarm, 1 / 4 streams, underlay MTU ${d.underlayMtu}`, target: '≥ 1.0×', measured: `${f(v.throughput1)}× / ${f(v.throughput4)}×`, ok: v.throughput1 >= 1 && v.throughput4 >= 1 });
-    out.push({ what: `ping RTT vs swarm, underlay MTU ${d.underlayMtu} (1 µs steps)`, target: '≤ 1.1×', measured: `${f(v.rtt)}×`, ok: v.rtt <= 1.1 });
-    if (v.tcpRtt !== undefined) {
-      out.push({ what: `TCP round trip (sockperf, median) vs swarm, underlay MTU ${d.underlayMtu}`, target: '≤ 1.1×', measured: `${f(v.tcpRtt)}×`, ok: v.tcpRtt <= 1.1 });
-    }
+    const v = d.ratios.tsoverlayMacvlanVsSwarm;
+    if (v) out.push(...dataplaneTargets(v, d.underlayMtu, 'tsoverlay, `-o tsoverlay.mode=macvlan`: '));
   }
   const c = r.control;
   if (c) {
@@ -48,22 +57,29 @@ function targets(r: BenchResults): Target[] {
   return out;
 }
 
+/** A bold row of ratios to swarm, or none when the run did not measure that path. */
+const vsSwarmRow = (name: string, v: Ratios | undefined): string[] => (v
+  ? [`| **${name} / swarm** | | **${f(v.throughput1)}×** | **${f(v.throughput4)}×** | **${f(v.rtt)}×** | **${v.tcpRtt === undefined ? '–' : `${f(v.tcpRtt)}×`}** | **${f(v.rr)}×** |`]
+  : []);
+
 function dataplaneSection(d: DataplaneResult): string {
-  const rows = (['underlay', 'swarm', 'tsoverlay'] as PathName[]).map((p) => {
+  // paths an older run did not measure have no row
+  const rows = PATHS.flatMap((p) => {
     const x = d.paths[p];
+    if (!x) return [];
     const rel = p === 'underlay' ? undefined : d.ratios[p];
     const cell = (v: number, r: number | undefined, digits: number) => `${f(v, digits)}${r === undefined ? '' : ` (${f(r)}×)`}`;
     const tcp = x.tcpRttUs === undefined ? '–' : cell(x.tcpRttUs, rel?.tcpRtt, 2);
-    return `| ${p} | ${x.mtu} | ${cell(x.throughput1Gbps, rel?.throughput1, 2)} | ${cell(x.throughput4Gbps, rel?.throughput4, 2)} | ${cell(x.rttUs, rel?.rtt, 1)} | ${tcp} | ${cell(x.rrPerSec, rel?.rr, 0)} |`;
+    return [`| ${p} | ${x.mtu} | ${cell(x.throughput1Gbps, rel?.throughput1, 2)} | ${cell(x.throughput4Gbps, rel?.throughput4, 2)} | ${cell(x.rttUs, rel?.rtt, 1)} | ${tcp} | ${cell(x.rrPerSec, rel?.rr, 0)} |`];
   });
-  const v = d.ratios.tsoverlayVsSwarm;
   return [
     `### Underlay MTU ${d.underlayMtu}`,
     '',
     '| path | MTU | TCP 1 stream, Gbit/s | TCP 4 streams, Gbit/s | ping RTT, µs | TCP round trip, µs | TCP req/resp per s |',
     '|---|---:|---:|---:|---:|---:|---:|',
     ...rows,
-    `| **tsoverlay / swarm** | | **${f(v.throughput1)}×** | **${f(v.throughput4)}×** | **${f(v.rtt)}×** | **${v.tcpRtt === undefined ? '–' : `${f(v.tcpRtt)}×`}** | **${f(v.rr)}×** |`,
+    ...vsSwarmRow('tsoverlay', d.ratios.tsoverlayVsSwarm),
+    ...vsSwarmRow('tsoverlay-macvlan', d.ratios.tsoverlayMacvlanVsSwarm),
     '',
     `(Medians of ${d.paths.underlay.raw.throughput1Gbps.length} interleaved repetitions; in brackets the ratio to the underlay of the same run.)`,
     '',
@@ -152,8 +168,12 @@ export function renderMarkdown(r: BenchResults, jsonPath: string, analysis: stri
     '',
   ];
   if (r.dataplane.length) {
+    // the sentence on the macvlan path only where the run measured it
+    const macvlan = r.dataplane.some((d) => d.paths['tsoverlay-macvlan'])
+      ? ' tsoverlay-macvlan = the same between two containers of a second tsoverlay network, created with `-o tsoverlay.mode=macvlan`: each container\'s interface is a macvlan on the network\'s VXLAN device, no Linux bridge and no veth pair (tsoverlay is the default layout, bridge + veth).'
+      : '';
     out.push('## Data plane', '',
-      'h1 → h2: TCP throughput (iperf3, 5 s, 1 and 4 streams), ping-flood RTT (iputils `ping -f`, which prints it to the microsecond), TCP request/response (sockperf ping-pong: one small message in flight at a time, 3 s; the round trip is twice its median one-way latency, the rate counts the round trips). Underlay = host namespace to host namespace; swarm and tsoverlay = container to container, both overlays at MTU underlay − 50.',
+      `h1 → h2: TCP throughput (iperf3, 5 s, 1 and 4 streams), ping-flood RTT (iputils \`ping -f\`, which prints it to the microsecond), TCP request/response (sockperf ping-pong: one small message in flight at a time, 3 s; the round trip is twice its median one-way latency, the rate counts the round trips). Underlay = host namespace to host namespace; swarm and tsoverlay = container to container, both overlays at MTU underlay − 50.${macvlan}`,
       '', '![data plane: tsoverlay and swarm overlay relative to the underlay](benchmarks-dataplane.svg)', '');
     for (const d of r.dataplane) out.push(dataplaneSection(d));
   }
@@ -164,15 +184,22 @@ export function renderMarkdown(r: BenchResults, jsonPath: string, analysis: stri
 }
 
 export function renderDataplaneSvg(r: BenchResults): string {
+  // a third series only when the run measured the macvlan mode; an MTU
+  // without it (not expected: one run measures every path) draws no bar there
+  const macvlan = r.dataplane.some((d) => d.ratios['tsoverlay-macvlan']);
+  const pick = (d: DataplaneResult, m: (v: Ratios) => number): number[] => [
+    m(d.ratios.swarm), m(d.ratios.tsoverlay),
+    ...(macvlan ? [d.ratios['tsoverlay-macvlan'] ? m(d.ratios['tsoverlay-macvlan']) : Number.NaN] : []),
+  ];
   const groups = r.dataplane.flatMap((d) => [
-    { label: `1 stream @${d.underlayMtu}`, values: [d.ratios.swarm.throughput1, d.ratios.tsoverlay.throughput1] },
-    { label: `4 streams @${d.underlayMtu}`, values: [d.ratios.swarm.throughput4, d.ratios.tsoverlay.throughput4] },
-    { label: `req/s @${d.underlayMtu}`, values: [d.ratios.swarm.rr, d.ratios.tsoverlay.rr] },
-    { label: `1/RTT @${d.underlayMtu}`, values: [1 / d.ratios.swarm.rtt, 1 / d.ratios.tsoverlay.rtt] },
+    { label: `1 stream @${d.underlayMtu}`, values: pick(d, (v) => v.throughput1) },
+    { label: `4 streams @${d.underlayMtu}`, values: pick(d, (v) => v.throughput4) },
+    { label: `req/s @${d.underlayMtu}`, values: pick(d, (v) => v.rr) },
+    { label: `1/RTT @${d.underlayMtu}`, values: pick(d, (v) => 1 / v.rtt) },
   ]);
   return barChart({
     title: 'Data plane relative to the bare underlay of the same run (= 1.0; higher is better)',
-    series: ['swarm overlay', 'tsoverlay'],
+    series: ['swarm overlay', 'tsoverlay', ...(macvlan ? ['tsoverlay, mode=macvlan'] : [])],
     groups,
     reference: 1,
   });

@@ -46,6 +46,12 @@ export interface NetworkRecord {
   deleted: boolean;
   /** BUM traffic goes to this multicast group instead of head-end replication. */
   multicast?: string;
+  /**
+   * How containers attach: absent = a veth on the network's bridge (the
+   * default); 'macvlan' = a macvlan on the VXLAN device, no bridge. Fixed at
+   * creation (`-o tsoverlay.mode=macvlan`), the same on every node.
+   */
+  mode?: 'macvlan';
   /** MTU of the bridge, VXLAN device and every endpoint of this network. */
   mtu: number;
   internal: boolean;

@@ -17,9 +17,15 @@ export interface Underlay {
   mtu: number;
 }
 
-/** A network's devices: a Linux bridge with one VXLAN device enslaved to it. */
+/**
+ * A network's devices: a Linux bridge with one VXLAN device enslaved to it;
+ * or, in macvlan mode, the VXLAN device alone with the host's own macvlan on
+ * it (named `bridge`: the resolver's address and routes live on it as on a
+ * bridge).
+ */
 export interface NetworkDevices {
   vni: number;
+  /** The bridge; in macvlan mode the host's macvlan (bridge mode) on the VXLAN device. */
   bridge: string;
   vxlan: string;
   /** UDP destination port of the VXLAN device. */
@@ -44,9 +50,20 @@ export interface NetworkDevices {
    * until their ARP entry expires.
    */
   bridgeMac?: string;
+  /**
+   * 'macvlan': containers attach as macvlans on the VXLAN device and there is
+   * no bridge. The VXLAN device cannot be a bridge port then (one receive
+   * handler per device). Absent: the bridge layout.
+   */
+  mode?: 'macvlan';
 }
 
-/** An endpoint's veth pair: host end on the bridge, container end handed to Docker. */
+/**
+ * An endpoint's veth pair: host end on the bridge, container end handed to
+ * Docker. In macvlan mode (`macvlanOn` set) the endpoint is the container end
+ * alone, a macvlan in bridge mode on that VXLAN device; `hostIf` and `bridge`
+ * are not used.
+ */
 export interface EndpointDevices {
   hostIf: string;
   containerIf: string;
@@ -54,6 +71,8 @@ export interface EndpointDevices {
   mtu: number;
   /** MAC of the container end, lower-case colon form. */
   mac: string;
+  /** The network's VXLAN device, in macvlan mode. */
+  macvlanOn?: string;
 }
 
 /** A link we own (name carries our prefix), as read back from the kernel. */
@@ -66,6 +85,10 @@ export interface ObservedLink {
   mac?: string;
   /** Name of the master device, if enslaved. */
   master?: string;
+  /** Name of the lower device (IFLA_LINK) of a macvlan, if it is ours. */
+  lower?: string;
+  /** A macvlan's mode (linux/if_link.h MACVLAN_MODE_*; 4 = bridge). */
+  macvlanMode?: number;
   vxlan?: {
     vni: number;
     port: number;
@@ -149,6 +172,9 @@ export interface Dataplane {
    * MTU; container end with the MTU and MAC (left down; Docker brings it up).
    * If only the host end exists (the container end was moved into a sandbox),
    * only the host end is converged.
+   * In macvlan mode: ensure the container end is a macvlan (bridge mode) on
+   * the VXLAN device with the MTU and MAC, left down. Call it only while the
+   * endpoint is not in a container: a missing device is created.
    */
   ensureEndpoint(spec: EndpointDevices): Promise<void>;
   /** Delete a link by name; true if it existed. Deleting one veth end removes both. */
@@ -197,7 +223,8 @@ export interface Dataplane {
    * Ensure `address`/32 (or /128) is on the bridge (IPv4 with scope link,
    * IPv6 without DAD and without a prefix route). The same address may be on
    * several bridges. `bridge` must be ours (INVALID_OPTION); a missing device
-   * or one that is not a bridge is KERNEL_FAILURE
+   * or one that is neither a bridge nor a macvlan (a macvlan-mode network's
+   * host device) is KERNEL_FAILURE
    * (`ensure bridge address <bridge>: no such bridge` / `…: not a bridge (kind <kind>)`).
    */
   ensureBridgeAddress(bridge: string, address: string): Promise<void>;

@@ -5,7 +5,8 @@
  * recreated, a VNI+port already used by another VXLAN device is a
  * KERNEL_CONFLICT, a VXLAN MTU above the underlay's allows is a
  * KERNEL_FAILURE (EINVAL), deleting one veth end removes both, deleting a
- * bridge releases its ports. Forwarding entries (FDB, neighbours) live on
+ * bridge releases its ports, deleting a VXLAN device deletes the macvlans
+ * on it (in sandboxes too). Forwarding entries (FDB, neighbours) live on
  * their VXLAN device: deleting or recreating the device drops them; a
  * unicast MAC has one dst (a new one replaces it), the all-zero MAC collects
  * dsts; calls on a missing device are KERNEL_FAILURE.
@@ -48,6 +49,7 @@ import type {
   Underlay,
 } from './dataplane.js';
 import { KernelError, kernelFailure } from './kernel-error.js';
+import { MACVLAN_MODE_BRIDGE } from './linux.js';
 import { isValidIfname, OWNED_PREFIX } from './names.js';
 import {
   checkHostAddress,
@@ -83,6 +85,8 @@ export interface FakeLink {
   masterIndex?: number;
   /** Name of the other end, for veth. */
   peer?: string;
+  /** Index of the lower device, for macvlan (always in bridge mode here). */
+  lowerIndex?: number;
   vxlan?: VxlanState;
   /** VXLAN devices: FDB dsts by MAC (one for a unicast MAC, any number for the all-zero MAC). */
   fdb?: Map<string, Set<string>>;
@@ -233,6 +237,9 @@ export class FakeDataplane implements Dataplane {
         const o: ObservedLink = { name: l.name, index: l.index, kind: l.kind, mtu: l.mtu, up: l.up, mac: l.mac };
         const master = l.masterIndex === undefined ? undefined : byIndex.get(l.masterIndex);
         if (master !== undefined) o.master = master;
+        const lower = l.lowerIndex === undefined ? undefined : byIndex.get(l.lowerIndex);
+        if (lower !== undefined) o.lower = lower;
+        if (l.kind === 'macvlan') o.macvlanMode = MACVLAN_MODE_BRIDGE;
         if (l.addresses && l.addresses.size > 0) o.addresses = sortAddresses([...l.addresses]);
         if (l.vxlan) {
           const { vni, port, local, link, group, learning, proxy } = l.vxlan;
@@ -252,16 +259,18 @@ export class FakeDataplane implements Dataplane {
     checkVxlanMtu(spec, spec.underlayIndex === this.underlay.ifindex ? { name: this.underlay.ifname, mtu: this.underlay.mtu } : undefined);
 
     let bridge = this.links.get(spec.bridge);
-    if (bridge && bridge.kind !== 'bridge') {
+    const macvlan = spec.mode === 'macvlan';
+    if (bridge && bridge.kind !== (macvlan ? 'macvlan' : 'bridge')) {
       this.removeLink(spec.bridge);
       bridge = undefined;
     }
-    bridge ??= this.createLink({ name: spec.bridge, kind: 'bridge', mtu: spec.mtu, up: true }, 'create bridge');
+    if (!macvlan) bridge ??= this.createLink({ name: spec.bridge, kind: 'bridge', mtu: spec.mtu, up: true }, 'create bridge');
 
-    const vx = this.links.get(spec.vxlan);
-    const keep = vx !== undefined && !vxlanIncompat(vx.kind, vx.vxlan, spec);
-    if (keep) {
-      this.setLink(vx, { masterIndex: bridge.index, mtu: spec.mtu, up: true });
+    let vx = this.links.get(spec.vxlan);
+    // in macvlan mode a VXLAN device still on a bridge cannot take macvlans
+    const keep = vx !== undefined && !vxlanIncompat(vx.kind, vx.vxlan, spec) && !(macvlan && vx.masterIndex !== undefined);
+    if (keep && vx) {
+      this.setLink(vx, { ...(bridge && !macvlan ? { masterIndex: bridge.index } : {}), mtu: spec.mtu, up: true });
     } else {
       if (vx) this.removeLink(spec.vxlan);
       const family = canonicalIp(spec.local)?.family ?? 4;
@@ -286,19 +295,37 @@ export class FakeDataplane implements Dataplane {
         l3miss: false,
       };
       if (spec.group !== undefined) vxlan.group = spec.group;
-      this.createLink(
-        { name: spec.vxlan, kind: 'vxlan', mtu: spec.mtu, up: true, masterIndex: bridge.index, vxlan },
+      vx = this.createLink(
+        { name: spec.vxlan, kind: 'vxlan', mtu: spec.mtu, up: true, ...(bridge && !macvlan ? { masterIndex: bridge.index } : {}), vxlan },
         'create vxlan',
       );
     }
-    this.setLink(bridge, { mtu: spec.mtu, up: true, ...(spec.bridgeMac ? { mac: spec.bridgeMac } : {}) });
+    const mac = spec.bridgeMac ? { mac: spec.bridgeMac } : {};
+    if (macvlan) this.ensureMacvlan(spec.bridge, vx, { mtu: spec.mtu, up: true, ...mac });
+    else if (bridge) this.setLink(bridge, { mtu: spec.mtu, up: true, ...mac });
     return !keep;
+  }
+
+  /** A macvlan on `lower`: converged in place, or recreated if it is something else or elsewhere. */
+  private ensureMacvlan(name: string, lower: FakeLink, want: { mtu: number; up?: boolean; mac?: string }): void {
+    const found = this.links.get(name);
+    if (found?.kind === 'macvlan' && found.lowerIndex === lower.index) return this.setLink(found, want);
+    if (found) this.removeLink(name);
+    const link = this.createLink({ name, kind: 'macvlan', mtu: want.mtu, up: want.up === true, lowerIndex: lower.index }, 'create macvlan');
+    if (want.mac !== undefined) link.mac = want.mac;
   }
 
   async ensureEndpoint(input: EndpointDevices): Promise<void> {
     this.calls.push(`ensureEndpoint ${input.hostIf}`);
     this.hit('ensureEndpoint');
     const spec = checkEndpointSpec(input);
+    if (spec.macvlanOn !== undefined) {
+      const lower = this.links.get(spec.macvlanOn);
+      if (lower?.kind !== 'vxlan') {
+        throw new TsoverlayError('KERNEL_FAILURE', `ensure endpoint ${spec.containerIf}: vxlan device ${spec.macvlanOn} does not exist`);
+      }
+      return this.ensureMacvlan(spec.containerIf, lower, { mtu: spec.mtu, mac: spec.mac });
+    }
     const bridge = this.links.get(spec.bridge);
     if (bridge?.kind !== 'bridge') {
       throw new TsoverlayError('KERNEL_FAILURE', `ensure endpoint ${spec.hostIf}: bridge ${spec.bridge} does not exist`);
@@ -420,7 +447,7 @@ export class FakeDataplane implements Dataplane {
     const ip = checkHostAddress(`address for ${bridge}`, address);
     const link = this.links.get(bridge);
     if (!link) throw new TsoverlayError('KERNEL_FAILURE', `ensure bridge address ${bridge}: no such bridge`);
-    if (link.kind !== 'bridge') {
+    if (link.kind !== 'bridge' && link.kind !== 'macvlan') {
       throw new TsoverlayError('KERNEL_FAILURE', `ensure bridge address ${bridge}: not a bridge (kind ${link.kind || 'none'})`);
     }
     link.addresses ??= new Set();
@@ -570,6 +597,16 @@ export class FakeDataplane implements Dataplane {
     }
     if (link.kind === 'bridge') {
       for (const port of this.links.values()) if (port.masterIndex === link.index) delete port.masterIndex;
+    }
+    if (link.kind === 'vxlan') {
+      // its macvlans go with it, wherever they live
+      for (const where of [this.links, this.sandboxed]) {
+        for (const [n, l] of where) {
+          if (l.lowerIndex !== link.index) continue;
+          where.delete(n);
+          this.dropRoutesOf(n);
+        }
+      }
     }
   }
 }

@@ -24,6 +24,10 @@ export interface KernelLink {
   up: boolean;
   mac?: string;
   master?: number;
+  /** IFLA_LINK: the lower device (of a macvlan, a VXLAN device's underlay is in `vxlan.link`). */
+  link?: number;
+  /** IFLA_MACVLAN_MODE of a macvlan. */
+  macvlanMode?: number;
   vxlan?: VxlanState;
 }
 
@@ -33,10 +37,12 @@ const IFF_UP = 0x1;
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
+const IFLA_LINK = 5;
 const IFLA_MASTER = 10;
 const IFLA_LINKINFO = 18;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
+const IFLA_MACVLAN_MODE = 1;
 
 /** Attribute types we read are below this. */
 const TYPES = 32;
@@ -77,6 +83,13 @@ const parseVxlan = (data: Buffer): VxlanState => {
   return state;
 };
 
+/** IFLA_MACVLAN_MODE inside a macvlan's IFLA_INFO_DATA (from/to: that attribute's payload). */
+const macvlanMode = (b: Buffer, from: number, to: number): number | undefined => {
+  scanAttributes(b, from, to, infoFrom, infoTo);
+  const at = infoFrom[IFLA_MACVLAN_MODE] ?? 0;
+  return at > 0 && (infoTo[IFLA_MACVLAN_MODE] ?? 0) - at >= 4 ? b.readUInt32LE(at) : undefined;
+};
+
 /**
  * The link in the payload of one RTM_NEWLINK message (struct ifinfomsg and
  * its attributes); undefined if it is too short or `keep` refuses its name.
@@ -100,6 +113,8 @@ export const parseLinkMessage = (b: Buffer, keep?: (name: string) => boolean): K
   if (macFrom > 0 && macTo > macFrom) link.mac = bytesToMac(b.subarray(macFrom, macTo));
   const master = u32At(b, IFLA_MASTER);
   if (master) link.master = master;
+  const lower = u32At(b, IFLA_LINK);
+  if (lower) link.link = lower;
   const infoAt = linkFrom[IFLA_LINKINFO] ?? 0;
   if (infoAt > 0) {
     scanAttributes(b, infoAt, linkTo[IFLA_LINKINFO] ?? 0, infoFrom, infoTo);
@@ -107,6 +122,8 @@ export const parseLinkMessage = (b: Buffer, keep?: (name: string) => boolean): K
     if (kindAt > 0) link.kind = text(b, kindAt, infoTo[IFLA_INFO_KIND] ?? 0);
     const dataAt = infoFrom[IFLA_INFO_DATA] ?? 0;
     if (link.kind === 'vxlan' && dataAt > 0) link.vxlan = parseVxlan(b.subarray(dataAt, infoTo[IFLA_INFO_DATA] ?? 0));
+    const mode = link.kind === 'macvlan' && dataAt > 0 ? macvlanMode(b, dataAt, infoTo[IFLA_INFO_DATA] ?? 0) : undefined;
+    if (mode !== undefined) link.macvlanMode = mode;
   }
   return link;
 };

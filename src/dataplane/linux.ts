@@ -39,3 +39,7 @@ export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
 export const RT_SCOPE_HOST = 254;
 export const RT_SCOPE_NOWHERE = 255;
+
+// links: linux/if_link.h
+/** IFLA_MACVLAN_MODE value of a macvlan in bridge mode (siblings talk directly). */
+export const MACVLAN_MODE_BRIDGE = 4;

@@ -66,7 +66,18 @@ import { rawAnswers } from './raw-answers.js';
 import { NetlinkForwarding } from './netlink-forwarding.js';
 import { addressesByLink, NetlinkRouting, type TimedOptions } from './netlink-routing.js';
 import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu, vxlanIncompat } from './spec.js';
-import { AF_INET, AF_INET6, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTM_GETLINK, RTM_NEWLINK } from './linux.js';
+import {
+  AF_INET,
+  AF_INET6,
+  MACVLAN_MODE_BRIDGE,
+  NLM_F_CREATE,
+  NLM_F_DUMP,
+  NLM_F_EXCL,
+  RT_SCOPE_UNIVERSE,
+  RT_TABLE_MAIN,
+  RTM_GETLINK,
+  RTM_NEWLINK,
+} from './linux.js';
 
 export { VXLAN_TARGET_TTL_MS } from './netlink-forwarding.js';
 
@@ -103,6 +114,9 @@ const encode = (data: StreamData): Buffer => {
 /** IFLA_LINKINFO payload: IFLA_INFO_KIND [+ IFLA_INFO_DATA]. */
 const linkinfo = (kind: string, data?: StreamData): Buffer =>
   encode(ifla.formatInfo(data === undefined ? { kind } : { kind, data: encode(data) }));
+
+/** A u32 attribute the package types as raw bytes (IFLA_LINK). */
+const u32 = (v: number): Buffer => Buffer.from(Uint32Array.of(v).buffer);
 
 const parseAddress = (m: rt.AddressMessage): KernelAddress | undefined => {
   // IFA_LOCAL is the local address; IFA_ADDRESS is the peer on point-to-point links.
@@ -262,6 +276,7 @@ export class NetlinkDataplane implements Dataplane {
     // rejects it with EINVAL on change): check against the underlay first.
     const underlay = await this.underlayLink(spec.underlayIndex);
     checkVxlanMtu(spec, underlay && { name: underlay.name, mtu: underlay.mtu });
+    if (spec.mode === 'macvlan') return this.ensureMacvlanNetwork(spec);
     const bridge = await this.ensureBridge(spec);
     const created = await this.ensureVxlan(spec, bridge.index);
     // A new VXLAN port (made with the spec's MTU) leaves a bridge that
@@ -277,6 +292,7 @@ export class NetlinkDataplane implements Dataplane {
 
   async ensureEndpoint(input: EndpointDevices): Promise<void> {
     const spec = checkEndpointSpec(input);
+    if (spec.macvlanOn !== undefined) return this.ensureMacvlanEndpoint(spec, spec.macvlanOn);
     const bridge = await this.findLink(spec.bridge);
     if (!bridge || bridge.kind !== 'bridge') {
       throw new TsoverlayError('KERNEL_FAILURE', `ensure endpoint ${spec.hostIf}: bridge ${spec.bridge} does not exist`);
@@ -404,7 +420,7 @@ export class NetlinkDataplane implements Dataplane {
    * matters (a new network, devices lost in a restart) the device is
    * missing, and one request makes it.
    */
-  private async ensureVxlan(spec: NetworkDevices, bridgeIndex: number): Promise<boolean> {
+  private async ensureVxlan(spec: NetworkDevices, bridgeIndex: number | undefined): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.createVxlan(spec, bridgeIndex);
@@ -420,9 +436,10 @@ export class NetlinkDataplane implements Dataplane {
         // already owns VNI+port.
         const found = await this.findLink(spec.vxlan);
         if (found && attempt < 3) {
-          const reason = vxlanIncompat(found.kind, found.vxlan, spec);
+          // In macvlan mode a VXLAN device still on a bridge cannot take macvlans.
+          const reason = vxlanIncompat(found.kind, found.vxlan, spec) || (bridgeIndex === undefined && found.master !== undefined ? 'on a bridge, want none' : '');
           if (!reason) {
-            await this.converge(found, { master: bridgeIndex, mtu: spec.mtu, up: true });
+            await this.converge(found, { ...(bridgeIndex === undefined ? {} : { master: bridgeIndex }), mtu: spec.mtu, up: true });
             return false;
           }
           this.log.warn({ device: spec.vxlan, reason }, 'recreating incompatible vxlan device');
@@ -442,7 +459,71 @@ export class NetlinkDataplane implements Dataplane {
     }
   }
 
-  private async createVxlan(spec: NetworkDevices, bridgeIndex: number): Promise<void> {
+  /**
+   * Macvlan mode: the VXLAN device on no bridge, and the host's macvlan
+   * (named like the bridge) on it. A bridge left by the other mode goes
+   * first, so the VXLAN device is free to be a macvlan lower.
+   */
+  private async ensureMacvlanNetwork(spec: NetworkDevices): Promise<boolean> {
+    const old = await this.findLink(spec.bridge);
+    if (old?.kind === 'bridge') {
+      this.log.warn({ device: spec.bridge, reason: 'a bridge, want a macvlan' }, 'recreating incompatible device');
+      await this.removeLink(spec.bridge);
+    }
+    const created = await this.ensureVxlan(spec, undefined);
+    const vxlan = await this.findLink(spec.vxlan);
+    if (!vxlan) throw new TsoverlayError('KERNEL_FAILURE', `ensure network ${spec.vxlan}: the vxlan device vanished while being set up`);
+    await this.ensureMacvlan(spec.bridge, vxlan, { mtu: spec.mtu, up: true, ...(spec.bridgeMac ? { mac: spec.bridgeMac } : {}) });
+    return created;
+  }
+
+  private async ensureMacvlanEndpoint(spec: EndpointDevices, vxlanName: string): Promise<void> {
+    const vxlan = await this.findLink(vxlanName);
+    if (vxlan?.kind !== 'vxlan') {
+      throw new TsoverlayError('KERNEL_FAILURE', `ensure endpoint ${spec.containerIf}: vxlan device ${vxlanName} does not exist`);
+    }
+    // Created down: Docker brings the interface up inside the container.
+    await this.ensureMacvlan(spec.containerIf, vxlan, { mtu: spec.mtu, mac: spec.mac });
+  }
+
+  /**
+   * A macvlan in bridge mode on `lower`, converged (MTU, MAC, up) in place,
+   * or recreated if it is something else or sits on another device.
+   */
+  private async ensureMacvlan(name: string, lower: KernelLink, want: { mtu: number; mac?: string; up?: boolean }): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const found = await this.findLink(name);
+      if (found) {
+        const reason =
+          found.kind !== 'macvlan'
+            ? `kind is ${found.kind || 'none'}, want macvlan`
+            : found.link !== lower.index
+              ? `on #${found.link ?? 'none'}, want ${lower.name}`
+              : found.macvlanMode !== MACVLAN_MODE_BRIDGE
+                ? `macvlan mode ${found.macvlanMode ?? 'unknown'}, want bridge`
+                : '';
+        if (!reason) return this.converge(found, want);
+        this.log.warn({ device: name, reason }, 'recreating incompatible device');
+        await this.removeLink(name);
+      }
+      const mac = want.mac === undefined ? undefined : macToBytes(want.mac);
+      try {
+        await this.exec('create macvlan', name, (s, o) =>
+          s.newLink(
+            want.up ? { flags: { up: true }, change: { up: true } } : {},
+            { ifname: name, mtu: want.mtu, link: u32(lower.index), ...(mac ? { address: mac } : {}), linkinfo: linkinfo('macvlan', ifla.formatMacvlan({ mode: MACVLAN_MODE_BRIDGE })) },
+            { ...o, flags: NLM_F_CREATE | NLM_F_EXCL },
+          ),
+        );
+        this.log.info({ device: name, lower: lower.name, mtu: want.mtu }, 'created macvlan');
+        return;
+      } catch (e) {
+        if (errnoOf(e) !== 'EEXIST' || attempt > 1) throw e; // lost a race: converge the winner's
+      }
+    }
+  }
+
+  private async createVxlan(spec: NetworkDevices, bridgeIndex: number | undefined): Promise<void> {
     const local = ipToBytes(spec.local); // validated by checkNetworkSpec
     if (!local) throw new TsoverlayError('INVALID_OPTION', `VXLAN local address "${spec.local}" is not an IP address`);
     const port = Buffer.alloc(2);
@@ -464,7 +545,7 @@ export class NetlinkDataplane implements Dataplane {
     await this.create('create vxlan', {
       ifname: spec.vxlan,
       mtu: spec.mtu,
-      master: bridgeIndex,
+      ...(bridgeIndex === undefined ? {} : { master: bridgeIndex }),
       linkinfo: linkinfo('vxlan', data),
     });
   }
@@ -672,6 +753,9 @@ const observed = (l: KernelLink, names: Map<number, string>, addresses: string[]
   if (l.mac !== undefined) o.mac = l.mac;
   const master = l.master === undefined ? undefined : names.get(l.master);
   if (master !== undefined) o.master = master;
+  const lower = l.link === undefined ? undefined : names.get(l.link);
+  if (lower !== undefined && l.kind === 'macvlan') o.lower = lower;
+  if (l.macvlanMode !== undefined) o.macvlanMode = l.macvlanMode;
   if (l.vxlan) {
     const { vni, port, local, link, group, learning, proxy } = l.vxlan;
     o.vxlan = { vni, port, learning, proxy };

@@ -136,7 +136,10 @@ export class NetlinkRouting {
     const ip = checkHostAddress(`address for ${bridge}`, address);
     const link = await this.k.findLink(bridge);
     if (!link) throw new TsoverlayError('KERNEL_FAILURE', `${op} ${bridge}: no such bridge`);
-    if (link.kind !== 'bridge') throw new TsoverlayError('KERNEL_FAILURE', `${op} ${bridge}: not a bridge (kind ${link.kind || 'none'})`);
+    // a macvlan-mode network's host device stands where the bridge would
+    if (link.kind !== 'bridge' && link.kind !== 'macvlan') {
+      throw new TsoverlayError('KERNEL_FAILURE', `${op} ${bridge}: not a bridge (kind ${link.kind || 'none'})`);
+    }
     await this.ensureAddress(bridge, link.index, ip, RT_SCOPE_LINK);
   }
 
@@ -234,7 +237,8 @@ export class NetlinkRouting {
     }
     if (found.length === 0) return [];
     // Our routes lead to our bridges: dump only bridges (a host has thousands
-    // of veths), and every link only if a route leads elsewhere.
+    // of veths), and every link only if a route leads elsewhere (a
+    // macvlan-mode network's host device).
     let names = await this.k.linkNames('bridge');
     if (found.some(({ oif }) => !names.has(oif))) names = await this.k.linkNames();
     return sortTableRoutes(

@@ -62,6 +62,7 @@ export const checkEndpointSpec = (spec: EndpointDevices): EndpointDevices => {
   checkName('veth host end', spec.hostIf);
   checkName('veth container end', spec.containerIf);
   checkName('bridge', spec.bridge);
+  if (spec.macvlanOn !== undefined) checkName('vxlan', spec.macvlanOn);
   if (spec.hostIf === spec.containerIf) throw invalid(`veth ends need different names (both "${spec.hostIf}")`);
   checkInt('MTU', spec.mtu, MIN_MTU, MAX_MTU);
   const mac = macToBytes(spec.mac);

@@ -26,7 +26,7 @@ import {
 } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { KeyedLock } from '../util/keyed-lock.js';
-import { chooseMtu, endpointMac, normalizeMac, parseNetworkOptions } from './options.js';
+import { chooseMtu, endpointMac, MODE_KEY, normalizeMac, parseNetworkOptions } from './options.js';
 
 export interface DriverConfig {
   node: string;
@@ -133,6 +133,9 @@ export class NetworkDriver {
         if (net.mtu !== mtu && opts.mtu !== undefined) {
           log.warn({ vni: net.vni, mtu: net.mtu, requested: mtu }, 'network exists in the cluster with another MTU; keeping the cluster MTU');
         }
+        if (net.mode !== opts.mode && opts.generic[MODE_KEY] !== undefined) {
+          log.warn({ vni: net.vni, mode: net.mode ?? 'bridge', requested: opts.mode ?? 'bridge' }, 'network exists in the cluster in another mode; keeping the cluster mode');
+        }
         log.info({ vni: net.vni, key }, 'joined existing cluster network');
       } else {
         net = await this.storeNetwork(key, input.networkId, opts.vni, {
@@ -142,8 +145,9 @@ export class NetworkDriver {
           ipv6,
           options: opts.generic,
           ...(opts.multicast ? { multicast: opts.multicast } : {}),
+          ...(opts.mode ? { mode: opts.mode } : {}),
         });
-        log.info({ vni: net.vni, mtu: net.mtu, internal: net.internal, key }, 'network stored');
+        log.info({ vni: net.vni, mtu: net.mtu, internal: net.internal, mode: net.mode ?? 'bridge', key }, 'network stored');
       }
       try {
         await this.deps.dataplane.ensureNetwork(networkDevices(net, underlay, config.vxlanPort));
@@ -215,12 +219,13 @@ export class NetworkDriver {
       try {
         await dataplane.ensureEndpoint(endpointDevices(rec, net));
       } catch (e) {
-        log.error({ err: e }, 'creating endpoint veth failed; rolling back');
+        log.error({ err: e }, 'creating endpoint interface failed; rolling back');
         await state.deleteEndpoint(net.id, rec.id).catch((re: unknown) => log.error({ err: re }, 'rollback of endpoint record failed'));
-        await dataplane.deleteLink(hostIf).catch(() => false);
+        // a veth goes with either end; a macvlan endpoint is its container end alone
+        for (const name of [hostIf, containerIf]) await dataplane.deleteLink(name).catch(() => false);
         throw this.kernelError(e, `could not create the interface of endpoint ${short(rec.id)}`);
       }
-      log.info({ ip: rec.ipv4 ?? rec.ipv6, mac: rec.mac, ifname: hostIf }, 'endpoint created');
+      log.info({ ip: rec.ipv4 ?? rec.ipv6, mac: rec.mac, ifname: net.mode === 'macvlan' ? containerIf : hostIf }, 'endpoint created');
       return mac ? {} : { macAddress: rec.mac };
     });
     this.changed();
@@ -289,7 +294,7 @@ export class NetworkDriver {
     key: string,
     engineNetworkId: string,
     fixedVni: number | undefined,
-    rest: Pick<NetworkRecord, 'mtu' | 'internal' | 'ipv4' | 'ipv6' | 'options' | 'multicast'>,
+    rest: Pick<NetworkRecord, 'mtu' | 'internal' | 'ipv4' | 'ipv6' | 'options' | 'multicast' | 'mode'>,
   ): Promise<NetworkRecord> {
     const { state, config } = this.deps;
     for (let attempt = 0; attempt < 10; attempt++) {

@@ -17,6 +17,14 @@ t.test('options: defaults and known keys', async (t) => {
   t.same(parseNetworkOptions(undefined), { generic: {}, internal: false, ipv6: false });
 });
 
+t.test('options: the mode', async (t) => {
+  const mode = (v: string) => parseNetworkOptions({ 'com.docker.network.generic': { 'tsoverlay.mode': v } });
+  t.equal(mode('macvlan').mode, 'macvlan');
+  t.equal(mode('bridge').mode, undefined, 'bridge is the default, stored as no mode');
+  t.same(mode('bridge').generic, { 'tsoverlay.mode': 'bridge' }, 'kept among the options as given');
+  t.throws(() => mode('ipvlan'), { code: 'INVALID_OPTION', message: 'tsoverlay.mode="ipvlan" must be bridge (the default) or macvlan' });
+});
+
 t.test('options: every problem is reported at once', async (t) => {
   try {
     parseNetworkOptions({ 'com.docker.network.generic': { mtu: '1400', 'com.docker.network.driver.mtu': 'big', 'tsoverlay.vni': '0' } });

@@ -9,7 +9,8 @@ import { VNI_MAX, VNI_MIN } from '../model.js';
 export const MTU_KEY = 'com.docker.network.driver.mtu';
 export const VNI_KEY = 'tsoverlay.vni';
 export const MULTICAST_KEY = 'tsoverlay.multicast';
-export const SUPPORTED_OPTIONS = [MTU_KEY, VNI_KEY, MULTICAST_KEY] as const;
+export const MODE_KEY = 'tsoverlay.mode';
+export const SUPPORTED_OPTIONS = [MTU_KEY, VNI_KEY, MULTICAST_KEY, MODE_KEY] as const;
 
 /** VXLAN encapsulation overhead: outer Ethernet 14 + IP 20/40 + UDP 8 + VXLAN 8. */
 export const vxlanOverhead = (underlayFamily: 4 | 6): number => (underlayFamily === 6 ? 70 : 50);
@@ -21,6 +22,8 @@ export interface NetworkOptions {
   mtu?: number;
   vni?: number;
   multicast?: string;
+  /** `tsoverlay.mode=macvlan`; absent for the default bridge mode. */
+  mode?: 'macvlan';
   internal: boolean;
   ipv6: boolean;
 }
@@ -62,6 +65,9 @@ export const parseNetworkOptions = (options: Record<string, unknown> | undefined
       const isMulticast = ip !== undefined && (ip.family === 4 ? ip.value >> 28n === 0xen : ip.value >> 120n === 0xffn);
       if (!ip || !isMulticast) problems.push(`${MULTICAST_KEY}="${v}" must be a multicast group address (224.0.0.0/4 or ff00::/8)`);
       else out.multicast = formatIp(ip);
+    } else if (k === MODE_KEY) {
+      if (v === 'macvlan') out.mode = 'macvlan';
+      else if (v !== 'bridge') problems.push(`${MODE_KEY}="${v}" must be bridge (the default) or macvlan`);
     } else {
       problems.push(`unknown driver option "${k}"; tsoverlay understands ${SUPPORTED_OPTIONS.join(', ')}`);
     }

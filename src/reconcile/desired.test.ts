@@ -76,6 +76,22 @@ t.test('a multicast network gets a group and no flood entries', async (t) => {
   t.same(d.forwarding.get('tsvx-001000')?.fdb, [{ mac: '02:42:0a:14:00:03', dst: '10.0.0.2' }]);
 });
 
+t.test('a macvlan-mode network: the mode on its devices, its endpoints as macvlans on its VXLAN device', async (t) => {
+  const d = computeDesired({
+    networks: [{ net: net({ mode: 'macvlan' }), endpoints: [ep('aaaaaa1', 'A', '10.20.0.2'), ep('bbbbbb1', 'B', '10.20.0.3')] }],
+    nodes,
+    me: 'A',
+    underlay,
+    vxlanPort: 4789,
+  });
+  t.match(d.networks, [{ mode: 'macvlan', bridge: 'tsbr-001000', vxlan: 'tsvx-001000' }]);
+  t.match(d.endpoints, [{ containerIf: 'tscaaaaaa1', macvlanOn: 'tsvx-001000' }]);
+  t.same(d.forwarding.get('tsvx-001000')?.neigh, [{ ip: '10.20.0.3', mac: '02:42:0a:14:00:03' }], 'remote entries as in bridge mode');
+  const plain = computeDesired({ networks: [{ net: net(), endpoints: [ep('aaaaaa1', 'A', '10.20.0.2')] }], nodes, me: 'A', underlay, vxlanPort: 4789 });
+  t.equal(plain.networks[0]?.mode, undefined);
+  t.equal(plain.endpoints[0]?.macvlanOn, undefined);
+});
+
 t.test('planForwarding: neighbours before FDB on add, stale entries removed, nothing when equal', async (t) => {
   const want = { fdb: [{ mac: '02:00:00:00:00:01', dst: '10.0.0.2' }, { mac: FLOOD_MAC, dst: '10.0.0.2' }], neigh: [{ ip: '10.20.0.3', mac: '02:00:00:00:00:01' }] };
   const a = planForwarding('tsvx-001000', want, { fdb: [], neigh: [] });

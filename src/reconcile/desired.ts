@@ -2,8 +2,10 @@
  * What this node's kernel should hold, computed from store records. Pure.
  *
  * Per network that has an alias on this node (its engine has the network):
- * - the bridge + VXLAN device;
- * - a veth per local endpoint;
+ * - the bridge + VXLAN device (macvlan mode: the VXLAN device and the
+ *   host's macvlan on it);
+ * - a veth per local endpoint (macvlan mode: a macvlan, which is checked
+ *   only while it is in this namespace);
  * - for every endpoint on another *live* node: a static FDB entry (MAC →
  *   that node's VTEP) and a permanent neighbour entry (IP → MAC) on the
  *   VXLAN device, so ARP/ND is answered locally and nothing is learned by
@@ -65,6 +67,7 @@ export const networkDevices = (net: NetworkRecord, underlay: Underlay, port: num
   mtu: net.mtu,
   bridgeMac: bridgeMac(underlay.address, net.vni),
   ...(net.multicast ? { group: net.multicast } : {}),
+  ...(net.mode ? { mode: net.mode } : {}),
 });
 
 export const endpointDevices = (ep: EndpointRecord, net: NetworkRecord): EndpointDevices => ({
@@ -73,6 +76,7 @@ export const endpointDevices = (ep: EndpointRecord, net: NetworkRecord): Endpoin
   bridge: bridgeName(net.vni),
   mtu: net.mtu,
   mac: ep.mac,
+  ...(net.mode === 'macvlan' ? { macvlanOn: vxlanName(net.vni) } : {}),
 });
 
 const bareIp = (cidr: string): string => cidr.split('/')[0] ?? cidr;

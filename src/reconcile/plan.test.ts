@@ -63,6 +63,55 @@ t.test('endpoint host ends are re-attached; lost endpoints are left alone', asyn
   t.same(plan(desired, [bridge(), vxlan()]), []);
 });
 
+t.test('macvlan mode: VXLAN device on no bridge, the host macvlan on it; endpoints checked only while here', async (t) => {
+  const mnet: NetworkDevices = { ...net, mode: 'macvlan', bridgeMac: '06:00:00:00:00:01' };
+  const mep: EndpointDevices = { ...ep, macvlanOn: net.vxlan };
+  const want: Desired = { networks: [mnet], endpoints: [mep], forwarding: new Map() };
+  const hostMv = (o: Partial<ObservedLink> = {}): ObservedLink => ({
+    name: net.bridge,
+    index: 10,
+    kind: 'macvlan',
+    lower: net.vxlan,
+    macvlanMode: 4,
+    mtu: 1450,
+    up: true,
+    mac: '06:00:00:00:00:01',
+    ...o,
+  });
+  const ctr = (o: Partial<ObservedLink> = {}): ObservedLink => ({
+    name: ep.containerIf,
+    index: 13,
+    kind: 'macvlan',
+    lower: net.vxlan,
+    macvlanMode: 4,
+    mtu: 1450,
+    up: false,
+    mac: ep.mac,
+    ...o,
+  });
+  t.same(plan(want, [hostMv(), vxlan({}, {}, true)]), [], 'converged, the endpoint in its container');
+  t.same(plan(want, [hostMv(), vxlan({}, {}, true), ctr()]), [], 'converged, the endpoint not joined yet');
+  const cases: Array<[ObservedLink[], RegExp]> = [
+    [[vxlan({}, {}, true)], /host macvlan tsbr-001000 missing/],
+    [[hostMv()], /vxlan tsvx-001000 missing/],
+    [[bridge(), vxlan()], /tsvx-001000 is on tsbr-001000, want no bridge/],
+    [[bridge(), vxlan({}, {}, true)], /tsbr-001000 is a bridge, not a macvlan/],
+    [[hostMv({ lower: 'tsvx-00abcd' }), vxlan({}, {}, true)], /not on tsvx-001000/],
+    [[hostMv({ macvlanMode: 1 }), vxlan({}, {}, true)], /macvlan mode 1 is not bridge/],
+    [[hostMv({ mac: '06:00:00:00:00:02' }), vxlan({}, {}, true)], /mac 06:00:00:00:00:02 != 06:00:00:00:00:01/],
+    [[hostMv({ up: false }), vxlan({}, {}, true)], /tsbr-001000 is down/],
+    [[hostMv(), vxlan({}, { port: 4790 }, true)], /port 4790 != 4789/],
+  ];
+  for (const [observed, reason] of cases) {
+    const actions = plan(want, observed);
+    t.equal(actions.length, 1, String(reason));
+    t.match(actions[0], { kind: 'ensureNetwork', reason }, String(reason));
+  }
+  t.match(plan(want, [hostMv(), vxlan({}, {}, true), ctr({ mtu: 1400 })]), [{ kind: 'ensureEndpoint', reason: /mtu 1400 != 1450/ }]);
+  t.match(plan(want, [hostMv(), vxlan({}, {}, true), ctr({ kind: 'veth' })]), [{ kind: 'ensureEndpoint', reason: /not a macvlan/ }]);
+  t.match(plan(want, [hostMv(), vxlan({}, {}, true), ctr({ mac: '02:42:0a:14:00:09' })]), [{ kind: 'ensureEndpoint', reason: /mac/ }]);
+});
+
 t.test('only owned links the store does not know are deleted', async (t) => {
   const a = plan(desired, [
     bridge(),

@@ -5,6 +5,7 @@
  * running containers alone.
  */
 import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices, ObservedLink, TableRoute } from '../dataplane/dataplane.js';
+import { MACVLAN_MODE_BRIDGE } from '../dataplane/linux.js';
 import { parseOwnedName } from '../dataplane/names.js';
 import { canonicalIp } from '../net/ip.js';
 import type { Desired, ResolverRouting } from './desired.js';
@@ -21,12 +22,27 @@ export type Action =
   | { kind: 'addTableRoute' | 'deleteTableRoute'; route: TableRoute; reason: string };
 
 /** Why an observed bridge/VXLAN pair differs from the spec; '' when it matches. */
-export const networkDrift = (spec: NetworkDevices, bridge: ObservedLink | undefined, vxlan: ObservedLink | undefined): string => {
+export const networkDrift = (spec: NetworkDevices, bridge: ObservedLink | undefined, vxlan: ObservedLink | undefined): string =>
+  spec.mode === 'macvlan'
+    ? vxlanDrift(spec, vxlan, undefined) || hostMacvlanDrift(spec, bridge)
+    : bridgeDrift(spec, bridge) || vxlanDrift(spec, vxlan, spec.bridge);
+
+const bridgeDrift = (spec: NetworkDevices, bridge: ObservedLink | undefined): string => {
   if (!bridge) return `bridge ${spec.bridge} missing`;
   if (bridge.kind !== 'bridge') return `${spec.bridge} is a ${bridge.kind}, not a bridge`;
-  if (bridge.mtu !== spec.mtu) return `${spec.bridge} mtu ${bridge.mtu} != ${spec.mtu}`;
-  if (spec.bridgeMac && bridge.mac !== spec.bridgeMac) return `${spec.bridge} mac ${bridge.mac ?? 'none'} != ${spec.bridgeMac}`;
-  if (!bridge.up) return `${spec.bridge} is down`;
+  return deviceDrift(spec, bridge);
+};
+
+/** MTU, MAC and up of the bridge or the host's macvlan. */
+const deviceDrift = (spec: NetworkDevices, dev: ObservedLink): string => {
+  if (dev.mtu !== spec.mtu) return `${spec.bridge} mtu ${dev.mtu} != ${spec.mtu}`;
+  if (spec.bridgeMac && dev.mac !== spec.bridgeMac) return `${spec.bridge} mac ${dev.mac ?? 'none'} != ${spec.bridgeMac}`;
+  if (!dev.up) return `${spec.bridge} is down`;
+  return '';
+};
+
+/** The VXLAN device, on the bridge `master` (undefined: on none, macvlan mode). */
+const vxlanDrift = (spec: NetworkDevices, vxlan: ObservedLink | undefined, master: string | undefined): string => {
   if (!vxlan) return `vxlan ${spec.vxlan} missing`;
   const vx = vxlan.vxlan;
   if (vxlan.kind !== 'vxlan' || !vx) return `${spec.vxlan} is a ${vxlan.kind}, not a vxlan`;
@@ -38,13 +54,36 @@ export const networkDrift = (spec: NetworkDevices, bridge: ObservedLink | undefi
   if (vx.learning) return `${spec.vxlan} has learning on`;
   if (!vx.proxy) return `${spec.vxlan} has proxy off`;
   if (vxlan.mtu !== spec.mtu) return `${spec.vxlan} mtu ${vxlan.mtu} != ${spec.mtu}`;
-  if (vxlan.master !== spec.bridge) return `${spec.vxlan} not on ${spec.bridge}`;
+  if (master === undefined && vxlan.master !== undefined) return `${spec.vxlan} is on ${vxlan.master}, want no bridge`;
+  if (master !== undefined && vxlan.master !== master) return `${spec.vxlan} not on ${master}`;
   if (!vxlan.up) return `${spec.vxlan} is down`;
   return '';
 };
 
+/** A macvlan in bridge mode on `lower`: '' when it is, else why not. */
+const macvlanDrift = (name: string, link: ObservedLink, lower: string): string => {
+  if (link.kind !== 'macvlan') return `${name} is a ${link.kind}, not a macvlan`;
+  if (link.lower !== lower) return `${name} not on ${lower}`;
+  if (link.macvlanMode !== MACVLAN_MODE_BRIDGE) return `${name} macvlan mode ${link.macvlanMode ?? 'unknown'} is not bridge`;
+  return '';
+};
+
+/** Macvlan mode: the host's macvlan (named like the bridge) on the VXLAN device. */
+const hostMacvlanDrift = (spec: NetworkDevices, host: ObservedLink | undefined): string => {
+  if (!host) return `host macvlan ${spec.bridge} missing`;
+  return macvlanDrift(spec.bridge, host, spec.vxlan) || deviceDrift(spec, host);
+};
+
 /** Why an observed host veth end differs from the spec; '' when it matches. */
 export const endpointDrift = (spec: EndpointDevices, host: ObservedLink): string => {
+  if (spec.macvlanOn !== undefined) {
+    // macvlan mode: `host` is the container end, still in this namespace
+    const why = macvlanDrift(spec.containerIf, host, spec.macvlanOn);
+    if (why) return why;
+    if (host.mtu !== spec.mtu) return `${spec.containerIf} mtu ${host.mtu} != ${spec.mtu}`;
+    if (host.mac !== spec.mac) return `${spec.containerIf} mac ${host.mac ?? 'none'} != ${spec.mac}`;
+    return '';
+  }
   if (host.kind !== 'veth') return `${spec.hostIf} is a ${host.kind}, not a veth`;
   if (host.master !== spec.bridge) return `${spec.hostIf} not on ${spec.bridge}`;
   if (host.mtu !== spec.mtu) return `${spec.hostIf} mtu ${host.mtu} != ${spec.mtu}`;
@@ -98,6 +137,15 @@ export const plan = (desired: Desired, observed: readonly ObservedLink[]): Actio
   }
   for (const spec of desired.endpoints) {
     wanted.add(spec.hostIf).add(spec.containerIf);
+    if (spec.macvlanOn !== undefined) {
+      // Macvlan mode: the endpoint is its container end alone. Absent, it is
+      // in the container (or died with it, or with a recreated VXLAN
+      // device): nothing here can tell, and nothing is made again.
+      const own = byName.get(spec.containerIf);
+      const reason = own && endpointDrift(spec, own);
+      if (reason) actions.push({ kind: 'ensureEndpoint', spec, reason });
+      continue;
+    }
     const host = byName.get(spec.hostIf);
     if (host) {
       const reason = endpointDrift(spec, host);

@@ -345,6 +345,80 @@ const contract = (t: Test, env: ContractEnv): void => {
     t.same(await dp.listOwnedLinks(), []);
   });
 
+  t.test('macvlan mode: the VXLAN device on no bridge, the host macvlan and endpoint macvlans on it', async (t) => {
+    const ul = await dp.resolveUnderlay(UNDERLAY);
+    const net: NetworkDevices = { ...netSpec(0x650, 4789, ul, env), mode: 'macvlan', bridgeMac: '06:11:22:33:44:55' };
+    t.equal(await dp.ensureNetwork(net), true, 'VXLAN device created');
+    let links = await byName(dp);
+    t.same([...links.keys()].sort(), [net.bridge, net.vxlan], 'exactly the two devices');
+    const vx = links.get(net.vxlan);
+    t.match(vx, { kind: 'vxlan', mtu: net.mtu, up: true, vxlan: { vni: net.vni, port: 4789, learning: false, proxy: true } });
+    t.equal(vx?.master, undefined, 'the VXLAN device is on no bridge');
+    const host = links.get(net.bridge);
+    t.match(host, { kind: 'macvlan', lower: net.vxlan, macvlanMode: 4, mtu: net.mtu, up: true, mac: net.bridgeMac });
+    let before = await dp.listOwnedLinks();
+    t.equal(await dp.ensureNetwork(net), false, 'ensured again: not created');
+    t.same(await dp.listOwnedLinks(), before, 'second ensure changes nothing (same indexes)');
+
+    await dp.ensureBridgeAddress(net.bridge, R);
+    t.same((await byName(dp)).get(net.bridge)?.addresses, [R], "the resolver's address goes on the host macvlan");
+
+    const ep: EndpointDevices = { ...epSpec('a1b2c3d4e5f6aa55', net, '02:42:c0:a8:06:05'), macvlanOn: net.vxlan };
+    await dp.ensureEndpoint(ep);
+    links = await byName(dp);
+    t.notOk(links.has(ep.hostIf), 'no host end');
+    const ctr = links.get(ep.containerIf);
+    t.match(ctr, { kind: 'macvlan', lower: net.vxlan, macvlanMode: 4, up: false, mtu: net.mtu, mac: ep.mac });
+    before = await dp.listOwnedLinks();
+    await dp.ensureEndpoint(ep);
+    t.same(await dp.listOwnedLinks(), before, 'repeated ensure changes nothing');
+    await dp.ensureEndpoint({ ...ep, mtu: ep.mtu - 100, mac: '02:42:c0:a8:06:06' });
+    t.match((await byName(dp)).get(ep.containerIf), { index: ctr?.index, mtu: ep.mtu - 100, mac: '02:42:c0:a8:06:06' }, 'MTU and MAC in place');
+
+    await env.moveToSandbox(ep.containerIf);
+    t.notOk((await byName(dp)).has(ep.containerIf), 'gone from here once in the container');
+    before = await dp.listOwnedLinks();
+    await dp.ensureNetwork(net);
+    t.same(await dp.listOwnedLinks(), before, 'ensuring the network leaves it alone');
+
+    const stray = { ...epSpec('0badc0de0badc0d1', net, '02:42:c0:a8:06:07'), macvlanOn: net.vxlan };
+    await env.addVethPair(stray.containerIf, 'tsjunk650');
+    await dp.ensureEndpoint(stray);
+    links = await byName(dp);
+    t.notOk(links.has('tsjunk650'), 'a veth in its place is replaced');
+    t.match(links.get(stray.containerIf), { kind: 'macvlan', lower: net.vxlan });
+
+    t.equal(await dp.deleteLink(net.vxlan), true);
+    t.same(await dp.listOwnedLinks(), [], 'deleting the VXLAN device deletes every macvlan on it');
+  });
+
+  t.test('macvlan mode: switching a network between the layouts replaces the devices', async (t) => {
+    const ul = await dp.resolveUnderlay(UNDERLAY);
+    const bridged = netSpec(0x660, 4789, ul, env);
+    const macvlan: NetworkDevices = { ...bridged, mode: 'macvlan' };
+    await dp.ensureNetwork(bridged);
+    await dp.ensureNetwork(macvlan);
+    let links = await byName(dp);
+    t.match(links.get(bridged.bridge), { kind: 'macvlan', lower: bridged.vxlan });
+    t.equal(links.get(bridged.vxlan)?.master, undefined, 'VXLAN device off the bridge');
+    await dp.ensureNetwork(bridged);
+    links = await byName(dp);
+    t.match(links.get(bridged.bridge), { kind: 'bridge', up: true });
+    t.match(links.get(bridged.vxlan), { kind: 'vxlan', master: bridged.bridge, up: true });
+    t.same([...links.keys()].sort(), [bridged.bridge, bridged.vxlan], 'nothing else');
+  });
+
+  t.test('macvlan mode: an endpoint needs the VXLAN device', async (t) => {
+    const ul = await dp.resolveUnderlay(UNDERLAY);
+    const net = netSpec(0x670, 4789, ul, env);
+    await t.rejects(dp.ensureEndpoint({ ...epSpec('abcdefabcdef', net, '02:42:c0:a8:00:08'), macvlanOn: net.vxlan }), {
+      code: 'KERNEL_FAILURE',
+      message: `ensure endpoint tscabcdefabcde: vxlan device ${net.vxlan} does not exist`,
+    });
+    await t.rejects(dp.ensureEndpoint({ ...epSpec('abcdefabcdef', net, '02:42:c0:a8:00:08'), macvlanOn: 'eth0' }), { code: 'INVALID_OPTION' });
+    t.same(await dp.listOwnedLinks(), []);
+  });
+
   t.test('concurrent ensures', async (t) => {
     const ul = await dp.resolveUnderlay(UNDERLAY);
     const net = netSpec(0x640, 4789, ul, env);
@@ -1241,6 +1315,45 @@ const dataPath = async (t: Test): Promise<void> => {
     await each((dp, _self, peer) => neighbours(dp, peer));
     t.ok(pings(A.ctr, B.ip, 5), 'A -> B over the group');
     t.ok(pings(B.ctr, A.ip6, 5), 'B -> A, IPv6, over the group');
+  });
+
+  await t.test('macvlan mode: the same path with no bridge; the macvlans die with their VXLAN device', async (t) => {
+    const vni = VNI + 1;
+    const mv = hosts.map((h, i) => ({ ...h, ip: `10.67.0.${i + 1}`, mac: `02:42:0a:43:00:0${i + 1}`, endpoint: `mv${h.endpoint.slice(2)}` }));
+    const mvx = vxlanName(vni);
+    for (const [i, h] of mv.entries()) {
+      const dp = servers[i] as RemoteDataplane;
+      const { group: _, ...base } = nets[i] as NetworkDevices;
+      const net: NetworkDevices = { ...base, vni, bridge: bridgeName(vni), vxlan: mvx, mode: 'macvlan' };
+      await dp.call('ensureNetwork', net);
+      const ep: EndpointDevices = {
+        hostIf: hostIfName(h.endpoint),
+        containerIf: containerIfName(h.endpoint),
+        bridge: net.bridge,
+        mtu: net.mtu,
+        mac: h.mac,
+        macvlanOn: mvx,
+      };
+      await dp.call('ensureEndpoint', ep);
+      ip('-n', h.ns, 'link', 'set', ep.containerIf, 'netns', h.ctr);
+      ip('-n', h.ctr, 'link', 'set', ep.containerIf, 'name', 'eth1');
+      ip('-n', h.ctr, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth1');
+      ip('-n', h.ctr, 'link', 'set', 'eth1', 'up');
+    }
+    const [mA, mB] = mv as [(typeof mv)[0], (typeof mv)[0]];
+    t.notOk(pings(mA.ctr, mB.ip, 2), 'no entries: no traffic');
+    for (const [dp, peer] of [
+      [dpA, mB],
+      [dpB, mA],
+    ] as const) {
+      await dp.call('addNeigh', mvx, { ip: peer.ip, mac: peer.mac });
+      await dp.call('addFdb', mvx, { mac: peer.mac, dst: peer.underlay });
+    }
+    t.ok(pings(mA.ctr, mB.ip, 5), 'A -> B');
+    t.ok(pings(mB.ctr, mA.ip, 5), 'B -> A');
+    t.ok(pings(A.ctr, B.ip, 5), 'the bridge-mode network next to it still carries traffic');
+    t.equal(await dpA.call('deleteLink', mvx), true);
+    t.throws(() => ipOut('-n', mA.ctr, 'link', 'show', 'eth1'), 'the container lost its interface with the VXLAN device');
   });
 };
 
