@@ -52,3 +52,38 @@ t.test('a failing action is reported and retried', async (t) => {
   t.ok(h.dp.links.get(vxlanName(4096)));
   await h.app.reconciler.stop();
 });
+
+t.test('macvlan mode: a restart leaves a joined endpoint alone; a lost VXLAN device comes back with its host macvlan', async (t) => {
+  const first = await harness();
+  const { poolId, res } = await createNetwork(first, { subnet: '10.20.0.0/24', generic: { 'tsoverlay.mode': 'macvlan' } });
+  t.same(res.json, {}, 'created');
+  const { join } = await attach(first, poolId);
+  const ctr = `tsc${EP.slice(0, 11)}`;
+  t.match(join.json, { InterfaceName: { SrcName: ctr } });
+  const vx = first.dp.links.get(vxlanName(4096));
+  t.equal(vx?.masterIndex, undefined, 'the VXLAN device is on no bridge');
+  t.match(first.dp.links.get(bridgeName(4096)), { kind: 'macvlan', lowerIndex: vx?.index });
+  t.match(first.dp.links.get(ctr), { kind: 'macvlan', lowerIndex: vx?.index, up: false });
+  t.notOk(first.dp.links.get(hostIfName(EP)), 'no veth');
+  first.dp.moveToSandbox(ctr);
+  await first.app.reconciler.stop();
+  const changes = first.dp.changes().length;
+
+  const second = await harness({ kv: first.kv, dp: first.dp });
+  t.teardown(() => second.app.reconciler.stop());
+  t.same(await second.app.reconciler.start(), { actions: 0, failed: 0 }, 'restart: nothing to do');
+  t.equal(second.dp.changes().length, changes, 'no kernel change');
+  t.ok(second.dp.sandboxed.has(ctr), "the container's macvlan is untouched");
+
+  // The VXLAN device deleted behind our back takes every macvlan on it along.
+  await second.dp.deleteLink(vxlanName(4096));
+  t.notOk(second.dp.links.get(bridgeName(4096)), 'the host macvlan went with it');
+  t.notOk(second.dp.sandboxed.has(ctr), "and so did the container's");
+  await second.app.reconciler.stop();
+  const third = await harness({ kv: first.kv, dp: first.dp }); // its first pass reads the whole kernel
+  t.teardown(() => third.app.reconciler.stop());
+  t.equal((await third.app.reconciler.runOnce()).failed, 0);
+  t.match(third.dp.links.get(bridgeName(4096)), { kind: 'macvlan', lowerIndex: third.dp.links.get(vxlanName(4096))?.index });
+  t.notOk(third.dp.links.get(ctr), 'the container interface is not made again: nothing could take it into the container');
+  t.same(await third.app.reconciler.runOnce(), { actions: 0, failed: 0 }, 'second pass finds nothing');
+});

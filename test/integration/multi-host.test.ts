@@ -484,6 +484,57 @@ async function main(): Promise<void> {
     }
   });
 
+  t.test('11. -o tsoverlay.mode=macvlan: macvlans on the VXLAN device, no bridge; traffic, names, a plugin restart, removal', { timeout: 240_000 }, async (t) => {
+    const R = '169.254.53.53'; // the plugins' default resolver address
+    const n = await createNet(h1, 'nmv', '10.30.11.0/24', '-o', 'tsoverlay.mode=macvlan');
+    await spreadTo(t, h2, 'nmv');
+    for (const h of [h1, h2]) {
+      const detail = (await h.hostExec('ip', '-d', 'link', 'show', n.bridge)).stdout;
+      t.match(detail, new RegExp(`${n.bridge}@${n.vxlan}:[^]*macvlan mode bridge`), `${h.name}: ${n.bridge} is the host's macvlan on ${n.vxlan}`);
+      const vx = (await h.hostExec('ip', '-d', 'link', 'show', n.vxlan)).stdout;
+      t.notMatch(vx, / master /, `${h.name}: ${n.vxlan} is on no bridge`, { vx });
+    }
+    const a = await ensureContainer(h1, 'mva', 'nmv');
+    const a2 = await ensureContainer(h1, 'mva2', 'nmv');
+    const b = await ensureContainer(h2, 'mvb', 'nmv');
+    const kind = (await h1.nsSh('mva', 'ip', '-d', 'link', 'show', await ifaceWithIp(h1, 'mva', a.ip))).trim();
+    t.match(kind, /macvlan mode bridge/, "mva's interface is a macvlan", { kind });
+    await reaches(t, h1, 'mva', b.ip, `h1 mva -> h2 mvb (${b.ip})`);
+    await reaches(t, h2, 'mvb', a.ip, `h2 mvb -> h1 mva (${a.ip})`);
+    await reaches(t, h1, 'mva', a2.ip, `h1 mva -> h1 mva2 (${a2.ip}), same host`);
+    const named = await waitFor(() => h1.dnsQuery('mva', R, 'mvb', { timeoutMs: 1500 }), {
+      what: 'the resolver to answer mvb', until: (r) => r.rcode === 'NOERROR' && r.answers.some((x) => x.data === b.ip), timeoutMs: 20_000,
+    }).catch((e: unknown) => e as Error);
+    t.notOk(named instanceof Error, `the resolver (on the host's macvlan) answers mvb -> ${b.ip}`, { result: String(named) });
+
+    const stream = await h1.pingStream('mva', b.ip, { interval: 0.02 });
+    try {
+      await stream.waitReplies(25, 10_000);
+      await h1.restartPlugin();
+      const seen = stream.replies;
+      await stream.waitReplies(seen + 50, 10_000);
+      const r = await stream.stop();
+      t.equal(r.lossPercent, 0, `h1 plugin restarted during mva -> mvb: 0% loss (${r.transmitted} sent)`, { output: r.output.slice(-500) });
+    } finally {
+      if (stream.proc.running) await stream.stop();
+      if (!h1.plugin?.running) await h1.startPlugin();
+    }
+    await reaches(t, h1, 'mva', a2.ip, 'after the restart: mva -> mva2 still');
+
+    for (const c of ['mva', 'mva2']) await h1.docker('rm', '-f', c);
+    await h2.docker('rm', '-f', 'mvb');
+    await h1.docker('network', 'rm', 'nmv');
+    forget('nmv');
+    for (const h of [h1, h2]) {
+      await waitNetworkGone(h, 'nmv', SPREAD_WAIT_MS);
+      const left = await waitFor(() => h.tsLinks(), {
+        what: `${n.vxlan}/${n.bridge} to leave ${h.name}`, until: (l) => !l.includes(n.vxlan) && !l.includes(n.bridge), timeoutMs: 10_000,
+      }).catch((e: unknown) => e as Error);
+      t.ok(Array.isArray(left), `${h.name}: ${n.vxlan} and ${n.bridge} are gone`, { left: String(left) });
+      t.same((await h.tsLinks()).filter((l) => l.startsWith('tsc')), [], `${h.name}: no container interface left`);
+    }
+  });
+
   t.test('10. convergence: docker run -d on h1 until a container on h2 gets a reply', { timeout: 300_000 }, async (t) => {
     const N = 24;
     await ensureNet(t, 'nconv', '10.30.10.0/24', [h1, h2]);
