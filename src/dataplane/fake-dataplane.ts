@@ -69,7 +69,9 @@ import {
   checkVxlanMtu,
   maxVxlanMtu,
   sortForwarding,
+  describeVxlanChanges,
   type VxlanState,
+  vxlanChanges,
   vxlanIncompat,
   ZERO_MAC,
 } from './spec.js';
@@ -269,7 +271,16 @@ export class FakeDataplane implements Dataplane {
     let vx = this.links.get(spec.vxlan);
     // in macvlan mode a VXLAN device still on a bridge cannot take macvlans
     const keep = vx !== undefined && !vxlanIncompat(vx.kind, vx.vxlan, spec) && !(macvlan && vx.masterIndex !== undefined);
-    if (keep && vx) {
+    if (keep && vx?.vxlan) {
+      const change = vxlanChanges(vx.vxlan, spec);
+      const what = describeVxlanChanges(vx.vxlan, change);
+      if (what) {
+        this.hit('setLink');
+        if (change.local !== undefined) vx.vxlan.local = change.local;
+        if (change.link !== undefined) vx.vxlan.link = change.link;
+        if (change.learningOff) vx.vxlan.learning = false;
+        this.calls.push(`setLink ${vx.name} ${what}`);
+      }
       this.setLink(vx, { ...(bridge && !macvlan ? { masterIndex: bridge.index } : {}), mtu: spec.mtu, up: true });
     } else {
       if (vx) this.removeLink(spec.vxlan);

@@ -44,6 +44,22 @@ t.test('a VXLAN device: every field we compare on', async (t) => {
   });
 });
 
+t.test('a macvlan: its lower device and its mode', async (t) => {
+  const b = message(
+    { index: 80 },
+    {
+      ifname: 'tscabcdef01234',
+      mtu: 1450,
+      link: Buffer.from(Uint32Array.of(77).buffer),
+      address: Buffer.from([2, 0x42, 10, 20, 0, 5]),
+      linkinfo: encode(ifla.formatInfo({ kind: 'macvlan', data: encode(ifla.formatMacvlan({ mode: 4, flags: 0 })) })),
+    },
+  );
+  t.same(parseLinkMessage(b), { index: 80, name: 'tscabcdef01234', kind: 'macvlan', mtu: 1450, up: false, mac: '02:42:0a:14:00:05', link: 77, macvlanMode: 4 });
+  const bare = parseLinkMessage(message({ index: 81 }, { ifname: 'tsbr-00002a', linkinfo: encode(ifla.formatInfo({ kind: 'macvlan' })) }));
+  t.same(bare, { index: 81, name: 'tsbr-00002a', kind: 'macvlan', mtu: 0, up: false }, 'no data: no mode');
+});
+
 t.test('a plain device: no kind, no master, down', async (t) => {
   t.same(parseLinkMessage(message({ index: 1 }, { ifname: 'lo', mtu: 65536, address: Buffer.alloc(6) })), {
     index: 1,

@@ -10,6 +10,9 @@
  * - Per endpoint: a veth pair. The host end `tsh…` is enslaved to the bridge
  *   and up; the container end `tsc…` carries the endpoint's MAC and MTU and is
  *   left down: Docker moves it into the sandbox, renames and configures it.
+ * - Macvlan mode (`NetworkDevices.mode`): no bridge. `tsbr-<vni>` is the
+ *   host's macvlan (bridge mode) on the VXLAN device, and an endpoint is one
+ *   macvlan `tsc…` on it, handed to Docker as the container end is.
  * - The VXLAN device is created with `learning off`, `proxy on` and
  *   `l2miss`/`l3miss` off: it forwards only by the FDB and neighbour entries
  *   programmed from the cluster store (netlink-forwarding.ts explains why).
@@ -65,7 +68,15 @@ import { type KernelLink, parseLinkMessage } from './link-message.js';
 import { rawAnswers } from './raw-answers.js';
 import { NetlinkForwarding } from './netlink-forwarding.js';
 import { addressesByLink, NetlinkRouting, type TimedOptions } from './netlink-routing.js';
-import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu, vxlanIncompat } from './spec.js';
+import {
+  checkEndpointSpec,
+  checkNetworkSpec,
+  checkVxlanMtu,
+  describeVxlanChanges,
+  type VxlanState,
+  vxlanChanges,
+  vxlanIncompat,
+} from './spec.js';
 import {
   AF_INET,
   AF_INET6,
@@ -437,8 +448,10 @@ export class NetlinkDataplane implements Dataplane {
         const found = await this.findLink(spec.vxlan);
         if (found && attempt < 3) {
           // In macvlan mode a VXLAN device still on a bridge cannot take macvlans.
-          const reason = vxlanIncompat(found.kind, found.vxlan, spec) || (bridgeIndex === undefined && found.master !== undefined ? 'on a bridge, want none' : '');
-          if (!reason) {
+          const onBridge = bridgeIndex === undefined && found.master !== undefined;
+          const reason = vxlanIncompat(found.kind, found.vxlan, spec) || (onBridge ? 'on a bridge, want none' : '');
+          if (!reason && found.vxlan) {
+            await this.changeVxlan(found, found.vxlan, spec);
             await this.converge(found, { ...(bridgeIndex === undefined ? {} : { master: bridgeIndex }), mtu: spec.mtu, up: true });
             return false;
           }
@@ -507,20 +520,43 @@ export class NetlinkDataplane implements Dataplane {
         await this.removeLink(name);
       }
       const mac = want.mac === undefined ? undefined : macToBytes(want.mac);
+      const attrs: ifla.LinkAttrs = {
+        ifname: name,
+        mtu: want.mtu,
+        link: u32(lower.index),
+        ...(mac ? { address: mac } : {}),
+        linkinfo: linkinfo('macvlan', ifla.formatMacvlan({ mode: MACVLAN_MODE_BRIDGE })),
+      };
+      const up: rt.Link = want.up ? { flags: { up: true }, change: { up: true } } : {};
       try {
-        await this.exec('create macvlan', name, (s, o) =>
-          s.newLink(
-            want.up ? { flags: { up: true }, change: { up: true } } : {},
-            { ifname: name, mtu: want.mtu, link: u32(lower.index), ...(mac ? { address: mac } : {}), linkinfo: linkinfo('macvlan', ifla.formatMacvlan({ mode: MACVLAN_MODE_BRIDGE })) },
-            { ...o, flags: NLM_F_CREATE | NLM_F_EXCL },
-          ),
-        );
+        await this.exec('create macvlan', name, (s, o) => s.newLink(up, attrs, { ...o, flags: NLM_F_CREATE | NLM_F_EXCL }));
         this.log.info({ device: name, lower: lower.name, mtu: want.mtu }, 'created macvlan');
         return;
       } catch (e) {
         if (errnoOf(e) !== 'EEXIST' || attempt > 1) throw e; // lost a race: converge the winner's
       }
     }
+  }
+
+  /**
+   * Change what the kernel changes on a running VXLAN device (a new
+   * underlay address or interface, learning): one RTM_NEWLINK on it, no
+   * recreate, so its entries and the macvlans on it stay.
+   */
+  private async changeVxlan(link: KernelLink, vx: VxlanState, spec: NetworkDevices): Promise<void> {
+    const change = vxlanChanges(vx, spec);
+    const what = describeVxlanChanges(vx, change);
+    if (!what) return;
+    const local = change.local === undefined ? undefined : ipToBytes(change.local);
+    const data = ifla.formatVxlan({
+      ...(local === undefined ? {} : local.length === 4 ? { local } : { local6: local }),
+      ...(change.link === undefined ? {} : { link: change.link }),
+      ...(change.learningOff ? { learning: 0 } : {}),
+    });
+    this.log.info({ device: link.name, vni: spec.vni, changes: what }, 'changing vxlan device in place');
+    // RTM_NEWLINK on an existing device (no NLM_F_CREATE): only it reaches the
+    // kind's changelink; an RTM_SETLINK ignores IFLA_INFO_DATA.
+    await this.exec('change vxlan', link.name, (s, o) => s.newLink({ index: link.index }, { linkinfo: linkinfo('vxlan', data) }, o));
   }
 
   private async createVxlan(spec: NetworkDevices, bridgeIndex: number | undefined): Promise<void> {

@@ -8,7 +8,9 @@ import {
   checkVxlanMtu,
   maxVxlanMtu,
   sortForwarding,
+  describeVxlanChanges,
   type VxlanState,
+  vxlanChanges,
   vxlanIncompat,
 } from './spec.js';
 
@@ -28,15 +30,22 @@ t.test('vxlanIncompat explains why a device must be recreated', async (t) => {
   t.equal(vxlanIncompat('bridge', undefined, spec), 'kind is bridge, want vxlan');
   t.equal(vxlanIncompat('', undefined, spec), 'kind is unknown, want vxlan');
   t.equal(vxlanIncompat('vxlan', { ...good, vni: 43 }, spec), 'vni 43, want 42');
-  t.equal(
-    vxlanIncompat('vxlan', { ...good, port: 8472, learning: true, proxy: false }, spec),
-    'port 8472, want 4789, learning on, want off, proxy off, want on',
-  );
+  t.equal(vxlanIncompat('vxlan', { ...good, port: 8472, learning: true, proxy: false }, spec), 'port 8472, want 4789, proxy off, want on');
   const { local: _l, ...noLocal } = good;
   t.equal(vxlanIncompat('vxlan', noLocal, spec), 'local unset, want 10.0.0.2');
-  t.equal(vxlanIncompat('vxlan', { ...good, link: 3 }, spec), 'link 3, want 2');
+  t.equal(vxlanIncompat('vxlan', { ...good, local: 'fd77::2' }, spec), 'local fd77::2, want 10.0.0.2', 'another family');
+  t.equal(vxlanIncompat('vxlan', { ...good, link: 3, local: '10.0.0.9', learning: true }, spec), '', 'changed in place instead');
   t.equal(vxlanIncompat('vxlan', { ...good, l2miss: true, l3miss: true }, spec), 'l2miss on, want off, l3miss on, want off');
   t.equal(vxlanIncompat('vxlan', { ...good, local: 'fd77::2' }, { ...spec, local: 'FD77:0::2' }), '', 'IPv6 compared canonically');
+});
+
+t.test('vxlanChanges: what is changed in place', async (t) => {
+  t.same(vxlanChanges(good, spec), {});
+  const c = vxlanChanges({ ...good, link: 3, local: '10.0.0.9', learning: true }, spec);
+  t.same(c, { local: '10.0.0.2', link: 2, learningOff: true });
+  t.equal(describeVxlanChanges({ ...good, link: 3, local: '10.0.0.9', learning: true }, c), 'local 10.0.0.9 -> 10.0.0.2, link 3 -> 2, learning on -> off');
+  t.equal(describeVxlanChanges(good, {}), '');
+  t.same(vxlanChanges({ ...good, local: 'fd77::2' }, { ...spec, local: 'FD77:0::2' }), {}, 'IPv6 compared canonically');
 });
 
 t.test('checkNetworkSpec', async (t) => {

@@ -85,25 +85,59 @@ export interface VxlanState {
 
 /**
  * Why an existing device named `spec.vxlan` cannot be kept for `spec`
- * ('' = compatible; master, MTU and up are converged in place instead).
- * Everything listed here needs a delete and recreate.
+ * ('' = compatible; master, MTU, up and what `vxlanChanges` lists are
+ * changed in place instead). Everything listed here needs a delete and
+ * recreate: the kernel refuses to change the VNI, the port and the proxy
+ * and miss flags of a device, `local` across address families, and a
+ * multicast group is joined only when the device comes up.
  */
 export const vxlanIncompat = (kind: string, vx: VxlanState | undefined, spec: NetworkDevices): string => {
   if (kind !== 'vxlan' || !vx) return `kind is ${kind || 'unknown'}, want vxlan`;
   const reasons: string[] = [];
   if (vx.vni !== spec.vni) reasons.push(`vni ${vx.vni}, want ${spec.vni}`);
   if (vx.port !== spec.port) reasons.push(`port ${vx.port}, want ${spec.port}`);
-  const want = canonicalIp(spec.local)?.address ?? spec.local;
-  if (vx.local !== want) reasons.push(`local ${vx.local ?? 'unset'}, want ${want}`);
-  if (vx.link !== spec.underlayIndex) reasons.push(`link ${vx.link ?? 'unset'}, want ${spec.underlayIndex}`);
+  const want = canonicalIp(spec.local);
+  const have = canonicalIp(vx.local ?? '');
+  if (have?.family !== (want?.family ?? 4)) reasons.push(`local ${vx.local ?? 'unset'}, want ${want?.address ?? spec.local}`);
   const group = spec.group === undefined ? undefined : (canonicalIp(spec.group)?.address ?? spec.group);
   if (vx.group !== group) reasons.push(`group ${vx.group ?? 'unset'}, want ${group ?? 'unset'}`);
-  if (vx.learning) reasons.push('learning on, want off');
   if (!vx.proxy) reasons.push('proxy off, want on');
   if (vx.l2miss) reasons.push('l2miss on, want off');
   if (vx.l3miss) reasons.push('l3miss on, want off');
   return reasons.join(', ');
 };
+
+/** What of a compatible VXLAN device differs from the spec and is changed in place. */
+export interface VxlanChange {
+  /** The new `local` (same family as the old). */
+  local?: string;
+  /** The new underlay interface index. */
+  link?: number;
+  /** Learning goes off. */
+  learningOff?: true;
+}
+
+/**
+ * The in-place changes that bring a device `vxlanIncompat` accepts to the
+ * spec (none: `{}`). The kernel changes these on a running device, so the
+ * macvlans on it and its forwarding entries stay.
+ */
+export const vxlanChanges = (vx: VxlanState, spec: NetworkDevices): VxlanChange => {
+  const out: VxlanChange = {};
+  const want = canonicalIp(spec.local)?.address ?? spec.local;
+  if (vx.local !== want) out.local = want;
+  if (vx.link !== spec.underlayIndex) out.link = spec.underlayIndex;
+  if (vx.learning) out.learningOff = true;
+  return out;
+};
+
+/** `vxlanChanges` as log text ('' = none). */
+export const describeVxlanChanges = (vx: VxlanState, c: VxlanChange): string =>
+  [
+    ...(c.local === undefined ? [] : [`local ${vx.local ?? 'unset'} -> ${c.local}`]),
+    ...(c.link === undefined ? [] : [`link ${vx.link ?? 'unset'} -> ${c.link}`]),
+    ...(c.learningOff ? ['learning on -> off'] : []),
+  ].join(', ');
 
 /** Largest VXLAN MTU the kernel accepts over an underlay of this MTU and family. */
 export const maxVxlanMtu = (underlayMtu: number, family: 4 | 6): number =>

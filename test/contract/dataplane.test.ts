@@ -188,6 +188,30 @@ const contract = (t: Test, env: ContractEnv): void => {
     }
   });
 
+  for (const mode of [undefined, 'macvlan'] as const) {
+    t.test(`ensureNetwork changes local in place (${mode ?? 'bridge'} mode): entries and macvlans stay`, async (t) => {
+      const ul = await dp.resolveUnderlay(UNDERLAY);
+      const a: NetworkDevices = { ...netSpec(0x120, 4789, ul, env), ...(mode ? { mode } : {}) };
+      await dp.ensureNetwork(a);
+      const ep: EndpointDevices = { ...epSpec('c4a9ed0000000001', a, '02:42:c0:a8:01:05'), ...(mode ? { macvlanOn: a.vxlan } : {}) };
+      await dp.ensureEndpoint(ep);
+      await dp.addFdb(a.vxlan, { mac: MAC_A, dst: PEER1 });
+      const first = await byName(dp);
+      // a new underlay address (the link, and learning, change the same way: spec.test.ts)
+      const moved: NetworkDevices = { ...a, local: '192.168.77.3' };
+      t.equal(await dp.ensureNetwork(moved), false, 'not created');
+      const now = await byName(dp);
+      t.same([...now.values()].map((l) => l.index).sort(), [...first.values()].map((l) => l.index).sort(), 'every device kept (same indexes)');
+      t.match(now.get(a.vxlan)?.vxlan, { local: '192.168.77.3', link: ul.ifindex, learning: false, proxy: true, vni: a.vni, port: 4789 });
+      t.same((await dp.listForwarding(a.vxlan)).fdb, [{ mac: MAC_A, dst: PEER1 }], 'entries kept');
+      const before = await dp.listOwnedLinks();
+      await dp.ensureNetwork(moved);
+      t.same(await dp.listOwnedLinks(), before, 'then idempotent');
+      await dp.ensureNetwork(a);
+      t.match((await byName(dp)).get(a.vxlan), { index: first.get(a.vxlan)?.index, vxlan: { local: V4 } }, 'and back');
+    });
+  }
+
   t.test('ensureNetwork converges the MTU in place', async (t) => {
     const ul = await dp.resolveUnderlay(UNDERLAY);
     const a = netSpec(0x110, 4789, ul, env);
