@@ -11,6 +11,13 @@ t.test('defaults', async (t) => {
   t.equal(c.vxlanPort, 4789);
   t.equal(c.nodeName, undefined);
   t.equal(c.defaultPoolSize, 24);
+  t.equal(c.defaultMode, 'bridge');
+});
+
+t.test('default mode', async (t) => {
+  t.equal(loadConfig(['--default-mode', 'macvlan'], {}).defaultMode, 'macvlan');
+  t.equal(loadConfig([], { TSOVERLAY_DEFAULT_MODE: 'macvlan' }).defaultMode, 'macvlan');
+  t.throws(() => loadConfig([], { TSOVERLAY_DEFAULT_MODE: 'ipvlan' }), /--default-mode "ipvlan" must be bridge or macvlan/);
 });
 
 t.test('flags win over environment', async (t) => {
@@ -39,7 +46,7 @@ t.test('every problem is listed in one error', async (t) => {
 
 t.test('help names every flag and variable', async (t) => {
   const h = helpText();
-  for (const w of ['--socket', 'TSOVERLAY_SOCKET', '--store', 'TSOVERLAY_STORE', '--advertise', 'TSOVERLAY_ADVERTISE', '--docker-host', 'TSOVERLAY_DOCKER_HOST', '--log-level', 'TSOVERLAY_LOG_LEVEL', '--vxlan-port', 'TSOVERLAY_VXLAN_PORT']) {
+  for (const w of ['--socket', 'TSOVERLAY_SOCKET', '--store', 'TSOVERLAY_STORE', '--advertise', 'TSOVERLAY_ADVERTISE', '--docker-host', 'TSOVERLAY_DOCKER_HOST', '--log-level', 'TSOVERLAY_LOG_LEVEL', '--vxlan-port', 'TSOVERLAY_VXLAN_PORT', '--default-mode', 'TSOVERLAY_DEFAULT_MODE']) {
     t.match(h, w);
   }
 });

@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { type Cidr, parseCidr } from './net/ip.js';
+import { NETWORK_MODES, type NetworkMode } from './model.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -20,6 +21,8 @@ export interface Config {
   dockerHost: string;
   logLevel: LogLevel;
   vxlanPort: number;
+  /** Layout of networks created without `-o tsoverlay.mode`. */
+  defaultMode: NetworkMode;
   /** Undefined = the advertise address (unique on the underlay by construction). */
   nodeName?: string;
   defaultPool: Cidr;
@@ -53,6 +56,12 @@ export const SETTINGS = {
   dockerHost: { flag: 'docker-host', env: 'TSOVERLAY_DOCKER_HOST', default: 'unix:///var/run/docker.sock', help: 'this node\'s Docker engine API (unix:// or tcp://)' },
   logLevel: { flag: 'log-level', env: 'TSOVERLAY_LOG_LEVEL', default: 'info', help: LOG_LEVELS.join('|') },
   vxlanPort: { flag: 'vxlan-port', env: 'TSOVERLAY_VXLAN_PORT', default: '4789', help: 'UDP port of the VXLAN devices (use another than swarm\'s data path port)' },
+  defaultMode: {
+    flag: 'default-mode',
+    env: 'TSOVERLAY_DEFAULT_MODE',
+    default: 'bridge',
+    help: 'layout of networks created without -o tsoverlay.mode: bridge (veths on a bridge) or macvlan (faster; see the README)',
+  },
   nodeName: { flag: 'node-name', env: 'TSOVERLAY_NODE_NAME', help: 'this node\'s unique identity in the cluster (default: its advertise address)' },
   defaultPool: { flag: 'default-pool', env: 'TSOVERLAY_DEFAULT_POOL', default: '10.128.0.0/9', help: 'IPv4 range subnets are carved from when a network has no --subnet' },
   defaultPoolSize: { flag: 'default-pool-size', env: 'TSOVERLAY_DEFAULT_POOL_SIZE', default: '24', help: 'prefix length of those subnets' },
@@ -170,6 +179,9 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
   const level = LOG_LEVELS.find((l) => l === logLevel);
   if (!level) problems.push(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`);
   const vxlanPort = parseIntIn(SETTINGS.vxlanPort.flag, req(SETTINGS.vxlanPort), 1, 65535, problems);
+  const modeText = req(SETTINGS.defaultMode);
+  const defaultMode = NETWORK_MODES.find((m) => m === modeText);
+  if (!defaultMode) problems.push(`--default-mode "${modeText}" must be ${NETWORK_MODES.join(' or ')}`);
   const nodeName = get(SETTINGS.nodeName);
   if (nodeName !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/.test(nodeName)) {
     problems.push(`--node-name "${nodeName}" must be 1-63 letters, digits, '.', '_' or '-'`);
@@ -195,7 +207,7 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
   if (!sessionFile.startsWith('/')) problems.push(`--session-file "${sessionFile}" must be an absolute path`);
   const zkSessionTimeoutMs = parseIntIn(SETTINGS.zkSessionTimeoutMs.flag, req(SETTINGS.zkSessionTimeoutMs), 1000, 600_000, problems);
 
-  if (problems.length > 0 || !store || !level || !defaultPool) throw new ConfigError(problems);
+  if (problems.length > 0 || !store || !level || !defaultPool || !defaultMode) throw new ConfigError(problems);
   return Object.freeze({
     socket,
     store,
@@ -203,6 +215,7 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     dockerHost,
     logLevel: level,
     vxlanPort,
+    defaultMode,
     ...(nodeName !== undefined ? { nodeName } : {}),
     defaultPool,
     defaultPoolSize,

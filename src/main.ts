@@ -143,7 +143,13 @@ export const createApp = async (deps: {
     state,
     dataplane,
     underlay,
-    config: { node, vxlanPort: config.vxlanPort, vniStart: VNI_START, ...(config.dnsAddress ? { dnsAddress: config.dnsAddress } : {}) },
+    config: {
+      node,
+      vxlanPort: config.vxlanPort,
+      vniStart: VNI_START,
+      defaultMode: config.defaultMode,
+      ...(config.dnsAddress ? { dnsAddress: config.dnsAddress } : {}),
+    },
     log: log.child({ component: 'driver' }),
     onChange: changed,
   });

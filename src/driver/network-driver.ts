@@ -23,10 +23,12 @@ import {
   asNetworkId,
   asPoolId,
   asVni,
+  type NetworkMode,
 } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { KeyedLock } from '../util/keyed-lock.js';
-import { chooseMtu, endpointMac, MODE_KEY, normalizeMac, parseNetworkOptions } from './options.js';
+import { chooseMtu, endpointMac, normalizeMac, parseNetworkOptions } from './options.js';
+
 
 export interface DriverConfig {
   node: string;
@@ -35,6 +37,8 @@ export interface DriverConfig {
   dnsAddress?: string;
   /** First VNI tried for automatic allocation (Docker's overlay starts at 4096). */
   vniStart: number;
+  /** Layout of a network created without `-o tsoverlay.mode`. Default bridge. */
+  defaultMode?: NetworkMode;
 }
 
 export interface IpamData {
@@ -133,8 +137,8 @@ export class NetworkDriver {
         if (net.mtu !== mtu && opts.mtu !== undefined) {
           log.warn({ vni: net.vni, mtu: net.mtu, requested: mtu }, 'network exists in the cluster with another MTU; keeping the cluster MTU');
         }
-        if (net.mode !== opts.mode && opts.generic[MODE_KEY] !== undefined) {
-          log.warn({ vni: net.vni, mode: net.mode ?? 'bridge', requested: opts.mode ?? 'bridge' }, 'network exists in the cluster in another mode; keeping the cluster mode');
+        if (opts.mode !== undefined && (net.mode ?? 'bridge') !== opts.mode) {
+          log.warn({ vni: net.vni, mode: net.mode ?? 'bridge', requested: opts.mode }, 'network exists in the cluster in another mode; keeping the cluster mode');
         }
         log.info({ vni: net.vni, key }, 'joined existing cluster network');
       } else {
@@ -145,7 +149,7 @@ export class NetworkDriver {
           ipv6,
           options: opts.generic,
           ...(opts.multicast ? { multicast: opts.multicast } : {}),
-          ...(opts.mode ? { mode: opts.mode } : {}),
+          ...((opts.mode ?? config.defaultMode) === 'macvlan' ? { mode: 'macvlan' as const } : {}),
         });
         log.info({ vni: net.vni, mtu: net.mtu, internal: net.internal, mode: net.mode ?? 'bridge', key }, 'network stored');
       }

@@ -20,9 +20,10 @@ t.test('options: defaults and known keys', async (t) => {
 t.test('options: the mode', async (t) => {
   const mode = (v: string) => parseNetworkOptions({ 'com.docker.network.generic': { 'tsoverlay.mode': v } });
   t.equal(mode('macvlan').mode, 'macvlan');
-  t.equal(mode('bridge').mode, undefined, 'bridge is the default, stored as no mode');
+  t.equal(mode('bridge').mode, 'bridge');
   t.same(mode('bridge').generic, { 'tsoverlay.mode': 'bridge' }, 'kept among the options as given');
-  t.throws(() => mode('ipvlan'), { code: 'INVALID_OPTION', message: 'tsoverlay.mode="ipvlan" must be bridge (the default) or macvlan' });
+  t.equal(parseNetworkOptions({}).mode, undefined, "not given: the node's --default-mode decides");
+  t.throws(() => mode('ipvlan'), { code: 'INVALID_OPTION', message: 'tsoverlay.mode="ipvlan" must be bridge or macvlan' });
 });
 
 t.test('options: every problem is reported at once', async (t) => {

@@ -4,7 +4,7 @@
  */
 import { TsoverlayError } from '../errors.js';
 import { formatIp, parseIp } from '../net/ip.js';
-import { VNI_MAX, VNI_MIN } from '../model.js';
+import { NETWORK_MODES, type NetworkMode, VNI_MAX, VNI_MIN } from '../model.js';
 
 export const MTU_KEY = 'com.docker.network.driver.mtu';
 export const VNI_KEY = 'tsoverlay.vni';
@@ -22,8 +22,8 @@ export interface NetworkOptions {
   mtu?: number;
   vni?: number;
   multicast?: string;
-  /** `tsoverlay.mode=macvlan`; absent for the default bridge mode. */
-  mode?: 'macvlan';
+  /** `tsoverlay.mode`, if given (else the node's --default-mode). */
+  mode?: NetworkMode;
   internal: boolean;
   ipv6: boolean;
 }
@@ -66,8 +66,9 @@ export const parseNetworkOptions = (options: Record<string, unknown> | undefined
       if (!ip || !isMulticast) problems.push(`${MULTICAST_KEY}="${v}" must be a multicast group address (224.0.0.0/4 or ff00::/8)`);
       else out.multicast = formatIp(ip);
     } else if (k === MODE_KEY) {
-      if (v === 'macvlan') out.mode = 'macvlan';
-      else if (v !== 'bridge') problems.push(`${MODE_KEY}="${v}" must be bridge (the default) or macvlan`);
+      const mode = NETWORK_MODES.find((m) => m === v);
+      if (mode) out.mode = mode;
+      else problems.push(`${MODE_KEY}="${v}" must be ${NETWORK_MODES.join(' or ')}`);
     } else {
       problems.push(`unknown driver option "${k}"; tsoverlay understands ${SUPPORTED_OPTIONS.join(', ')}`);
     }

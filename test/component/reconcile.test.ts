@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { bridgeName, hostIfName, vxlanName } from '../../src/dataplane/names.js';
-import { EP, attach, createNetwork, harness } from './helpers.js';
+import { EP, NET, attach, createNetwork, harness, networkOf } from './helpers.js';
 
 t.test('restart over a converged kernel changes nothing', async (t) => {
   const first = await harness();
@@ -86,4 +86,15 @@ t.test('macvlan mode: a restart leaves a joined endpoint alone; a lost VXLAN dev
   t.match(third.dp.links.get(bridgeName(4096)), { kind: 'macvlan', lowerIndex: third.dp.links.get(vxlanName(4096))?.index });
   t.notOk(third.dp.links.get(ctr), 'the container interface is not made again: nothing could take it into the container');
   t.same(await third.app.reconciler.runOnce(), { actions: 0, failed: 0 }, 'second pass finds nothing');
+});
+
+t.test('--default-mode macvlan: networks without -o tsoverlay.mode are macvlan networks; -o tsoverlay.mode=bridge still makes a bridge', async (t) => {
+  const h = await harness({ args: ['--default-mode', 'macvlan'] });
+  t.teardown(() => h.app.reconciler.stop());
+  await createNetwork(h, { subnet: '10.20.0.0/24' });
+  t.match(h.dp.links.get(bridgeName(4096)), { kind: 'macvlan' });
+  t.equal((await networkOf(h, NET))?.mode, 'macvlan', 'the mode is in the record, for every node');
+  await createNetwork(h, { id: 'f'.repeat(64), subnet: '10.21.0.0/24', generic: { 'tsoverlay.mode': 'bridge' } });
+  t.match(h.dp.links.get(bridgeName(4097)), { kind: 'bridge' });
+  t.equal((await networkOf(h, 'f'.repeat(64)))?.mode, undefined);
 });
