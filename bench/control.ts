@@ -39,6 +39,8 @@ export interface ReachResult {
 }
 
 export interface ControlResult {
+  /** Layout of the tsoverlay networks measured (the plugins' default); absent in older files: bridge. */
+  layout?: 'bridge' | 'macvlan';
   dockerRunMs: Record<Driver, { median: number; all: number[] }>;
   dockerRunRatio: { tsoverlayVsBridge: number; swarmVsBridge: number };
   reachability: Partial<Record<Overlay, ReachResult>>;

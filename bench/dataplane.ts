@@ -5,9 +5,13 @@
  * hits all four alike:
  *   underlay          — host namespace to host namespace over the lab's switch;
  *   swarm             — two containers on Docker's swarm overlay (-d overlay --attachable);
- *   tsoverlay         — two containers on a tsoverlay network (default mode: bridge + veth);
+ *   tsoverlay         — two containers on a tsoverlay network created with
+ *                       -o tsoverlay.mode=bridge (bridge + veth; the default
+ *                       layout until 2026-11-26, so older results files
+ *                       have it under this name too);
  *   tsoverlay-macvlan — two containers on a tsoverlay network created with
- *                       -o tsoverlay.mode=macvlan (macvlan on the VXLAN device, no bridge).
+ *                       -o tsoverlay.mode=macvlan (macvlan on the VXLAN device,
+ *                       no bridge; the default layout since).
  * The tools run from the hosts' binaries inside the containers' network
  * namespaces (nsenter -t PID -n), so the image does not matter.
  */
@@ -108,7 +112,7 @@ export async function setupPaths(bl: BenchLab): Promise<PathEnds[]> {
   // assumes 1500 whatever the underlay
   await h1.docker('network', 'create', '-d', 'overlay', '--attachable', '--subnet', '10.60.0.0/24',
     '--opt', `com.docker.network.driver.mtu=${bl.mtu}`, 'bswarm');
-  await h1.docker('network', 'create', '-d', 'tsoverlay', '--ipam-driver', 'tsoverlay', '--subnet', '10.61.0.0/24', 'bts');
+  await h1.docker('network', 'create', '-d', 'tsoverlay', '--ipam-driver', 'tsoverlay', '-o', 'tsoverlay.mode=bridge', '--subnet', '10.61.0.0/24', 'bts');
   // the same driver with the faster data path: a macvlan per container on the
   // network's VXLAN device instead of a bridge and veth pairs; a subnet of its
   // own (10.62-64 are the control plane's, in the same lab)

@@ -34,32 +34,38 @@ function dataplaneTargets(v: Ratios, mtu: number, label = ''): Target[] {
   return out;
 }
 
+/** The layout a section measured: older files have none, and bridge was the default then. */
+const layoutOf = (x: { layout?: 'bridge' | 'macvlan' }): string => `${x.layout ?? 'bridge'} mode`;
+
 function targets(r: BenchResults): Target[] {
-  // the unlabelled rows are the default layout (bridge + veth); the macvlan
-  // mode's follow, all MTUs of one layout together (older runs have none)
-  const out = r.dataplane.flatMap((d) => dataplaneTargets(d.ratios.tsoverlayVsSwarm, d.underlayMtu));
+  // the macvlan mode's rows first (the default layout since 2026-11-26; older
+  // runs have none), then the bridge mode's, all MTUs of one layout together
+  const out: Target[] = [];
   for (const d of r.dataplane) {
     const v = d.ratios.tsoverlayMacvlanVsSwarm;
-    if (v) out.push(...dataplaneTargets(v, d.underlayMtu, 'tsoverlay, `-o tsoverlay.mode=macvlan`: '));
+    if (v) out.push(...dataplaneTargets(v, d.underlayMtu, 'macvlan mode: '));
   }
+  out.push(...r.dataplane.flatMap((d) => dataplaneTargets(d.ratios.tsoverlayVsSwarm, d.underlayMtu, 'bridge mode: ')));
   const c = r.control;
   if (c) {
-    out.push({ what: '`docker run -d` vs the bridge driver (medians)', target: '≤ 1.25×', measured: `${f(c.dockerRunRatio.tsoverlayVsBridge)}×`, ok: c.dockerRunRatio.tsoverlayVsBridge <= 1.25 });
+    const at = ` (${layoutOf(c)})`;
+    out.push({ what: `\`docker run -d\` vs the bridge driver (medians)${at}`, target: '≤ 1.25×', measured: `${f(c.dockerRunRatio.tsoverlayVsBridge)}×`, ok: c.dockerRunRatio.tsoverlayVsBridge <= 1.25 });
     const reach = c.reachability.tsoverlay;
-    if (reach) out.push({ what: 'cross-host reachability after `docker run` returns, p99', target: '≤ 50 ms', measured: ms(reach.afterReturn.p99), ok: reach.afterReturn.p99 <= 50 });
+    if (reach) out.push({ what: `cross-host reachability after \`docker run\` returns, p99${at}`, target: '≤ 50 ms', measured: ms(reach.afterReturn.p99), ok: reach.afterReturn.p99 <= 50 });
   }
   const s = r.scale;
   if (s) {
+    const at = ` (${layoutOf(s)})`;
     const maxRss = Math.max(...Object.values(s.rssMiB.after));
-    out.push({ what: `plugin RSS at ${s.endpoints} endpoints (largest node)`, target: '≤ 120 MB', measured: `${f(maxRss, 1)} MiB`, ok: maxRss * 1.048576 <= 120 });
-    out.push({ what: `restart resync of ${s.endpoints} endpoints (all ${s.restart.entries} entries back)`, target: '≤ 2 s', measured: ms(s.restart.resyncMs), ok: s.restart.resyncMs <= 2000 });
+    out.push({ what: `plugin RSS at ${s.endpoints} endpoints (largest node)${at}`, target: '≤ 120 MB', measured: `${f(maxRss, 1)} MiB`, ok: maxRss * 1.048576 <= 120 });
+    out.push({ what: `restart resync of ${s.endpoints} endpoints (all ${s.restart.entries} entries back)${at}`, target: '≤ 2 s', measured: ms(s.restart.resyncMs), ok: s.restart.resyncMs <= 2000 });
   }
   return out;
 }
 
 /** A bold row of ratios to swarm, or none when the run did not measure that path. */
 const vsSwarmRow = (name: string, v: Ratios | undefined): string[] => (v
-  ? [`| **${name} / swarm** | | **${f(v.throughput1)}×** | **${f(v.throughput4)}×** | **${f(v.rtt)}×** | **${v.tcpRtt === undefined ? '–' : `${f(v.tcpRtt)}×`}** | **${f(v.rr)}×** |`]
+  ? [`| **${name}** | | **${f(v.throughput1)}×** | **${f(v.throughput4)}×** | **${f(v.rtt)}×** | **${v.tcpRtt === undefined ? '–' : `${f(v.tcpRtt)}×`}** | **${f(v.rr)}×** |`]
   : []);
 
 function dataplaneSection(d: DataplaneResult): string {
@@ -78,8 +84,8 @@ function dataplaneSection(d: DataplaneResult): string {
     '| path | MTU | TCP 1 stream, Gbit/s | TCP 4 streams, Gbit/s | ping RTT, µs | TCP round trip, µs | TCP req/resp per s |',
     '|---|---:|---:|---:|---:|---:|---:|',
     ...rows,
-    ...vsSwarmRow('tsoverlay', d.ratios.tsoverlayVsSwarm),
-    ...vsSwarmRow('tsoverlay-macvlan', d.ratios.tsoverlayMacvlanVsSwarm),
+    ...vsSwarmRow('tsoverlay (bridge) / swarm', d.ratios.tsoverlayVsSwarm),
+    ...vsSwarmRow('tsoverlay-macvlan / swarm', d.ratios.tsoverlayMacvlanVsSwarm),
     '',
     `(Medians of ${d.paths.underlay.raw.throughput1Gbps.length} interleaved repetitions; in brackets the ratio to the underlay of the same run.)`,
     '',
@@ -92,6 +98,8 @@ function controlSection(c: ControlResult): string {
     : `| ${name} | – | – | – | – | – |`;
   return [
     '## Control plane',
+    '',
+    `tsoverlay networks here are in the plugins' default layout, ${layoutOf(c)}.`,
     '',
     '`docker run -d` on h1, wall time of the CLI (medians, interleaved, one warm-up run each not counted):',
     '',
@@ -124,7 +132,7 @@ function scaleSection(s: ScaleResult): string {
   return [
     '## Scale',
     '',
-    `${s.networks} networks on all three nodes, then ${s.endpoints} endpoints (endpoint k on node k mod 3, network k mod ${s.networks}), driven through the plugins' API as dockerd drives it: RequestAddress, CreateEndpoint, Join per endpoint, the three nodes attaching at the same time. All ${s.endpoints} attached in ${f(s.attachWallS, 1)} s. CreateNetwork p50 ${f(s.createNetworkMs.p50)} ms, p99 ${f(s.createNetworkMs.p99)} ms.`,
+    `${s.networks} networks (in the plugins' default layout, ${layoutOf(s)}) on all three nodes, then ${s.endpoints} endpoints (endpoint k on node k mod 3, network k mod ${s.networks}), driven through the plugins' API as dockerd drives it: RequestAddress, CreateEndpoint, Join per endpoint, the three nodes attaching at the same time. All ${s.endpoints} attached in ${f(s.attachWallS, 1)} s. CreateNetwork p50 ${f(s.createNetworkMs.p50)} ms, p99 ${f(s.createNetworkMs.p99)} ms.`,
     '',
     `![latency of the plugin calls as the cluster grows](benchmarks-scale.svg)`,
     '',
@@ -170,7 +178,7 @@ export function renderMarkdown(r: BenchResults, jsonPath: string, analysis: stri
   if (r.dataplane.length) {
     // the sentence on the macvlan path only where the run measured it
     const macvlan = r.dataplane.some((d) => d.paths['tsoverlay-macvlan'])
-      ? ' tsoverlay-macvlan = the same between two containers of a second tsoverlay network, created with `-o tsoverlay.mode=macvlan`: each container\'s interface is a macvlan on the network\'s VXLAN device, no Linux bridge and no veth pair (tsoverlay is the default layout, bridge + veth).'
+      ? ' tsoverlay = two containers on a network in bridge mode (a veth on a Linux bridge; `-o tsoverlay.mode=bridge`, the default before 2026-11-26); tsoverlay-macvlan = two containers on a network created with `-o tsoverlay.mode=macvlan` (the default since): each container\'s interface is a macvlan on the network\'s VXLAN device, no Linux bridge and no veth pair.'
       : '';
     out.push('## Data plane', '',
       `h1 → h2: TCP throughput (iperf3, 5 s, 1 and 4 streams), ping-flood RTT (iputils \`ping -f\`, which prints it to the microsecond), TCP request/response (sockperf ping-pong: one small message in flight at a time, 3 s; the round trip is twice its median one-way latency, the rate counts the round trips). Underlay = host namespace to host namespace; swarm and tsoverlay = container to container, both overlays at MTU underlay − 50.${macvlan}`,
@@ -199,7 +207,7 @@ export function renderDataplaneSvg(r: BenchResults): string {
   ]);
   return barChart({
     title: 'Data plane relative to the bare underlay of the same run (= 1.0; higher is better)',
-    series: ['swarm overlay', 'tsoverlay', ...(macvlan ? ['tsoverlay, mode=macvlan'] : [])],
+    series: ['swarm overlay', 'tsoverlay, bridge mode', ...(macvlan ? ['tsoverlay, macvlan mode'] : [])],
     groups,
     reference: 1,
   });

@@ -27,6 +27,8 @@ import { machineFacts, type MachineFacts } from './machine.js';
 import { progress } from './progress.js';
 import { writeReport } from './report.js';
 import { runScale, type ScaleResult } from './scale.js';
+import { SETTINGS } from '../src/config.js';
+import type { NetworkMode } from '../src/model.js';
 
 export interface BenchResults {
   date: string;
@@ -42,6 +44,9 @@ export interface BenchResults {
 }
 
 const SECTIONS = ['dataplane', 'control', 'scale'] as const;
+
+/** The control plane and scale sections use networks in the plugins' default layout. */
+const DEFAULT_LAYOUT = SETTINGS.defaultMode.default as NetworkMode;
 
 async function withLab<T>(opts: Parameters<typeof createBenchLab>[0], fn: (bl: BenchLab) => Promise<T>): Promise<T> {
   const bl = await createBenchLab(opts);
@@ -98,7 +103,7 @@ async function main(): Promise<void> {
           ? { reps: 1, iperfSeconds: 2, rrSeconds: 1, pings: 500 }
           : { reps: 7, iperfSeconds: 5, rrSeconds: 3, pings: 3000 }));
       }
-      if (control) results.control = await runControl(bl, quick ? { runs: 4, probes: 5, creates: 3 } : { runs: 12, probes: 24, creates: 10 });
+      if (control) results.control = { ...(await runControl(bl, quick ? { runs: 4, probes: 5, creates: 3 } : { runs: 12, probes: 24, creates: 10 })), layout: DEFAULT_LAYOUT };
     });
   }
   if (only.has('scale')) {
@@ -106,7 +111,7 @@ async function main(): Promise<void> {
     if (values.networks) size.networks = Number(values.networks);
     if (values.endpoints) size.endpoints = Number(values.endpoints);
     size.step = Math.max(1, Math.round(size.endpoints / 10));
-    results.scale = await withLab({ mtu: 1500, swarm: false }, (bl) => runScale(bl, size));
+    results.scale = { ...(await withLab({ mtu: 1500, swarm: false }, (bl) => runScale(bl, size))), layout: DEFAULT_LAYOUT };
   }
   results.durationS = Math.round((Date.now() - started) / 1000);
   await mkdir('bench/results', { recursive: true });

@@ -43,6 +43,8 @@ export interface ScaleStep {
 }
 
 export interface ScaleResult {
+  /** Layout of the networks (the plugins' default); absent in older files: bridge. */
+  layout?: 'bridge' | 'macvlan';
   networks: number;
   endpoints: number;
   createNetworkMs: Summary;

@@ -11,12 +11,12 @@ t.test('defaults', async (t) => {
   t.equal(c.vxlanPort, 4789);
   t.equal(c.nodeName, undefined);
   t.equal(c.defaultPoolSize, 24);
-  t.equal(c.defaultMode, 'bridge');
+  t.equal(c.defaultMode, 'macvlan');
 });
 
 t.test('default mode', async (t) => {
-  t.equal(loadConfig(['--default-mode', 'macvlan'], {}).defaultMode, 'macvlan');
-  t.equal(loadConfig([], { TSOVERLAY_DEFAULT_MODE: 'macvlan' }).defaultMode, 'macvlan');
+  t.equal(loadConfig(['--default-mode', 'bridge'], {}).defaultMode, 'bridge');
+  t.equal(loadConfig([], { TSOVERLAY_DEFAULT_MODE: 'bridge' }).defaultMode, 'bridge');
   t.throws(() => loadConfig([], { TSOVERLAY_DEFAULT_MODE: 'ipvlan' }), /--default-mode "ipvlan" must be bridge or macvlan/);
 });
 

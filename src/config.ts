@@ -59,8 +59,8 @@ export const SETTINGS = {
   defaultMode: {
     flag: 'default-mode',
     env: 'TSOVERLAY_DEFAULT_MODE',
-    default: 'bridge',
-    help: 'layout of networks created without -o tsoverlay.mode: bridge (veths on a bridge) or macvlan (faster; see the README)',
+    default: 'macvlan',
+    help: 'layout of networks created without -o tsoverlay.mode: macvlan (the faster one) or bridge (veths on a bridge; see the README)',
   },
   nodeName: { flag: 'node-name', env: 'TSOVERLAY_NODE_NAME', help: 'this node\'s unique identity in the cluster (default: its advertise address)' },
   defaultPool: { flag: 'default-pool', env: 'TSOVERLAY_DEFAULT_POOL', default: '10.128.0.0/9', help: 'IPv4 range subnets are carved from when a network has no --subnet' },

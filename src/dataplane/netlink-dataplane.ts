@@ -474,19 +474,18 @@ export class NetlinkDataplane implements Dataplane {
 
   /**
    * Macvlan mode: the VXLAN device on no bridge, and the host's macvlan
-   * (named like the bridge) on it. A bridge left by the other mode goes
-   * first, so the VXLAN device is free to be a macvlan lower.
+   * (named like the bridge) on it. Where it matters (a new network, devices
+   * lost in a restart) nothing is there: the VXLAN device is created first,
+   * read once for its index, and the macvlan created on it (3 requests). A
+   * bridge of the other layout under the macvlan's name is found when that
+   * create fails, and replaced.
    */
   private async ensureMacvlanNetwork(spec: NetworkDevices): Promise<boolean> {
-    const old = await this.findLink(spec.bridge);
-    if (old?.kind === 'bridge') {
-      this.log.warn({ device: spec.bridge, reason: 'a bridge, want a macvlan' }, 'recreating incompatible device');
-      await this.removeLink(spec.bridge);
-    }
     const created = await this.ensureVxlan(spec, undefined);
     const vxlan = await this.findLink(spec.vxlan);
     if (!vxlan) throw new TsoverlayError('KERNEL_FAILURE', `ensure network ${spec.vxlan}: the vxlan device vanished while being set up`);
-    await this.ensureMacvlan(spec.bridge, vxlan, { mtu: spec.mtu, up: true, ...(spec.bridgeMac ? { mac: spec.bridgeMac } : {}) });
+    // a new VXLAN device has no macvlans yet: create the host's first
+    await this.ensureMacvlan(spec.bridge, vxlan, { mtu: spec.mtu, up: true, ...(spec.bridgeMac ? { mac: spec.bridgeMac } : {}) }, created);
     return created;
   }
 
@@ -502,10 +501,12 @@ export class NetlinkDataplane implements Dataplane {
   /**
    * A macvlan in bridge mode on `lower`, converged (MTU, MAC, up) in place,
    * or recreated if it is something else or sits on another device.
+   * `createFirst`: try the create before looking (it fails with EEXIST if
+   * the name is taken, and then the device is looked at).
    */
-  private async ensureMacvlan(name: string, lower: KernelLink, want: { mtu: number; mac?: string; up?: boolean }): Promise<void> {
+  private async ensureMacvlan(name: string, lower: KernelLink, want: { mtu: number; mac?: string; up?: boolean }, createFirst = false): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const found = await this.findLink(name);
+      const found = createFirst && attempt === 1 ? undefined : await this.findLink(name);
       if (found) {
         const reason =
           found.kind !== 'macvlan'

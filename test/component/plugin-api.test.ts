@@ -20,9 +20,10 @@ t.test('activation and capabilities (empty bodies, no content type)', async (t) 
   t.same((await h.call('NetworkDriver.GetCapabilities')).json, { Scope: 'local', ConnectivityScope: 'global' });
 });
 
-t.test('network lifecycle creates and removes devices', async (t) => {
+for (const mode of [undefined, 'bridge'] as const) {
+t.test(`network lifecycle creates and removes devices (${mode ?? 'default, macvlan'} mode)`, async (t) => {
   const h = await harness();
-  const { poolId, pool, gateway, res } = await createNetwork(h, { subnet: '10.20.0.0/24' });
+  const { poolId, pool, gateway, res } = await createNetwork(h, { subnet: '10.20.0.0/24', ...(mode ? { generic: { 'tsoverlay.mode': mode } } : {}) });
   t.equal(pool, '10.20.0.0/24');
   t.equal(gateway, '10.20.0.1/24');
   t.same(res, { status: 200, json: {} });
@@ -36,7 +37,8 @@ t.test('network lifecycle creates and removes devices', async (t) => {
   t.equal(address, '10.20.0.2/24');
   t.same(ce.json, { Interface: { MacAddress: '02:42:0a:14:00:02' } });
   t.same(join.json, { InterfaceName: { SrcName: containerIfName(EP), DstPrefix: 'eth' } });
-  t.ok(h.dp.links.get(hostIfName(EP)));
+  if (mode === 'bridge') t.match(h.dp.links.get(hostIfName(EP)), { kind: 'veth' }, 'a veth');
+  else t.match(h.dp.links.get(containerIfName(EP)), { kind: 'macvlan', lowerIndex: h.dp.links.get(vxlanName(4096))?.index }, 'a macvlan on the VXLAN device');
   t.equal(h.dp.links.get(containerIfName(EP))?.mac, '02:42:0a:14:00:02');
   t.equal(h.dp.links.get(containerIfName(EP))?.mtu, 1450);
   t.same((await h.call('NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET, EndpointID: EP, Options: {} })).json, {});
@@ -55,6 +57,7 @@ t.test('network lifecycle creates and removes devices', async (t) => {
   t.same([...h.dp.links.keys()].filter((n) => n.startsWith('ts')), []);
   t.equal(await networkOf(h, NET), undefined);
 });
+}
 
 t.test('deletes and releases are idempotent, also for unknown ids', async (t) => {
   const h = await harness();

@@ -21,9 +21,9 @@ t.test('restart over a converged kernel changes nothing', async (t) => {
   t.equal(second.dp.changes().length, changes, 'no kernel change');
 });
 
-t.test('missing devices are recreated, drift repaired, orphans removed', async (t) => {
+t.test('missing devices are recreated, drift repaired, orphans removed (bridge mode)', async (t) => {
   const h = await harness();
-  const { poolId } = await createNetwork(h, { subnet: '10.20.0.0/24' });
+  const { poolId } = await createNetwork(h, { subnet: '10.20.0.0/24', generic: { 'tsoverlay.mode': 'bridge' } });
   await attach(h, poolId);
   await h.app.reconciler.stop();
   // Somebody deleted the bridge (the host veth loses its master) and left junk behind.

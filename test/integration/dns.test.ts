@@ -411,7 +411,8 @@ async function main(): Promise<void> {
     let found: { victim: string; survivor: string; survivorIp: string; survivorIfc: string; bridge: string; mac: string; port: string } | undefined;
     for (let round = 0; round < 3 && !found; round++) {
       const net = `macnet${round}`;
-      const n = await ensureNet(net, `10.40.${10 + round}.0/24`);
+      // bridge mode: a macvlan-mode network's host device has no ports to lend a MAC
+      const n = await ensureNet(net, `10.40.${10 + round}.0/24`, '-o', 'tsoverlay.mode=bridge');
       const names = Array.from({ length: 4 }, (_, i) => `mac${round}_${i}`);
       await Promise.all(names.map((c) => ensureContainer(h2, c, net)));
       const mac = await linkMac(h2, n.bridge);

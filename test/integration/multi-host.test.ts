@@ -2,8 +2,8 @@
 // on one host appear on the others, containers on different hosts talk over
 // VXLAN, networks stay apart, removal spreads, plugin restarts lose nothing,
 // a dead node's forwarding entries go, a ZooKeeper outage leaves running
-// traffic alone, and how fast a new container becomes reachable from another
-// host. One lab for the whole file: h1, h2, h3 (MTU 1500) + one ZooKeeper
+// traffic alone, how fast a new container becomes reachable from another
+// host, and both network layouts (macvlan, the default, and bridge) end to end. One lab for the whole file: h1, h2, h3 (MTU 1500) + one ZooKeeper
 // server; the plugins use a 4 s session timeout so that a lost node is noticed
 // quickly. The numbers in the subtest names are the cases of the brief.
 // Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
@@ -484,56 +484,65 @@ async function main(): Promise<void> {
     }
   });
 
-  t.test('11. -o tsoverlay.mode=macvlan: macvlans on the VXLAN device, no bridge; traffic, names, a plugin restart, removal', { timeout: 240_000 }, async (t) => {
-    const R = '169.254.53.53'; // the plugins' default resolver address
-    const n = await createNet(h1, 'nmv', '10.30.11.0/24', '-o', 'tsoverlay.mode=macvlan');
-    await spreadTo(t, h2, 'nmv');
-    for (const h of [h1, h2]) {
-      const detail = (await h.hostExec('ip', '-d', 'link', 'show', n.bridge)).stdout;
-      t.match(detail, new RegExp(`${n.bridge}@${n.vxlan}:[^]*macvlan mode bridge`), `${h.name}: ${n.bridge} is the host's macvlan on ${n.vxlan}`);
-      const vx = (await h.hostExec('ip', '-d', 'link', 'show', n.vxlan)).stdout;
-      t.notMatch(vx, / master /, `${h.name}: ${n.vxlan} is on no bridge`, { vx });
-    }
-    const a = await ensureContainer(h1, 'mva', 'nmv');
-    const a2 = await ensureContainer(h1, 'mva2', 'nmv');
-    const b = await ensureContainer(h2, 'mvb', 'nmv');
-    const kind = (await h1.nsSh('mva', 'ip', '-d', 'link', 'show', await ifaceWithIp(h1, 'mva', a.ip))).trim();
-    t.match(kind, /macvlan mode bridge/, "mva's interface is a macvlan", { kind });
-    await reaches(t, h1, 'mva', b.ip, `h1 mva -> h2 mvb (${b.ip})`);
-    await reaches(t, h2, 'mvb', a.ip, `h2 mvb -> h1 mva (${a.ip})`);
-    await reaches(t, h1, 'mva', a2.ip, `h1 mva -> h1 mva2 (${a2.ip}), same host`);
-    const named = await waitFor(() => h1.dnsQuery('mva', R, 'mvb', { timeoutMs: 1500 }), {
-      what: 'the resolver to answer mvb', until: (r) => r.rcode === 'NOERROR' && r.answers.some((x) => x.data === b.ip), timeoutMs: 20_000,
-    }).catch((e: unknown) => e as Error);
-    t.notOk(named instanceof Error, `the resolver (on the host's macvlan) answers mvb -> ${b.ip}`, { result: String(named) });
-
-    const stream = await h1.pingStream('mva', b.ip, { interval: 0.02 });
-    try {
-      await stream.waitReplies(25, 10_000);
-      await h1.restartPlugin();
-      const seen = stream.replies;
-      await stream.waitReplies(seen + 50, 10_000);
-      const r = await stream.stop();
-      t.equal(r.lossPercent, 0, `h1 plugin restarted during mva -> mvb: 0% loss (${r.transmitted} sent)`, { output: r.output.slice(-500) });
-    } finally {
-      if (stream.proc.running) await stream.stop();
-      if (!h1.plugin?.running) await h1.startPlugin();
-    }
-    await reaches(t, h1, 'mva', a2.ip, 'after the restart: mva -> mva2 still');
-
-    for (const c of ['mva', 'mva2']) await h1.docker('rm', '-f', c);
-    await h2.docker('rm', '-f', 'mvb');
-    await h1.docker('network', 'rm', 'nmv');
-    forget('nmv');
-    for (const h of [h1, h2]) {
-      await waitNetworkGone(h, 'nmv', SPREAD_WAIT_MS);
-      const left = await waitFor(() => h.tsLinks(), {
-        what: `${n.vxlan}/${n.bridge} to leave ${h.name}`, until: (l) => !l.includes(n.vxlan) && !l.includes(n.bridge), timeoutMs: 10_000,
+  for (const [i, mode] of (['macvlan', 'bridge'] as const).entries()) {
+    t.test(`${11 + i}. -o tsoverlay.mode=${mode}: its devices; cross-host and same-host traffic, names, a plugin restart, removal`, { timeout: 240_000 }, async (t) => {
+      const R = '169.254.53.53'; // the plugins' default resolver address
+      const net = `nm${mode}`;
+      const n = await createNet(h1, net, `10.30.${11 + i}.0/24`, '-o', `tsoverlay.mode=${mode}`);
+      await spreadTo(t, h2, net);
+      for (const h of [h1, h2]) {
+        const detail = (await h.hostExec('ip', '-d', 'link', 'show', n.bridge)).stdout;
+        const vx = (await h.hostExec('ip', '-d', 'link', 'show', n.vxlan)).stdout;
+        if (mode === 'macvlan') {
+          t.match(detail, new RegExp(`${n.bridge}@${n.vxlan}:[^]*macvlan mode bridge`), `${h.name}: ${n.bridge} is the host's macvlan on ${n.vxlan}`);
+          t.notMatch(vx, / master /, `${h.name}: ${n.vxlan} is on no bridge`, { vx });
+        } else {
+          t.match(detail, /\bbridge\b/, `${h.name}: ${n.bridge} is a bridge`, { detail });
+          t.match(vx, new RegExp(` master ${n.bridge} `), `${h.name}: ${n.vxlan} is on ${n.bridge}`, { vx });
+        }
+      }
+      const [ca, ca2, cb] = [`${mode}-a`, `${mode}-a2`, `${mode}-b`];
+      const a = await ensureContainer(h1, ca, net);
+      const a2 = await ensureContainer(h1, ca2, net);
+      const b = await ensureContainer(h2, cb, net);
+      const kind = (await h1.nsSh(ca, 'ip', '-d', 'link', 'show', await ifaceWithIp(h1, ca, a.ip))).trim();
+      t.match(kind, mode === 'macvlan' ? /macvlan mode bridge/ : /veth/, `${ca}'s interface is a ${mode === 'macvlan' ? 'macvlan' : 'veth'}`, { kind });
+      await reaches(t, h1, ca, b.ip, `h1 ${ca} -> h2 ${cb} (${b.ip})`);
+      await reaches(t, h2, cb, a.ip, `h2 ${cb} -> h1 ${ca} (${a.ip})`);
+      await reaches(t, h1, ca, a2.ip, `h1 ${ca} -> h1 ${ca2} (${a2.ip}), same host`);
+      const named = await waitFor(() => h1.dnsQuery(ca, R, cb, { timeoutMs: 1500 }), {
+        what: `the resolver to answer ${cb}`, until: (r) => r.rcode === 'NOERROR' && r.answers.some((x) => x.data === b.ip), timeoutMs: 20_000,
       }).catch((e: unknown) => e as Error);
-      t.ok(Array.isArray(left), `${h.name}: ${n.vxlan} and ${n.bridge} are gone`, { left: String(left) });
-      t.same((await h.tsLinks()).filter((l) => l.startsWith('tsc')), [], `${h.name}: no container interface left`);
-    }
-  });
+      t.notOk(named instanceof Error, `the resolver (on ${n.bridge}) answers ${cb} -> ${b.ip}`, { result: String(named) });
+
+      const stream = await h1.pingStream(ca, b.ip, { interval: 0.02 });
+      try {
+        await stream.waitReplies(25, 10_000);
+        await h1.restartPlugin();
+        const seen = stream.replies;
+        await stream.waitReplies(seen + 50, 10_000);
+        const r = await stream.stop();
+        t.equal(r.lossPercent, 0, `h1 plugin restarted during ${ca} -> ${cb}: 0% loss (${r.transmitted} sent)`, { output: r.output.slice(-500) });
+      } finally {
+        if (stream.proc.running) await stream.stop();
+        if (!h1.plugin?.running) await h1.startPlugin();
+      }
+      await reaches(t, h1, ca, a2.ip, `after the restart: ${ca} -> ${ca2} still`);
+
+      for (const c of [ca, ca2]) await h1.docker('rm', '-f', c);
+      await h2.docker('rm', '-f', cb);
+      await h1.docker('network', 'rm', net);
+      forget(net);
+      for (const h of [h1, h2]) {
+        await waitNetworkGone(h, net, SPREAD_WAIT_MS);
+        const left = await waitFor(() => h.tsLinks(), {
+          what: `${n.vxlan}/${n.bridge} to leave ${h.name}`, until: (l) => !l.includes(n.vxlan) && !l.includes(n.bridge), timeoutMs: 10_000,
+        }).catch((e: unknown) => e as Error);
+        t.ok(Array.isArray(left), `${h.name}: ${n.vxlan} and ${n.bridge} are gone`, { left: String(left) });
+        t.same((await h.tsLinks()).filter((l) => l.startsWith('tsc') || l.startsWith('tsh')), [], `${h.name}: no endpoint interface left`);
+      }
+    });
+  }
 
   t.test('10. convergence: docker run -d on h1 until a container on h2 gets a reply', { timeout: 300_000 }, async (t) => {
     const N = 24;

@@ -398,9 +398,13 @@ async function main(): Promise<void> {
       await ensureNet(h, 'nlast', '--subnet', '10.20.9.0/24');
       await run(h, `clast-${h.name}`, '--net', 'nlast');
       const during = await h.tsLinks();
-      t.ok(during.some((n) => n.startsWith('tsbr-')), `${h.name}: a tsbr- bridge exists while in use`, { links: during });
+      t.ok(during.some((n) => n.startsWith('tsbr-')), `${h.name}: a tsbr- device (the host's macvlan) exists while in use`, { links: during });
       t.ok(during.some((n) => n.startsWith('tsvx-')), `${h.name}: a tsvx- VXLAN device exists while in use`, { links: during });
-      t.ok(during.some((n) => n.startsWith('tsh')), `${h.name}: a tsh veth exists while in use`, { links: during });
+      // and a bridge-mode network, whose endpoints leave a veth end here
+      await ensureNet(h, 'nlastb', '--subnet', '10.20.10.0/24', '-o', 'tsoverlay.mode=bridge');
+      await run(h, `clastb-${h.name}`, '--net', 'nlastb');
+      const bridged = await h.tsLinks();
+      t.ok(bridged.some((n) => n.startsWith('tsh')), `${h.name}: a tsh veth exists while in use`, { links: bridged });
 
       await h.removeAllContainers();
       const nets = (await h.docker('network', 'ls', '--filter', `driver=${DRIVER}`, '--format', '{{.Name}}'))
