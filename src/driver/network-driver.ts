@@ -29,7 +29,6 @@ import type { ClusterState } from '../store/cluster-state.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import { chooseMtu, endpointMac, normalizeMac, parseNetworkOptions } from './options.js';
 
-
 export interface DriverConfig {
   node: string;
   vxlanPort: number;
