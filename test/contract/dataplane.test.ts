@@ -1228,6 +1228,22 @@ const dataPath = async (t: Test): Promise<void> => {
   }));
   const [A, B] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
   const servers: RemoteDataplane[] = [];
+  /** The endpoint's interface, made by `dp` and put into the host's container as Docker does at Join. */
+  const plug = async (dp: RemoteDataplane, h: (typeof hosts)[0], net: NetworkDevices, ifname: string, addresses: string[]): Promise<void> => {
+    const ep: EndpointDevices = {
+      hostIf: hostIfName(h.endpoint),
+      containerIf: containerIfName(h.endpoint),
+      bridge: net.bridge,
+      mtu: net.mtu,
+      mac: h.mac,
+      ...(net.mode === 'macvlan' ? { macvlanOn: net.vxlan } : {}),
+    };
+    await dp.call('ensureEndpoint', ep);
+    ip('-n', h.ns, 'link', 'set', ep.containerIf, 'netns', h.ctr);
+    ip('-n', h.ctr, 'link', 'set', ep.containerIf, 'name', ifname);
+    for (const a of addresses) ip('-n', h.ctr, 'addr', 'add', a, 'dev', ifname, ...(a.includes(':') ? ['nodad'] : []));
+    ip('-n', h.ctr, 'link', 'set', ifname, 'up');
+  };
   // Registered first, so a half-built setup is removed too. Servers first:
   // a namespace lives on while a process is in it.
   t.teardown(async () => {
@@ -1258,20 +1274,7 @@ const dataPath = async (t: Test): Promise<void> => {
     };
     nets.push(net);
     await dp.call('ensureNetwork', net);
-    const ep: EndpointDevices = {
-      hostIf: hostIfName(h.endpoint),
-      containerIf: containerIfName(h.endpoint),
-      bridge: net.bridge,
-      mtu: net.mtu,
-      mac: h.mac,
-    };
-    await dp.call('ensureEndpoint', ep);
-    // What Docker does at Join.
-    ip('-n', h.ns, 'link', 'set', ep.containerIf, 'netns', h.ctr);
-    ip('-n', h.ctr, 'link', 'set', ep.containerIf, 'name', 'eth0');
-    ip('-n', h.ctr, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0');
-    ip('-n', h.ctr, 'addr', 'add', `${h.ip6}/64`, 'dev', 'eth0', 'nodad');
-    ip('-n', h.ctr, 'link', 'set', 'eth0', 'up');
+    await plug(dp, h, net, 'eth0', [`${h.ip}/24`, `${h.ip6}/64`]);
   }
   const [dpA, dpB] = servers as [RemoteDataplane, RemoteDataplane];
   const [netA] = nets as [NetworkDevices];
@@ -1350,19 +1353,7 @@ const dataPath = async (t: Test): Promise<void> => {
       const { group: _, ...base } = nets[i] as NetworkDevices;
       const net: NetworkDevices = { ...base, vni, bridge: bridgeName(vni), vxlan: mvx, mode: 'macvlan' };
       await dp.call('ensureNetwork', net);
-      const ep: EndpointDevices = {
-        hostIf: hostIfName(h.endpoint),
-        containerIf: containerIfName(h.endpoint),
-        bridge: net.bridge,
-        mtu: net.mtu,
-        mac: h.mac,
-        macvlanOn: mvx,
-      };
-      await dp.call('ensureEndpoint', ep);
-      ip('-n', h.ns, 'link', 'set', ep.containerIf, 'netns', h.ctr);
-      ip('-n', h.ctr, 'link', 'set', ep.containerIf, 'name', 'eth1');
-      ip('-n', h.ctr, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth1');
-      ip('-n', h.ctr, 'link', 'set', 'eth1', 'up');
+      await plug(dp, h, net, 'eth1', [`${h.ip}/24`]);
     }
     const [mA, mB] = mv as [(typeof mv)[0], (typeof mv)[0]];
     t.notOk(pings(mA.ctr, mB.ip, 2), 'no entries: no traffic');
