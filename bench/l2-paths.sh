@@ -7,7 +7,7 @@
 # trip (2 x sockperf ping-pong's median one-way latency) and iperf3
 # throughput from host A's container to host B's, interleaved over REPS.
 #
-#   T  tsoverlay today: bridge + VXLAN in the host namespace, with
+#   T  tsoverlay's bridge layout: bridge + VXLAN in the host namespace, with
 #      bridge-nf-call-iptables=1 and a dockerd-like filter table (tsoverlay's
 #      ACCEPT and NOTRACK rules first), the container on a veth
 #   S  Docker's overlay: the VXLAN device created in the host namespace and

@@ -260,7 +260,7 @@ async function main(): Promise<void> {
     t.equal((await inspectPlugin(h1, ref)).Enabled, false, 'disabled');
     const bad = await timed(() => h1.dockerTry('run', '-d', '--name', 'cx', '--net', NET, 'busybox:local', 'true'));
     t.not(bad.value.code, 0, `docker run on the network fails while the plugin is disabled (after ${bad.ms} ms)`, { stderr: bad.value.stderr });
-    await h1.dockerTry('rm', '-f', 'cx');
+    await h1.removeContainer('cx');
     const on = await timed(() => h1.docker('plugin', 'enable', ref));
     t.pass(`enabled again (${on.ms} ms)`);
     t.not((await proc(h1)).pid, before, 'a new plugin process');
@@ -292,7 +292,7 @@ async function main(): Promise<void> {
       await reaches(t, h2, 'c2', a.ip, `restored c2 (${b.ip}) -> h1 c1`);
       await reaches(t, h1, 'c1', b.ip, 'h1 c1 -> restored c2');
     }
-    await h2.dockerTry('rm', '-f', 'c6');
+    await h2.removeContainer('c6');
     await run1(h2, 'c6');
     await reaches(t, h2, 'c6', a.ip, 'new container c6 on h2 -> h1 c1');
     // the setting made in case 4 survived the restart

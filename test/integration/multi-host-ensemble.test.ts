@@ -47,7 +47,7 @@ async function main(): Promise<void> {
       attempts++;
       const r = await h.dockerTry('run', '-d', '--name', name, '--net', net, BUSYBOX_IMAGE, ...SLEEPER);
       if (r.code !== 0) {
-        await h.dockerTry('rm', '-f', name);
+        await h.removeContainer(name);
         throw new Error(r.stderr.trim());
       }
       return true;

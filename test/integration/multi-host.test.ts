@@ -352,7 +352,7 @@ async function main(): Promise<void> {
       for (const h of [h1, h2]) if (!h.plugin?.running) await h.startPlugin();
     }
     // the restarted plugins still serve new containers
-    await h1.dockerTry('rm', '-f', 'cr1');
+    await h1.removeContainer('cr1');
     const n = await run(h1, 'cr1', '--net', 'n1').then(() => endpointOf(h1, 'cr1', 'n1'));
     await reaches(t, h2, 'cb', n.ip, 'after the restarts: h2 cb -> new h1 container cr1');
   });
@@ -439,7 +439,7 @@ async function main(): Promise<void> {
       t.not(runDown.value.code, 0, `docker run on n1 fails while ZooKeeper is down (${runDown.ms} ms)`, { stdout: runDown.value.stdout });
       t.match(runDown.value.stderr, STORE_DOWN, 'with "cluster store unavailable"', { stderr: runDown.value.stderr });
       t.ok(runDown.ms < 30_000, `and fast: ${runDown.ms} ms`);
-      await h1.dockerTry('rm', '-f', 'czkdown');
+      await h1.removeContainer('czkdown');
       t.comment(`store down: network create failed after ${create.ms} ms, docker run after ${runDown.ms} ms`);
 
       // keep the outage going a little longer than the session timeout, watching the ping
@@ -461,7 +461,7 @@ async function main(): Promise<void> {
         attempts++;
         const r = await h1.dockerTry('run', '-d', '--name', 'czkback', '--net', 'n1', BUSYBOX_IMAGE, ...SLEEPER);
         if (r.code !== 0) {
-          await h1.dockerTry('rm', '-f', 'czkback');
+          await h1.removeContainer('czkback');
           throw new Error(r.stderr.trim());
         }
         return true;

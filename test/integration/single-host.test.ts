@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     // the address is taken now
     const dup = await h1.dockerTry('run', '-d', '--name', 'c3dup', '--net', 'n1', '--ip', '10.20.0.50', BUSYBOX_IMAGE, ...SLEEPER);
     t.not(dup.code, 0, 'a second container cannot take 10.20.0.50', { stderr: dup.stderr });
-    await h1.dockerTry('rm', '-f', 'c3dup');
+    await h1.removeContainer('c3dup');
   });
 
   t.test('docker network connect / disconnect a running container', { timeout: 180_000 }, async (t) => {

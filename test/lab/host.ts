@@ -423,6 +423,16 @@ export class LabHost {
     return (await this.docker('ps', '-aq', '--no-trunc')).split('\n').map((s) => s.trim()).filter(Boolean);
   }
 
+  /**
+   * `docker rm -f` of the container with exactly this name, if there is one.
+   * (`docker rm -f NAME` with no such name takes NAME as an ID prefix: `c6`
+   * removed a container whose ID began with c6.)
+   */
+  async removeContainer(name: string): Promise<void> {
+    const ids = (await this.docker('ps', '-aq', '--filter', `name=^/${name}$`)).split('\n').filter(Boolean);
+    if (ids.length) await this.docker('rm', '-f', ...ids);
+  }
+
   async removeAllContainers(): Promise<void> {
     const ids = await this.containerIds();
     if (ids.length) await this.docker('rm', '-f', ...ids);
