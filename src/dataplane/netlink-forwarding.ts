@@ -58,14 +58,12 @@ import { AF_BRIDGE, AF_INET, AF_INET6, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, N
 /** How long a forwarding call trusts the ifindex an earlier one looked up. */
 export const VXLAN_TARGET_TTL_MS = 1000;
 
-
 /** What the forwarding calls need from `NetlinkDataplane`. */
 export interface ForwardingKernel {
   exec: Exec;
   /** One RTM_GETLINK by name; undefined if there is no such device. */
   findLink(name: string): Promise<{ index: number; kind: string; vxlan?: { local?: string } } | undefined>;
 }
-
 
 /** A neighbour read; its answers' payloads unparsed, for parseFdb / parseNeigh. */
 const neighAnswers = (s: RtNetlinkSocket, body: Uint8Array[], o: TimedOptions & { flags?: number }): Promise<Buffer[]> =>

@@ -72,10 +72,10 @@ import {
 } from './routing-spec.js';
 import { AF_INET, AF_INET6, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE } from './linux.js';
 
-/** The adapter's request runner: one request at a time, with timeout and error mapping. */
 /** The options every request gets: the adapter's timeout. */
 export type TimedOptions = RequestOptions & { timeout: number };
 
+/** The adapter's request runner: one request at a time, with timeout and error mapping. */
 export type Exec = <T>(
   operation: string,
   device: string,
@@ -236,10 +236,10 @@ export class NetlinkRouting {
       }
     }
     if (found.length === 0) return [];
-    // Our routes lead to our bridges: dump only bridges (a host has thousands
-    // of veths), and every link only if a route leads elsewhere (a
-    // macvlan-mode network's host device).
-    let names = await this.k.linkNames('bridge');
+    // Our routes lead to our networks' host devices: bridges, or in macvlan
+    // mode macvlans. Dump only those kinds (a host has thousands of veths),
+    // and every link only if a route leads elsewhere.
+    let names = new Map([...(await this.k.linkNames('bridge')), ...(await this.k.linkNames('macvlan'))]);
     if (found.some(({ oif }) => !names.has(oif))) names = await this.k.linkNames();
     return sortTableRoutes(
       found.map(({ dst, oif, src }) => ({ dst, dev: names.get(oif) ?? `#${oif}`, ...(src === undefined ? {} : { src }) })),

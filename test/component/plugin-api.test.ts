@@ -21,42 +21,42 @@ t.test('activation and capabilities (empty bodies, no content type)', async (t) 
 });
 
 for (const mode of [undefined, 'bridge'] as const) {
-t.test(`network lifecycle creates and removes devices (${mode ?? 'default, macvlan'} mode)`, async (t) => {
-  const h = await harness();
-  const { poolId, pool, gateway, res } = await createNetwork(h, { subnet: '10.20.0.0/24', ...(mode ? { generic: { 'tsoverlay.mode': mode } } : {}) });
-  t.equal(pool, '10.20.0.0/24');
-  t.equal(gateway, '10.20.0.1/24');
-  t.same(res, { status: 200, json: {} });
-  const net = await networkOf(h, NET);
-  t.equal(net?.vni, 4096);
-  t.equal(net?.mtu, 1450);
-  t.ok(h.dp.links.get(bridgeName(4096)));
-  t.equal(h.dp.links.get(vxlanName(4096))?.vxlan?.vni, 4096);
+  t.test(`network lifecycle creates and removes devices (${mode ?? 'default, macvlan'} mode)`, async (t) => {
+    const h = await harness();
+    const { poolId, pool, gateway, res } = await createNetwork(h, { subnet: '10.20.0.0/24', ...(mode ? { generic: { 'tsoverlay.mode': mode } } : {}) });
+    t.equal(pool, '10.20.0.0/24');
+    t.equal(gateway, '10.20.0.1/24');
+    t.same(res, { status: 200, json: {} });
+    const net = await networkOf(h, NET);
+    t.equal(net?.vni, 4096);
+    t.equal(net?.mtu, 1450);
+    t.ok(h.dp.links.get(bridgeName(4096)));
+    t.equal(h.dp.links.get(vxlanName(4096))?.vxlan?.vni, 4096);
 
-  const { address, ce, join } = await attach(h, poolId);
-  t.equal(address, '10.20.0.2/24');
-  t.same(ce.json, { Interface: { MacAddress: '02:42:0a:14:00:02' } });
-  t.same(join.json, { InterfaceName: { SrcName: containerIfName(EP), DstPrefix: 'eth' } });
-  if (mode === 'bridge') t.match(h.dp.links.get(hostIfName(EP)), { kind: 'veth' }, 'a veth');
-  else t.match(h.dp.links.get(containerIfName(EP)), { kind: 'macvlan', lowerIndex: h.dp.links.get(vxlanName(4096))?.index }, 'a macvlan on the VXLAN device');
-  t.equal(h.dp.links.get(containerIfName(EP))?.mac, '02:42:0a:14:00:02');
-  t.equal(h.dp.links.get(containerIfName(EP))?.mtu, 1450);
-  t.same((await h.call('NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET, EndpointID: EP, Options: {} })).json, {});
-  t.same((await h.call('NetworkDriver.EndpointOperInfo', { NetworkID: NET, EndpointID: EP })).json, { Value: {} });
-  h.dp.moveToSandbox(containerIfName(EP));
+    const { address, ce, join } = await attach(h, poolId);
+    t.equal(address, '10.20.0.2/24');
+    t.same(ce.json, { Interface: { MacAddress: '02:42:0a:14:00:02' } });
+    t.same(join.json, { InterfaceName: { SrcName: containerIfName(EP), DstPrefix: 'eth' } });
+    if (mode === 'bridge') t.match(h.dp.links.get(hostIfName(EP)), { kind: 'veth' }, 'a veth');
+    else t.match(h.dp.links.get(containerIfName(EP)), { kind: 'macvlan', lowerIndex: h.dp.links.get(vxlanName(4096))?.index }, 'a macvlan on the VXLAN device');
+    t.equal(h.dp.links.get(containerIfName(EP))?.mac, '02:42:0a:14:00:02');
+    t.equal(h.dp.links.get(containerIfName(EP))?.mtu, 1450);
+    t.same((await h.call('NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET, EndpointID: EP, Options: {} })).json, {});
+    t.same((await h.call('NetworkDriver.EndpointOperInfo', { NetworkID: NET, EndpointID: EP })).json, { Value: {} });
+    h.dp.moveToSandbox(containerIfName(EP));
 
-  t.same((await h.call('NetworkDriver.RevokeExternalConnectivity', { NetworkID: NET, EndpointID: EP })).json, {});
-  t.same((await h.call('NetworkDriver.Leave', { NetworkID: NET, EndpointID: EP })).status, 200);
-  t.same((await h.call('NetworkDriver.DeleteEndpoint', { NetworkID: NET, EndpointID: EP })).status, 200);
-  t.same((await h.call('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: '10.20.0.2' })).status, 200);
-  t.notOk(h.dp.links.get(hostIfName(EP)));
+    t.same((await h.call('NetworkDriver.RevokeExternalConnectivity', { NetworkID: NET, EndpointID: EP })).json, {});
+    t.same((await h.call('NetworkDriver.Leave', { NetworkID: NET, EndpointID: EP })).status, 200);
+    t.same((await h.call('NetworkDriver.DeleteEndpoint', { NetworkID: NET, EndpointID: EP })).status, 200);
+    t.same((await h.call('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: '10.20.0.2' })).status, 200);
+    t.notOk(h.dp.links.get(hostIfName(EP)));
 
-  t.equal((await h.call('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: '10.20.0.1' })).status, 200);
-  t.equal((await h.call('IpamDriver.ReleasePool', { PoolID: poolId })).status, 200);
-  t.equal((await h.call('NetworkDriver.DeleteNetwork', { NetworkID: NET })).status, 200);
-  t.same([...h.dp.links.keys()].filter((n) => n.startsWith('ts')), []);
-  t.equal(await networkOf(h, NET), undefined);
-});
+    t.equal((await h.call('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: '10.20.0.1' })).status, 200);
+    t.equal((await h.call('IpamDriver.ReleasePool', { PoolID: poolId })).status, 200);
+    t.equal((await h.call('NetworkDriver.DeleteNetwork', { NetworkID: NET })).status, 200);
+    t.same([...h.dp.links.keys()].filter((n) => n.startsWith('ts')), []);
+    t.equal(await networkOf(h, NET), undefined);
+  });
 }
 
 t.test('deletes and releases are idempotent, also for unknown ids', async (t) => {

@@ -386,6 +386,9 @@ const contract = (t: Test, env: ContractEnv): void => {
 
     await dp.ensureBridgeAddress(net.bridge, R);
     t.same((await byName(dp)).get(net.bridge)?.addresses, [R], "the resolver's address goes on the host macvlan");
+    const route: TableRoute = { dst: '10.65.0.0/24', dev: net.bridge, src: R };
+    await dp.ensureTableRoute(TABLE, route);
+    t.same(await dp.listTableRoutes(TABLE), [route], "and its reply route, listed by the host macvlan's name");
 
     const ep: EndpointDevices = { ...epSpec('a1b2c3d4e5f6aa55', net, '02:42:c0:a8:06:05'), macvlanOn: net.vxlan };
     await dp.ensureEndpoint(ep);
