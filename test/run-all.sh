@@ -16,6 +16,7 @@
 #
 # Environment:
 #   TSL_LOG_DIR   where the logs of a failed lab are kept (default test-results/lab-logs)
+#   TSL_KEEP_LOGS=1 keep every lab's logs there, not only those of a failed one
 #   TSL_SKIP_IT=1 skip the integration tests (steps 3 and 4)
 #   TSL_SKIP_DIND=1 skip the docker-in-docker run (step 4)
 set -uo pipefail

@@ -37,7 +37,8 @@
  *   TCP is up, not when the session handshake is answered. A supervisor tick
  *   sends a heartbeat every third of the session timeout and drops the
  *   connection (the library then reconnects) if one stays unanswered for
- *   another third; it also drops a handshake that is not answered in time.
+ *   another third; it also drops a handshake that is not answered in time
+ *   (handshakeDeadlineMs: soon enough to keep a session being resumed).
  *
  * Library internals touched (node-zookeeper-client 1.1.3, pinned), all in the
  * "library internals" section below: Transaction.ops (its setData/remove/
@@ -110,7 +111,25 @@ export type ZkNode = EphemeralOwner;
 const NO_SESSION = '0000000000000000';
 /** ZooKeeper's default jute.maxbuffer is 0xfffff bytes per request. */
 const MAX_REQUEST_BYTES = 1_000_000;
-const TICK_MS = 500;
+/** Supervisor period: heartbeats are timed, not counted; a short tick notices a silent handshake sooner. */
+const TICK_MS = 250;
+
+/**
+ * How long a session handshake may stay unanswered before the connection is
+ * dropped and tried again (the library would wait sessionTimeout/servers).
+ * - Resuming a session: the server answers from memory (no write), and the
+ *   session is lost unless a handshake completes within its timeout. A third
+ *   of it, split over the servers, at least 1 s, leaves time for two more
+ *   tries. ZooKeeper 3.8 accepts a connection that arrives while it starts
+ *   and may then leave it open and silent (ZOOKEEPER-5051); waiting the full
+ *   timeout for that one lost the session after a server restart.
+ * - A new session is a write (fsync on a quorum): sessionTimeout/servers, at
+ *   least 2 s.
+ */
+export const handshakeDeadlineMs = (sessionTimeoutMs: number, servers: number, resuming: boolean): number =>
+  resuming
+    ? Math.max(1000, Math.floor(sessionTimeoutMs / (3 * servers)))
+    : Math.max(2000, Math.floor(sessionTimeoutMs / servers));
 
 const silentLog: ZkLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -573,9 +592,11 @@ export class ZkSession {
       return;
     }
     // TCP is up, the session handshake is not answered yet
+    const resuming = hex(c.getSessionId()) !== NO_SESSION;
+    const deadline = handshakeDeadlineMs(resuming ? c.getSessionTimeout() : this.o.sessionTimeoutMs, this.o.servers.length, resuming);
     if (this.handshake?.socket !== socket) {
       this.handshake = { socket, since: now };
-    } else if (now - this.handshake.since > Math.max(2000, Math.floor(this.o.sessionTimeoutMs / this.o.servers.length))) {
+    } else if (now - this.handshake.since > deadline) {
       this.handshake = undefined;
       this.log.warn({}, 'ZooKeeper server does not answer the session handshake; trying again');
       dropConnection(c);

@@ -19,10 +19,12 @@ import { TestZooKeeper, freePort } from '../lab/zk-standalone.js';
  * A TCP link to ZooKeeper that a test can cut: while partitioned, bytes in
  * both directions are dropped and new connections are accepted but never
  * answered (a black hole, not a refusal). heal() drops every connection that
- * lived through the partition.
+ * lived through the partition. holdNext(n) black-holes only the next n new
+ * connections, as a starting ZooKeeper may (ZOOKEEPER-5051).
  */
 class CuttableLink {
   private cut = false;
+  private held = 0;
   private readonly sockets = new Set<Socket>();
   private constructor(
     private readonly srv: Server,
@@ -51,7 +53,17 @@ class CuttableLink {
 
   heal(): void {
     this.cut = false;
+    this.dropAll();
+  }
+
+  /** Close every connection now; new ones are forwarded (or held) as before. */
+  dropAll(): void {
     for (const s of this.sockets) s.destroy();
+  }
+
+  /** Accept the next `n` new connections but never answer them. */
+  holdNext(n: number): void {
+    this.held += n;
   }
 
   async close(): Promise<void> {
@@ -62,6 +74,10 @@ class CuttableLink {
   private accept(down: Socket, upstreamPort: number): void {
     this.track(down);
     if (this.cut) return; // held: never forwarded, never answered
+    if (this.held > 0) {
+      this.held--;
+      return;
+    }
     const up = connect(upstreamPort, '127.0.0.1');
     this.track(up);
     down.on('data', (d: Buffer) => void (this.cut || up.write(d)));
@@ -286,6 +302,36 @@ function suite(): void {
     await waitFor(() => fired > before, { what: 'the watch to fire on a data change after the expiry' });
   });
 
+  t.test('a reconnect the server accepts but never answers is given up in time to keep the session', async (t) => {
+    // ZooKeeper 3.8 may leave a connection that arrives while it starts open and
+    // silent (ZOOKEEPER-5051): the library would wait sessionTimeout/servers for it
+    const root = newChroot();
+    const link = await CuttableLink.open(zk().port);
+    t.teardown(() => link.close());
+    const a = await ZkKvStore.open({ servers: [link.address], chroot: root, sessionTimeoutMs: 4500, log });
+    t.teardown(() => a.close());
+    await a.commit([{ type: 'create', path: '/members', data: '' }]);
+    await a.createEphemeral('/members/a', 'a');
+    const events = record(a);
+    const id = a.sessionId();
+    const gaveUp = () => logged.filter((l) => l.includes('does not answer the session handshake')).length;
+    const gaveUpBefore = gaveUp();
+    link.holdNext(1);
+    await a.get('/members'); // the server's expiry clock starts now: 4.5 s
+    const t0 = Date.now();
+    link.dropAll();
+    await waitFor(() => a.isConnected() && (events.includes('reconnected') || events.includes('connected')), {
+      what: 'a to be connected again',
+      timeoutMs: 20_000,
+      describe: () => JSON.stringify(events),
+    });
+    t.comment(`connected again ${Date.now() - t0} ms after the drop; events: ${events.join(', ')}`);
+    t.ok(gaveUp() > gaveUpBefore, 'the silent connection was given up');
+    t.same(events, ['disconnected', 'reconnected'], 'the same session came back, not a new one');
+    t.equal(a.sessionId(), id);
+    t.equal((await a.getOwner('/members/a'))?.ephemeralOwner, id, 'its ephemeral node never went away');
+  });
+
   t.test("watches: another client's change right after watch() is reported", async (t) => {
     const root = newChroot();
     const a = await open(t, root);
@@ -433,7 +479,8 @@ function suite(): void {
   });
 
   t.test('a frozen ZooKeeper (SIGSTOP): calls fail within the deadline, then work again', async (t) => {
-    // 3 s sessions: heartbeat every 1 s, dropped after 1 s without answer; handshake given up after 3 s
+    // 3 s sessions: heartbeat every 1 s, dropped after 1 s without answer; the handshake of the
+    // session being resumed given up after 1 s
     const a = await open(t, newChroot(), { sessionTimeoutMs: 3000 });
     await a.commit([{ type: 'create', path: '/f', data: 'x' }]);
     const events = record(a);

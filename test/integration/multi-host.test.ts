@@ -422,6 +422,8 @@ async function main(): Promise<void> {
     const pre = await pingUntilOk(h1, 'ca', b.ip);
     if (!t.ok(pre.ok, 'ca -> cb works before', { output: pre.last?.output })) return;
     const pluginPids = hosts.map((h) => h.plugin?.pid);
+    const live = hosts.filter((h) => h.plugin?.running);
+    const sessions = await Promise.all(live.map((h) => h.zkSessionId()));
     const stream = await h1.pingStream('ca', b.ip, { interval: 0.02 });
     try {
       await stream.waitReplies(25, 10_000);
@@ -472,6 +474,10 @@ async function main(): Promise<void> {
       const create2 = await h1.dockerTry('network', 'create', '-d', 'tsoverlay', '--ipam-driver', 'tsoverlay', '--subnet', '10.30.9.0/24', 'nzkup');
       t.equal(create2.code, 0, 'docker network create works again', { stderr: create2.stderr });
       t.same(hosts.map((h) => h.plugin?.pid), pluginPids, 'no plugin was restarted');
+      // ZooKeeper restores sessions when it starts: a plugin that lost its session looked
+      // like a dead node to its peers for a moment, and they dropped its entries
+      t.same(await Promise.all(live.map((h) => h.zkSessionId())), sessions,
+        `${live.map((h) => h.name).join(', ')} kept their ZooKeeper sessions through the restart`);
       t.equal(lab.zk!.isRunning(1), true, 'ZooKeeper running');
 
       const r = await stream.stop();

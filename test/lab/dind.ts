@@ -36,6 +36,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { LabHost, type HostSpec, type LabContext } from './host.js';
 import { run, sh } from './proc.js';
 import { Rank } from './tracked.js';
+import { ZK_PACKAGE_CLASSPATH, zkJavaArgs } from './zk-java.js';
 import { ZooKeeperEnsemble } from './zookeeper.js';
 
 export const DIND_IMAGE = 'tsl-node:local';
@@ -60,8 +61,6 @@ const NODE_SECURITY = [
 
 /** A container's main process that does nothing and exits at once on SIGTERM. */
 const IDLE = ['sh', '-c', 'trap "exit 0" TERM INT; sleep infinity & wait'];
-
-const ZK_CLASSPATH = '/etc/zookeeper/conf:/usr/share/java/zookeeper.jar';
 
 let imageTar: Promise<string> | undefined;
 
@@ -179,7 +178,8 @@ export class DindZooKeeper extends ZooKeeperEnsemble {
     const cfg = await this.writeConfig(s);
     await writeFile(s.log, `---- zookeeper start ${new Date().toISOString()}\n`, { flag: 'a' });
     await this.engine.dockerTry('rm', '-f', this.container(id)); // the stopped one of an earlier start
-    const java = `exec java -Dzookeeper.log.dir=${s.dir} -Xmx256m -cp ${ZK_CLASSPATH} org.apache.zookeeper.server.quorum.QuorumPeerMain ${cfg} >>${s.log} 2>&1`;
+    // the image has the same Debian packages as this machine (scripts/dind-image.sh)
+    const java = `exec java ${zkJavaArgs(cfg, s.dir, ZK_PACKAGE_CLASSPATH).join(' ')} >>${s.log} 2>&1`;
     await this.engine.docker('run', '-d', '--name', this.container(id), '--hostname', `tsl-${this.labId}-zk${s.id}`,
       '--net', DIND_NETWORK, '--ip', s.ip, '-v', `${s.dir}:${s.dir}`, DIND_IMAGE, 'sh', '-c', java);
     this.running.add(id);

@@ -4,7 +4,7 @@
 // a tsoverlay plugin process running in the same network namespace.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { DnsPoller, dnsQuery, dnsRaw, dnsRawMany, nsOfPid, type DnsPollOptions, type DnsQueryOptions, type DnsQueryResult, type DnsRawResult } from './dns.js';
 import { BUSYBOX_IMAGE } from './image.js';
 import { LINE_TIMESTAMP, parsePingSummary, pingResult, REPLY_LINE, type PingResult } from './ping.js';
@@ -229,6 +229,8 @@ export class LabHost {
   readonly pluginSocket: string;
   readonly storePath: string;
   readonly pluginLog: string;
+  /** The plugin's --session-file: per host, so a restarted plugin resumes its own ZooKeeper session. */
+  readonly zkSessionFile: string;
   readonly dockerSock: string;
   readonly dockerdLog: string;
   dockerd: TrackedProcess | undefined;
@@ -256,6 +258,7 @@ export class LabHost {
     this.pluginSocket = join(this.pluginsDir, `${PLUGIN_NAME}.sock`);
     this.storePath = join(this.dir, 'state.json');
     this.pluginLog = join(this.dir, 'plugin.log');
+    this.zkSessionFile = join(this.dir, 'zk-session.json');
     this.dockerSock = join(this.dir, 'docker.sock');
     this.dockerdLog = join(this.dir, 'dockerd.log');
   }
@@ -600,8 +603,7 @@ export class LabHost {
       '--store', store,
       '--advertise', opts.advertise ?? this.underlay,
       '--log-level', opts.logLevel ?? 'debug',
-      // Per host, so a restarted plugin resumes its own ZooKeeper session.
-      '--session-file', join(dirname(this.pluginLog), 'zk-session.json'),
+      '--session-file', this.zkSessionFile,
       ...(opts.nodeName === null ? [] : ['--node-name', opts.nodeName ?? this.hostname]),
       ...(opts.dockerHost === null ? [] : ['--docker-host', opts.dockerHost ?? `unix://${this.dockerSock}`]),
       ...(opts.zkSessionTimeoutMs === undefined ? [] : ['--zk-session-timeout-ms', String(opts.zkSessionTimeoutMs)]),
@@ -661,6 +663,16 @@ export class LabHost {
 
   async readStore(): Promise<string | undefined> {
     return readFile(this.storePath, 'utf8').catch(() => undefined);
+  }
+
+  /** The id of the ZooKeeper session the plugin last saved (its --session-file), if any. */
+  async zkSessionId(): Promise<string | undefined> {
+    try {
+      const f = JSON.parse(await readFile(this.zkSessionFile, 'utf8')) as { id?: unknown };
+      return typeof f.id === 'string' ? f.id : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   async logs(lines = 60): Promise<string> {

@@ -1,7 +1,8 @@
 /**
  * The scaffolding every integration test file shares: run only as root with
  * TSOVERLAY_IT=1, one lab per file, destroyed at the end — with the hosts'
- * logs printed and kept (TSL_LOG_DIR) when something failed.
+ * logs printed and kept (TSL_LOG_DIR) when something failed, or always with
+ * TSL_KEEP_LOGS=1.
  */
 import type { Test } from 'tap';
 import { Lab, type LabOptions } from './lab.js';
@@ -31,7 +32,8 @@ export const labForFile = async (t: Test, options: LabOptions, opts: LabForFileO
     if (!t.passing() && opts.logLines) {
       for (const h of lab.hosts) process.stderr.write(`\n===== logs of ${h} =====\n${await h.logs(opts.logLines)}\n`);
     }
-    await lab.destroy(t.passing() ? {} : { keepLogsIn: process.env['TSL_LOG_DIR'] ?? 'test-results/lab-logs' });
+    const keep = !t.passing() || process.env['TSL_KEEP_LOGS'] === '1';
+    await lab.destroy(keep ? { keepLogsIn: process.env['TSL_LOG_DIR'] ?? 'test-results/lab-logs' } : {});
   });
   return lab;
 };

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { procStartTime } from './proc.js';
 import { Rank, StateFile, TrackedProcess } from './tracked.js';
 import { waitFor } from './wait.js';
+import { zkJavaArgs } from './zk-java.js';
 
-const ZK_CLASSPATH = process.env['TSL_ZK_CLASSPATH'] ?? '/etc/zookeeper/conf:/usr/share/java/zookeeper.jar';
 
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -75,7 +75,7 @@ export class TestZooKeeper {
     if (this.proc?.running) throw new Error('ZooKeeper already running');
     const proc = await TrackedProcess.spawn(
       'java',
-      ['-Xmx256m', `-Dzookeeper.log.dir=${this.dir}`, '-cp', ZK_CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', join(this.dir, 'zoo.cfg')],
+      zkJavaArgs(join(this.dir, 'zoo.cfg'), this.dir),
       { label: `zookeeper-test-${this.port}`, rank: Rank.ZooKeeper, state: this.state, logPath: join(this.dir, 'zookeeper.log') },
     );
     this.proc = proc;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { run } from './proc.js';
 import { Rank, StateFile, TrackedProcess } from './tracked.js';
 import { StopWaiting, waitFor } from './wait.js';
+import { zkJavaArgs } from './zk-java.js';
 
 export interface ZooKeeperOptions {
   servers?: number;
@@ -22,7 +23,6 @@ export interface ZkServer {
   proc: TrackedProcess | undefined;
 }
 
-const CLASSPATH = process.env['TSL_ZK_CLASSPATH'] ?? '/etc/zookeeper/conf:/usr/share/java/zookeeper.jar';
 
 export class ZooKeeperEnsemble {
   readonly servers: ZkServer[];
@@ -56,8 +56,7 @@ export class ZooKeeperEnsemble {
     const cfg = await this.writeConfig(s);
     s.proc = await TrackedProcess.spawn(
       'nsenter',
-      [`--net=/run/netns/${s.ns}`, '--', 'java', `-Dzookeeper.log.dir=${s.dir}`, '-Xmx256m',
-        '-cp', CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfg],
+      [`--net=/run/netns/${s.ns}`, '--', 'java', ...zkJavaArgs(cfg, s.dir)],
       { label: `zookeeper-${s.id}-${this.labId}`, rank: Rank.ZooKeeper, state: this.state, logPath: s.log },
     );
   }
