@@ -183,8 +183,10 @@ export class NetworkDriver {
       const left = await this.deps.state.removeAlias(key, networkId, true);
       const stillHere = left !== undefined && Object.values(left.aliases).includes(this.deps.config.node);
       if (stillHere) return;
+      // macvlan mode: the endpoints' macvlans hang off the VXLAN device and go with it
+      const own = net.mode === 'macvlan' ? [] : eps.filter((ep) => ep.node === this.deps.config.node).map((ep) => ep.hostIf);
       await this.deleteLinks(
-        [...eps.filter((ep) => ep.node === this.deps.config.node).map((ep) => ep.hostIf), vxlanName(net.vni), bridgeName(net.vni)],
+        [...own, vxlanName(net.vni), bridgeName(net.vni)],
         log,
         `network ${short(networkId)} removed, but some of its devices could not be deleted yet`,
       );

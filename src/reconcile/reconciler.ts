@@ -76,7 +76,12 @@ export class Reconciler {
     this.loop.trigger();
   }
 
-  /** One full pass; concurrent callers wait for the pass in flight. */
+  /**
+   * One pass now, after the one in flight (callers during a pass wait for it).
+   * It is a full pass (kernel read back) if the last full pass is 0.9 × the
+   * interval old or the last pass failed; otherwise a delta pass from what the
+   * last pass made true.
+   */
   async runOnce(): Promise<PassResult> {
     return this.loop.runOnce();
   }
