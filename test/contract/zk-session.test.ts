@@ -129,6 +129,15 @@ function suite(): void {
     return kv;
   };
 
+  /** A store that reaches ZooKeeper through a link the test can cut; both closed at the end of the test. */
+  const openThroughLink = async (t: Test, chroot: string, sessionTimeoutMs: number): Promise<{ link: CuttableLink; kv: ZkKvStore }> => {
+    const link = await CuttableLink.open(zk().port);
+    t.teardown(() => link.close());
+    const kv = await ZkKvStore.open({ servers: [link.address], chroot, sessionTimeoutMs, log });
+    t.teardown(() => kv.close());
+    return { link, kv };
+  };
+
   const record = (kv: ZkKvStore): ZkSessionEvent[] => {
     const events: ZkSessionEvent[] = [];
     kv.onSession((e) => events.push(e));
@@ -256,11 +265,8 @@ function suite(): void {
 
   t.test('session expiry behind a partition: a new session, events, watches re-armed, ephemeral nodes gone', async (t) => {
     const root = newChroot();
-    const link = await CuttableLink.open(zk().port);
-    t.teardown(() => link.close());
     // 2 s sessions: the server expires a silent session quickly
-    const a = await ZkKvStore.open({ servers: [link.address], chroot: root, sessionTimeoutMs: 2000, log });
-    t.teardown(() => a.close());
+    const { link, kv: a } = await openThroughLink(t, root, 2000);
     const b = await open(t, root);
     await a.commit([
       { type: 'create', path: '/w', data: '' },
@@ -305,11 +311,7 @@ function suite(): void {
   t.test('a reconnect the server accepts but never answers is given up in time to keep the session', async (t) => {
     // ZooKeeper 3.8 may leave a connection that arrives while it starts open and
     // silent (ZOOKEEPER-5051): the library would wait sessionTimeout/servers for it
-    const root = newChroot();
-    const link = await CuttableLink.open(zk().port);
-    t.teardown(() => link.close());
-    const a = await ZkKvStore.open({ servers: [link.address], chroot: root, sessionTimeoutMs: 4500, log });
-    t.teardown(() => a.close());
+    const { link, kv: a } = await openThroughLink(t, newChroot(), 4500);
     await a.commit([{ type: 'create', path: '/members', data: '' }]);
     await a.createEphemeral('/members/a', 'a');
     const events = record(a);
