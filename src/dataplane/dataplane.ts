@@ -89,6 +89,8 @@ export interface ObservedLink {
   lower?: string;
   /** A macvlan's mode (linux/if_link.h MACVLAN_MODE_*; 4 = bridge). */
   macvlanMode?: number;
+  /** A macvlan's broadcast cutoff, if not the kernel's default (1); -1: broadcasts delivered inline. */
+  macvlanBcCutoff?: number;
   vxlan?: {
     vni: number;
     port: number;

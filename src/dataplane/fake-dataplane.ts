@@ -49,7 +49,7 @@ import type {
   Underlay,
 } from './dataplane.js';
 import { KernelError, kernelFailure } from './kernel-error.js';
-import { MACVLAN_MODE_BRIDGE } from './linux.js';
+import { MACVLAN_BC_INLINE, MACVLAN_MODE_BRIDGE } from './linux.js';
 import { isValidIfname, OWNED_PREFIX } from './names.js';
 import {
   checkHostAddress,
@@ -241,7 +241,10 @@ export class FakeDataplane implements Dataplane {
         if (master !== undefined) o.master = master;
         const lower = l.lowerIndex === undefined ? undefined : byIndex.get(l.lowerIndex);
         if (lower !== undefined) o.lower = lower;
-        if (l.kind === 'macvlan') o.macvlanMode = MACVLAN_MODE_BRIDGE;
+        if (l.kind === 'macvlan') {
+          o.macvlanMode = MACVLAN_MODE_BRIDGE;
+          o.macvlanBcCutoff = MACVLAN_BC_INLINE;
+        }
         if (l.addresses && l.addresses.size > 0) o.addresses = sortAddresses([...l.addresses]);
         if (l.vxlan) {
           const { vni, port, local, link, group, learning, proxy } = l.vxlan;

@@ -60,6 +60,27 @@ t.test('a macvlan: its lower device and its mode', async (t) => {
   t.same(bare, { index: 81, name: 'tsbr-00002a', kind: 'macvlan', mtu: 0, up: false }, 'no data: no mode');
 });
 
+t.test('a macvlan: its broadcast cutoff (a signed attribute the kernel reports when it is not 1)', async (t) => {
+  const withCutoff = (cutoff: number) =>
+    parseLinkMessage(message({ index: 82 }, {
+      ifname: 'tsbr-00002b',
+      linkinfo: encode(ifla.formatInfo({
+        kind: 'macvlan',
+        data: encode((out: AttrStream) => {
+          out.emit(ifla.formatMacvlan({ mode: 4 }));
+          out.push(9, Buffer.from(Int32Array.of(cutoff).buffer));
+        }),
+      })),
+    }));
+  t.match(withCutoff(-1), { kind: 'macvlan', macvlanMode: 4, macvlanBcCutoff: -1 });
+  t.match(withCutoff(3), { macvlanMode: 4, macvlanBcCutoff: 3 });
+  const none = parseLinkMessage(message({ index: 83 }, {
+    ifname: 'tsbr-00002c',
+    linkinfo: encode(ifla.formatInfo({ kind: 'macvlan', data: encode(ifla.formatMacvlan({ mode: 4 })) })),
+  }));
+  t.equal(none?.macvlanBcCutoff, undefined, 'not reported: the default');
+});
+
 t.test('a plain device: no kind, no master, down', async (t) => {
   t.same(parseLinkMessage(message({ index: 1 }, { ifname: 'lo', mtu: 65536, address: Buffer.alloc(6) })), {
     index: 1,

@@ -28,6 +28,8 @@ export interface KernelLink {
   link?: number;
   /** IFLA_MACVLAN_MODE of a macvlan. */
   macvlanMode?: number;
+  /** IFLA_MACVLAN_BC_CUTOFF of a macvlan (reported only when not 1). */
+  macvlanBcCutoff?: number;
   vxlan?: VxlanState;
 }
 
@@ -43,6 +45,7 @@ const IFLA_LINKINFO = 18;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const IFLA_MACVLAN_MODE = 1;
+const IFLA_MACVLAN_BC_CUTOFF = 9;
 
 /** Attribute types we read are below this. */
 const TYPES = 32;
@@ -83,11 +86,20 @@ const parseVxlan = (data: Buffer): VxlanState => {
   return state;
 };
 
-/** IFLA_MACVLAN_MODE inside a macvlan's IFLA_INFO_DATA (from/to: that attribute's payload). */
-const macvlanMode = (b: Buffer, from: number, to: number): number | undefined => {
+/** A 4-byte attribute found by the last scan into infoFrom/infoTo, or undefined. */
+const info4 = (b: Buffer, type: number, signed: boolean): number | undefined => {
+  const at = infoFrom[type] ?? 0;
+  if (at === 0 || (infoTo[type] ?? 0) - at < 4) return undefined;
+  return signed ? b.readInt32LE(at) : b.readUInt32LE(at);
+};
+
+/** Mode and broadcast cutoff inside a macvlan's IFLA_INFO_DATA (from/to: that attribute's payload). */
+const readMacvlan = (b: Buffer, from: number, to: number, link: KernelLink): void => {
   scanAttributes(b, from, to, infoFrom, infoTo);
-  const at = infoFrom[IFLA_MACVLAN_MODE] ?? 0;
-  return at > 0 && (infoTo[IFLA_MACVLAN_MODE] ?? 0) - at >= 4 ? b.readUInt32LE(at) : undefined;
+  const mode = info4(b, IFLA_MACVLAN_MODE, false);
+  if (mode !== undefined) link.macvlanMode = mode;
+  const cutoff = info4(b, IFLA_MACVLAN_BC_CUTOFF, true);
+  if (cutoff !== undefined) link.macvlanBcCutoff = cutoff;
 };
 
 /**
@@ -122,8 +134,7 @@ export const parseLinkMessage = (b: Buffer, keep?: (name: string) => boolean): K
     if (kindAt > 0) link.kind = text(b, kindAt, infoTo[IFLA_INFO_KIND] ?? 0);
     const dataAt = infoFrom[IFLA_INFO_DATA] ?? 0;
     if (link.kind === 'vxlan' && dataAt > 0) link.vxlan = parseVxlan(b.subarray(dataAt, infoTo[IFLA_INFO_DATA] ?? 0));
-    const mode = link.kind === 'macvlan' && dataAt > 0 ? macvlanMode(b, dataAt, infoTo[IFLA_INFO_DATA] ?? 0) : undefined;
-    if (mode !== undefined) link.macvlanMode = mode;
+    if (link.kind === 'macvlan' && dataAt > 0) readMacvlan(b, dataAt, infoTo[IFLA_INFO_DATA] ?? 0, link);
   }
   return link;
 };

@@ -43,3 +43,15 @@ export const RT_SCOPE_NOWHERE = 255;
 // links: linux/if_link.h
 /** IFLA_MACVLAN_MODE value of a macvlan in bridge mode (siblings talk directly). */
 export const MACVLAN_MODE_BRIDGE = 4;
+/**
+ * IFLA_MACVLAN_BC_CUTOFF (s32, Linux 6.5+; older kernels ignore it): set on
+ * any macvlan, it applies to every macvlan on the same lower device. The
+ * kernel reports it only when it is not its default, 1.
+ */
+export const IFLA_MACVLAN_BC_CUTOFF = 9;
+/**
+ * BC_CUTOFF -1: broadcasts and multicasts reach the macvlans at once, as a
+ * bridge floods them, instead of through the port's work queue (1,000
+ * frames by default), which drops frames under a broadcast burst.
+ */
+export const MACVLAN_BC_INLINE = -1;

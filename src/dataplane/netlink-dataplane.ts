@@ -80,6 +80,8 @@ import {
 import {
   AF_INET,
   AF_INET6,
+  IFLA_MACVLAN_BC_CUTOFF,
+  MACVLAN_BC_INLINE,
   MACVLAN_MODE_BRIDGE,
   NLM_F_CREATE,
   NLM_F_DUMP,
@@ -128,6 +130,16 @@ const linkinfo = (kind: string, data?: StreamData): Buffer =>
 
 /** A u32 attribute the package types as raw bytes (IFLA_LINK). */
 const u32 = (v: number): Buffer => Buffer.from(Uint32Array.of(v).buffer);
+
+/**
+ * Every macvlan we create: bridge mode, and broadcasts delivered inline for
+ * the whole port (the package has no name for IFLA_MACVLAN_BC_CUTOFF).
+ * bench/broadcast.sh measures what the kernel's default queue drops.
+ */
+const MACVLAN_DATA: StreamData = (out) => {
+  out.emit(ifla.formatMacvlan({ mode: MACVLAN_MODE_BRIDGE }));
+  out.push(IFLA_MACVLAN_BC_CUTOFF, Buffer.from(Int32Array.of(MACVLAN_BC_INLINE).buffer));
+};
 
 const parseAddress = (m: rt.AddressMessage): KernelAddress | undefined => {
   // IFA_LOCAL is the local address; IFA_ADDRESS is the peer on point-to-point links.
@@ -526,7 +538,7 @@ export class NetlinkDataplane implements Dataplane {
         mtu: want.mtu,
         link: u32(lower.index),
         ...(mac ? { address: mac } : {}),
-        linkinfo: linkinfo('macvlan', ifla.formatMacvlan({ mode: MACVLAN_MODE_BRIDGE })),
+        linkinfo: linkinfo('macvlan', MACVLAN_DATA),
       };
       const up: rt.Link = want.up ? { flags: { up: true }, change: { up: true } } : {};
       try {
@@ -793,6 +805,7 @@ const observed = (l: KernelLink, names: Map<number, string>, addresses: string[]
   const lower = l.link === undefined ? undefined : names.get(l.link);
   if (lower !== undefined && l.kind === 'macvlan') o.lower = lower;
   if (l.macvlanMode !== undefined) o.macvlanMode = l.macvlanMode;
+  if (l.macvlanBcCutoff !== undefined) o.macvlanBcCutoff = l.macvlanBcCutoff;
   if (l.vxlan) {
     const { vni, port, local, link, group, learning, proxy } = l.vxlan;
     o.vxlan = { vni, port, learning, proxy };
