@@ -22,16 +22,8 @@ N=${2:-8}
 COUNT=${3:-200000}
 HERE=$(cd "$(dirname "$0")" && pwd)
 P=tslbc
-A=$P-ha
-B=$P-hb
-cleanup() {
-  for n in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do
-    ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null || true
-    ip netns del "$n"
-  done
-}
-trap cleanup EXIT
-nsx() { ip netns exec "$@"; }
+# shellcheck source=bench/netns-lib.sh
+. "$HERE/netns-lib.sh"
 
 # one way: build, send, count; prints "delivered expected pps"
 way() {

@@ -22,15 +22,8 @@ REPS=${1:-7}
 UMTU=${2:-1500}
 MTU=$((UMTU - 50))
 P=tsl2p
-A=$P-ha
-B=$P-hb
-cleanup() {
-  for n in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do
-    ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null || true
-    ip netns del "$n"
-  done
-}
-trap cleanup EXIT
+# shellcheck source=bench/netns-lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/netns-lib.sh"
 cleanup
 
 declare -A UL=([$A]=192.168.250.1 [$B]=192.168.250.2)
@@ -39,7 +32,6 @@ peer() { [ "$1" = $A ] && echo $B || echo $A; }
 nth() { [ "$1" = $A ] && echo 1 || echo 2; }
 cip() { echo "10.7${WAY[$1]}.0.$(nth "$2")"; }
 cmac() { echo "02:00:00:0${WAY[$1]}:00:0$(nth "$2")"; }
-nsx() { ip netns exec "$@"; }
 
 # remote entries (ns, vxlan device, way, this host): the peer's container
 entries() {
