@@ -1,6 +1,7 @@
 import { AttrStream, ifla, rt, type StreamData } from 'netlink';
 import t from 'tap';
 import { parseLinkMessage } from './link-message.js';
+import { IFLA_MACVLAN_BC_CUTOFF } from './linux.js';
 
 const encode = (data: StreamData): Buffer => {
   const out = new AttrStream();
@@ -68,7 +69,7 @@ t.test('a macvlan: its broadcast cutoff (a signed attribute the kernel reports w
         kind: 'macvlan',
         data: encode((out: AttrStream) => {
           out.emit(ifla.formatMacvlan({ mode: 4 }));
-          out.push(9, Buffer.from(Int32Array.of(cutoff).buffer));
+          out.push(IFLA_MACVLAN_BC_CUTOFF, Buffer.from(Int32Array.of(cutoff).buffer));
         }),
       })),
     }));

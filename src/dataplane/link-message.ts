@@ -12,6 +12,7 @@
  */
 import { ifla } from 'netlink';
 import { bytesToIp, bytesToMac, isAllZero } from './addr.js';
+import { IFLA_MACVLAN_BC_CUTOFF } from './linux.js';
 import { scanAttributes } from './raw-answers.js';
 import type { VxlanState } from './spec.js';
 
@@ -45,7 +46,6 @@ const IFLA_LINKINFO = 18;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const IFLA_MACVLAN_MODE = 1;
-const IFLA_MACVLAN_BC_CUTOFF = 9;
 
 /** Attribute types we read are below this. */
 const TYPES = 32;
