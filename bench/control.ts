@@ -13,6 +13,7 @@
 import { request } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BUSYBOX_IMAGE, endpointOf, ifaceWithIp, SLEEPER, waitFor, type LabHost } from '../test/lab/index.js';
+import type { NetworkMode } from '../src/model.js';
 import type { BenchLab } from './lab.js';
 import { progress } from './progress.js';
 import { median, ratio, round, summarize, type Summary } from './stats.js';
@@ -40,7 +41,7 @@ export interface ReachResult {
 
 export interface ControlResult {
   /** Layout of the tsoverlay networks measured (the plugins' default); absent in older files: bridge. */
-  layout?: 'bridge' | 'macvlan';
+  layout?: NetworkMode;
   dockerRunMs: Record<Driver, { median: number; all: number[] }>;
   dockerRunRatio: { tsoverlayVsBridge: number; swarmVsBridge: number };
   reachability: Partial<Record<Overlay, ReachResult>>;

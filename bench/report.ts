@@ -7,6 +7,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import type { NetworkMode } from '../src/model.js';
 import type { ControlResult } from './control.js';
 import { PATHS, type DataplaneResult, type Ratios } from './dataplane.js';
 import type { BenchResults } from './run.js';
@@ -35,7 +36,7 @@ function dataplaneTargets(v: Ratios, mtu: number, label = ''): Target[] {
 }
 
 /** The layout a section measured: older files have none, and bridge was the default then. */
-const layoutOf = (x: { layout?: 'bridge' | 'macvlan' }): string => `${x.layout ?? 'bridge'} mode`;
+const layoutOf = (x: { layout?: NetworkMode }): string => `${x.layout ?? 'bridge'} mode`;
 
 function targets(r: BenchResults): Target[] {
   // the macvlan mode's rows first (the default layout since 2026-11-26; older

@@ -22,6 +22,7 @@ import { createInterface } from 'node:readline';
 import { readFile } from 'node:fs/promises';
 import { run, sh, waitFor, type LabHost } from '../test/lab/index.js';
 import { measureReach, type ReachResult } from './control.js';
+import type { NetworkMode } from '../src/model.js';
 import type { BenchLab } from './lab.js';
 import { progress } from './progress.js';
 import { percentile, round, summarize, type Summary } from './stats.js';
@@ -44,7 +45,7 @@ export interface ScaleStep {
 
 export interface ScaleResult {
   /** Layout of the networks (the plugins' default); absent in older files: bridge. */
-  layout?: 'bridge' | 'macvlan';
+  layout?: NetworkMode;
   networks: number;
   endpoints: number;
   createNetworkMs: Summary;

@@ -28,15 +28,15 @@ export interface NetworkSubnet {
   gateway?: string;
 }
 
+/** How containers attach to a network: a veth on its bridge, or a macvlan on its VXLAN device. */
+export const NETWORK_MODES = ['bridge', 'macvlan'] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+
 /**
  * A cluster network. Docker gives the same network a different id on every
  * engine, so the record is keyed by its first pool (one subnet = one overlay)
  * and maps each engine's network id to the node that created it there.
  */
-/** How containers attach to a network: a veth on its bridge, or a macvlan on its VXLAN device. */
-export const NETWORK_MODES = ['bridge', 'macvlan'] as const;
-export type NetworkMode = (typeof NETWORK_MODES)[number];
-
 export interface NetworkRecord {
   /** Cluster key: the pool id of the network's first subnet. */
   id: NetworkId;

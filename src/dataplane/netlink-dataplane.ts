@@ -301,7 +301,7 @@ export class NetlinkDataplane implements Dataplane {
     checkVxlanMtu(spec, underlay && { name: underlay.name, mtu: underlay.mtu });
     if (spec.mode === 'macvlan') return this.ensureMacvlanNetwork(spec);
     const bridge = await this.ensureBridge(spec);
-    const created = await this.ensureVxlan(spec, bridge.index);
+    const { created } = await this.ensureVxlan(spec, bridge.index);
     // A new VXLAN port (made with the spec's MTU) leaves a bridge that
     // already matched as it was: the kernel moves a bridge's MTU only toward
     // its ports' (all the spec's), and its MAC only while none was set.
@@ -438,12 +438,12 @@ export class NetlinkDataplane implements Dataplane {
   }
 
   /**
-   * True if the device was created (so it has no forwarding entries yet).
-   * Created first and looked at only when that fails with EEXIST: where it
-   * matters (a new network, devices lost in a restart) the device is
-   * missing, and one request makes it.
+   * `created` if the device was made (so it has no forwarding entries yet),
+   * else the existing device it kept. Created first and looked at only when
+   * that fails with EEXIST: where it matters (a new network, devices lost in
+   * a restart) the device is missing, and one request makes it.
    */
-  private async ensureVxlan(spec: NetworkDevices, bridgeIndex: number | undefined): Promise<boolean> {
+  private async ensureVxlan(spec: NetworkDevices, bridgeIndex: number | undefined): Promise<{ created: true } | { created: false; kept: KernelLink }> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.createVxlan(spec, bridgeIndex);
@@ -451,7 +451,7 @@ export class NetlinkDataplane implements Dataplane {
           { device: spec.vxlan, vni: spec.vni, port: spec.port, local: spec.local, ...(spec.group === undefined ? {} : { group: spec.group }) },
           'created vxlan device',
         );
-        return true;
+        return { created: true };
       } catch (e) {
         if (errnoOf(e) !== 'EEXIST') throw e;
         // This very device exists (perhaps just made by a concurrent ensure):
@@ -465,7 +465,7 @@ export class NetlinkDataplane implements Dataplane {
           if (!reason && found.vxlan) {
             await this.changeVxlan(found, found.vxlan, spec);
             await this.converge(found, { ...(bridgeIndex === undefined ? {} : { master: bridgeIndex }), mtu: spec.mtu, up: true });
-            return false;
+            return { created: false, kept: found }; // changed in place: same index
           }
           this.log.warn({ device: spec.vxlan, reason }, 'recreating incompatible vxlan device');
           await this.removeLink(spec.vxlan);
@@ -488,17 +488,17 @@ export class NetlinkDataplane implements Dataplane {
    * Macvlan mode: the VXLAN device on no bridge, and the host's macvlan
    * (named like the bridge) on it. Where it matters (a new network, devices
    * lost in a restart) nothing is there: the VXLAN device is created first,
-   * read once for its index, and the macvlan created on it (3 requests). A
-   * bridge of the other layout under the macvlan's name is found when that
-   * create fails, and replaced.
+   * read once for its index, and the macvlan created on it (3 requests); an
+   * existing VXLAN device is not read again. A bridge of the other layout
+   * under the macvlan's name is found when that create fails, and replaced.
    */
   private async ensureMacvlanNetwork(spec: NetworkDevices): Promise<boolean> {
-    const created = await this.ensureVxlan(spec, undefined);
-    const vxlan = await this.findLink(spec.vxlan);
+    const vx = await this.ensureVxlan(spec, undefined);
+    const vxlan = vx.created ? await this.findLink(spec.vxlan) : vx.kept;
     if (!vxlan) throw new TsoverlayError('KERNEL_FAILURE', `ensure network ${spec.vxlan}: the vxlan device vanished while being set up`);
     // a new VXLAN device has no macvlans yet: create the host's first
-    await this.ensureMacvlan(spec.bridge, vxlan, { mtu: spec.mtu, up: true, ...(spec.bridgeMac ? { mac: spec.bridgeMac } : {}) }, created);
-    return created;
+    await this.ensureMacvlan(spec.bridge, vxlan, { mtu: spec.mtu, up: true, ...(spec.bridgeMac ? { mac: spec.bridgeMac } : {}) }, vx.created);
+    return vx.created;
   }
 
   private async ensureMacvlanEndpoint(spec: EndpointDevices, vxlanName: string): Promise<void> {

@@ -593,7 +593,8 @@ export class ZkSession {
     }
     // TCP is up, the session handshake is not answered yet
     const resuming = hex(c.getSessionId()) !== NO_SESSION;
-    const deadline = handshakeDeadlineMs(resuming ? c.getSessionTimeout() : this.o.sessionTimeoutMs, this.o.servers.length, resuming);
+    // the client's timeout: the requested one until a server negotiated it
+    const deadline = handshakeDeadlineMs(c.getSessionTimeout(), this.o.servers.length, resuming);
     if (this.handshake?.socket !== socket) {
       this.handshake = { socket, since: now };
     } else if (now - this.handshake.since > deadline) {
