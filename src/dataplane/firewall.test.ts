@@ -1,5 +1,6 @@
 import t from 'tap';
 import { type CommandResult, type CommandRunner, FakeFirewall, IptablesFirewall, RESOLVER_COMMENT } from './firewall.js';
+import { silentLog } from '../log.js';
 
 /**
  * A scripted iptables: one INPUT chain per command, rules kept as the
@@ -83,7 +84,7 @@ t.test('resolver input: IPv6 uses ip6tables, canonical address; bad address; no 
   await t.rejects(fw.ensureResolverInput('resolver'), { code: 'INVALID_OPTION' });
 
   const warned: string[] = [];
-  const none = new IptablesFirewall({ info: () => {}, warn: (_o, msg) => warned.push(msg) }, async (cmd) => ({
+  const none = new IptablesFirewall({ ...silentLog, warn: (_o, msg) => void warned.push(msg) }, async (cmd) => ({
     code: -1,
     stdout: '',
     stderr: `spawn ${cmd} ENOENT`,

@@ -38,6 +38,7 @@
 import { execFile } from 'node:child_process';
 import { TsoverlayError } from '../errors.js';
 import { canonicalIp } from './addr.js';
+import type { Log } from '../log.js';
 
 export interface Firewall {
   /** Ensure the ACCEPT rule exists (idempotent). */
@@ -81,10 +82,6 @@ export const resolverRules = (address: string, family: 4 | 6): { accept: string[
   };
 };
 
-interface Logger {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-}
 
 export interface CommandResult {
   /** Exit code; -1: not found (stderr mentions ENOENT) or killed. */
@@ -109,7 +106,7 @@ export class IptablesFirewall implements Firewall {
   private missing = new Set<string>();
 
   constructor(
-    private readonly log?: Logger,
+    private readonly log?: Log,
     private readonly run: CommandRunner = runCommand,
   ) {}
 

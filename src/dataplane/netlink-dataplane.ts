@@ -49,6 +49,7 @@
  */
 import { AttrStream, createRtNetlink, ifla, type RtNetlinkSocket, rt, type StreamData } from 'netlink';
 import { TsoverlayError } from '../errors.js';
+import { type Log, silentLog } from '../log.js';
 import { bytesToIp, canonicalIp, ipToBytes, macToBytes } from './addr.js';
 import type {
   Dataplane,
@@ -94,22 +95,15 @@ import {
 
 export { VXLAN_TARGET_TTL_MS } from './netlink-forwarding.js';
 
-/** The subset of a pino logger the dataplane uses. */
-export interface DataplaneLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
 
 export interface NetlinkDataplaneOptions {
-  log?: DataplaneLogger | undefined;
+  log?: Log | undefined;
   /** Per-request timeout (the package has none by default). Default 5000. */
   requestTimeoutMs?: number | undefined;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 
-const silent: DataplaneLogger = { debug: () => {}, info: () => {}, warn: () => {} };
 
 interface KernelAddress {
   index: number;
@@ -189,7 +183,7 @@ const linkRequest = (s: RtNetlinkSocket, data: rt.Link, attrs: ifla.LinkAttrs, o
 };
 
 export class NetlinkDataplane implements Dataplane {
-  private readonly log: DataplaneLogger;
+  private readonly log: Log;
   private readonly timeoutMs: number;
   /**
    * Two sockets, each with its own queue: dumps (the reconciler reading the
@@ -204,7 +198,7 @@ export class NetlinkDataplane implements Dataplane {
 
   /** No I/O here: the rtnetlink socket is opened by the first request. */
   constructor(options: NetlinkDataplaneOptions = {}) {
-    this.log = options.log ?? silent;
+    this.log = options.log ?? silentLog;
     const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     if (!Number.isInteger(timeout) || timeout <= 0) {
       throw new TsoverlayError('INVALID_OPTION', `requestTimeoutMs must be a positive integer, got ${timeout}`);
@@ -760,7 +754,7 @@ class Lane {
   /** Tail of the request queue; never rejects. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  run<T>(fn: (socket: RtNetlinkSocket) => Promise<T>, log: DataplaneLogger): Promise<T> {
+  run<T>(fn: (socket: RtNetlinkSocket) => Promise<T>, log: Log): Promise<T> {
     const result = this.queue.then(() => fn(this.open(log)));
     this.queue = result.catch(() => undefined);
     return result;
@@ -779,7 +773,7 @@ class Lane {
     socket.socket.close();
   }
 
-  private open(log: DataplaneLogger): RtNetlinkSocket {
+  private open(log: Log): RtNetlinkSocket {
     if (this.socket) return this.socket;
     let socket: RtNetlinkSocket;
     try {

@@ -59,7 +59,7 @@ import { TsoverlayError } from '../errors.js';
 import { bytesToIp, ipToBytes } from './addr.js';
 import type { TableRoute } from './dataplane.js';
 import { errnoOf } from './kernel-error.js';
-import type { DataplaneLogger } from './netlink-dataplane.js';
+import type { Log } from '../log.js';
 import {
   checkHostAddress,
   checkRoutingDevice,
@@ -90,7 +90,7 @@ export interface RoutingKernel {
   findLink(name: string): Promise<{ index: number; kind: string } | undefined>;
   /** Device names by index (one link dump: of every link, or of one kind). */
   linkNames(kind?: string): Promise<Map<number, string>>;
-  log: DataplaneLogger;
+  log: Log;
 }
 
 const af = (family: 4 | 6): number => (family === 4 ? AF_INET : AF_INET6);

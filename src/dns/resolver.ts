@@ -11,6 +11,7 @@ import { setMaxListeners } from 'node:events';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { DecodedPacket } from 'dns-packet';
+import type { Log } from '../log.js';
 import { canonicalIp } from '../net/ip.js';
 import { decide, type Decision } from './answer.js';
 import { forwardTcp, forwardUdp } from './forward.js';
@@ -19,18 +20,13 @@ import { parseUpstream, type Upstream } from './upstreams.js';
 import { buildAnswer, errorReply, peekHeader, RCODE, TCP_MAX, udpLimit } from './wire.js';
 import { serveTcp } from './tcp-conn.js';
 
-export interface DnsLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
+
 
 export interface ResolverOptions {
   view: NameView;
   /** "ip" or "ip:port" ("[v6]:port" for IPv6 with a port); invalid entries are logged and skipped. */
   upstreams: string[];
-  log: DnsLogger;
+  log: Log;
   /** Milliseconds clock, for latency in debug logs (default Date.now). */
   now?: () => number;
   /** TTL of our answers, seconds (default 5). */
@@ -70,7 +66,7 @@ export const clientAddress = (addr: string): string => {
 export class Resolver {
   readonly counters: ResolverCounters = { answered: 0, forwarded: 0, formerr: 0, servfail: 0, notimp: 0, dropped: 0 };
   readonly #view: NameView;
-  readonly #log: DnsLogger;
+  readonly #log: Log;
   readonly #now: () => number;
   readonly #upstreams: Upstream[];
   readonly #ttl: number | undefined;

@@ -6,7 +6,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, RecordType } from 'dns-packet';
-import type { DnsLogger } from './resolver.js';
+import type { Log } from '../log.js';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -183,7 +183,7 @@ export const deadPort = async (): Promise<number> => {
   return port;
 };
 
-export interface RecordingLog extends DnsLogger {
+export interface RecordingLog extends Log {
   entries: Array<{ level: string; obj: object; msg: string }>;
 }
 

@@ -5,14 +5,11 @@
 import { request, type RequestOptions } from 'node:http';
 import type { CreateNetworkSpec, DockerEngine, EngineContainer, EngineEvent, EngineNetwork } from './engine.js';
 import { EngineError } from './engine.js';
+import type { Log } from '../log.js';
 
 const API = '/v1.41';
 const TIMEOUT_MS = 10_000;
 
-interface Logger {
-  debug(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
 
 interface RawNetwork {
   Id: string;
@@ -74,7 +71,7 @@ export class HttpDockerEngine implements DockerEngine {
 
   constructor(
     dockerHost: string,
-    private readonly log?: Logger,
+    private readonly log?: Log,
   ) {
     if (dockerHost.startsWith('unix://')) this.base = { socketPath: dockerHost.slice('unix://'.length) };
     else {

@@ -10,7 +10,7 @@
 import type { EphemeralOwner, KvOp, KvStore, SessionEvent, Versioned } from './kv-store.js';
 import { type ZkCredentials, ZkSession, type ZkSessionOptions } from './zk-session.js';
 
-export type { WatchKind, ZkCredentials, ZkLogger, ZkNode, ZkSessionEvent, ZkSessionOptions } from './zk-session.js';
+export type { WatchKind, ZkCredentials, ZkNode, ZkSessionEvent, ZkSessionOptions } from './zk-session.js';
 
 export class ZkKvStore implements KvStore {
   private constructor(private readonly session: ZkSession) {}

@@ -50,6 +50,7 @@
 /// <reference path="./node-zookeeper-client.d.ts" />
 import type { Socket } from 'node:net';
 import zookeeper from 'node-zookeeper-client';
+import { type Log, silentLog } from '../log.js';
 import {
   type EphemeralOwner,
   KvConflict,
@@ -62,12 +63,6 @@ import {
 
 const { Exception: Code, CreateMode } = zookeeper;
 
-export interface ZkLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export type ZkSessionEvent = SessionEvent;
 
@@ -88,7 +83,7 @@ export interface ZkSessionOptions {
    * expired. An expired one is replaced by a new session as usual.
    */
   resume?: ZkCredentials;
-  log?: ZkLogger;
+  log?: Log;
   /**
    * What a watch on a path must report: changes of its children only (a
    * folder), of its data only (a record), or both (the default). Arming a
@@ -131,7 +126,6 @@ export const handshakeDeadlineMs = (sessionTimeoutMs: number, servers: number, r
     ? Math.max(1000, Math.floor(sessionTimeoutMs / (3 * servers)))
     : Math.max(2000, Math.floor(sessionTimeoutMs / servers));
 
-const silentLog: ZkLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 // ---- error mapping (the only place ZooKeeper codes are interpreted) --------
 
@@ -205,7 +199,7 @@ const hardStop = (c: zookeeper.Client): void => {
 };
 
 /** An unknown error code makes the library throw from its socket handler: drop the connection instead of crashing. */
-const guardDataHandler = (c: zookeeper.Client, log: ZkLogger): void => {
+const guardDataHandler = (c: zookeeper.Client, log: Log): void => {
   const cm = c.connectionManager;
   const original = cm.onSocketData.bind(cm);
   cm.onSocketData = (buffer: Buffer) => {
@@ -260,7 +254,7 @@ export class ZkSession {
   private constructor(
     private readonly o: Resolved,
     private readonly chroot: string,
-    private readonly log: ZkLogger,
+    private readonly log: Log,
   ) {
     this.supervisor = setInterval(() => this.tick(), TICK_MS);
   }
@@ -291,7 +285,7 @@ export class ZkSession {
     return ZkSession.connect(o, opts.chroot, log, resume);
   }
 
-  private static async connect(o: Resolved, chroot: string, log: ZkLogger, resume?: ZkCredentials): Promise<ZkSession> {
+  private static async connect(o: Resolved, chroot: string, log: Log, resume?: ZkCredentials): Promise<ZkSession> {
     const s = new ZkSession(o, chroot, log);
     s.resume = resume;
     const ready = new Promise<boolean>((resolve) => {

@@ -1588,7 +1588,7 @@ if (serverEnv !== undefined) {
     (obj: object, msg: string): void => {
       logged.push({ level, obj, msg });
     };
-  const log = { debug: record('debug'), info: record('info'), warn: record('warn') };
+  const log = { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
   const dp = new NetlinkDataplane({ log, requestTimeoutMs: 5000 });
   const other = new NetlinkDataplane({ requestTimeoutMs: 5000 });
   t.teardown(() => Promise.all([dp.close(), other.close()]));

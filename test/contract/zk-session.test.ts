@@ -11,7 +11,8 @@ import { type Server, type Socket, connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { KvConflict, type KvOp } from '../../src/store/kv-store.js';
-import { ZkKvStore, type ZkLogger, type ZkSessionEvent, type ZkSessionOptions } from '../../src/store/zk-kv-store.js';
+import type { Log } from '../../src/log.js';
+import { ZkKvStore, type ZkSessionEvent, type ZkSessionOptions } from '../../src/store/zk-kv-store.js';
 import { waitFor } from '../lab/wait.js';
 import { TestZooKeeper, freePort } from '../lab/zk-standalone.js';
 
@@ -119,7 +120,7 @@ function suite(): void {
     logged.push(`${level}: ${msg}`);
     if (debug) process.stderr.write(`[zk ${level}] ${msg} ${JSON.stringify(obj)}\n`);
   };
-  const log: ZkLogger = { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
+  const log: Log = { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 
   const newChroot = (): string => `/zs-${randomBytes(4).toString('hex')}`;
 
