@@ -5,7 +5,9 @@
 #   2. unit, component and contract tests (src/**/*.test.ts, test/component, test/contract)
 #   3. integration tests                  (test/integration: real dockerd hosts in
 #                                          network namespaces, see test/lab)
-#   4. the cross-host cases again with docker-in-docker hosts
+#   4. the cross-host cases again on a current Docker engine (28.5 from Debian
+#      sid, fetched and cached by scripts/docker-engine.sh), then with
+#      docker-in-docker hosts
 #                                         (npm run test:dind: builds or reuses the
 #                                          cached node image, scripts/dind-image.sh)
 #
@@ -18,6 +20,8 @@
 #   TSL_LOG_DIR   where the logs of a failed lab are kept (default test-results/lab-logs)
 #   TSL_KEEP_LOGS=1 keep every lab's logs there, not only those of a failed one
 #   TSL_SKIP_IT=1 skip the integration tests (steps 3 and 4)
+#   TSL_SKIP_NEW_ENGINE=1 skip the run on a current engine (step 4)
+#   TSL_NEW_ENGINE_SUITE  Debian suite of that engine: sid (28.5, default) or trixie (26.1)
 #   TSL_SKIP_DIND=1 skip the docker-in-docker run (step 4)
 set -uo pipefail
 
@@ -68,6 +72,9 @@ fi
 # the cross-host cases run a second time with docker-in-docker hosts (step 4);
 # package.json's test:dind runs the same files
 DIND_TESTS=(test/integration/multi-host.test.ts)
+# and a third time on a current engine (Debian sid's docker.io 28.5,
+# scripts/docker-engine.sh)
+NEW_ENGINE_TESTS=(test/integration/multi-host.test.ts)
 LOGS=$(mktemp -d /tmp/tsoverlay-run-all.XXXXXX)
 trap 'rm -rf "$LOGS"' EXIT
 
@@ -139,6 +146,19 @@ else
   else
     failed=$((failed + 1))
     problems+=("no integration test files found")
+  fi
+  # ------------------------------------------- a current Docker engine (28.5)
+  if [ "${TSL_SKIP_NEW_ENGINE:-0}" = 1 ]; then
+    echo "run-all: TSL_SKIP_NEW_ENGINE=1: the run on a current engine skipped"
+  else
+    echo
+    echo "==== current Docker engine (scripts/docker-engine.sh ${TSL_NEW_ENGINE_SUITE:-sid}; cached)"
+    if engine_dir=$(bash scripts/docker-engine.sh "${TSL_NEW_ENGINE_SUITE:-sid}"); then
+      TSL_ENGINE_DIR=$engine_dir run_tap "integration (dockerd $(awk '$1 == "docker.io" { print $2 }' "$engine_dir/VERSIONS"))" "${NEW_ENGINE_TESTS[@]}"
+    else
+      failed=$((failed + 1))
+      problems+=("the current Docker engine could not be fetched (scripts/docker-engine.sh); its tests not run")
+    fi
   fi
   # ------------------------------------------------------ docker-in-docker
   if [ "${TSL_SKIP_DIND:-0}" = 1 ]; then

@@ -9,6 +9,8 @@
 // Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
 // With TSL_BACKEND=dind (npm run test:dind) the same cases run with hosts that
 // are docker-in-docker containers of an outer engine (test/lab/dind.ts).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { BUSYBOX_IMAGE, createOverlay, endpointOf, failureText, gatewayOf, ifaceWithIp, inspectNet, percentile, pingFromPid, pingUntilOk, SLEEPER, subnetOf, waitFor, waitNetwork, waitNetworkGone, type LabHost, type OverlayNet, type PingResult, type PingStream } from '../lab/index.js';
 import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
@@ -54,7 +56,14 @@ async function main(): Promise<void> {
     t.fail(`plugin did not start: ${e instanceof Error ? e.message : String(e)}`);
     return;
   }
-  t.comment(`lab ${lab.id} (${lab.backend} hosts): underlay ${lab.subnet}, store ${lab.zkStore}`);
+  t.comment(`lab ${lab.id} (${lab.backend} hosts): underlay ${lab.subnet}, store ${lab.zkStore}, dockerd ${h1.engineVersion}`);
+  const engineDir = process.env['TSL_ENGINE_DIR'];
+  if (engineDir) {
+    // the run says it tests a newer engine (scripts/docker-engine.sh): it must really be that one
+    const want = /^docker\.io (\d+\.\d+\.\d+)/m.exec(readFileSync(join(engineDir, 'VERSIONS'), 'utf8'))?.[1];
+    t.ok(want && hosts.every((h) => h.engineVersion.startsWith(want)),
+      `every host runs dockerd ${want} from ${engineDir} (${hosts.map((h) => h.engineVersion).join(', ')})`);
+  }
 
   // ------------------------------------------------------------------ helpers
 

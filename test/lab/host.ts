@@ -216,6 +216,19 @@ export class PingStream {
   }
 }
 
+/**
+ * The environment dockerd runs with: $TSL_ENGINE_DIR (a tree made by
+ * scripts/docker-engine.sh, e.g. Docker 28.5 from Debian sid) first on PATH,
+ * so its dockerd, containerd, shims and docker-proxy run instead of Debian
+ * 12's; without it, the machine's engine (20.10).
+ */
+export const engineEnv = (): NodeJS.ProcessEnv => {
+  const dir = process.env['TSL_ENGINE_DIR'];
+  if (!dir) return process.env;
+  if (!existsSync(join(dir, 'usr/sbin/dockerd'))) throw new Error(`TSL_ENGINE_DIR=${dir}: no usr/sbin/dockerd there (make it with scripts/docker-engine.sh)`);
+  return { ...process.env, PATH: `${join(dir, 'usr/sbin')}:${join(dir, 'usr/bin')}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
+};
+
 export class LabHost {
   readonly name: string;
   readonly index: number;
@@ -234,6 +247,8 @@ export class LabHost {
   readonly dockerSock: string;
   readonly dockerdLog: string;
   dockerd: TrackedProcess | undefined;
+  /** The server version dockerd reported when it last answered (e.g. 20.10.24, 28.5.2+dfsg4). */
+  engineVersion = '';
   plugin: TrackedProcess | undefined;
   containerdPid: { pid: number; startTime: string } | undefined;
   dockerdMntNs: string | undefined;
@@ -345,9 +360,9 @@ export class LabHost {
     ];
     await writeFile(this.dockerdLog, `---- dockerd start #${this.dockerdStarts} ${new Date().toISOString()}\n`, { flag: 'a' });
     const proc = await TrackedProcess.spawn('nsenter', await this.dockerdNsenterArgs(dockerdArgs),
-      { label: `dockerd-${this.name}`, rank: this.dockerdRank, state: this.lab.state, logPath: this.dockerdLog });
+      { label: `dockerd-${this.name}`, rank: this.dockerdRank, state: this.lab.state, logPath: this.dockerdLog, env: engineEnv() });
     this.dockerd = proc;
-    await waitFor(
+    this.engineVersion = await waitFor(
       async () => {
         if (!proc.running) throw new StopWaiting(`dockerd exited (${JSON.stringify(proc.exit)})`);
         const r = await this.dockerTry('version', '--format', '{{.Server.Version}}');
