@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'VNI_IN_USE'
   | 'STORE_UNAVAILABLE'
   | 'STORE_CONFLICT'
+  | 'STORE_REFUSED'
   | 'KERNEL_CONFLICT'
   | 'KERNEL_FAILURE';
 

@@ -16,7 +16,7 @@ import { dnsQuery, dnsRaw, LabDnsServer, nsNamed, type DnsQueryOptions, type Dns
 import { DindEngine, DindHost, DindZooKeeper, dindImageTarball, EngineHost, ENGINE_NAME } from './dind.js';
 import { buildBusyboxTarball } from './image.js';
 import { LabHost, type HostSpec, type LabContext, type StartPluginOptions } from './host.js';
-import { debug, errorText, isSameProcessAlive, procStartTime, run, sh } from './proc.js';
+import { debug, errorText, isSameProcessAlive, procStartTime, run, sh, type RunResult } from './proc.js';
 import { StateFile } from './tracked.js';
 import { ZooKeeperEnsemble, type ZooKeeperOptions } from './zookeeper.js';
 
@@ -288,7 +288,27 @@ export class Lab {
    * unique to this lab run (/tsoverlay-<id>). Undefined without ZooKeeper.
    */
   get zkStore(): string | undefined {
-    return this.zk ? `zk://${this.zk.connectString}/tsoverlay-${this.id}` : undefined;
+    return this.zk ? `zk://${this.zk.connectString}${this.zkChroot}` : undefined;
+  }
+
+  /**
+   * A bare ZooKeeper client (test/lab/tools/zk-raw.mjs) run in the first
+   * server's namespace, for fault injection: `create` (or overwrite) a znode
+   * with any data, `get`, `children`, `rmr`. Paths are absolute (no chroot):
+   * the plugins' tree is under `/tsoverlay-<lab id>` (zkChroot).
+   */
+  async zkRaw(op: 'create' | 'get' | 'children' | 'rmr', path: string, data?: string): Promise<RunResult> {
+    if (!this.zk) throw new Error(`lab ${this.id}: zkRaw needs a ZooKeeper`);
+    const ns = this.zk.servers[0]?.ns;
+    if (!ns) throw new Error(`lab ${this.id}: no ZooKeeper server`);
+    const tool = fileURLToPath(new URL('./tools/zk-raw.mjs', import.meta.url));
+    return run('nsenter', [`--net=/run/netns/${ns}`, '--', process.execPath, tool, this.zk.connectString, op, path, ...(data === undefined ? [] : [data])],
+      { timeoutMs: 30_000 });
+  }
+
+  /** The chroot of the plugins' tree in this lab's ZooKeeper (see zkStore). */
+  get zkChroot(): string {
+    return `/tsoverlay-${this.id}`;
   }
 
   /**
