@@ -90,6 +90,11 @@ export interface StartPluginOptions {
   dockerHost?: string | null;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /**
+   * Wait until GET /ready answers 200 (default). false: until it answers at
+   * all (a plugin that refuses its store serves, but reports 503).
+   */
+  ready?: boolean;
 }
 
 export interface FdbEntry {
@@ -637,9 +642,9 @@ export class LabHost {
         if (!proc.running) throw new StopWaiting(`plugin exited (${JSON.stringify(proc.exit)})`);
         // The socket opens at once; GET /ready says when the store is connected and the kernel reconciled.
         const r = await pluginRequest(this.pluginSocket, '/ready', undefined, { timeoutMs: 2000, method: 'GET' });
-        return r.status === 200 ? r : Promise.reject(new Error(`/ready answered ${r.status} ${r.text}`));
+        return r.status === 200 || (opts.ready === false && r.status === 503) ? r : Promise.reject(new Error(`/ready answered ${r.status} ${r.text}`));
       },
-      { what: `plugin on ${this} to be ready (GET /ready)`, timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 50 },
+      { what: `plugin on ${this} to ${opts.ready === false ? 'serve' : 'be ready'} (GET /ready)`, timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 50 },
     ).catch(async (e: unknown) => {
       if (proc.running) await proc.stop(5000);
       throw new Error(`${errorText(e)}\n--- ${this.pluginLog} (tail):\n${await tailFile(this.pluginLog, 30)}`);

@@ -1,7 +1,7 @@
 // ZooKeeper for the lab: each server in its own network namespace on the
 // underlay switch (so a test can cut one off), started in the foreground as
 // multi-host-lab.md describes, ready when `srvr` reports a Mode.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './proc.js';
 import { Rank, StateFile, TrackedProcess } from './tracked.js';
@@ -87,6 +87,17 @@ export class ZooKeeperEnsemble {
   async stopServer(id: number): Promise<void> {
     const s = this.server(id);
     if (s.proc?.running) await s.proc.stop(15_000);
+  }
+
+  /**
+   * Stop a server, delete its whole database (snapshots and logs: every znode
+   * and session is gone, as after a data loss) and start it again empty.
+   */
+  async wipeServer(id: number): Promise<void> {
+    const s = this.server(id);
+    await this.stopServer(id);
+    await rm(join(s.dir, 'data'), { recursive: true, force: true });
+    await this.startServer(id);
   }
 
   /** Ask a four-letter word from inside the server's namespace. */
