@@ -19,6 +19,8 @@
 #   iperf3, sockperf throughput and TCP request/response of `npm run bench`
 #   debootstrap      builds the docker-in-docker node image offline from the
 #                    Debian archive (scripts/dind-image.sh, npm run test:dind)
+#   docker-compose, python3-docker  real Docker clients (compose 1.29,
+#                    docker-py 5.0.3) in test/integration/clients.test.ts
 #
 # The docker.io package would start a system dockerd from its postinst where
 # an init system runs. The tests never use a system dockerd (every lab host
@@ -38,7 +40,7 @@ if ! command -v apt-get >/dev/null; then
   exit 1
 fi
 
-PKGS=(docker.io zookeeper iptables iproute2 busybox-static iputils-ping util-linux procps tar docker-registry debootstrap iperf3 sockperf)
+PKGS=(docker.io zookeeper iptables iproute2 busybox-static iputils-ping util-linux procps tar docker-registry debootstrap iperf3 sockperf docker-compose python3-docker)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -84,7 +86,7 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 # Sanity: the tools the lab uses are really there now.
-for tool in dockerd containerd runc docker nsenter unshare ip iptables ping tar java docker-registry debootstrap; do
+for tool in dockerd containerd runc docker nsenter unshare ip iptables ping tar java docker-registry debootstrap docker-compose; do
   command -v "$tool" >/dev/null || { echo "install-deps: $tool still missing after install" >&2; exit 1; }
 done
 [ -x /bin/busybox ] || { echo "install-deps: /bin/busybox missing (busybox-static)" >&2; exit 1; }
