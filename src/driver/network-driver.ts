@@ -7,12 +7,12 @@
  * store back, and deletes succeed for things that are already gone.
  */
 import type { Logger } from 'pino';
-import { poolIdOf } from '../cluster/keys.js';
 import type { Dataplane, Underlay } from '../dataplane/dataplane.js';
 import { endpointDevices, networkDevices } from '../reconcile/desired.js';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from '../dataplane/names.js';
 import { TsoverlayError, isTsoverlayError } from '../errors.js';
 import { parseCidr, parseIpWithPrefix } from '../net/ip.js';
+import { poolIdOf } from '../cluster/keys.js';
 import {
   ADDRESS_SPACES,
   type EndpointRecord,
