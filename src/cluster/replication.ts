@@ -31,7 +31,7 @@ import { Replicator } from './replicator.js';
 import { WatchSet } from './watch-set.js';
 
 /** The store paths whose changes matter to `node`, given every network record. */
-export const watchedPaths = (networks: readonly NetworkRecord[], node: string): string[] => {
+export const watchedPaths = (networks: ReadonlyArray<Pick<NetworkRecord, 'id' | 'aliases'>>, node: string): string[] => {
   const paths = ['/nodes', '/networks'];
   for (const net of networks) {
     paths.push(networkPath(net.id));
@@ -74,7 +74,7 @@ export class Replication {
   }
 
   /** The reconciler read these networks: watch exactly what they make relevant here. */
-  networksRead(networks: readonly NetworkRecord[]): void {
+  networksRead(networks: ReadonlyArray<Pick<NetworkRecord, 'id' | 'aliases'>>): void {
     this.watches.sync(watchedPaths(networks, this.deps.node));
   }
 
