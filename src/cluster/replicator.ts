@@ -1,5 +1,7 @@
 /**
- * Network replication across nodes, through each node's own Docker engine.
+ * Network replication across nodes, through each node's own Docker engine:
+ * the engine side of src/cluster/replication.ts, which owns this loop and
+ * marks it dirty on store changes (this engine's network events do too).
  *
  * - Names: the plugin API never carries a network's name, so the node whose
  *   engine created a network learns it from its engine and stores it.

@@ -82,7 +82,7 @@ export interface DriverDeps {
   underlay: Underlay;
   config: DriverConfig;
   log: Logger;
-  /** Called after any change so the reconciler re-checks. */
+  /** Called after any change: cluster replication (src/cluster/replication.ts) has this node's loops look again. */
   onChange?: () => void;
   now?: () => Date;
 }
