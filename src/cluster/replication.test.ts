@@ -1,6 +1,6 @@
 /** Cross-node replication: what is watched, and how a store change reaches this node's loops. */
 import t from 'tap';
-import { pino } from 'pino';
+import { silentLog } from '../log.js';
 import { asNetworkId } from '../model.js';
 import { ClusterState } from '../store/cluster-state.js';
 import { MemoryKvStore } from '../store/memory-kv-store.js';
@@ -23,7 +23,7 @@ t.test('watched: nodes, networks, every network record; endpoints and names only
 
 const setup = () => {
   const kv = new MemoryKvStore();
-  const replication = new Replication({ state: new ClusterState(kv), node: 'A', intervalMs: 60_000, log: pino({ level: 'silent' }) });
+  const replication = new Replication({ state: new ClusterState(kv), node: 'A', intervalMs: 60_000, log: silentLog });
   const marks: string[] = [];
   replication.follow(() => marks.push('kernel'));
   replication.follow(() => marks.push('names'));

@@ -22,7 +22,7 @@
  * Marking only asks each loop for a pass soon; the loops never wait on each
  * other, so their order here does not matter.
  */
-import type { Logger } from 'pino';
+import type { Log } from '../log.js';
 import type { DockerEngine } from '../engine/engine.js';
 import type { NetworkRecord } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
@@ -47,7 +47,7 @@ export interface ReplicationDeps {
   /** This node's engine; without one (a single node) networks are not replicated through it. */
   engine?: DockerEngine;
   intervalMs: number;
-  log: Logger;
+  log: Log;
 }
 
 export class Replication {

@@ -12,7 +12,7 @@
  *   engine too — once no container uses it here (until then it stays, and
  *   the log says why).
  */
-import type { Logger } from 'pino';
+import type { Log } from '../log.js';
 import type { DockerEngine, EngineNetwork } from '../engine/engine.js';
 import { EngineError } from '../engine/engine.js';
 import { errorText } from '../errors.js';
@@ -25,7 +25,7 @@ export interface ReplicatorDeps {
   engine: DockerEngine;
   node: string;
   intervalMs: number;
-  log: Logger;
+  log: Log;
 }
 
 export interface SyncResult {

@@ -4,14 +4,14 @@
  * outside the pass keeps. What lasts from pass to pass (the last applied
  * state, verified forwarding, check times) stays in the Reconciler.
  */
-import type { Logger } from 'pino';
+import type { Log } from '../log.js';
 import type { Dataplane, ObservedLink } from '../dataplane/dataplane.js';
 import type { Desired } from './desired.js';
 
 /** What the steps of a pass use of the world: the kernel and a logger. */
 export interface PassIo {
   dataplane: Dataplane;
-  log: Logger;
+  log: Log;
 }
 
 export interface PassState {

@@ -13,7 +13,7 @@
  * passes plan from it), when the last full pass ran, and which devices'
  * forwarding entries are verified.
  */
-import type { Logger } from 'pino';
+import type { Log } from '../log.js';
 import type { Dataplane, Underlay } from '../dataplane/dataplane.js';
 import type { Firewall } from '../dataplane/firewall.js';
 import type { NetworkRecord } from '../model.js';
@@ -34,7 +34,7 @@ export interface ReconcilerDeps {
   node: string;
   vxlanPort: number;
   intervalMs: number;
-  log: Logger;
+  log: Log;
   /** Told which networks each pass read (cluster replication watches what they make relevant). */
   onNetworksRead?: (networks: readonly NetworkRecord[]) => void;
   /** Host firewall rule for bridged traffic, checked every `firewallCheckMs`. */
