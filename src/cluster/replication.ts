@@ -22,8 +22,8 @@
  * Marking only asks each loop for a pass soon; the loops never wait on each
  * other, so their order here does not matter.
  */
-import type { Log } from '../log.js';
 import type { DockerEngine } from '../engine/engine.js';
+import type { Log } from '../log.js';
 import type { NetworkRecord } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { dnsNamesDir, endpointsDir, networkPath } from '../store/paths.js';

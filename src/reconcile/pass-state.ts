@@ -4,8 +4,8 @@
  * outside the pass keeps. What lasts from pass to pass (the last applied
  * state, verified forwarding, check times) stays in the Reconciler.
  */
-import type { Log } from '../log.js';
 import type { Dataplane, ObservedLink } from '../dataplane/dataplane.js';
+import type { Log } from '../log.js';
 import type { Desired } from './desired.js';
 
 /** What the steps of a pass use of the world: the kernel and a logger. */

@@ -13,9 +13,9 @@
  * passes plan from it), when the last full pass ran, and which devices'
  * forwarding entries are verified.
  */
-import type { Log } from '../log.js';
 import type { Dataplane, Underlay } from '../dataplane/dataplane.js';
 import type { Firewall } from '../dataplane/firewall.js';
+import type { Log } from '../log.js';
 import type { NetworkRecord } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { SerialLoop } from '../util/serial-loop.js';
