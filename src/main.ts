@@ -12,8 +12,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { registerNode } from './cluster/membership.js';
 import { NamePublisher } from './cluster/name-publisher.js';
-import { Replicator } from './cluster/replicator.js';
-import { WatchSet } from './cluster/watch-set.js';
+import { Replication } from './cluster/replication.js';
+import type { Replicator } from './cluster/replicator.js';
 import type { Config } from './config.js';
 import { TsoverlayError, isTsoverlayError } from './errors.js';
 import type { Dataplane, Underlay } from './dataplane/dataplane.js';
@@ -45,7 +45,7 @@ export interface App {
   ipam: Ipam;
   reconciler: Reconciler;
   replicator: Replicator | undefined;
-  watches: WatchSet;
+  replication: Replication;
   state: ClusterState;
   underlay: Underlay;
   dataplane: Dataplane;
@@ -101,20 +101,16 @@ export const createApp = async (deps: {
   const register = () => registerNode(state, nodeRecord, log, { waitForOwnMs: config.zkSessionTimeoutMs + 2000 });
   await register();
 
-  let replicator: Replicator | undefined;
-  let reconciler: Reconciler | undefined;
   const names = new NameIndex(state, node);
   const namesLoop = new SerialLoop(
     () => names.refresh().then(() => false, (e: unknown) => (log.debug({ err: e }, 'name index refresh failed'), true)),
     { intervalMs: config.resyncIntervalMs, failed: (f) => f },
   );
-  const changed = (): void => {
-    reconciler?.markDirty();
-    replicator?.markDirty();
-    if (config.dnsAddress) namesLoop.trigger();
-  };
-  const watches = new WatchSet(state, changed);
-  reconciler = new Reconciler({
+  // store changes (watches, session, this node's Docker calls) → this node's loops: src/cluster/replication.ts
+  const replication = new Replication({ state, node, ...(engine ? { engine } : {}), intervalMs: config.resyncIntervalMs, log: log.child({ component: 'replicate' }) });
+  const replicator = replication.replicator;
+  const changed = (): void => replication.changed();
+  const reconciler = new Reconciler({
     state,
     dataplane,
     underlay,
@@ -122,13 +118,14 @@ export const createApp = async (deps: {
     vxlanPort: config.vxlanPort,
     intervalMs: config.resyncIntervalMs,
     log: log.child({ component: 'reconcile' }),
-    watches,
+    onNetworksRead: (networks) => replication.networksRead(networks),
     ...(firewall ? { firewall } : {}),
     ...(config.dnsAddress ? { dnsAddress: config.dnsAddress } : {}),
   });
+  replication.follow(() => reconciler.markDirty());
+  if (config.dnsAddress) replication.follow(() => namesLoop.trigger());
   let publisher: NamePublisher | undefined;
   if (engine) {
-    replicator = new Replicator({ state, engine, node, intervalMs: config.resyncIntervalMs, log: log.child({ component: 'replicate' }) });
     publisher = new NamePublisher({ state, engine, node, intervalMs: config.resyncIntervalMs, log: log.child({ component: 'names' }) });
   }
   const unsubscribe = kv.onSession((e) => {
@@ -163,7 +160,7 @@ export const createApp = async (deps: {
     ipam,
     reconciler: rec,
     replicator,
-    watches,
+    replication,
     state,
     underlay,
     dataplane,
@@ -175,15 +172,14 @@ export const createApp = async (deps: {
       const first = await rec.start();
       log.info({ ...first, ms: { driver: Math.round(t1 - t0), reconcile: Math.round(performance.now() - t1) } }, 'initial reconcile done');
       if (config.dnsAddress) await namesLoop.start(); // the name index serves only the resolver
-      replicator?.start();
+      replication.start();
       publisher?.start();
     },
     stableRecords: () => cache.stableRecords(),
     stop: async () => {
       unsubscribe();
-      watches.close();
+      await replication.stop();
       await publisher?.stop();
-      await replicator?.stop();
       await namesLoop.stop();
       await rec.stop();
     },

@@ -5,7 +5,7 @@
  * previous incarnation (same address), whose session expires shortly.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
+import type { Log } from '../log.js';
 import { TsoverlayError } from '../errors.js';
 import type { NodeRecord } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
@@ -14,7 +14,7 @@ import { KvConflict } from '../store/kv-store.js';
 export const registerNode = async (
   state: ClusterState,
   rec: NodeRecord,
-  log: Logger,
+  log: Log,
   opts: { waitForOwnMs: number; pollMs?: number },
 ): Promise<void> => {
   const deadline = Date.now() + opts.waitForOwnMs;

@@ -6,7 +6,7 @@
  * periodic full sync — and stores them next to the endpoint
  * (/dnsnames/<network>/<endpoint>). Disconnects remove them with the endpoint.
  */
-import type { Logger } from 'pino';
+import type { Log } from '../log.js';
 import type { DockerEngine, EngineContainer } from '../engine/engine.js';
 import { errorText } from '../errors.js';
 import type { DnsNameRecord } from '../model.js';
@@ -18,7 +18,7 @@ export interface NamePublisherDeps {
   engine: DockerEngine;
   node: string;
   intervalMs: number;
-  log: Logger;
+  log: Log;
 }
 
 const bare = (cidr: string | undefined): string | undefined => cidr?.split('/')[0];

@@ -1,5 +1,7 @@
 /**
- * Network replication across nodes, through each node's own Docker engine.
+ * Network replication across nodes, through each node's own Docker engine:
+ * the engine side of src/cluster/replication.ts, which owns this loop and
+ * marks it dirty on store changes (this engine's network events do too).
  *
  * - Names: the plugin API never carries a network's name, so the node whose
  *   engine created a network learns it from its engine and stores it.
@@ -10,7 +12,7 @@
  *   engine too — once no container uses it here (until then it stays, and
  *   the log says why).
  */
-import type { Logger } from 'pino';
+import type { Log } from '../log.js';
 import type { DockerEngine, EngineNetwork } from '../engine/engine.js';
 import { EngineError } from '../engine/engine.js';
 import { errorText } from '../errors.js';
@@ -23,7 +25,7 @@ export interface ReplicatorDeps {
   engine: DockerEngine;
   node: string;
   intervalMs: number;
-  log: Logger;
+  log: Log;
 }
 
 export interface SyncResult {

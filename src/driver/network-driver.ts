@@ -11,22 +11,18 @@ import type { Dataplane, Underlay } from '../dataplane/dataplane.js';
 import { endpointDevices, networkDevices } from '../reconcile/desired.js';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from '../dataplane/names.js';
 import { TsoverlayError, isTsoverlayError } from '../errors.js';
-import { parseCidr, parseIpWithPrefix } from '../net/ip.js';
-import { poolIdOf } from '../ipam/ipam.js';
 import {
-  ADDRESS_SPACES,
   type EndpointRecord,
   type NetworkRecord,
-  type NetworkSubnet,
   VNI_MAX,
   asEndpointId,
   asNetworkId,
-  asPoolId,
   asVni,
   type NetworkMode,
 } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { KeyedLock } from '../util/keyed-lock.js';
+import { derivedDeviceNames, endpointAddress, endpointDeviceName, networkSubnets } from './inputs.js';
 import { chooseMtu, endpointMac, normalizeMac, parseNetworkOptions } from './options.js';
 
 export interface DriverConfig {
@@ -82,7 +78,7 @@ export interface DriverDeps {
   underlay: Underlay;
   config: DriverConfig;
   log: Logger;
-  /** Called after any change so the reconciler re-checks. */
+  /** Called after any change: cluster replication (src/cluster/replication.ts) has this node's loops look again. */
   onChange?: () => void;
   now?: () => Date;
 }
@@ -116,8 +112,8 @@ export class NetworkDriver {
   async createNetwork(input: CreateNetworkInput): Promise<void> {
     const { state, underlay, config } = this.deps;
     const opts = parseNetworkOptions(input.options);
-    const ipv4 = this.checkIpamData(input.ipv4, 4);
-    const ipv6 = this.checkIpamData(input.ipv6, 6);
+    const ipv4 = networkSubnets(input.ipv4, 4);
+    const ipv6 = networkSubnets(input.ipv6, 6);
     const first = ipv4[0] ?? ipv6[0];
     if (!first) {
       throw new TsoverlayError('NOT_OURS', 'the network has no subnet; create it with --ipam-driver tsoverlay');
@@ -199,15 +195,15 @@ export class NetworkDriver {
   async createEndpoint(input: CreateEndpointInput): Promise<{ macAddress?: string }> {
     const { state, dataplane, config } = this.deps;
     const log = this.deps.log.child({ network: short(input.networkId), endpoint: short(input.endpointId) });
-    const ipv4 = this.checkEndpointAddress(input.address, 4);
-    const ipv6 = this.checkEndpointAddress(input.addressIPv6, 6);
+    const ipv4 = endpointAddress(input.address, 4);
+    const ipv6 = endpointAddress(input.addressIPv6, 6);
     let mac: string | undefined;
     if (input.macAddress !== '') {
       mac = normalizeMac(input.macAddress);
       if (!mac) throw new TsoverlayError('INVALID_REQUEST', `"${input.macAddress}" is not a MAC address`);
     }
-    const hostIf = this.deviceName(hostIfName, input.endpointId);
-    const containerIf = this.deviceName(containerIfName, input.endpointId);
+    const hostIf = endpointDeviceName(hostIfName, input.endpointId);
+    const containerIf = endpointDeviceName(containerIfName, input.endpointId);
     const net = await this.network(input.networkId);
     const result = await this.locks.run(net.id, async () => {
       const rec: EndpointRecord = {
@@ -286,7 +282,7 @@ export class NetworkDriver {
       const ep = key ? await this.deps.state.getEndpoint(key, endpointId) : undefined;
       if (ep && key) await this.deps.state.deleteEndpoint(key, endpointId);
       await this.deleteLinks(
-        ep ? [ep.hostIf, ep.containerIf] : this.derivedNames(endpointId),
+        ep ? [ep.hostIf, ep.containerIf] : derivedDeviceNames(endpointId),
         log,
         `endpoint ${short(endpointId)} removed, but its interface could not be deleted yet`,
       );
@@ -337,36 +333,6 @@ export class NetworkDriver {
     throw new TsoverlayError('VNI_EXHAUSTED', 'every VXLAN network identifier is in use; remove unused networks');
   }
 
-  private checkIpamData(data: IpamData[], family: 4 | 6): NetworkSubnet[] {
-    return data.map((d) => {
-      const space = ADDRESS_SPACES.find((s) => s === d.addressSpace);
-      if (!space) {
-        throw new TsoverlayError(
-          'NOT_OURS',
-          `tsoverlay networks must take their addresses from tsoverlay's IPAM so they stay unique across hosts: add --ipam-driver tsoverlay (got address space "${d.addressSpace}")`,
-        );
-      }
-      const cidr = parseCidr(d.pool);
-      if (!cidr || cidr.family !== family) throw new TsoverlayError('INVALID_REQUEST', `"${d.pool}" is not an IPv${family} pool`);
-      return { poolId: asPoolId(poolIdOf(space, cidr)), pool: d.pool, ...(d.gateway ? { gateway: d.gateway } : {}) };
-    });
-  }
-
-  private checkEndpointAddress(text: string, family: 4 | 6): string | undefined {
-    if (text === '') return undefined;
-    const a = parseIpWithPrefix(text);
-    if (!a || a.ip.family !== family) throw new TsoverlayError('INVALID_REQUEST', `"${text}" is not an IPv${family} address in CIDR form`);
-    return text;
-  }
-
-  private deviceName(fn: (id: string) => string, endpointId: string): string {
-    try {
-      return fn(endpointId);
-    } catch (e) {
-      throw new TsoverlayError('INVALID_REQUEST', `endpoint id "${endpointId}" is too short`, { cause: e });
-    }
-  }
-
   /**
    * Delete links, best effort across all of them; if any fails, log them all,
    * let the reconciler retry, and report the first.
@@ -384,14 +350,6 @@ export class NetworkDriver {
     log.error({ err: new AggregateError(failures), ifnames: names }, 'removing devices failed; the reconciler will retry');
     this.changed();
     throw this.kernelError(failures[0], what);
-  }
-
-  private derivedNames(endpointId: string): string[] {
-    try {
-      return [hostIfName(endpointId), containerIfName(endpointId)];
-    } catch {
-      return [];
-    }
   }
 
   /** The cluster network behind an engine's network id. */

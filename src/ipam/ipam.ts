@@ -4,8 +4,9 @@
  * asks for a pool per address family at network create, then for the gateway,
  * aux addresses and one address per endpoint.
  */
+import { poolIdOf } from '../cluster/keys.js';
 import { TsoverlayError } from '../errors.js';
-import { ADDRESS_SPACES, type AddressKind, type AddressSpace, type PoolRecord, asPoolId } from '../model.js';
+import { ADDRESS_SPACES, type AddressKind, type PoolRecord, asPoolId } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import {
@@ -47,9 +48,6 @@ export interface AddressRequest {
   address: string;
   options: Record<string, string>;
 }
-
-/** Pool ids name the space and the subnet, e.g. "tsoverlay-local:10.20.0.0_24". */
-export const poolIdOf = (space: AddressSpace, cidr: Cidr): string => `${space}:${formatCidr(cidr).replace('/', '_')}`;
 
 export class Ipam {
   private readonly locks = new KeyedLock();

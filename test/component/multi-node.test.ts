@@ -16,13 +16,13 @@ interface Node {
   dp: FakeDataplane;
 }
 
-const cluster = async (names: string[]): Promise<{ kv: MemoryKvStore; nodes: Record<string, Node> }> => {
+const cluster = async (names: string[], args: string[] = []): Promise<{ kv: MemoryKvStore; nodes: Record<string, Node> }> => {
   const kv = new MemoryKvStore();
   const nodes: Record<string, Node> = {};
   for (const [i, name] of names.entries()) {
     const dp = new FakeDataplane({ underlay: { ifname: 'eth0', ifindex: 2, address: `10.0.0.${i + 1}`, family: 4, mtu: 1500 } });
     const engine = new FakeDockerEngine();
-    nodes[name] = { h: await harness({ kv, dp, engine, node: name }), engine, dp };
+    nodes[name] = { h: await harness({ kv, dp, engine, node: name, args }), engine, dp };
   }
   return { kv, nodes };
 };
@@ -216,4 +216,35 @@ t.test('a full pass reads all entries in one go; a VXLAN device made again is re
   t.equal(r.failed, 0);
   t.same(reads, { one: 0, all: 1 }, 'the new device is not read back');
   t.ok((await one('tsvx-001000')).neigh.some((n) => n.ip === ipB), 'its entries are back');
+});
+
+/** Poll until `ok()` holds; fail with `what` after the deadline. */
+const waitFor = async (what: string, ok: () => Promise<boolean>, timeoutMs = 5000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+t.test('the two flows of docs/architecture.md with the loops running: store watches and engine events alone carry them', async (t) => {
+  // No periodic pass within the test: only watches, engine events and Docker calls move anything.
+  const { nodes } = await cluster(['A', 'B'], ['--resync-interval-ms', '86400000']);
+  const A = nodes['A']!;
+  const B = nodes['B']!;
+  for (const n of [A, B]) await n.h.app.start();
+  t.teardown(() => Promise.all([A, B].map((n) => n.h.app.stop())));
+
+  // (a) network create on A → devices on B
+  await A.engine.createNetwork({ name: 'ovr', driver: 'tsoverlay', ipamDriver: 'tsoverlay', subnets: [{ subnet: '10.60.0.0/24' }], options: {}, internal: false, ipv6: false, labels: {} });
+  await waitFor("B's engine has the network and B's kernel its devices", async () => !!(await B.engine.inspectNetwork('ovr')) && B.dp.links.has('tsvx-001000'));
+  t.pass('network replicated to B and its devices made there');
+
+  // (b) container join on A → reachable from B
+  const ipA = (await endpoint(A, 'ovr', 'aaaaaaaaaaaa07')).split('/')[0]!;
+  await waitFor("B's VXLAN device has the neighbour and FDB entries of A's container", async () => {
+    const fwd = await B.dp.listForwarding('tsvx-001000');
+    return fwd.neigh.some((n) => n.ip === ipA) && fwd.fdb.some((e) => e.dst === '10.0.0.1' && e.mac !== '00:00:00:00:00:00');
+  });
+  t.pass("A's container reachable from B");
 });

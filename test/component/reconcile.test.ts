@@ -98,3 +98,16 @@ t.test('--default-mode macvlan: networks without -o tsoverlay.mode are macvlan n
   t.match(h.dp.links.get(bridgeName(4097)), { kind: 'bridge' });
   t.equal((await networkOf(h, 'f'.repeat(64)))?.mode, undefined);
 });
+
+t.test('a pass that cannot read the kernel acts on nothing; the next pass converges', async (t) => {
+  const h = await harness();
+  t.teardown(() => h.app.reconciler.stop());
+  await createNetwork(h, { subnet: '10.20.0.0/24' });
+  await h.dp.deleteLink(vxlanName(4096));
+  const changes = h.dp.changes().length;
+  h.dp.failNext('listOwnedLinks', new Error('netlink busy'));
+  t.same(await h.app.reconciler.runOnce(), { actions: 0, failed: 1 });
+  t.equal(h.dp.changes().length, changes, 'kernel left as is');
+  t.same(await h.app.reconciler.runOnce(), { actions: 1, failed: 0 }, 'a full pass again: the device is back');
+  t.ok(h.dp.links.get(vxlanName(4096)));
+});

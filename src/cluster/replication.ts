@@ -1,0 +1,91 @@
+/**
+ * Cross-node replication, in one place: what this node watches in the store,
+ * and how a change there (made by any node) reaches this node's engine,
+ * driver and kernel. docs/architecture.md walks the two flows end to end.
+ *
+ * What is watched (`watchedPaths`), re-decided after every store read of the
+ * reconciler (`networksRead`): the node list (membership: a node gone means
+ * its entries go), the network list and every network record (created,
+ * named, removed, aliases), and, for the networks this node has, their
+ * endpoints (forwarding entries) and published names (the resolver).
+ *
+ * How a change travels (`changed`, also called by this node's driver after
+ * each Docker call and by main.ts when the store session comes back):
+ *   1. Every follower is marked dirty: the reconciler (kernel: devices and
+ *      forwarding entries, src/reconcile/reconciler.ts) and the name index
+ *      (src/dns/name-index.ts), each converging to the store on its own.
+ *   2. The Replicator (src/cluster/replicator.ts) is marked dirty: a network
+ *      this engine lacks is created through the engine, which then calls
+ *      this node's plugin socket (src/server → src/driver), which joins the
+ *      cluster network and makes its devices; a network removed elsewhere
+ *      is removed from this engine the same way.
+ * Marking only asks each loop for a pass soon; the loops never wait on each
+ * other, so their order here does not matter.
+ */
+import type { DockerEngine } from '../engine/engine.js';
+import type { Log } from '../log.js';
+import type { NetworkRecord } from '../model.js';
+import type { ClusterState } from '../store/cluster-state.js';
+import { dnsNamesDir, endpointsDir, networkPath } from '../store/paths.js';
+import { Replicator } from './replicator.js';
+import { WatchSet } from './watch-set.js';
+
+/** The store paths whose changes matter to `node`, given every network record. */
+export const watchedPaths = (networks: ReadonlyArray<Pick<NetworkRecord, 'id' | 'aliases'>>, node: string): string[] => {
+  const paths = ['/nodes', '/networks'];
+  for (const net of networks) {
+    paths.push(networkPath(net.id));
+    // Endpoints and names matter only for networks this node has.
+    if (Object.values(net.aliases).includes(node)) paths.push(endpointsDir(net.id), dnsNamesDir(net.id));
+  }
+  return paths;
+};
+
+export interface ReplicationDeps {
+  state: ClusterState;
+  node: string;
+  /** This node's engine; without one (a single node) networks are not replicated through it. */
+  engine?: DockerEngine;
+  intervalMs: number;
+  log: Log;
+}
+
+export class Replication {
+  /** The engine side: networks made or removed elsewhere, made or removed here. */
+  readonly replicator: Replicator | undefined;
+  private readonly watches: WatchSet;
+  private readonly followers: Array<() => void> = [];
+
+  constructor(private readonly deps: ReplicationDeps) {
+    const { state, engine, node, intervalMs, log } = deps;
+    this.watches = new WatchSet(state, () => this.changed());
+    this.replicator = engine && new Replicator({ state, engine, node, intervalMs, log });
+  }
+
+  /** A loop of this node that converges to the store: asked for a pass on every change. */
+  follow(markDirty: () => void): void {
+    this.followers.push(markDirty);
+  }
+
+  /** The store changed, here or on another node: every loop of this node looks again. */
+  changed(): void {
+    for (const markDirty of this.followers) markDirty();
+    this.replicator?.markDirty();
+  }
+
+  /** The reconciler read these networks: watch exactly what they make relevant here. */
+  networksRead(networks: ReadonlyArray<Pick<NetworkRecord, 'id' | 'aliases'>>): void {
+    this.watches.sync(watchedPaths(networks, this.deps.node));
+  }
+
+  /** Start the engine side (after the first reconcile). */
+  start(): void {
+    this.replicator?.start();
+  }
+
+  /** Stop watching and replicating; what is in the kernel stays. */
+  async stop(): Promise<void> {
+    this.watches.close();
+    await this.replicator?.stop();
+  }
+}

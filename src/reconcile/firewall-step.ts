@@ -1,0 +1,50 @@
+/**
+ * The firewall step of a pass: the host rules tsoverlay needs outside its own
+ * devices — bridged traffic accepted in FORWARD, and, with a resolver, its
+ * input rule and the source rule into its reply table. Checked at most every
+ * `everyMs` (the check runs iptables: a few processes, ~0.1-0.2 s), alongside
+ * the pass's kernel work rather than before it; the pass awaits it before
+ * its resolver step.
+ */
+import type { Dataplane } from '../dataplane/dataplane.js';
+import type { Firewall } from '../dataplane/firewall.js';
+import { errorText } from '../errors.js';
+import { RESOLVER_RULE_PRIORITY, RESOLVER_TABLE } from './desired.js';
+import type { PassIo, PassState } from './pass-state.js';
+
+export interface FirewallStepDeps extends PassIo {
+  firewall: Firewall;
+  everyMs: number;
+  /** The node resolver's address, if it runs. */
+  dnsAddress?: string;
+}
+
+export class FirewallStep {
+  /** When the rules were last found (or made) complete; a failed check is retried next pass. */
+  private checkedAt = -Infinity;
+
+  constructor(private readonly deps: FirewallStepDeps) {}
+
+  /** Start the check if it is due; undefined if not. Never rejects: a failure counts in the pass. */
+  start(p: PassState): Promise<void> | undefined {
+    if (Date.now() - this.checkedAt < this.deps.everyMs) return undefined;
+    return this.check(p);
+  }
+
+  private async check(p: PassState): Promise<void> {
+    const { firewall, dataplane, dnsAddress, log } = this.deps;
+    try {
+      await Promise.all([firewall.ensureBridgeForwarding(), dnsAddress && resolverRules(firewall, dataplane, dnsAddress)]);
+      this.checkedAt = Date.now();
+    } catch (e) {
+      p.failed++;
+      log.error({ err: e, error: errorText(e) }, 'firewall rule check failed');
+    }
+  }
+}
+
+/** The resolver's input rule, then the rule that sends its replies to its own table. */
+const resolverRules = async (firewall: Firewall, dataplane: Dataplane, address: string): Promise<void> => {
+  await firewall.ensureResolverInput(address);
+  await dataplane.ensureSourceRule(address, RESOLVER_TABLE, RESOLVER_RULE_PRIORITY);
+};
