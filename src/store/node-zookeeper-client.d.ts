@@ -1,8 +1,9 @@
 /**
  * Minimal types for node-zookeeper-client 1.1.3 (the package ships none):
- * only what src/store/zk-session.ts uses. `connectionManager` is the
- * library's internal connection object; zk-session.ts touches it in one
- * place (see "library internals" there), for things the public API cannot do.
+ * only what src/store/zk-session.ts and src/store/zk/ use. `connectionManager`
+ * and `Transaction.ops` are the library's internals; only
+ * src/store/zk/library-workarounds.ts touches them, for things the public
+ * API cannot do.
  */
 declare module 'node-zookeeper-client' {
   import type { Socket } from 'node:net';
