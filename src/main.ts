@@ -27,6 +27,7 @@ import { CachedKvStore } from './store/cached-kv-store.js';
 import { ClusterState } from './store/cluster-state.js';
 import { storeCachePolicy } from './store/paths.js';
 import type { KvStore, Versioned } from './store/kv-store.js';
+import { S, compileCheck } from './util/schema.js';
 import { SerialLoop } from './util/serial-loop.js';
 
 /** Docker's overlay driver starts its VNIs here; we do the same. */
@@ -82,10 +83,12 @@ interface Wiring {
   node: string;
 }
 
+const isPackageJson = compileCheck(S.object({ version: S.string() }));
+
 const packageVersion = async (): Promise<string> => {
   try {
-    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
+    const pkg: unknown = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
+    return isPackageJson(pkg) ? pkg.version : 'unknown';
   } catch {
     return 'unknown';
   }
