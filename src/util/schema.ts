@@ -3,9 +3,10 @@
  * is the plain JSON Schema `{type:'object', properties:{a:{type:'string'}},
  * required:['a']}` and `Static<typeof it>` is `{ a: string }`.
  *
- * It covers only what tsoverlay's schemas use. Fastify validates request
- * bodies with these schemas (through its Ajv) and `compileCheck` validates
- * store records with the same Ajv. We used TypeBox for this; its builder
+ * It covers only what tsoverlay's schemas use. `compileCheck` validates
+ * store records and engine answers (first problem), `compileValidator` the
+ * bodies Docker sends (every problem, for its answer). Both are type guards,
+ * so checked values need no cast. We used TypeBox for this; its builder
  * alone cost about 20 MB of resident memory in a daemon that should stay small.
  */
 import { createRequire } from 'node:module';
