@@ -4,7 +4,7 @@
  */
 import { ConfigError, helpText, loadConfig } from './config.js';
 import { createLogger } from './log.js';
-import { serve } from './main.js';
+import { serve } from './serve.js';
 
 const main = async (argv: string[]): Promise<number> => {
   const [command, ...rest] = argv;

@@ -146,8 +146,10 @@ const parseIntIn = (name: string, text: string, min: number, max: number, proble
   return Number(text);
 };
 
-export const loadConfig = (argv: string[], env: Record<string, string | undefined>): Config => {
-  const problems: string[] = [];
+/** A setting's value: its flag, else its variable (if not empty), else its default. */
+type Read = (s: Setting) => string | undefined;
+
+const readSettings = (argv: string[], env: Record<string, string | undefined>, problems: string[]): Read => {
   const options = Object.fromEntries(Object.values(SETTINGS).map((s: Setting) => [s.flag, { type: 'string' as const }]));
   let values: Record<string, string | boolean | undefined> = {};
   try {
@@ -155,26 +157,34 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
   } catch (e) {
     problems.push((e as Error).message);
   }
-  const get = (s: Setting): string | undefined => {
+  return (s) => {
     const v = values[s.flag];
     if (typeof v === 'string') return v;
     const e = env[s.env];
     if (e !== undefined && e !== '') return e;
     return s.default;
   };
-  const req = (s: Setting): string => get(s) ?? '';
+};
 
-  const socket = req(SETTINGS.socket);
+/** Where the plugin listens and what it connects to. */
+const parseEndpoints = (get: Read, problems: string[]) => {
+  const socket = get(SETTINGS.socket) ?? '';
   if (!socket.startsWith('/')) problems.push(`--socket "${socket}" must be an absolute path`);
-  const store = parseStore(req(SETTINGS.store), problems);
+  const store = parseStore(get(SETTINGS.store) ?? '', problems);
   const advertise = get(SETTINGS.advertise);
   if (advertise !== undefined && isIP(advertise) === 0 && !/^[A-Za-z0-9_.@:-]{1,15}$/.test(advertise)) {
     problems.push(`--advertise "${advertise}" is neither an IP address nor an interface name`);
   }
-  const dockerHost = req(SETTINGS.dockerHost);
+  const dockerHost = get(SETTINGS.dockerHost) ?? '';
   if (!/^(unix:\/\/\/.+|tcp:\/\/[^/]+:\d+\/?)$/.test(dockerHost)) {
     problems.push(`--docker-host "${dockerHost}" must be unix:///path or tcp://host:port`);
   }
+  return { socket, store, advertise, dockerHost };
+};
+
+/** Logging, this node's identity, its VXLAN devices and networks, the resync period. */
+const parseRunning = (get: Read, problems: string[]) => {
+  const req = (s: Setting): string => get(s) ?? '';
   const logLevel = req(SETTINGS.logLevel);
   const level = LOG_LEVELS.find((l) => l === logLevel);
   if (!level) problems.push(`--log-level "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`);
@@ -194,7 +204,12 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     problems.push(`--default-pool-size ${defaultPoolSize} is larger than the range ${poolText} itself`);
   }
   const resyncIntervalMs = parseIntIn(SETTINGS.resyncIntervalMs.flag, req(SETTINGS.resyncIntervalMs), 1000, 86_400_000, problems);
-  const dnsText = req(SETTINGS.dnsAddress);
+  return { level, vxlanPort, defaultMode, nodeName, defaultPool, defaultPoolSize, resyncIntervalMs };
+};
+
+/** The node resolver: its address ("off": none) and upstreams. */
+const parseDns = (get: Read, problems: string[]) => {
+  const dnsText = get(SETTINGS.dnsAddress) ?? '';
   const dnsAddress = dnsText === 'off' ? undefined : dnsText;
   if (dnsAddress !== undefined && isIP(dnsAddress) === 0) problems.push(`--dns-address "${dnsText}" must be an IP address or "off"`);
   const upstreamText = get(SETTINGS.dnsUpstreams);
@@ -203,9 +218,18 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     const host = /^\[(.+)\](?::\d+)?$/.exec(u)?.[1] ?? (isIP(u) ? u : u.replace(/:\d+$/, ''));
     if (isIP(host) === 0) problems.push(`--dns-upstream "${u}" is not ip or ip:port`);
   }
-  const sessionFile = req(SETTINGS.sessionFile);
+  return { dnsAddress, dnsUpstreams };
+};
+
+export const loadConfig = (argv: string[], env: Record<string, string | undefined>): Config => {
+  const problems: string[] = [];
+  const get = readSettings(argv, env, problems);
+  const { socket, store, advertise, dockerHost } = parseEndpoints(get, problems);
+  const { level, vxlanPort, defaultMode, nodeName, defaultPool, defaultPoolSize, resyncIntervalMs } = parseRunning(get, problems);
+  const { dnsAddress, dnsUpstreams } = parseDns(get, problems);
+  const sessionFile = get(SETTINGS.sessionFile) ?? '';
   if (!sessionFile.startsWith('/')) problems.push(`--session-file "${sessionFile}" must be an absolute path`);
-  const zkSessionTimeoutMs = parseIntIn(SETTINGS.zkSessionTimeoutMs.flag, req(SETTINGS.zkSessionTimeoutMs), 1000, 600_000, problems);
+  const zkSessionTimeoutMs = parseIntIn(SETTINGS.zkSessionTimeoutMs.flag, get(SETTINGS.zkSessionTimeoutMs) ?? '', 1000, 600_000, problems);
 
   if (problems.length > 0 || !store || !level || !defaultPool || !defaultMode) throw new ConfigError(problems);
   return Object.freeze({

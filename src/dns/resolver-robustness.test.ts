@@ -15,7 +15,7 @@ import {
   tcpConnect,
   udpAsk,
   udpSpray,
-} from './testkit.js';
+} from '../../test/helpers/dns-testkit.js';
 
 const view = new StaticNameView(
   [

@@ -3,7 +3,7 @@ import dnsPacket from 'dns-packet';
 import type { NameRecord } from './name-view.js';
 import { clientAddress, Resolver, type ResolverOptions } from './resolver.js';
 import { StaticNameView } from './static-name-view.js';
-import { decodeReply, deadPort, FakeUpstream, LOOPBACK, query, recordingLog, tcpAsk, udpAsk } from './testkit.js';
+import { decodeReply, deadPort, FakeUpstream, LOOPBACK, query, recordingLog, tcpAsk, udpAsk } from '../../test/helpers/dns-testkit.js';
 
 const rec = (network: string, containerId: string, name: string, ipv4: string, aliases: string[] = []): NameRecord => ({
   endpointId: `${containerId}-${network}`,

@@ -1,70 +1,17 @@
 /**
  * DockerEngine over the engine's HTTP API (unix:///path or tcp://host:port),
- * with Node's http module: a few JSON calls and the /events stream.
+ * with Node's http module: a few JSON calls and the /events stream. Every
+ * answer is decoded by engine-answers.ts before it is used.
  */
 import { request, type RequestOptions } from 'node:http';
+import type { Log } from '../log.js';
+import { answers } from './engine-answers.js';
 import type { CreateNetworkSpec, DockerEngine, EngineContainer, EngineEvent, EngineNetwork } from './engine.js';
 import { EngineError } from './engine.js';
-import type { Log } from '../log.js';
 
 const API = '/v1.41';
 const TIMEOUT_MS = 10_000;
 
-
-interface RawNetwork {
-  Id: string;
-  Name: string;
-  Driver: string;
-  Internal?: boolean;
-  EnableIPv6?: boolean;
-  Options?: Record<string, string> | null;
-  IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> | null };
-  Containers?: Record<string, { Name?: string; EndpointID?: string }> | null;
-}
-
-const toNetwork = (n: RawNetwork): EngineNetwork => ({
-  id: n.Id,
-  name: n.Name,
-  driver: n.Driver,
-  ipamDriver: n.IPAM?.Driver ?? 'default',
-  subnets: (n.IPAM?.Config ?? [])
-    .filter((c) => c.Subnet)
-    .map((c) => ({ subnet: c.Subnet ?? '', ...(c.Gateway ? { gateway: c.Gateway } : {}), ...(c.IPRange ? { ipRange: c.IPRange } : {}) })),
-  options: n.Options ?? {},
-  internal: n.Internal === true,
-  ipv6: n.EnableIPv6 === true,
-  containers: Object.keys(n.Containers ?? {}).length,
-  ...(n.Containers
-    ? {
-        endpoints: Object.entries(n.Containers)
-          .filter(([, c]) => c.EndpointID && c.Name)
-          .map(([id, c]) => ({ containerId: id, name: c.Name ?? '', endpointId: c.EndpointID ?? '' })),
-      }
-    : {}),
-});
-
-interface RawContainer {
-  Id: string;
-  Name?: string;
-  Names?: string[];
-  NetworkSettings?: {
-    Networks?: Record<string, { NetworkID?: string; EndpointID?: string; Aliases?: string[] | null; IPAddress?: string; GlobalIPv6Address?: string }> | null;
-  } | null;
-}
-
-const toContainer = (c: RawContainer): EngineContainer => ({
-  id: c.Id,
-  name: (c.Name ?? c.Names?.[0] ?? '').replace(/^\//, ''),
-  attachments: Object.values(c.NetworkSettings?.Networks ?? {})
-    .filter((n) => n.NetworkID && n.EndpointID)
-    .map((n) => ({
-      networkId: n.NetworkID ?? '',
-      endpointId: n.EndpointID ?? '',
-      aliases: n.Aliases ?? [],
-      ...(n.IPAddress ? { ipv4: n.IPAddress } : {}),
-      ...(n.GlobalIPv6Address ? { ipv6: n.GlobalIPv6Address } : {}),
-    })),
-});
 
 export class HttpDockerEngine implements DockerEngine {
   private readonly base: Pick<RequestOptions, 'socketPath' | 'host' | 'port'>;
@@ -83,12 +30,13 @@ export class HttpDockerEngine implements DockerEngine {
   async listNetworks(drivers: readonly string[]): Promise<EngineNetwork[]> {
     const query = drivers.length > 0 ? `?filters=${encodeURIComponent(JSON.stringify({ driver: drivers }))}` : '';
     // Note: the list endpoint leaves Containers empty; inspect a network for its count.
-    return ((await this.call('GET', `/networks${query}`)) as RawNetwork[]).map(toNetwork);
+    return answers.networks(await this.call('GET', `/networks${query}`), 'docker GET /networks');
   }
 
   async inspectNetwork(idOrName: string): Promise<EngineNetwork | undefined> {
     try {
-      return toNetwork((await this.call('GET', `/networks/${encodeURIComponent(idOrName)}`)) as RawNetwork);
+      const path = `/networks/${encodeURIComponent(idOrName)}`;
+      return answers.network(await this.call('GET', path), `docker GET ${path}`);
     } catch (e) {
       if (e instanceof EngineError && e.status === 404) return undefined;
       throw e;
@@ -96,12 +44,13 @@ export class HttpDockerEngine implements DockerEngine {
   }
 
   async listContainers(): Promise<EngineContainer[]> {
-    return ((await this.call('GET', '/containers/json')) as RawContainer[]).map(toContainer);
+    return answers.containers(await this.call('GET', '/containers/json'), 'docker GET /containers/json');
   }
 
   async inspectContainer(id: string): Promise<EngineContainer | undefined> {
     try {
-      return toContainer((await this.call('GET', `/containers/${encodeURIComponent(id)}/json`)) as RawContainer);
+      const path = `/containers/${encodeURIComponent(id)}/json`;
+      return answers.container(await this.call('GET', path), `docker GET ${path}`);
     } catch (e) {
       if (e instanceof EngineError && e.status === 404) return undefined;
       throw e;
@@ -122,8 +71,7 @@ export class HttpDockerEngine implements DockerEngine {
         Config: spec.subnets.map((s) => ({ Subnet: s.subnet, ...(s.gateway ? { Gateway: s.gateway } : {}), ...(s.ipRange ? { IPRange: s.ipRange } : {}) })),
       },
     };
-    const res = (await this.call('POST', '/networks/create', body)) as { Id: string };
-    return res.Id;
+    return answers.createdId(await this.call('POST', '/networks/create', body), 'docker POST /networks/create');
   }
 
   async removeNetwork(idOrName: string): Promise<boolean> {
@@ -159,13 +107,7 @@ export class HttpDockerEngine implements DockerEngine {
             buf = buf.slice(nl + 1);
             if (line === '') continue;
             try {
-              const raw = JSON.parse(line) as { Type?: string; Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
-              handlers.onEvent({
-                type: raw.Type ?? '',
-                action: raw.Action ?? '',
-                id: raw.Actor?.ID ?? '',
-                attributes: raw.Actor?.Attributes ?? {},
-              });
+              handlers.onEvent(answers.event(JSON.parse(line)));
             } catch (e) {
               this.log?.warn({ err: e }, 'unreadable engine event');
             }
@@ -216,7 +158,7 @@ export class HttpDockerEngine implements DockerEngine {
               json = { message: text };
             }
             if (status >= 200 && status < 300) resolve(json);
-            else reject(new EngineError(`docker ${method} ${path}: ${(json as { message?: string }).message ?? `HTTP ${status}`}`, status));
+            else reject(new EngineError(`docker ${method} ${path}: ${answers.errorMessage(json) ?? `HTTP ${status}`}`, status));
           });
           res.on('error', reject);
         },

@@ -1,28 +1,16 @@
 /**
  * The Docker plugin HTTP edge. Builds (never listens) a Fastify app that
- * serves every route of docker-routes.ts. main.ts listens on the Unix socket.
+ * serves every route of docker-routes.ts. serve.ts listens on the Unix socket.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import type { Logger } from 'pino';
-import { type Core, ROUTES } from './docker-routes.js';
+import { type Core, CoreSlot } from './core.js';
+import { ROUTES } from './docker-routes.js';
 import { toErrorReply } from './error-reply.js';
 
 export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.1+json';
 
-/**
- * @param ready whether the plugin has its store and a reconciled kernel;
- *   `GET /ready` answers 200 or 503 (for supervisors and tests — dockerd only POSTs).
- */
-export const buildServer = (core: Core, log: Logger, ready: () => boolean = () => true): FastifyInstance => {
-  const app = Fastify({
-    loggerInstance: log as FastifyBaseLogger,
-    // We log one debug line per call ourselves (onResponse below).
-    logController: new LogController({ disableRequestLogging: true }),
-    // Strict validation: no type coercion, no silent removal, every problem reported.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true, useDefaults: false } },
-  });
-
-  // dockerd sends JSON with no Content-Type (and sometimes no body at all).
+/** dockerd sends JSON with no Content-Type (and sometimes no body at all). */
+const acceptUntypedJson = (app: FastifyInstance): void => {
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, null);
@@ -33,7 +21,10 @@ export const buildServer = (core: Core, log: Logger, ready: () => boolean = () =
       done(err, undefined);
     }
   });
+};
 
+/** Every failure and unknown path goes back the way dockerd reads it: status + {"Err": …}. */
+const replyErrors = (app: FastifyInstance): void => {
   app.setErrorHandler((err, request, reply) => {
     const method = request.url.replace(/^\//, '');
     const r = toErrorReply(err, method);
@@ -48,6 +39,20 @@ export const buildServer = (core: Core, log: Logger, ready: () => boolean = () =
       .type(PLUGIN_CONTENT_TYPE)
       .send({ Err: `tsoverlay does not implement ${request.method} ${request.url}` });
   });
+};
+
+/**
+ * @param ready whether the plugin has its store and a reconciled kernel;
+ *   `GET /ready` answers 200 or 503 (for supervisors and tests — dockerd only POSTs).
+ */
+export const buildServer = (core: Core, log: FastifyBaseLogger, ready: () => boolean = () => true): FastifyInstance => {
+  const app = Fastify({
+    loggerInstance: log,
+    // We log one debug line per call ourselves (onResponse below).
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  acceptUntypedJson(app);
+  replyErrors(app);
 
   app.addHook('onResponse', async (request, reply) => {
     request.log.debug({ method: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'plugin call');
@@ -59,23 +64,25 @@ export const buildServer = (core: Core, log: Logger, ready: () => boolean = () =
     return ok ? { Ready: true } : { Ready: false, Err: 'tsoverlay is still connecting to its cluster store' };
   });
 
+  // Bodies are decoded by each route against its schema (route.ts), not by Fastify.
   for (const route of ROUTES) {
-    app.post(`/${route.method}`, {
-      ...(route.body ? { schema: { body: route.body } } : {}),
-      preValidation: async (request) => {
-        if (route.body && (request.body === null || request.body === undefined)) {
-          throw Object.assign(
-            new Error(`${route.method} needs a JSON body (dockerd sends an empty body when it retries a timed-out call)`),
-            { statusCode: 400 },
-          );
-        }
-      },
-      handler: async (request, reply) => {
-        const res = await route.handle(core, request.body);
-        void reply.type(PLUGIN_CONTENT_TYPE);
-        return res;
-      },
+    app.post(`/${route.method}`, async (request, reply) => {
+      const res = await route.handle(core, request.body);
+      void reply.type(PLUGIN_CONTENT_TYPE);
+      return res;
     });
   }
   return app;
+};
+
+/** The edge of a plugin that opens its socket before its core exists. */
+export interface Edge {
+  server: FastifyInstance;
+  /** Fill it once the core is started; until then calls are refused and /ready says 503. */
+  core: CoreSlot;
+}
+
+export const buildEdge = (log: FastifyBaseLogger): Edge => {
+  const core = new CoreSlot();
+  return { core, server: buildServer(core, log, () => core.filled) };
 };

@@ -1,5 +1,5 @@
 /**
- * Docker's plugin wire format: request bodies as Docker sends them (PascalCase,
+ * Docker's plugin wire format: request bodies the way Docker sends them (PascalCase,
  * see shared/docs/docker-plugin-protocol.md). Unknown extra fields are
  * allowed — newer engines add some — but every field we read is checked.
  */

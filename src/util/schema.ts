@@ -3,9 +3,10 @@
  * is the plain JSON Schema `{type:'object', properties:{a:{type:'string'}},
  * required:['a']}` and `Static<typeof it>` is `{ a: string }`.
  *
- * It covers only what tsoverlay's schemas use. Fastify validates request
- * bodies with these schemas (through its Ajv) and `compileCheck` validates
- * store records with the same Ajv. We used TypeBox for this; its builder
+ * It covers only what tsoverlay's schemas use. `compileCheck` validates
+ * store records and engine answers (first problem), `compileValidator` the
+ * bodies Docker sends (every problem, for its answer). Both are type guards,
+ * so checked values need no cast. We used TypeBox for this; its builder
  * alone cost about 20 MB of resident memory in a daemon that should stay small.
  */
 import { createRequire } from 'node:module';
@@ -77,4 +78,26 @@ export const compileCheck = <T>(schema: Schema<T>): Check<T> => {
     return e ? `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}` : '';
   };
   return check;
+};
+
+// A second Ajv that reports every problem, for requests whose sender reads our answer (Docker).
+let ajvAllErrors: { compile(s: object): ValidateFunction } | undefined;
+
+export interface Validator<T> {
+  (value: unknown): value is T;
+  /**
+   * Every problem of the last failed check, each `<name><path> <message>`,
+   * joined by ", " (the wording Fastify uses for a body it refuses).
+   */
+  problems(name: string): string;
+}
+
+/** Like compileCheck, but a failed check lists all problems, not the first. */
+export const compileValidator = <T>(schema: Schema<T>): Validator<T> => {
+  let validate: ValidateFunction | undefined;
+  const compiled = (): ValidateFunction =>
+    (validate ??= (ajvAllErrors ??= new AjvClass({ allErrors: true, strict: true, coerceTypes: false, useDefaults: false })).compile(schema));
+  const problems = (name: string): string =>
+    (validate?.errors ?? []).map((e) => `${name}${e.instancePath} ${e.message ?? 'is invalid'}`).join(', ');
+  return Object.assign((value: unknown): value is T => compiled()(value), { problems });
 };

@@ -5,6 +5,7 @@ import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
 import type { Firewall } from '../../src/dataplane/firewall.js';
 import { FakeDockerEngine } from '../../src/engine/fake-engine.js';
 import { type App, createApp } from '../../src/main.js';
+import type { Edge } from '../../src/server/build-server.js';
 import { MemoryKvStore } from '../../src/store/memory-kv-store.js';
 
 export interface Harness {
@@ -18,7 +19,16 @@ export interface Harness {
 }
 
 export const harness = async (
-  opts: { kv?: MemoryKvStore; dp?: FakeDataplane; args?: string[]; node?: string; engine?: FakeDockerEngine; firewall?: Firewall } = {},
+  opts: {
+    kv?: MemoryKvStore;
+    dp?: FakeDataplane;
+    args?: string[];
+    node?: string;
+    engine?: FakeDockerEngine;
+    firewall?: Firewall;
+    /** Serve on this edge, as serve.ts does (its core is filled by the test). */
+    edge?: Edge;
+  } = {},
 ): Promise<Harness> => {
   const kv = opts.kv ?? new MemoryKvStore();
   const dp = opts.dp ?? new FakeDataplane();
@@ -30,6 +40,7 @@ export const harness = async (
     dataplane: dp,
     ...(opts.engine ? { engine: opts.engine } : {}),
     ...(opts.firewall ? { firewall: opts.firewall } : {}),
+    ...(opts.edge ? { edge: opts.edge } : {}),
   });
   const call = async (method: string, body?: unknown) => {
     const payload = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);

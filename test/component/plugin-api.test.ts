@@ -3,8 +3,10 @@
  * fake kernel: what dockerd sends, what it gets back, and that refused calls
  * change nothing.
  */
+import { pino } from 'pino';
 import t from 'tap';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from '../../src/dataplane/names.js';
+import { buildEdge } from '../../src/server/build-server.js';
 import { EP, EP2, NET, NET2, attach, createNetwork, harness, networkOf } from './helpers.js';
 
 t.test('activation and capabilities (empty bodies, no content type)', async (t) => {
@@ -18,6 +20,35 @@ t.test('activation and capabilities (empty bodies, no content type)', async (t) 
   });
   // Called again later: same answer.
   t.same((await h.call('NetworkDriver.GetCapabilities')).json, { Scope: 'local', ConnectivityScope: 'global' });
+});
+
+t.test('an edge opened before its core (as serve does): capabilities answered, the rest refused until the core is filled', async (t) => {
+  const edge = buildEdge(pino({ level: 'silent' }));
+  const h = await harness({ edge });
+  t.equal(h.app.server, edge.server, 'the app serves on the edge it was given');
+  const ready = async () => {
+    const r = await edge.server.inject({ method: 'GET', url: '/ready' });
+    return { status: r.statusCode, json: JSON.parse(r.body) as unknown };
+  };
+  t.same(await ready(), { status: 503, json: { Ready: false, Err: 'tsoverlay is still connecting to its cluster store' } });
+  t.same(await h.call('Plugin.Activate'), { status: 200, json: { Implements: ['NetworkDriver', 'IpamDriver'] } });
+  t.same((await h.call('NetworkDriver.GetCapabilities')).json, { Scope: 'local', ConnectivityScope: 'global' });
+  t.same((await h.call('IpamDriver.GetDefaultAddressSpaces')).status, 200);
+  const before = h.snapshot();
+  const pool = { AddressSpace: 'tsoverlay-local', Pool: '10.30.0.0/24', SubPool: '', Options: {}, V6: false };
+  t.same(await h.call('IpamDriver.RequestPool', pool), {
+    status: 500,
+    json: { Err: 'cluster store unavailable: tsoverlay is still connecting to it; try again shortly' },
+  });
+  t.same((await h.call('NetworkDriver.DeleteNetwork', { NetworkID: NET })).status, 500);
+  t.equal((await h.call('NetworkDriver.CreateNetwork', { NetworkID: 5 })).status, 400, 'a bad body is still a 400');
+  t.equal(h.snapshot(), before, 'refused calls changed nothing');
+
+  edge.core.fill(h.app);
+  t.same(await ready(), { status: 200, json: { Ready: true } });
+  const { pool: got, res } = await createNetwork(h, { subnet: '10.30.0.0/24' });
+  t.equal(got, '10.30.0.0/24');
+  t.same(res, { status: 200, json: {} });
 });
 
 for (const mode of [undefined, 'bridge'] as const) {

@@ -1,12 +1,12 @@
 /**
- * Test helpers for the resolver: DNS clients over UDP/TCP and a fake
+ * Test helpers for the resolver (src/dns/*.test.ts): DNS clients over UDP/TCP and a fake
  * upstream DNS server, all on 127.0.0.1 only.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, RecordType } from 'dns-packet';
-import type { Log } from '../log.js';
+import type { Log } from '../../src/log.js';
 
 export const LOOPBACK = '127.0.0.1';
 

@@ -1,0 +1,137 @@
+/**
+ * `tsoverlay serve`: run the plugin until SIGTERM/SIGINT; resolves with the
+ * exit code.
+ *
+ * The socket is served first: dockerd gives a managed plugin ~10 s to open it
+ * and registers it with the capability calls, which need no state. The edge
+ * (server + core slot) is built once, here, and handed to createApp, whose
+ * app serves on it; until the store is connected and the kernel reconciled,
+ * every other call answers "cluster store unavailable". Connecting is retried
+ * until it works.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { type Adapters, openAdapters } from './adapters.js';
+import type { Config } from './config.js';
+import type { Dataplane } from './dataplane/dataplane.js';
+import { IptablesFirewall } from './dataplane/firewall.js';
+import { isTsoverlayError } from './errors.js';
+import { type StopSignals, type StopStep, listenForStop, openSocket, removeSocket, stopInOrder } from './lifecycle.js';
+import { type App, createApp } from './main.js';
+import { type Edge, buildEdge } from './server/build-server.js';
+import { type RunningResolver, startResolver } from './start-resolver.js';
+import { KvUnavailable } from './store/kv-store.js';
+
+/** The socket opens after this even if the store is not connected yet. */
+const OPEN_SOCKET_AFTER_MS = 5000;
+
+/** What has been started so far; the stop releases whatever is there. */
+interface Running {
+  adapters: Adapters | undefined;
+  app: App | undefined;
+  resolver: RunningResolver | undefined;
+}
+
+interface Serving {
+  config: Config;
+  log: Logger;
+  dataplane: Dataplane;
+  edge: Edge;
+  signals: StopSignals;
+  running: Running;
+}
+
+/** One start: open the adapters, create and start the app, then let Docker's calls reach it. */
+const startOnce = async ({ config, log, dataplane, edge, running }: Serving): Promise<void> => {
+  running.adapters = await openAdapters(config, log, dataplane);
+  const { kv, engine, seed, underlay } = running.adapters;
+  const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
+  const started = await createApp({
+    config, log, kv, dataplane, firewall, edge,
+    ...(engine ? { engine } : {}), ...(seed ? { seed } : {}), ...(underlay ? { underlay } : {}),
+  });
+  await started.start();
+  running.resolver = config.dnsAddress ? await startResolver(config, config.dnsAddress, started, log) : undefined;
+  running.app = started;
+  edge.core.fill(started);
+};
+
+/** An unreachable store is waited for; anything else (configuration, identity) ends the start-up. */
+const isTransient = (e: unknown): boolean =>
+  !isTsoverlayError(e, 'STORE_CONFLICT') && (e instanceof KvUnavailable || isTsoverlayError(e, 'STORE_UNAVAILABLE'));
+
+/** Start, retrying with backoff while the store is unreachable, until started or signalled. */
+const connect = async (s: Serving): Promise<void> => {
+  const { log, signals, running } = s;
+  for (let delay = 500; !signals.stopping(); delay = Math.min(delay * 2, 10_000)) {
+    try {
+      // A signal while connecting ends the start-up (cli.ts exits after serve returns).
+      await Promise.race([startOnce(s), signals.signalled]);
+      break;
+    } catch (e) {
+      if (!isTransient(e)) throw e; // a configuration or identity problem: the caller stops with its message
+      await running.adapters?.releaseStore().catch(() => undefined);
+      running.adapters = undefined;
+      log.warn({ err: e, retryMs: delay }, 'cluster store unreachable; Docker calls get "cluster store unavailable" until it is back');
+      await Promise.race([sleep(delay), signals.signalled]);
+    }
+  }
+};
+
+/**
+ * Connect, and open the socket once ready — normally within a second or
+ * two, so `docker plugin enable` returns a working plugin — but after at most
+ * OPEN_SOCKET_AFTER_MS anyway, well inside the ~10 s dockerd gives a managed
+ * plugin: with the store down, the plugin still registers and answers
+ * "cluster store unavailable" until it is back.
+ */
+const connectAndOpen = async (s: Serving): Promise<void> => {
+  const { config, log, dataplane, edge, signals, running } = s;
+  const connected = connect(s);
+  let failure: unknown;
+  connected.catch((e: unknown) => (failure = e));
+  await Promise.race([connected.catch(() => undefined), sleep(OPEN_SOCKET_AFTER_MS), signals.signalled]);
+  if (failure !== undefined) {
+    await dataplane.close().catch(() => undefined);
+    throw failure; // a configuration or identity problem: stop with its message
+  }
+  await openSocket(edge.server, config.socket);
+  const readyAtOpen = running.app !== undefined;
+  log.info({ socket: config.socket }, readyAtOpen ? 'socket open' : 'socket open; still connecting to the store');
+  try {
+    await connected;
+  } catch (e) {
+    await edge.server.close().catch(() => undefined);
+    await removeSocket(config.socket);
+    await dataplane.close().catch(() => undefined);
+    throw e;
+  }
+  if (running.app && !signals.stopping()) log.info({ socket: config.socket, node: running.app.node, readyAtOpen }, 'tsoverlay ready');
+};
+
+/** Everything started, stopped in order; kernel state stays in place. */
+const stopSteps = ({ config, dataplane, edge, running }: Serving): StopStep[] => [
+  ['closing the server', () => edge.server.close()],
+  ['removing the socket', () => removeSocket(config.socket)],
+  ['stopping the resolver', async () => running.resolver?.stop()],
+  ['stopping the loops', async () => running.app?.stop()],
+  ['saving the endpoint records', async () => running.app && running.adapters?.saveRecords?.(running.app.stableRecords())],
+  // ZooKeeper: the session stays until it times out, so a restart resumes it
+  // and peers keep this node's entries; a node that stays down is dropped then.
+  ['releasing the store', async () => running.adapters?.releaseStore()],
+  ['closing netlink', () => dataplane.close()],
+];
+
+export const serve = async (config: Config, log: Logger): Promise<number> => {
+  log.info({ socket: config.socket, store: config.store.kind, vxlanPort: config.vxlanPort }, 'tsoverlay starting');
+  const edge = buildEdge(log.child({ component: 'server' }));
+  const signals = listenForStop();
+  const { NetlinkDataplane } = await import('./dataplane/netlink-dataplane.js');
+  const dataplane = new NetlinkDataplane({ log: log.child({ component: 'netlink' }) });
+  const serving: Serving = { config, log, dataplane, edge, signals, running: { adapters: undefined, app: undefined, resolver: undefined } };
+  await connectAndOpen(serving);
+
+  const signal = await signals.signalled;
+  log.info({ signal }, 'stopping (kernel state stays in place)');
+  return stopInOrder(log, stopSteps(serving));
+};
