@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'STORE_CONFLICT'
   | 'STORE_REFUSED'
+  | 'BAD_RECORD'
   | 'KERNEL_CONFLICT'
   | 'KERNEL_FAILURE';
 

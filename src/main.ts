@@ -191,7 +191,7 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
   // every reconcile pass and name refresh reads the whole cluster: from memory, kept valid by watches
   const cache = new CachedKvStore(kv, storeCachePolicy);
   if (deps.seed?.length) log.info({ records: cache.seedStable(deps.seed) }, 'store records from the last run taken as a head start');
-  const state = new ClusterState(cache);
+  const state = new ClusterState(cache, { log: log.child({ component: 'store' }) });
   await state.init();
   const wiring: Wiring = { config, log, state, dataplane, underlay, node };
 

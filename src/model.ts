@@ -87,6 +87,8 @@ export interface PoolRecord {
   users: string[];
   options: Record<string, string>;
   createdAt: string;
+  /** Token of the request that created it: a retry after a lost reply recognises its own pool. */
+  claim?: string;
 }
 
 export type AddressKind = 'gateway' | 'endpoint';
@@ -95,6 +97,8 @@ export interface AddressRecord {
   ip: string;
   kind: AddressKind;
   node: string;
+  /** Token of the request that claimed it: a retry after a lost reply recognises its own claim. */
+  claim?: string;
 }
 
 export interface EndpointRecord {

@@ -27,9 +27,11 @@ import { NameState } from './state/names.js';
 import { NetworkState } from './state/networks.js';
 import { NodeState } from './state/nodes.js';
 import { type PoolSet, PoolState } from './state/pools.js';
-import { StoreAccess, guarded } from './state/store-access.js';
+import { type BadRecord, StoreAccess, guarded } from './state/store-access.js';
+import type { Log } from '../log.js';
 
 export type { PoolSet } from './state/pools.js';
+export type { BadRecord } from './state/store-access.js';
 
 export class ClusterState {
   readonly networks: NetworkState;
@@ -38,8 +40,14 @@ export class ClusterState {
   readonly names: NameState;
   readonly nodes: NodeState;
 
-  constructor(private readonly kv: KvStore) {
-    const access = new StoreAccess(kv);
+  private readonly access: StoreAccess;
+
+  constructor(
+    private readonly kv: KvStore,
+    opts: { log?: Log } = {},
+  ) {
+    const access = new StoreAccess(kv, opts.log);
+    this.access = access;
     this.networks = new NetworkState(access);
     this.pools = new PoolState(access);
     this.endpoints = new EndpointState(access);
@@ -66,6 +74,11 @@ export class ClusterState {
 
   get store(): KvStore {
     return this.kv;
+  }
+
+  /** Records the lists skipped because they do not decode (reported in the log once each). */
+  badRecords(): BadRecord[] {
+    return this.access.badRecords();
   }
 
   // ---- networks (state/networks.ts) ----------------------------------------

@@ -2,6 +2,7 @@
  * Schemas of what we keep in the store. Whatever is read back is decoded with
  * these: a store shared with other nodes is untrusted input.
  */
+import { TsoverlayError } from '../errors.js';
 import { S, compileCheck, type Schema, type Static } from '../util/schema.js';
 
 const Str = S.string();
@@ -36,12 +37,14 @@ export const PoolSchema = S.object({
   users: S.array(Str),
   options: StrMap,
   createdAt: Str,
+  claim: S.optional(Str),
 });
 
 export const AddressSchema = S.object({
   ip: Str,
   kind: S.union(S.literal('gateway'), S.literal('endpoint')),
   node: Str,
+  claim: S.optional(Str),
 });
 
 export const EndpointSchema = S.object({
@@ -82,16 +85,20 @@ export type StoredNetwork = Static<typeof NetworkSchema>;
 
 const checks = new WeakMap<Schema, ReturnType<typeof compileCheck>>();
 
-/** Parse JSON text read from the store and check it against a schema. */
+/**
+ * Parse JSON text read from the store and check it against a schema. A
+ * record that fails is a BAD_RECORD error naming its path and the reason:
+ * lists skip it (StoreAccess.readAll), single reads pass it on.
+ */
 export const decode = <T>(schema: Schema<T>, text: string, where: string): T => {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new Error(`store entry ${where} is not JSON`, { cause: e });
+    throw new TsoverlayError('BAD_RECORD', `store entry ${where} is not JSON`, { cause: e });
   }
   let check = checks.get(schema);
   if (!check) checks.set(schema, (check = compileCheck(schema)));
-  if (!check(value)) throw new Error(`store entry ${where} does not match its schema: ${check.firstError()}`);
+  if (!check(value)) throw new TsoverlayError('BAD_RECORD', `store entry ${where} does not match its schema: ${check.firstError()}`);
   return value as T;
 };
