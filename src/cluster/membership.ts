@@ -2,7 +2,9 @@
  * Node membership: each plugin registers itself as an ephemeral node, so its
  * peers see it alive (and drop its forwarding entries when it is gone). A
  * node name held by another live session is refused — unless it is our own
- * previous incarnation (same address), whose session expires shortly.
+ * previous incarnation (same address), whose session expires shortly. On
+ * every session, new or resumed, the record is made current (address, port,
+ * version), so a node restarted with a new advertise address is found there.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Log } from '../log.js';
@@ -28,7 +30,16 @@ export const registerNode = async (
     }
     const holder = await state.nodeHolder(rec.node);
     if (!holder) continue; // it just went away
-    if (holder.mine) return;
+    if (holder.mine) {
+      // Our own session, resumed: the record may be the previous process's
+      // (another advertise address or port, another version). Make it current.
+      if (JSON.stringify(holder.rec) === JSON.stringify(rec)) return;
+      if (await state.rewriteNode(rec, holder.version)) {
+        log.info({ node: rec.node, ip: rec.address, was: holder.rec.address }, 'node record rewritten for the resumed session');
+        return;
+      }
+      continue;
+    }
     if (holder.rec.address !== rec.address || Date.now() > deadline) {
       throw new TsoverlayError(
         'STORE_CONFLICT',

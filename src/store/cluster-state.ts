@@ -183,9 +183,13 @@ export class ClusterState {
   }
 
   /** Who holds a node name: undefined, this session, or another live session. */
-  nodeHolder(node: string): Promise<{ rec: NodeRecord; mine: boolean } | undefined> {
+  nodeHolder(node: string): Promise<{ rec: NodeRecord; mine: boolean; version: number } | undefined> {
     return this.nodes.nodeHolder(node);
   }
+  rewriteNode(rec: NodeRecord, version: number): Promise<boolean> {
+    return this.nodes.rewriteNode(rec, version);
+  }
+
 
   listNodes(): Promise<NodeRecord[]> {
     return this.nodes.listNodes();

@@ -3,6 +3,7 @@
  * per live plugin process, owned by its store session.
  */
 import type { NodeRecord } from '../../model.js';
+import { KvConflict } from '../kv-store.js';
 import { nodePath } from '../paths.js';
 import { NodeSchema, decode } from '../records.js';
 import { type StoreAccess, guarded, json } from './store-access.js';
@@ -16,10 +17,25 @@ export class NodeState {
   }
 
   /** Who holds a node name: undefined, this session, or another live session. */
-  async nodeHolder(node: string): Promise<{ rec: NodeRecord; mine: boolean } | undefined> {
+  async nodeHolder(node: string): Promise<{ rec: NodeRecord; mine: boolean; version: number } | undefined> {
     const o = await guarded(() => this.s.kv.getOwner(nodePath(node)));
     if (!o) return undefined;
-    return { rec: decode(NodeSchema, o.data, nodePath(node)) as NodeRecord, mine: o.ephemeralOwner === this.s.kv.sessionId() };
+    return { rec: decode(NodeSchema, o.data, nodePath(node)) as NodeRecord, mine: o.ephemeralOwner === this.s.kv.sessionId(), version: o.version };
+  }
+
+  /**
+   * Rewrite this session's own node record (a resumed session keeps the
+   * ephemeral node of the previous process: its address, port or version may
+   * be stale). False if it changed or went away meanwhile.
+   */
+  async rewriteNode(rec: NodeRecord, version: number): Promise<boolean> {
+    try {
+      await guarded(() => this.s.kv.commit([{ type: 'set', path: nodePath(rec.node), data: json(rec), version }]));
+      return true;
+    } catch (e) {
+      if (e instanceof KvConflict) return false;
+      throw e;
+    }
   }
 
   async listNodes(): Promise<NodeRecord[]> {
