@@ -8,8 +8,10 @@
  *   tsh<endpoint:11> host end of an endpoint veth (14 bytes)
  *   tsc<endpoint:11> container end before Docker moves and renames it
  */
+import { isValidIfname } from './netlink/ifname.js';
+
 export const OWNED_PREFIX = 'ts';
-export const IFNAME_MAX = 15;
+export { IFNAME_MAX, isValidIfname } from './netlink/ifname.js';
 
 const hex6 = (vni: number): string => vni.toString(16).padStart(6, '0');
 
@@ -35,16 +37,6 @@ export const parseOwnedName = (name: string): { kind: OwnedKind; vni?: number; s
   return undefined;
 };
 
-/**
- * True for names the kernel accepts for a device (`dev_valid_name`): 1 to 15
- * bytes, not "." or "..", no "/", ":" or whitespace.
- */
-export const isValidIfname = (name: string): boolean =>
-  name.length > 0 &&
-  Buffer.byteLength(name, 'utf8') <= IFNAME_MAX &&
-  name !== '.' &&
-  name !== '..' &&
-  !/[/:\s]/.test(name);
 
 /** True for valid device names carrying the ownership prefix. */
 export const isOwnedName = (name: string): boolean => name.startsWith(OWNED_PREFIX) && isValidIfname(name);

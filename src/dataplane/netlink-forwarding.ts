@@ -45,15 +45,15 @@
  */
 import { AttrStream, type RequestOptions, type RtNetlinkSocket, rt } from 'netlink';
 import { TsoverlayError } from '../errors.js';
-import { canonicalIp, ipToBytes, macToBytes } from './addr.js';
+import { canonicalIp, ipToBytes, macToBytes } from './netlink/addr.js';
 import type { FdbEntry, Forwarding, ForwardingFailure, NeighEntry } from './dataplane.js';
-import { errnoOf, kernelFailure } from './kernel-error.js';
-import { neighBody, type NeighRequest, sendNeighRequests } from './neigh-batch.js';
-import type { Exec, TimedOptions } from './netlink-routing.js';
-import { parseFdb, parseNeigh } from './neigh-message.js';
-import { rawAnswers } from './raw-answers.js';
+import { errnoOf, kernelFailure } from './netlink/kernel-error.js';
+import { neighBody, type NeighRequest, sendNeighRequests } from './netlink/neigh-batch.js';
+import type { Exec, TimedOptions } from './netlink/lane.js';
+import { parseFdb, parseNeigh } from './netlink/neigh-message.js';
+import { rawAnswers } from './netlink/raw-answers.js';
 import { checkFdbEntry, checkForwardingDevice, checkNeighEntry, sortForwarding, ZERO_MAC } from './spec.js';
-import { AF_BRIDGE, AF_INET, AF_INET6, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NTF_SELF, RTM_GETNEIGH, RTM_NEWNEIGH } from './linux.js';
+import { AF_BRIDGE, AF_INET, AF_INET6, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NTF_SELF, RTM_GETNEIGH, RTM_NEWNEIGH } from './netlink/linux.js';
 
 /** How long a forwarding call trusts the ifindex an earlier one looked up. */
 export const VXLAN_TARGET_TTL_MS = 1000;

@@ -3,9 +3,12 @@
  * `FakeDataplane`, so the fake accepts and rejects exactly what the adapter does.
  */
 import { TsoverlayError } from '../errors.js';
-import { canonicalIp, ipToBytes, isMulticastIp, isUnicastMac, macToBytes } from './addr.js';
+import { canonicalIp, ipToBytes, isMulticastIp, isUnicastMac, macToBytes } from './netlink/addr.js';
 import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices } from './dataplane.js';
 import { isOwnedName, OWNED_PREFIX } from './names.js';
+import type { VxlanState } from './netlink/link-message.js';
+
+export type { VxlanState } from './netlink/link-message.js';
 
 /** VXLAN encapsulation overhead over an IPv4 underlay (outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14). */
 export const VXLAN_OVERHEAD_V4 = 50;
@@ -70,18 +73,6 @@ export const checkEndpointSpec = (spec: EndpointDevices): EndpointDevices => {
   return { ...spec, mac: spec.mac.toLowerCase() };
 };
 
-/** What we know of an existing VXLAN device, as read back. */
-export interface VxlanState {
-  vni: number;
-  port: number;
-  local?: string;
-  link?: number;
-  group?: string;
-  learning: boolean;
-  proxy: boolean;
-  l2miss?: boolean;
-  l3miss?: boolean;
-}
 
 /**
  * Why an existing device named `spec.vxlan` cannot be kept for `spec`

@@ -5,7 +5,7 @@
  * running containers alone.
  */
 import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices, ObservedLink, TableRoute } from '../dataplane/dataplane.js';
-import { MACVLAN_MODE_BRIDGE } from '../dataplane/linux.js';
+import { MACVLAN_MODE_BRIDGE } from '../dataplane/netlink/linux.js';
 import { parseOwnedName } from '../dataplane/names.js';
 import { canonicalIp } from '../net/ip.js';
 import type { Desired, ResolverRouting } from './desired.js';
