@@ -4,7 +4,8 @@
  * does it for the kernel).
  */
 import { TsoverlayError } from '../errors.js';
-import type { EndpointDevices, NetworkDevices, ObservedLink, Underlay } from './dataplane.js';
+import type { EndpointDevices, NetworkDevices, ObservedLink, Underlay, VethEndpointDevices } from './dataplane.js';
+import { endpointHostIf, hostDevice } from './layout.js';
 import { type FakeKernel, type FakeLink, kernel } from './fake-kernel.js';
 import { canonicalIp } from './netlink/addr.js';
 import type { VxlanState } from './netlink/link-message.js';
@@ -67,22 +68,41 @@ export class FakeLinks {
   }
 
   async ensureNetwork(input: NetworkDevices): Promise<boolean> {
-    this.k.calls.push(`ensureNetwork ${input.bridge}`);
+    this.k.calls.push(`ensureNetwork ${hostDevice(input)}`);
     this.k.hit('ensureNetwork');
     const spec = checkNetworkSpec(input);
     checkVxlanMtu(spec, spec.underlayIndex === this.k.underlay.ifindex ? { name: this.k.underlay.ifname, mtu: this.k.underlay.mtu } : undefined);
-
-    let bridge = this.k.links.get(spec.bridge);
-    const macvlan = spec.mode === 'macvlan';
-    if (bridge && bridge.kind !== (macvlan ? 'macvlan' : 'bridge')) {
-      this.k.removeLink(spec.bridge);
-      bridge = undefined;
+    switch (spec.layout) {
+      case 'bridge': {
+        let bridge = this.k.links.get(spec.bridge);
+        if (bridge && bridge.kind !== 'bridge') {
+          this.k.removeLink(spec.bridge);
+          bridge = undefined;
+        }
+        bridge ??= this.k.createLink({ name: spec.bridge, kind: 'bridge', mtu: spec.mtu, up: true }, 'create bridge');
+        const { created } = this.ensureVxlan(spec, bridge);
+        this.k.setLink(bridge, { mtu: spec.mtu, up: true, ...(spec.bridgeMac ? { mac: spec.bridgeMac } : {}) });
+        return created;
+      }
+      case 'macvlan': {
+        const other = this.k.links.get(spec.hostMacvlan);
+        if (other && other.kind !== 'macvlan') this.k.removeLink(spec.hostMacvlan);
+        const { created, vx } = this.ensureVxlan(spec, undefined);
+        this.ensureMacvlan(spec.hostMacvlan, vx, { mtu: spec.mtu, up: true, ...(spec.hostMacvlanMac ? { mac: spec.hostMacvlanMac } : {}) });
+        return created;
+      }
+      default: {
+        const never: never = spec;
+        throw new TsoverlayError('INVALID_OPTION', `unknown layout ${JSON.stringify(never)}`);
+      }
     }
-    if (!macvlan) bridge ??= this.k.createLink({ name: spec.bridge, kind: 'bridge', mtu: spec.mtu, up: true }, 'create bridge');
+  }
 
+  /** The VXLAN device, kept (changed in place) or made again; a port of `bridge`, or of none. */
+  private ensureVxlan(spec: NetworkDevices, bridge: FakeLink | undefined): { created: boolean; vx: FakeLink } {
     let vx = this.k.links.get(spec.vxlan);
-    // in macvlan mode a VXLAN device still on a bridge cannot take macvlans
-    const keep = vx !== undefined && !vxlanIncompat(vx.kind, vx.vxlan, spec) && !(macvlan && vx.masterIndex !== undefined);
+    // in the macvlan layout (no bridge) a VXLAN device still on a bridge cannot take macvlans
+    const keep = vx !== undefined && !vxlanIncompat(vx.kind, vx.vxlan, spec) && !(bridge === undefined && vx.masterIndex !== undefined);
     if (keep && vx?.vxlan) {
       const change = vxlanChanges(vx.vxlan, spec);
       const what = describeVxlanChanges(vx.vxlan, change);
@@ -93,7 +113,7 @@ export class FakeLinks {
         if (change.learningOff) vx.vxlan.learning = false;
         this.k.calls.push(`setLink ${vx.name} ${what}`);
       }
-      this.k.setLink(vx, { ...(bridge && !macvlan ? { masterIndex: bridge.index } : {}), mtu: spec.mtu, up: true });
+      this.k.setLink(vx, { ...(bridge ? { masterIndex: bridge.index } : {}), mtu: spec.mtu, up: true });
     } else {
       if (vx) this.k.removeLink(spec.vxlan);
       const family = canonicalIp(spec.local)?.family ?? 4;
@@ -119,14 +139,11 @@ export class FakeLinks {
       };
       if (spec.group !== undefined) vxlan.group = spec.group;
       vx = this.k.createLink(
-        { name: spec.vxlan, kind: 'vxlan', mtu: spec.mtu, up: true, ...(bridge && !macvlan ? { masterIndex: bridge.index } : {}), vxlan },
+        { name: spec.vxlan, kind: 'vxlan', mtu: spec.mtu, up: true, ...(bridge ? { masterIndex: bridge.index } : {}), vxlan },
         'create vxlan',
       );
     }
-    const mac = spec.bridgeMac ? { mac: spec.bridgeMac } : {};
-    if (macvlan) this.ensureMacvlan(spec.bridge, vx, { mtu: spec.mtu, up: true, ...mac });
-    else if (bridge) this.k.setLink(bridge, { mtu: spec.mtu, up: true, ...mac });
-    return !keep;
+    return { created: !keep, vx };
   }
 
   /** A macvlan on `lower`: converged in place, or recreated if it is something else or elsewhere. */
@@ -139,16 +156,27 @@ export class FakeLinks {
   }
 
   async ensureEndpoint(input: EndpointDevices): Promise<void> {
-    this.k.calls.push(`ensureEndpoint ${input.hostIf}`);
+    this.k.calls.push(`ensureEndpoint ${endpointHostIf(input) ?? input.containerIf}`);
     this.k.hit('ensureEndpoint');
     const spec = checkEndpointSpec(input);
-    if (spec.macvlanOn !== undefined) {
-      const lower = this.k.links.get(spec.macvlanOn);
-      if (lower?.kind !== 'vxlan') {
-        throw new TsoverlayError('KERNEL_FAILURE', `ensure endpoint ${spec.containerIf}: vxlan device ${spec.macvlanOn} does not exist`);
+    switch (spec.layout) {
+      case 'macvlan': {
+        const lower = this.k.links.get(spec.vxlan);
+        if (lower?.kind !== 'vxlan') {
+          throw new TsoverlayError('KERNEL_FAILURE', `ensure endpoint ${spec.containerIf}: vxlan device ${spec.vxlan} does not exist`);
+        }
+        return this.ensureMacvlan(spec.containerIf, lower, { mtu: spec.mtu, mac: spec.mac });
       }
-      return this.ensureMacvlan(spec.containerIf, lower, { mtu: spec.mtu, mac: spec.mac });
+      case 'bridge':
+        return this.ensureVeth(spec);
+      default: {
+        const never: never = spec;
+        throw new TsoverlayError('INVALID_OPTION', `unknown layout ${JSON.stringify(never)}`);
+      }
     }
+  }
+
+  private ensureVeth(spec: VethEndpointDevices): void {
     const bridge = this.k.links.get(spec.bridge);
     if (bridge?.kind !== 'bridge') {
       throw new TsoverlayError('KERNEL_FAILURE', `ensure endpoint ${spec.hostIf}: bridge ${spec.bridge} does not exist`);

@@ -4,6 +4,7 @@
  * (15 bytes + NUL).
  *
  *   tsbr-<vni:06x>   bridge of a network          (11 bytes)
+ *                    (macvlan layout: the host macvlan, same name)
  *   tsvx-<vni:06x>   VXLAN device of a network    (11 bytes)
  *   tsh<endpoint:11> host end of an endpoint veth (14 bytes)
  *   tsc<endpoint:11> container end before Docker moves and renames it
@@ -16,6 +17,8 @@ export { IFNAME_MAX, isValidIfname } from './netlink/ifname.js';
 const hex6 = (vni: number): string => vni.toString(16).padStart(6, '0');
 
 export const bridgeName = (vni: number): string => `tsbr-${hex6(vni)}`;
+/** The host's macvlan of a macvlan-layout network: the bridge's name (a network has one or the other). */
+export const hostMacvlanName = (vni: number): string => bridgeName(vni);
 export const vxlanName = (vni: number): string => `tsvx-${hex6(vni)}`;
 
 const endpointStem = (endpointId: string): string => {

@@ -15,7 +15,7 @@
 import { AttrStream, ifla, rt, type StreamData } from 'netlink';
 import { TsoverlayError } from '../errors.js';
 import type { Log } from '../log.js';
-import type { EndpointDevices, NetworkDevices } from './dataplane.js';
+import type { BridgeNetworkDevices, NetworkDevices, VethEndpointDevices } from './dataplane.js';
 import { ipToBytes, macToBytes } from './netlink/addr.js';
 import { errnoOf, kernelFailure } from './netlink/kernel-error.js';
 import type { Exec } from './netlink/lane.js';
@@ -62,7 +62,7 @@ export class DeviceWriter {
     this.forget = k.forget;
   }
 
-  async ensureBridge(spec: NetworkDevices): Promise<KernelLink> {
+  async ensureBridge(spec: BridgeNetworkDevices): Promise<KernelLink> {
     for (let attempt = 1; ; attempt++) {
       const found = await this.links.findLink(spec.bridge);
       if (found?.kind === 'bridge') return found;
@@ -219,7 +219,7 @@ export class DeviceWriter {
     });
   }
 
-  async createVeth(spec: EndpointDevices, bridgeIndex: number): Promise<void> {
+  async createVeth(spec: VethEndpointDevices, bridgeIndex: number): Promise<void> {
     const mac = macToBytes(spec.mac);
     if (!mac) throw new TsoverlayError('INVALID_OPTION', `MAC "${spec.mac}" is not a MAC address`);
     // VETH_INFO_PEER = struct ifinfomsg of the peer + its IFLA_* attributes.

@@ -19,7 +19,15 @@
  */
 import { TsoverlayError } from '../errors.js';
 import type { Log } from '../log.js';
-import type { EndpointDevices, NetworkDevices, ObservedLink } from './dataplane.js';
+import type {
+  BridgeNetworkDevices,
+  EndpointDevices,
+  MacvlanEndpointDevices,
+  MacvlanNetworkDevices,
+  NetworkDevices,
+  ObservedLink,
+  VethEndpointDevices,
+} from './dataplane.js';
 import { DeviceWriter } from './netlink-devices.js';
 import { errnoOf } from './netlink/kernel-error.js';
 import type { Exec } from './netlink/lane.js';
@@ -34,7 +42,7 @@ import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu } from './spec.js';
 const UNDERLAY_TTL_MS = 1000;
 
 /** A bridge as ensureNetwork leaves it: the spec's MTU and MAC, up. */
-const bridgeMatches = (b: KernelLink, spec: NetworkDevices): boolean =>
+const bridgeMatches = (b: KernelLink, spec: BridgeNetworkDevices): boolean =>
   b.mtu === spec.mtu && b.up && (spec.bridgeMac === undefined || b.mac === spec.bridgeMac);
 
 export interface LinksKernel {
@@ -73,7 +81,39 @@ export class NetlinkLinks {
     // rejects it with EINVAL on change): check against the underlay first.
     const underlay = await this.underlayLink(spec.underlayIndex);
     checkVxlanMtu(spec, underlay && { name: underlay.name, mtu: underlay.mtu });
-    if (spec.mode === 'macvlan') return this.ensureMacvlanNetwork(spec);
+    switch (spec.layout) {
+      case 'bridge':
+        return this.ensureBridgeNetwork(spec);
+      case 'macvlan':
+        return this.ensureMacvlanNetwork(spec);
+      default: {
+        const never: never = spec;
+        throw new TsoverlayError('INVALID_OPTION', `unknown layout ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  async ensureEndpoint(input: EndpointDevices): Promise<void> {
+    const spec = checkEndpointSpec(input);
+    switch (spec.layout) {
+      case 'bridge':
+        return this.ensureVethEndpoint(spec);
+      case 'macvlan':
+        return this.ensureMacvlanEndpoint(spec);
+      default: {
+        const never: never = spec;
+        throw new TsoverlayError('INVALID_OPTION', `unknown layout ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  async deleteLink(name: string): Promise<boolean> {
+    if (!isValidIfname(name)) return false; // no such device can exist
+    return this.w.removeLink(name);
+  }
+
+  /** Bridge layout: the bridge, and the VXLAN device as its port. */
+  private async ensureBridgeNetwork(spec: BridgeNetworkDevices): Promise<boolean> {
     const bridge = await this.w.ensureBridge(spec);
     const { created } = await this.w.ensureVxlan(spec, bridge.index);
     // A new VXLAN port (made with the spec's MTU) leaves a bridge that
@@ -87,9 +127,8 @@ export class NetlinkLinks {
     return created;
   }
 
-  async ensureEndpoint(input: EndpointDevices): Promise<void> {
-    const spec = checkEndpointSpec(input);
-    if (spec.macvlanOn !== undefined) return this.ensureMacvlanEndpoint(spec, spec.macvlanOn);
+  /** Bridge layout: the veth pair, host end on the bridge. */
+  private async ensureVethEndpoint(spec: VethEndpointDevices): Promise<void> {
     const bridge = await this.q.findLink(spec.bridge);
     if (!bridge || bridge.kind !== 'bridge') {
       throw new TsoverlayError('KERNEL_FAILURE', `ensure endpoint ${spec.hostIf}: bridge ${spec.bridge} does not exist`);
@@ -123,33 +162,29 @@ export class NetlinkLinks {
     }
   }
 
-  async deleteLink(name: string): Promise<boolean> {
-    if (!isValidIfname(name)) return false; // no such device can exist
-    return this.w.removeLink(name);
-  }
-
-
   /**
-   * Macvlan mode: the VXLAN device on no bridge, and the host's macvlan
-   * (named like the bridge) on it. Where it matters (a new network, devices
+   * Macvlan layout: the VXLAN device on no bridge, and the host's macvlan
+   * (named as the bridge is in the other layout) on it. Where it matters (a new network, devices
    * lost in a restart) nothing is there: the VXLAN device is created first,
    * read once for its index, and the macvlan created on it (3 requests); an
    * existing VXLAN device is not read again. A bridge of the other layout
    * under the macvlan's name is found when that create fails, and replaced.
    */
-  private async ensureMacvlanNetwork(spec: NetworkDevices): Promise<boolean> {
+  private async ensureMacvlanNetwork(spec: MacvlanNetworkDevices): Promise<boolean> {
     const vx = await this.w.ensureVxlan(spec, undefined);
     const vxlan = vx.created ? await this.q.findLink(spec.vxlan) : vx.kept;
     if (!vxlan) throw new TsoverlayError('KERNEL_FAILURE', `ensure network ${spec.vxlan}: the vxlan device vanished while being set up`);
     // a new VXLAN device has no macvlans yet: create the host's first
-    await this.w.ensureMacvlan(spec.bridge, vxlan, { mtu: spec.mtu, up: true, ...(spec.bridgeMac ? { mac: spec.bridgeMac } : {}) }, vx.created);
+    const mac = spec.hostMacvlanMac === undefined ? {} : { mac: spec.hostMacvlanMac };
+    await this.w.ensureMacvlan(spec.hostMacvlan, vxlan, { mtu: spec.mtu, up: true, ...mac }, vx.created);
     return vx.created;
   }
 
-  private async ensureMacvlanEndpoint(spec: EndpointDevices, vxlanName: string): Promise<void> {
-    const vxlan = await this.q.findLink(vxlanName);
+  /** Macvlan layout: the container end, a macvlan on the VXLAN device. */
+  private async ensureMacvlanEndpoint(spec: MacvlanEndpointDevices): Promise<void> {
+    const vxlan = await this.q.findLink(spec.vxlan);
     if (vxlan?.kind !== 'vxlan') {
-      throw new TsoverlayError('KERNEL_FAILURE', `ensure endpoint ${spec.containerIf}: vxlan device ${vxlanName} does not exist`);
+      throw new TsoverlayError('KERNEL_FAILURE', `ensure endpoint ${spec.containerIf}: vxlan device ${spec.vxlan} does not exist`);
     }
     // Created down: Docker brings the interface up inside the container.
     await this.w.ensureMacvlan(spec.containerIf, vxlan, { mtu: spec.mtu, mac: spec.mac });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { NetworkDevices } from './dataplane.js';
+import type { BridgeNetworkDevices } from './dataplane.js';
 import {
   checkEndpointSpec,
   checkFdbEntry,
@@ -14,7 +14,8 @@ import {
   vxlanIncompat,
 } from './spec.js';
 
-const spec: NetworkDevices = {
+const spec: BridgeNetworkDevices = {
+  layout: 'bridge',
   vni: 42,
   bridge: 'tsbr-00002a',
   vxlan: 'tsvx-00002a',
@@ -65,7 +66,7 @@ t.test('checkNetworkSpec', async (t) => {
 });
 
 t.test('checkEndpointSpec', async (t) => {
-  const ep = { hostIf: 'tsh0123456789a', containerIf: 'tsc0123456789a', bridge: 'tsbr-00002a', mtu: 1450, mac: '02:42:AC:11:00:02' };
+  const ep = { layout: 'bridge' as const, hostIf: 'tsh0123456789a', containerIf: 'tsc0123456789a', bridge: 'tsbr-00002a', mtu: 1450, mac: '02:42:AC:11:00:02' };
   t.equal(checkEndpointSpec(ep).mac, '02:42:ac:11:00:02');
   t.throws(() => checkEndpointSpec({ ...ep, containerIf: ep.hostIf }), { code: 'INVALID_OPTION' });
   t.throws(() => checkEndpointSpec({ ...ep, mac: 'ff:ff:ff:ff:ff:ff' }), { code: 'INVALID_OPTION', message: /unicast/ });

@@ -5,6 +5,7 @@
 import { TsoverlayError } from '../errors.js';
 import { canonicalIp, ipToBytes, isMulticastIp, isUnicastMac, macToBytes } from './netlink/addr.js';
 import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices } from './dataplane.js';
+import { hostDevice } from './layout.js';
 import { isOwnedName, OWNED_PREFIX } from './names.js';
 import type { VxlanState } from './netlink/link-message.js';
 
@@ -30,21 +31,42 @@ const checkInt = (what: string, v: number, min: number, max: number): void => {
   if (!Number.isInteger(v) || v < min || v > max) throw invalid(`${what} ${v} is not an integer in ${min}..${max}`);
 };
 
+/** A unicast MAC for a host device, or INVALID_OPTION. */
+const checkHostMac = (what: string, mac: string | undefined): void => {
+  if (mac === undefined) return;
+  const bytes = macToBytes(mac);
+  if (!bytes || (bytes[0]! & 1) !== 0) throw invalid(`${what} MAC "${mac}" is not a unicast MAC address`);
+};
+
+/** The host device's checks, per layout: its name (ours, not the VXLAN device's) and its MAC. */
+const checkHostDevice = (spec: NetworkDevices): void => {
+  switch (spec.layout) {
+    case 'bridge':
+      checkName('bridge', spec.bridge);
+      checkName('vxlan', spec.vxlan);
+      if (spec.bridge === spec.vxlan) throw invalid(`bridge and vxlan device need different names (both "${spec.bridge}")`);
+      return checkHostMac('bridge', spec.bridgeMac);
+    case 'macvlan':
+      checkName('host macvlan', spec.hostMacvlan);
+      checkName('vxlan', spec.vxlan);
+      if (spec.hostMacvlan === spec.vxlan) throw invalid(`host macvlan and vxlan device need different names (both "${spec.hostMacvlan}")`);
+      return checkHostMac('host macvlan', spec.hostMacvlanMac);
+    default: {
+      const never: never = spec;
+      throw invalid(`unknown layout ${JSON.stringify(never)}`);
+    }
+  }
+};
+
 /** Validate a network spec; returns it with `local` in canonical form. */
 export const checkNetworkSpec = (spec: NetworkDevices): NetworkDevices => {
-  checkName('bridge', spec.bridge);
-  checkName('vxlan', spec.vxlan);
-  if (spec.bridge === spec.vxlan) throw invalid(`bridge and vxlan device need different names (both "${spec.bridge}")`);
+  checkHostDevice(spec);
   checkInt('VNI', spec.vni, 1, MAX_VNI);
   checkInt('VXLAN port', spec.port, 1, 65535);
   checkInt('MTU', spec.mtu, MIN_MTU, MAX_MTU);
   checkInt('underlay interface index', spec.underlayIndex, 1, 0x7fffffff);
   const local = canonicalIp(spec.local);
   if (!local) throw invalid(`VXLAN local address "${spec.local}" is not an IP address`);
-  if (spec.bridgeMac !== undefined) {
-    const mac = macToBytes(spec.bridgeMac);
-    if (!mac || (mac[0]! & 1) !== 0) throw invalid(`bridge MAC "${spec.bridgeMac}" is not a unicast MAC address`);
-  }
   if (spec.group === undefined) {
     // Drop an explicit `group: undefined` so the result compares cleanly.
     const { group: _, ...rest } = spec;
@@ -62,17 +84,27 @@ export const checkNetworkSpec = (spec: NetworkDevices): NetworkDevices => {
 
 /** Validate an endpoint spec; returns it with the MAC in lower case. */
 export const checkEndpointSpec = (spec: EndpointDevices): EndpointDevices => {
-  checkName('veth host end', spec.hostIf);
-  checkName('veth container end', spec.containerIf);
-  checkName('bridge', spec.bridge);
-  if (spec.macvlanOn !== undefined) checkName('vxlan', spec.macvlanOn);
-  if (spec.hostIf === spec.containerIf) throw invalid(`veth ends need different names (both "${spec.hostIf}")`);
+  switch (spec.layout) {
+    case 'bridge':
+      checkName('veth host end', spec.hostIf);
+      checkName('veth container end', spec.containerIf);
+      checkName('bridge', spec.bridge);
+      if (spec.hostIf === spec.containerIf) throw invalid(`veth ends need different names (both "${spec.hostIf}")`);
+      break;
+    case 'macvlan':
+      checkName('macvlan', spec.containerIf);
+      checkName('vxlan', spec.vxlan);
+      break;
+    default: {
+      const never: never = spec;
+      throw invalid(`unknown layout ${JSON.stringify(never)}`);
+    }
+  }
   checkInt('MTU', spec.mtu, MIN_MTU, MAX_MTU);
   const mac = macToBytes(spec.mac);
   if (!mac || !isUnicastMac(mac)) throw invalid(`MAC "${spec.mac}" is not a unicast MAC address (aa:bb:cc:dd:ee:ff)`);
   return { ...spec, mac: spec.mac.toLowerCase() };
 };
-
 
 /**
  * Why an existing device named `spec.vxlan` cannot be kept for `spec`
@@ -143,14 +175,14 @@ export const checkVxlanMtu = (spec: NetworkDevices, underlay: { name: string; mt
   if (!underlay) {
     throw new TsoverlayError(
       'KERNEL_FAILURE',
-      `ensure network ${spec.bridge}: underlay interface #${spec.underlayIndex} does not exist`,
+      `ensure network ${hostDevice(spec)}: underlay interface #${spec.underlayIndex} does not exist`,
     );
   }
   const family = canonicalIp(spec.local)?.family ?? 4;
   const max = maxVxlanMtu(underlay.mtu, family);
   if (spec.mtu > max) {
     throw invalid(
-      `ensure network ${spec.bridge}: MTU ${spec.mtu} is above ${max}, the most VXLAN over IPv${family} allows on underlay ${underlay.name} (MTU ${underlay.mtu})`,
+      `ensure network ${hostDevice(spec)}: MTU ${spec.mtu} is above ${max}, the most VXLAN over IPv${family} allows on underlay ${underlay.name} (MTU ${underlay.mtu})`,
     );
   }
 };

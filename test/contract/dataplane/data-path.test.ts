@@ -8,8 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import t, { type Test } from 'tap';
-import type { EndpointDevices, NetworkDevices } from '../../../src/dataplane/dataplane.js';
-import { bridgeName, containerIfName, hostIfName, vxlanName } from '../../../src/dataplane/names.js';
+import type { BridgeNetworkDevices, EndpointDevices, NetworkDevices } from '../../../src/dataplane/dataplane.js';
+import { bridgeName, containerIfName, hostIfName, hostMacvlanName, vxlanName } from '../../../src/dataplane/names.js';
 import { EMPTY, ip, ipOut, realKernelOptions, UNDERLAY, ZERO } from './harness.js';
 import { RemoteDataplane } from './remote-dataplane.js';
 
@@ -39,14 +39,11 @@ const dataPath = async (t: Test): Promise<void> => {
   const servers: RemoteDataplane[] = [];
   /** The endpoint's interface, made by `dp` and put into the host's container as Docker does at Join. */
   const plug = async (dp: RemoteDataplane, h: (typeof hosts)[0], net: NetworkDevices, ifname: string, addresses: string[]): Promise<void> => {
-    const ep: EndpointDevices = {
-      hostIf: hostIfName(h.endpoint),
-      containerIf: containerIfName(h.endpoint),
-      bridge: net.bridge,
-      mtu: net.mtu,
-      mac: h.mac,
-      ...(net.mode === 'macvlan' ? { macvlanOn: net.vxlan } : {}),
-    };
+    const end = { containerIf: containerIfName(h.endpoint), mtu: net.mtu, mac: h.mac };
+    const ep: EndpointDevices =
+      net.layout === 'macvlan'
+        ? { ...end, layout: 'macvlan', vxlan: net.vxlan }
+        : { ...end, layout: 'bridge', hostIf: hostIfName(h.endpoint), bridge: net.bridge };
     await dp.call('ensureEndpoint', ep);
     ip('-n', h.ns, 'link', 'set', ep.containerIf, 'netns', h.ctr);
     ip('-n', h.ctr, 'link', 'set', ep.containerIf, 'name', ifname);
@@ -65,14 +62,15 @@ const dataPath = async (t: Test): Promise<void> => {
     for (const n of [h.ns, h.ctr]) ip('-n', n, 'link', 'set', 'lo', 'up');
   }
   ip('-n', A.ns, 'link', 'add', UNDERLAY, 'type', 'veth', 'peer', 'name', UNDERLAY, 'netns', B.ns);
-  const nets: NetworkDevices[] = [];
+  const nets: BridgeNetworkDevices[] = [];
   for (const h of hosts) {
     ip('-n', h.ns, 'addr', 'add', `${h.underlay}/24`, 'dev', UNDERLAY);
     ip('-n', h.ns, 'link', 'set', UNDERLAY, 'up');
     const dp = new RemoteDataplane(h.ns);
     servers.push(dp);
     const ul = await dp.call('resolveUnderlay', UNDERLAY);
-    const net: NetworkDevices = {
+    const net: BridgeNetworkDevices = {
+      layout: 'bridge',
       vni: VNI,
       bridge: bridgeName(VNI),
       vxlan: vxlanName(VNI),
@@ -86,7 +84,7 @@ const dataPath = async (t: Test): Promise<void> => {
     await plug(dp, h, net, 'eth0', [`${h.ip}/24`, `${h.ip6}/64`]);
   }
   const [dpA, dpB] = servers as [RemoteDataplane, RemoteDataplane];
-  const [netA] = nets as [NetworkDevices];
+  const [netA] = nets as [BridgeNetworkDevices];
   const vx = netA.vxlan; // same name on both hosts
   const each = async (fn: (dp: RemoteDataplane, self: typeof A, peer: typeof A) => Promise<unknown>): Promise<void> => {
     await fn(dpA, A, B);
@@ -139,7 +137,7 @@ const dataPath = async (t: Test): Promise<void> => {
 
   await t.test('a multicast group carries BUM traffic without FDB entries', async (t) => {
     const group = '239.1.66.1';
-    for (const [i, dp] of servers.entries()) await dp.call('ensureNetwork', { ...(nets[i] as NetworkDevices), group });
+    for (const [i, dp] of servers.entries()) await dp.call('ensureNetwork', { ...(nets[i] as BridgeNetworkDevices), group });
     t.same(await dpA.call('listForwarding', vx), EMPTY, 'the recreated device has no entries');
     t.match(
       (await dpA.call('listOwnedLinks')).find((l) => l.name === vx),
@@ -159,8 +157,8 @@ const dataPath = async (t: Test): Promise<void> => {
     const mvx = vxlanName(vni);
     for (const [i, h] of mv.entries()) {
       const dp = servers[i] as RemoteDataplane;
-      const { group: _, ...base } = nets[i] as NetworkDevices;
-      const net: NetworkDevices = { ...base, vni, bridge: bridgeName(vni), vxlan: mvx, mode: 'macvlan' };
+      const { group: _, layout: __, bridge: ___, ...base } = nets[i] as BridgeNetworkDevices;
+      const net: NetworkDevices = { ...base, vni, layout: 'macvlan', hostMacvlan: hostMacvlanName(vni), vxlan: mvx };
       await dp.call('ensureNetwork', net);
       await plug(dp, h, net, 'eth1', [`${h.ip}/24`]);
     }

@@ -4,7 +4,7 @@
  * multicast group (fake and real adapter: harness.ts).
  */
 import type { Test } from 'tap';
-import type { FdbEntry, Forwarding, NeighEntry, NetworkDevices } from '../../../src/dataplane/dataplane.js';
+import type { BridgeNetworkDevices, FdbEntry, Forwarding, NeighEntry } from '../../../src/dataplane/dataplane.js';
 import { vxlanName } from '../../../src/dataplane/names.js';
 import { sortForwarding } from '../../../src/dataplane/spec.js';
 import { BULK, byName, type ContractEnv, EMPTY, MAC_A, MAC_B, MAC_C, netSpec, nthIp, nthMac, nthPeer, PEER1, PEER2, PEER3, runDataplaneContract, UNDERLAY, V4, V6, ZERO } from './harness.js';
@@ -12,7 +12,7 @@ import { BULK, byName, type ContractEnv, EMPTY, MAC_A, MAC_B, MAC_C, netSpec, nt
 const forwardingContract = (t: Test, env: ContractEnv): void => {
   const { dp } = env;
 
-  const network = async (vni: number, extra: Partial<NetworkDevices> = {}): Promise<NetworkDevices> => {
+  const network = async (vni: number, extra: Partial<BridgeNetworkDevices> = {}): Promise<BridgeNetworkDevices> => {
     const ul = await dp.resolveUnderlay(UNDERLAY);
     const spec = { ...netSpec(vni, 4789, ul, env), ...extra };
     await dp.ensureNetwork(spec);

@@ -20,7 +20,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import type { Dataplane, EndpointDevices, Forwarding, NetworkDevices, ObservedLink, Underlay } from '../../../src/dataplane/dataplane.js';
+import type {
+  BridgeNetworkDevices,
+  Dataplane,
+  Forwarding,
+  MacvlanEndpointDevices,
+  MacvlanNetworkDevices,
+  ObservedLink,
+  Underlay,
+  VethEndpointDevices,
+} from '../../../src/dataplane/dataplane.js';
 import { FakeDataplane } from '../../../src/dataplane/fake-dataplane.js';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from '../../../src/dataplane/names.js';
 import { NetlinkDataplane } from '../../../src/dataplane/netlink-dataplane.js';
@@ -66,7 +75,8 @@ export const removeOwned = async (dp: Dataplane): Promise<void> => {
   for (const l of await dp.listOwnedLinks()) await dp.deleteLink(l.name);
 };
 
-export const netSpec = (vni: number, port: number, ul: Underlay, env: ContractEnv): NetworkDevices => ({
+export const netSpec = (vni: number, port: number, ul: Underlay, env: ContractEnv): BridgeNetworkDevices => ({
+  layout: 'bridge',
   vni,
   bridge: bridgeName(vni),
   vxlan: vxlanName(vni),
@@ -76,12 +86,28 @@ export const netSpec = (vni: number, port: number, ul: Underlay, env: ContractEn
   mtu: env.underlayMtu - 50,
 });
 
-export const epSpec = (id: string, net: NetworkDevices, mac: string): EndpointDevices => ({
+export const epSpec = (id: string, net: BridgeNetworkDevices, mac: string): VethEndpointDevices => ({
+  layout: 'bridge',
   hostIf: hostIfName(id),
   containerIf: containerIfName(id),
   bridge: net.bridge,
   mtu: net.mtu,
   mac,
+});
+
+/** The same network in the macvlan layout: the host macvlan under the bridge's name, with its MAC (or `mac`). */
+export const asMacvlan = (net: BridgeNetworkDevices, mac = net.bridgeMac): MacvlanNetworkDevices => {
+  const { layout: _, bridge, bridgeMac: __, ...vxlan } = net;
+  return { ...vxlan, layout: 'macvlan', hostMacvlan: bridge, ...(mac === undefined ? {} : { hostMacvlanMac: mac }) };
+};
+
+/** The same endpoint in the macvlan layout: its container end, a macvlan on `vxlan`. */
+export const asMacvlanEndpoint = (ep: VethEndpointDevices, vxlan: string): MacvlanEndpointDevices => ({
+  layout: 'macvlan',
+  containerIf: ep.containerIf,
+  mtu: ep.mtu,
+  mac: ep.mac,
+  vxlan,
 });
 
 // ------------------------------------------------------ forwarding entries

@@ -6,7 +6,7 @@
 import type { Test } from 'tap';
 import type { EndpointDevices, NetworkDevices, ObservedLink, TableRoute } from '../../../src/dataplane/dataplane.js';
 import { bridgeName, vxlanName } from '../../../src/dataplane/names.js';
-import { byName, type ContractEnv, epSpec, MAC_A, MAC_RE, netSpec, PEER1, R, runDataplaneContract, TABLE, UNDERLAY, V4, V6 } from './harness.js';
+import { asMacvlan, asMacvlanEndpoint, byName, type ContractEnv, epSpec, MAC_A, MAC_RE, netSpec, PEER1, R, runDataplaneContract, TABLE, UNDERLAY, V4, V6 } from './harness.js';
 
 const linksContract = (t: Test, env: ContractEnv): void => {
   const { dp } = env;
@@ -89,9 +89,11 @@ const linksContract = (t: Test, env: ContractEnv): void => {
   for (const mode of [undefined, 'macvlan'] as const) {
     t.test(`ensureNetwork changes local in place (${mode ?? 'bridge'} mode): entries and macvlans stay`, async (t) => {
       const ul = await dp.resolveUnderlay(UNDERLAY);
-      const a: NetworkDevices = { ...netSpec(0x120, 4789, ul, env), ...(mode ? { mode } : {}) };
+      const bridged = netSpec(0x120, 4789, ul, env);
+      const a: NetworkDevices = mode ? asMacvlan(bridged) : bridged;
       await dp.ensureNetwork(a);
-      const ep: EndpointDevices = { ...epSpec('c4a9ed0000000001', a, '02:42:c0:a8:01:05'), ...(mode ? { macvlanOn: a.vxlan } : {}) };
+      const veth = epSpec('c4a9ed0000000001', bridged, '02:42:c0:a8:01:05');
+      const ep: EndpointDevices = mode ? asMacvlanEndpoint(veth, a.vxlan) : veth;
       await dp.ensureEndpoint(ep);
       await dp.addFdb(a.vxlan, { mac: MAC_A, dst: PEER1 });
       const first = await byName(dp);
@@ -269,31 +271,33 @@ const linksContract = (t: Test, env: ContractEnv): void => {
 
   t.test('macvlan mode: the VXLAN device on no bridge, the host macvlan and endpoint macvlans on it', async (t) => {
     const ul = await dp.resolveUnderlay(UNDERLAY);
-    const net: NetworkDevices = { ...netSpec(0x650, 4789, ul, env), mode: 'macvlan', bridgeMac: '06:11:22:33:44:55' };
+    const bridged = netSpec(0x650, 4789, ul, env);
+    const net = asMacvlan(bridged, '06:11:22:33:44:55');
     t.equal(await dp.ensureNetwork(net), true, 'VXLAN device created');
     let links = await byName(dp);
-    t.same([...links.keys()].sort(), [net.bridge, net.vxlan], 'exactly the two devices');
+    t.same([...links.keys()].sort(), [net.hostMacvlan, net.vxlan], 'exactly the two devices');
     const vx = links.get(net.vxlan);
     t.match(vx, { kind: 'vxlan', mtu: net.mtu, up: true, vxlan: { vni: net.vni, port: 4789, learning: false, proxy: true } });
     t.equal(vx?.master, undefined, 'the VXLAN device is on no bridge');
-    const host = links.get(net.bridge);
-    t.match(host, { kind: 'macvlan', lower: net.vxlan, macvlanMode: 4, mtu: net.mtu, up: true, mac: net.bridgeMac });
+    const host = links.get(net.hostMacvlan);
+    t.match(host, { kind: 'macvlan', lower: net.vxlan, macvlanMode: 4, mtu: net.mtu, up: true, mac: net.hostMacvlanMac });
     // Linux 6.5+: broadcasts reach the macvlans inline, not through the port's queue
     t.equal(host?.macvlanBcCutoff, -1, 'broadcast cutoff -1 (no broadcast queue)');
     let before = await dp.listOwnedLinks();
     t.equal(await dp.ensureNetwork(net), false, 'ensured again: not created');
     t.same(await dp.listOwnedLinks(), before, 'second ensure changes nothing (same indexes)');
 
-    await dp.ensureBridgeAddress(net.bridge, R);
-    t.same((await byName(dp)).get(net.bridge)?.addresses, [R], "the resolver's address goes on the host macvlan");
-    const route: TableRoute = { dst: '10.65.0.0/24', dev: net.bridge, src: R };
+    await dp.ensureBridgeAddress(net.hostMacvlan, R);
+    t.same((await byName(dp)).get(net.hostMacvlan)?.addresses, [R], "the resolver's address goes on the host macvlan");
+    const route: TableRoute = { dst: '10.65.0.0/24', dev: net.hostMacvlan, src: R };
     await dp.ensureTableRoute(TABLE, route);
     t.same(await dp.listTableRoutes(TABLE), [route], "and its reply route, listed by the host macvlan's name");
 
-    const ep: EndpointDevices = { ...epSpec('a1b2c3d4e5f6aa55', net, '02:42:c0:a8:06:05'), macvlanOn: net.vxlan };
+    const veth = epSpec('a1b2c3d4e5f6aa55', bridged, '02:42:c0:a8:06:05');
+    const ep = asMacvlanEndpoint(veth, net.vxlan);
     await dp.ensureEndpoint(ep);
     links = await byName(dp);
-    t.notOk(links.has(ep.hostIf), 'no host end');
+    t.notOk(links.has(veth.hostIf), 'no host end');
     const ctr = links.get(ep.containerIf);
     t.match(ctr, { kind: 'macvlan', lower: net.vxlan, macvlanMode: 4, macvlanBcCutoff: -1, up: false, mtu: net.mtu, mac: ep.mac });
     before = await dp.listOwnedLinks();
@@ -308,7 +312,7 @@ const linksContract = (t: Test, env: ContractEnv): void => {
     await dp.ensureNetwork(net);
     t.same(await dp.listOwnedLinks(), before, 'ensuring the network leaves it alone');
 
-    const stray = { ...epSpec('0badc0de0badc0d1', net, '02:42:c0:a8:06:07'), macvlanOn: net.vxlan };
+    const stray = asMacvlanEndpoint(epSpec('0badc0de0badc0d1', bridged, '02:42:c0:a8:06:07'), net.vxlan);
     await env.addVethPair(stray.containerIf, 'tsjunk650');
     await dp.ensureEndpoint(stray);
     links = await byName(dp);
@@ -322,7 +326,7 @@ const linksContract = (t: Test, env: ContractEnv): void => {
   t.test('macvlan mode: switching a network between the layouts replaces the devices', async (t) => {
     const ul = await dp.resolveUnderlay(UNDERLAY);
     const bridged = netSpec(0x660, 4789, ul, env);
-    const macvlan: NetworkDevices = { ...bridged, mode: 'macvlan' };
+    const macvlan = asMacvlan(bridged);
     await dp.ensureNetwork(bridged);
     await dp.ensureNetwork(macvlan);
     let links = await byName(dp);
@@ -338,11 +342,11 @@ const linksContract = (t: Test, env: ContractEnv): void => {
   t.test('macvlan mode: an endpoint needs the VXLAN device', async (t) => {
     const ul = await dp.resolveUnderlay(UNDERLAY);
     const net = netSpec(0x670, 4789, ul, env);
-    await t.rejects(dp.ensureEndpoint({ ...epSpec('abcdefabcdef', net, '02:42:c0:a8:00:08'), macvlanOn: net.vxlan }), {
+    await t.rejects(dp.ensureEndpoint(asMacvlanEndpoint(epSpec('abcdefabcdef', net, '02:42:c0:a8:00:08'), net.vxlan)), {
       code: 'KERNEL_FAILURE',
       message: `ensure endpoint tscabcdefabcde: vxlan device ${net.vxlan} does not exist`,
     });
-    await t.rejects(dp.ensureEndpoint({ ...epSpec('abcdefabcdef', net, '02:42:c0:a8:00:08'), macvlanOn: 'eth0' }), { code: 'INVALID_OPTION' });
+    await t.rejects(dp.ensureEndpoint(asMacvlanEndpoint(epSpec('abcdefabcdef', net, '02:42:c0:a8:00:08'), 'eth0')), { code: 'INVALID_OPTION' });
     t.same(await dp.listOwnedLinks(), []);
   });
 

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
 import { IptablesFirewall, RESOLVER_COMMENT, runCommand } from '../../../src/dataplane/iptables-firewall.js';
-import type { EndpointDevices, NetworkDevices, TableRoute } from '../../../src/dataplane/dataplane.js';
+import type { BridgeNetworkDevices, EndpointDevices, TableRoute } from '../../../src/dataplane/dataplane.js';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from '../../../src/dataplane/names.js';
 import { ip, ipOut, PRIORITY, R, realKernelOptions, TABLE, UNDERLAY } from './harness.js';
 import { RemoteDataplane } from './remote-dataplane.js';
@@ -91,7 +91,8 @@ const resolverPath = async (t: Test): Promise<void> => {
 
   dp = new RemoteDataplane(HOST);
   const ul = await dp.call('resolveUnderlay', UNDERLAY);
-  const net: NetworkDevices = {
+  const net: BridgeNetworkDevices = {
+    layout: 'bridge',
     vni: VNI,
     bridge: bridgeName(VNI),
     vxlan: vxlanName(VNI),
@@ -103,6 +104,7 @@ const resolverPath = async (t: Test): Promise<void> => {
   t.equal(net.bridge, 'tsbr-000abc');
   await dp.call('ensureNetwork', net);
   const ep: EndpointDevices = {
+    layout: 'bridge',
     hostIf: hostIfName(`rs${id}000`),
     containerIf: containerIfName(`rs${id}000`),
     bridge: net.bridge,

@@ -3,14 +3,14 @@
  * the routes of its table (fake and real adapter: harness.ts).
  */
 import type { Test } from 'tap';
-import type { NetworkDevices, TableRoute } from '../../../src/dataplane/dataplane.js';
+import type { BridgeNetworkDevices, TableRoute } from '../../../src/dataplane/dataplane.js';
 import { bridgeName } from '../../../src/dataplane/names.js';
 import { byName, type ContractEnv, epSpec, netSpec, PRIORITY, R, R6, runDataplaneContract, TABLE, UNDERLAY } from './harness.js';
 
 const routingContract = (t: Test, env: ContractEnv): void => {
   const { dp } = env;
 
-  const network = async (vni: number): Promise<NetworkDevices> => {
+  const network = async (vni: number): Promise<BridgeNetworkDevices> => {
     const ul = await dp.resolveUnderlay(UNDERLAY);
     const spec = netSpec(vni, 4789, ul, env);
     await dp.ensureNetwork(spec);
