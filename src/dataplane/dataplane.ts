@@ -123,6 +123,9 @@ export interface ObservedLink {
     group?: string;
     learning: boolean;
     proxy: boolean;
+    /** Set (true) only when on: we create devices with both off. */
+    l2miss?: boolean;
+    l3miss?: boolean;
   };
   /**
    * Bare IPs configured on the link (IPv4 before IPv6, each numerically),
@@ -144,6 +147,12 @@ export interface TableRoute {
   dev: string;
   src?: string;
 }
+
+/**
+ * The all-zero MAC: an FDB entry for it is a head-end replication entry
+ * (broadcast, multicast and unknown-unicast frames are copied to its dsts).
+ */
+export const FLOOD_MAC = '00:00:00:00:00:00';
 
 /**
  * A static FDB entry on a VXLAN device: frames for `mac` are encapsulated to

@@ -3,10 +3,10 @@
  * a unicast MAC has one dst (a new one replaces it), the all-zero MAC
  * collects dsts; calls on a missing device are KERNEL_FAILURE.
  */
-import type { FdbEntry, Forwarding, ForwardingFailure, NeighEntry } from './dataplane.js';
+import { type FdbEntry, FLOOD_MAC, type Forwarding, type ForwardingFailure, type NeighEntry } from './dataplane.js';
 import type { FakeKernel, FakeLink } from './fake-kernel.js';
 import { canonicalIp } from './netlink/addr.js';
-import { checkFdbEntry, checkForwardingDevice, checkNeighEntry, sortForwarding, ZERO_MAC } from './spec.js';
+import { checkFdbEntry, checkForwardingDevice, checkNeighEntry, sortForwarding } from './spec.js';
 
 /** A fake VXLAN device's entries, as the kernel would list them. */
 const forwardingOf = (dev: FakeLink): Forwarding => {
@@ -51,8 +51,8 @@ export class FakeForwarding {
     const entry = checkFdbEntry(vxlan, input, localFamily(dev));
     dev.fdb ??= new Map();
     const dsts = dev.fdb.get(entry.mac) ?? new Set<string>();
-    if (dsts.has(entry.dst) && (entry.mac === ZERO_MAC || dsts.size === 1)) return;
-    if (entry.mac !== ZERO_MAC) {
+    if (dsts.has(entry.dst) && (entry.mac === FLOOD_MAC || dsts.size === 1)) return;
+    if (entry.mac !== FLOOD_MAC) {
       for (const old of dsts) this.k.calls.push(`removeFdb ${vxlan} ${entry.mac} ${old}`);
       dsts.clear(); // replace: a unicast MAC has one dst
     }

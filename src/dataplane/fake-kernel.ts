@@ -9,7 +9,8 @@ import type { TableRoute, Underlay } from './dataplane.js';
 import { canonicalIp } from './netlink/addr.js';
 import { KernelError, kernelFailure } from './netlink/kernel-error.js';
 import type { VxlanState } from './netlink/link-message.js';
-import { checkForwardingDevice, maxVxlanMtu } from './spec.js';
+import { checkForwardingDevice } from './spec.js';
+import { maxVxlanMtu } from './vxlan-mtu.js';
 
 export interface FakeLink {
   name: string;

@@ -12,7 +12,8 @@ import type { VxlanState } from './netlink/link-message.js';
 import { MACVLAN_BC_INLINE, MACVLAN_MODE_BRIDGE } from './netlink/linux.js';
 import { isValidIfname, OWNED_PREFIX } from './names.js';
 import { sortAddresses } from './routing-spec.js';
-import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu, describeVxlanChanges, vxlanChanges, vxlanIncompat } from './spec.js';
+import { checkEndpointSpec, checkNetworkSpec, checkVxlanMtu } from './spec.js';
+import { describeVxlanChanges, vxlanChanges, vxlanIncompat } from './vxlan-compat.js';
 
 const invalid = (message: string): TsoverlayError => new TsoverlayError('INVALID_OPTION', message);
 
@@ -57,11 +58,13 @@ export class FakeLinks {
         }
         if (l.addresses && l.addresses.size > 0) o.addresses = sortAddresses([...l.addresses]);
         if (l.vxlan) {
-          const { vni, port, local, link, group, learning, proxy } = l.vxlan;
+          const { vni, port, local, link, group, learning, proxy, l2miss, l3miss } = l.vxlan;
           o.vxlan = { vni, port, learning, proxy };
           if (local !== undefined) o.vxlan.local = local;
           if (link !== undefined) o.vxlan.link = link;
           if (group !== undefined) o.vxlan.group = group;
+          if (l2miss) o.vxlan.l2miss = true;
+          if (l3miss) o.vxlan.l3miss = true;
         }
         return o;
       });

@@ -7,7 +7,7 @@
  *
  * - The VXLAN device is created with `learning off`, `proxy on` and
  *   `l2miss`/`l3miss` off (netlink-forwarding.ts explains why); what the
- *   kernel cannot change on a running device (vxlanIncompat in spec.ts)
+ *   kernel cannot change on a running device (vxlanIncompat in vxlan-compat.ts)
  *   makes a recreate, what it can (vxlanChanges) one RTM_NEWLINK in place.
  * - IFLA_LINKINFO and VETH_INFO_PEER are raw buffers in the package: we
  *   encode them with `AttrStream`; `IFLA_VXLAN_PORT` is big-endian.
@@ -22,7 +22,7 @@ import type { Exec } from './netlink/lane.js';
 import type { KernelLink, VxlanState } from './netlink/link-message.js';
 import { type LinkQueries, linkinfo, u32 } from './netlink/link-queries.js';
 import { IFLA_MACVLAN_BC_CUTOFF, MACVLAN_BC_INLINE, MACVLAN_MODE_BRIDGE, NLM_F_CREATE, NLM_F_EXCL } from './netlink/linux.js';
-import { describeVxlanChanges, vxlanChanges, vxlanIncompat } from './spec.js';
+import { describeVxlanChanges, vxlanChanges, vxlanIncompat } from './vxlan-compat.js';
 
 /**
  * Every macvlan we create: bridge mode, and broadcasts delivered inline for
@@ -67,12 +67,12 @@ export class DeviceWriter {
       const found = await this.links.findLink(spec.bridge);
       if (found?.kind === 'bridge') return found;
       if (found) {
-        this.log.warn({ device: spec.bridge, reason: `kind is ${found.kind || 'none'}, want bridge` }, 'recreating incompatible device');
+        this.log.warn({ ifname: spec.bridge, reason: `kind is ${found.kind || 'none'}, want bridge` }, 'recreating incompatible device');
         await this.removeLink(spec.bridge);
       }
       try {
         await this.create('create bridge', { ifname: spec.bridge, mtu: spec.mtu, linkinfo: linkinfo('bridge') });
-        this.log.info({ device: spec.bridge, mtu: spec.mtu }, 'created bridge');
+        this.log.info({ ifname: spec.bridge, mtu: spec.mtu }, 'created bridge');
       } catch (e) {
         if (errnoOf(e) !== 'EEXIST' || attempt > 1) throw e; // lost a race: read it again
       }
@@ -93,7 +93,7 @@ export class DeviceWriter {
       try {
         await this.createVxlan(spec, bridgeIndex);
         this.log.info(
-          { device: spec.vxlan, vni: spec.vni, port: spec.port, local: spec.local, ...(spec.group === undefined ? {} : { group: spec.group }) },
+          { ifname: spec.vxlan, vni: spec.vni, port: spec.port, local: spec.local, ...(spec.group === undefined ? {} : { group: spec.group }) },
           'created vxlan device',
         );
         return { created: true };
@@ -112,7 +112,7 @@ export class DeviceWriter {
             await this.converge(found, { ...(bridgeIndex === undefined ? {} : { master: bridgeIndex }), mtu: spec.mtu, up: true });
             return { created: false, kept: found }; // changed in place: same index
           }
-          this.log.warn({ device: spec.vxlan, reason }, 'recreating incompatible vxlan device');
+          this.log.warn({ ifname: spec.vxlan, reason }, 'recreating incompatible vxlan device');
           await this.removeLink(spec.vxlan);
           continue;
         }
@@ -149,7 +149,7 @@ export class DeviceWriter {
                 ? `macvlan mode ${found.macvlanMode ?? 'unknown'}, want bridge`
                 : '';
         if (!reason) return this.converge(found, want);
-        this.log.warn({ device: name, reason }, 'recreating incompatible device');
+        this.log.warn({ ifname: name, reason }, 'recreating incompatible device');
         await this.removeLink(name);
       }
       const mac = want.mac === undefined ? undefined : macToBytes(want.mac);
@@ -163,7 +163,7 @@ export class DeviceWriter {
       const up: rt.Link = want.up ? { flags: { up: true }, change: { up: true } } : {};
       try {
         await this.k.exec('create macvlan', name, (s, o) => s.newLink(up, attrs, { ...o, flags: NLM_F_CREATE | NLM_F_EXCL }));
-        this.log.info({ device: name, lower: lower.name, mtu: want.mtu }, 'created macvlan');
+        this.log.info({ ifname: name, lower: lower.name, mtu: want.mtu }, 'created macvlan');
         return;
       } catch (e) {
         if (errnoOf(e) !== 'EEXIST' || attempt > 1) throw e; // lost a race: converge the winner's
@@ -186,7 +186,7 @@ export class DeviceWriter {
       ...(change.link === undefined ? {} : { link: change.link }),
       ...(change.learningOff ? { learning: 0 } : {}),
     });
-    this.log.info({ device: link.name, vni: spec.vni, changes: what }, 'changing vxlan device in place');
+    this.log.info({ ifname: link.name, vni: spec.vni, changes: what }, 'changing vxlan device in place');
     // RTM_NEWLINK on an existing device (no NLM_F_CREATE): only it reaches the
     // kind's changelink; an RTM_SETLINK ignores IFLA_INFO_DATA.
     await this.k.exec('change vxlan', link.name, (s, o) => s.newLink({ index: link.index }, { linkinfo: linkinfo('vxlan', data) }, o));
@@ -233,7 +233,7 @@ export class DeviceWriter {
       master: bridgeIndex,
       linkinfo: linkinfo('veth', ifla.formatVethInfo({ peer: Buffer.concat(peer.bufs) })),
     });
-    this.log.info({ device: spec.hostIf, peer: spec.containerIf, bridge: spec.bridge }, 'created veth pair');
+    this.log.info({ ifname: spec.hostIf, peer: spec.containerIf, bridge: spec.bridge }, 'created veth pair');
   }
 
 
@@ -265,7 +265,7 @@ export class DeviceWriter {
     const up = want.up === true && !link.up;
     if (up) changes.push('up');
     if (changes.length === 0) return;
-    this.log.debug({ device: link.name, changes }, 'converging device');
+    this.log.debug({ ifname: link.name, changes }, 'converging device');
     await this.k.exec('set link', link.name, (s, o) =>
       s.setLink({ index: link.index, ...(up ? { flags: { up: true }, change: { up: true } } : {}) }, attrs, o),
     );
@@ -276,7 +276,7 @@ export class DeviceWriter {
     this.forget(name);
     try {
       await this.k.exec('delete link', name, (s, o) => s.delLink({}, { ifname: name }, o));
-      this.log.info({ device: name }, 'deleted device');
+      this.log.info({ ifname: name }, 'deleted device');
       return true;
     } catch (e) {
       if (errnoOf(e) === 'ENODEV') return false;

@@ -46,13 +46,13 @@
 import { AttrStream, type RequestOptions, type RtNetlinkSocket, rt } from 'netlink';
 import { TsoverlayError } from '../errors.js';
 import { canonicalIp, ipToBytes, macToBytes } from './netlink/addr.js';
-import type { FdbEntry, Forwarding, ForwardingFailure, NeighEntry } from './dataplane.js';
+import { type FdbEntry, FLOOD_MAC, type Forwarding, type ForwardingFailure, type NeighEntry } from './dataplane.js';
 import { errnoOf, kernelFailure } from './netlink/kernel-error.js';
 import { neighBody, type NeighRequest, sendNeighRequests } from './netlink/neigh-batch.js';
 import type { Exec, TimedOptions } from './netlink/lane.js';
 import { parseFdb, parseNeigh } from './netlink/neigh-message.js';
 import { rawAnswers } from './netlink/raw-answers.js';
-import { checkFdbEntry, checkForwardingDevice, checkNeighEntry, sortForwarding, ZERO_MAC } from './spec.js';
+import { checkFdbEntry, checkForwardingDevice, checkNeighEntry, sortForwarding } from './spec.js';
 import { AF_BRIDGE, AF_INET, AF_INET6, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NTF_SELF, RTM_GETNEIGH, RTM_NEWNEIGH } from './netlink/linux.js';
 
 /** How long a forwarding call trusts the ifindex an earlier one looked up. */
@@ -160,14 +160,14 @@ export class NetlinkForwarding {
     checkForwardingDevice(vxlan);
     const entry = checkFdbEntry(vxlan, input, undefined);
     // The all-zero MAC's check is a dump: see listForwarding.
-    return this.withVxlan('delete fdb', vxlan, { fresh: entry.mac === ZERO_MAC }, async (dev) => {
+    return this.withVxlan('delete fdb', vxlan, { fresh: entry.mac === FLOOD_MAC }, async (dev) => {
       if (dev.family !== undefined && canonicalIp(entry.dst)?.family !== dev.family) return false; // cannot exist
       // The kernel acks a delete of an existing MAC with another dst without
       // deleting anything: look first. The all-zero MAC has several dsts and a
       // single GET shows only the first, so that one takes a (filtered) dump;
       // it changes once per remote node, not per container.
       const present =
-        entry.mac === ZERO_MAC
+        entry.mac === FLOOD_MAC
           ? (await this.dumpFdb(dev)).some(([, e]) => e.mac === entry.mac && e.dst === entry.dst)
           : (await this.getFdb(dev, entry.mac))?.dst === entry.dst;
       if (!present) return false;
@@ -382,7 +382,7 @@ const fdbWrite = (index: number, entry: FdbEntry): EntryWrite => ({
   operation: 'add fdb',
   detail: `${entry.mac} dst ${entry.dst}`,
   request: {
-    flags: NLM_F_CREATE | (entry.mac === ZERO_MAC ? NLM_F_APPEND : NLM_F_REPLACE),
+    flags: NLM_F_CREATE | (entry.mac === FLOOD_MAC ? NLM_F_APPEND : NLM_F_REPLACE),
     body: neighBody(AF_BRIDGE, index, NTF_SELF, bytes(ipToBytes(entry.dst)), bytes(macToBytes(entry.mac))),
   },
 });

@@ -136,7 +136,7 @@ export class NetlinkLinks {
     for (let attempt = 1; ; attempt++) {
       let host = await this.q.findLink(spec.hostIf);
       if (host && host.kind !== 'veth') {
-        this.log.warn({ device: spec.hostIf, reason: `kind is ${host.kind || 'none'}, want veth` }, 'recreating incompatible device');
+        this.log.warn({ ifname: spec.hostIf, reason: `kind is ${host.kind || 'none'}, want veth` }, 'recreating incompatible device');
         await this.w.removeLink(spec.hostIf);
         host = undefined;
       }
@@ -149,7 +149,7 @@ export class NetlinkLinks {
       }
       const orphan = await this.q.findLink(spec.containerIf);
       if (orphan) {
-        this.log.info({ device: spec.containerIf }, 'removing container end left without its host end');
+        this.log.info({ ifname: spec.containerIf }, 'removing container end left without its host end');
         await this.w.removeLink(spec.containerIf);
       }
       try {
@@ -214,11 +214,13 @@ const observed = (l: KernelLink, names: Map<number, string>, addresses: string[]
   if (l.macvlanMode !== undefined) o.macvlanMode = l.macvlanMode;
   if (l.macvlanBcCutoff !== undefined) o.macvlanBcCutoff = l.macvlanBcCutoff;
   if (l.vxlan) {
-    const { vni, port, local, link, group, learning, proxy } = l.vxlan;
+    const { vni, port, local, link, group, learning, proxy, l2miss, l3miss } = l.vxlan;
     o.vxlan = { vni, port, learning, proxy };
     if (local !== undefined) o.vxlan.local = local;
     if (link !== undefined) o.vxlan.link = link;
     if (group !== undefined) o.vxlan.group = group;
+    if (l2miss) o.vxlan.l2miss = true;
+    if (l3miss) o.vxlan.l3miss = true;
   }
   if (addresses && addresses.length > 0) o.addresses = addresses;
   return o;

@@ -167,7 +167,7 @@ export class NetlinkRouting {
       if (errnoOf(e) === 'EEXIST') return; // a concurrent ensure added it first
       throw e;
     }
-    this.k.log.info({ device, address: ip.address }, 'address added');
+    this.k.log.info({ ifname: device, address: ip.address }, 'address added');
   }
 
   async ensureSourceRule(source: string, table: number, priority: number): Promise<void> {

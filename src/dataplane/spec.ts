@@ -6,15 +6,11 @@ import { TsoverlayError } from '../errors.js';
 import { canonicalIp, ipToBytes, isMulticastIp, isUnicastMac, macToBytes } from './netlink/addr.js';
 import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices } from './dataplane.js';
 import { hostDevice } from './layout.js';
+import { maxVxlanMtu } from './vxlan-mtu.js';
 import { isOwnedName, OWNED_PREFIX } from './names.js';
-import type { VxlanState } from './netlink/link-message.js';
 
 export type { VxlanState } from './netlink/link-message.js';
 
-/** VXLAN encapsulation overhead over an IPv4 underlay (outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14). */
-export const VXLAN_OVERHEAD_V4 = 50;
-/** Same over an IPv6 underlay (outer IP header 40). */
-export const VXLAN_OVERHEAD_V6 = 70;
 export const MIN_MTU = 68;
 export const MAX_MTU = 65535;
 export const MAX_VNI = 0xffffff;
@@ -107,66 +103,6 @@ export const checkEndpointSpec = (spec: EndpointDevices): EndpointDevices => {
 };
 
 /**
- * Why an existing device named `spec.vxlan` cannot be kept for `spec`
- * ('' = compatible; master, MTU, up and what `vxlanChanges` lists are
- * changed in place instead). Everything listed here needs a delete and
- * recreate: the kernel refuses to change the VNI, the port and the proxy
- * and miss flags of a device, `local` across address families, and a
- * multicast group is joined only when the device comes up.
- */
-export const vxlanIncompat = (kind: string, vx: VxlanState | undefined, spec: NetworkDevices): string => {
-  if (kind !== 'vxlan' || !vx) return `kind is ${kind || 'unknown'}, want vxlan`;
-  const reasons: string[] = [];
-  if (vx.vni !== spec.vni) reasons.push(`vni ${vx.vni}, want ${spec.vni}`);
-  if (vx.port !== spec.port) reasons.push(`port ${vx.port}, want ${spec.port}`);
-  const want = canonicalIp(spec.local);
-  const have = canonicalIp(vx.local ?? '');
-  if (have?.family !== (want?.family ?? 4)) reasons.push(`local ${vx.local ?? 'unset'}, want ${want?.address ?? spec.local}`);
-  const group = spec.group === undefined ? undefined : (canonicalIp(spec.group)?.address ?? spec.group);
-  if (vx.group !== group) reasons.push(`group ${vx.group ?? 'unset'}, want ${group ?? 'unset'}`);
-  if (!vx.proxy) reasons.push('proxy off, want on');
-  if (vx.l2miss) reasons.push('l2miss on, want off');
-  if (vx.l3miss) reasons.push('l3miss on, want off');
-  return reasons.join(', ');
-};
-
-/** What of a compatible VXLAN device differs from the spec and is changed in place. */
-export interface VxlanChange {
-  /** The new `local` (same family as the old). */
-  local?: string;
-  /** The new underlay interface index. */
-  link?: number;
-  /** Learning goes off. */
-  learningOff?: true;
-}
-
-/**
- * The in-place changes that bring a device `vxlanIncompat` accepts to the
- * spec (none: `{}`). The kernel changes these on a running device, so the
- * macvlans on it and its forwarding entries stay.
- */
-export const vxlanChanges = (vx: VxlanState, spec: NetworkDevices): VxlanChange => {
-  const out: VxlanChange = {};
-  const want = canonicalIp(spec.local)?.address ?? spec.local;
-  if (vx.local !== want) out.local = want;
-  if (vx.link !== spec.underlayIndex) out.link = spec.underlayIndex;
-  if (vx.learning) out.learningOff = true;
-  return out;
-};
-
-/** `vxlanChanges` as log text ('' = none). */
-export const describeVxlanChanges = (vx: VxlanState, c: VxlanChange): string =>
-  [
-    ...(c.local === undefined ? [] : [`local ${vx.local ?? 'unset'} -> ${c.local}`]),
-    ...(c.link === undefined ? [] : [`link ${vx.link ?? 'unset'} -> ${c.link}`]),
-    ...(c.learningOff ? ['learning on -> off'] : []),
-  ].join(', ');
-
-/** Largest VXLAN MTU the kernel accepts over an underlay of this MTU and family. */
-export const maxVxlanMtu = (underlayMtu: number, family: 4 | 6): number =>
-  underlayMtu - (family === 4 ? VXLAN_OVERHEAD_V4 : VXLAN_OVERHEAD_V6);
-
-/**
  * Refuse a VXLAN MTU the underlay cannot carry, before touching anything.
  * (At creation the kernel silently clamps IFLA_MTU to the lower device's
  * limit; on change it answers EINVAL. Neither is a useful answer.)
@@ -188,8 +124,6 @@ export const checkVxlanMtu = (spec: NetworkDevices, underlay: { name: string; mt
 };
 
 // ------------------------------------------------------------ forwarding
-
-export const ZERO_MAC = '00:00:00:00:00:00';
 
 /** The name given to a forwarding call must be one of ours (we never program foreign devices). */
 export const checkForwardingDevice = (vxlan: string): void => checkName('vxlan', vxlan);

@@ -1,7 +1,8 @@
 import t from 'tap';
 import type { Underlay } from '../dataplane/dataplane.js';
 import { type EndpointRecord, type NetworkRecord, type NodeRecord, asEndpointId, asNetworkId, asPoolId, asVni } from '../model.js';
-import { FLOOD_MAC, computeDesired } from './desired.js';
+import { FLOOD_MAC } from '../dataplane/dataplane.js';
+import { computeDesired } from './desired.js';
 import { planForwarding } from './plan.js';
 
 const underlay: Underlay = { ifname: 'eth0', ifindex: 2, address: '10.0.0.1', family: 4, mtu: 1500 };

@@ -29,6 +29,7 @@ const desired: Desired = { networks: [net], endpoints: [ep], forwarding: new Map
 
 t.test('a converged kernel needs nothing', async (t) => {
   t.same(plan(desired, [bridge(), vxlan(), host()]), []);
+  t.same(plan(desired, [bridge(), vxlan({}, { l2miss: false, l3miss: false }), host()]), [], 'miss flags read back off are no drift');
   // The container end sits in the container: nothing to do either way.
   t.same(plan(desired, [bridge(), vxlan(), host(), { name: ep.containerIf, index: 13, kind: 'veth', mtu: 1450, up: false }]), []);
 });
@@ -46,6 +47,10 @@ t.test('missing or drifted network devices are ensured, with a reason', async (t
     [[bridge(), vxlan({}, { proxy: false }), host()], /proxy off/],
     [[bridge(), vxlan({}, {}, true), host()], /not on tsbr-001000/],
     [[bridge(), vxlan({ kind: 'dummy' }), host()], /not a vxlan/],
+    [[bridge(), vxlan({}, { l2miss: true }), host()], /has l2miss on/],
+    [[bridge(), vxlan({}, { l3miss: true }), host()], /has l3miss on/],
+    [[bridge(), vxlan({}, { link: 3 }), host()], /underlay link 3 != 2/],
+    [[bridge(), vxlan({}, { group: '239.1.1.1' }), host()], /group 239.1.1.1 != unset/],
   ];
   for (const [observed, reason] of cases) {
     const actions = plan(desired, observed);

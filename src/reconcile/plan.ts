@@ -16,6 +16,7 @@ import type {
   TableRoute,
 } from '../dataplane/dataplane.js';
 import { hostDevice, hostDeviceMac } from '../dataplane/layout.js';
+import { type VxlanDifference, vxlanDifferences } from '../dataplane/vxlan-compat.js';
 import { MACVLAN_MODE_BRIDGE } from '../dataplane/netlink/linux.js';
 import { parseOwnedName } from '../dataplane/names.js';
 import { canonicalIp } from '../net/ip.js';
@@ -63,18 +64,32 @@ const deviceDrift = (spec: NetworkDevices, dev: ObservedLink): string => {
   return '';
 };
 
-/** The VXLAN device, on the bridge `master` (undefined: on none, the macvlan layout). */
+/** A difference (vxlan-compat.ts) as the planner words it. */
+const driftText = (name: string, d: VxlanDifference): string => {
+  switch (d.what) {
+    case 'kind':
+      return `${name} is a ${d.have}, not a vxlan`;
+    case 'link':
+      return `${name} underlay link ${d.have} != ${d.want}`;
+    case 'learning':
+    case 'proxy':
+    case 'l2miss':
+    case 'l3miss':
+      return `${name} has ${d.what} ${d.have}`;
+    default:
+      return `${name} ${d.what} ${d.have} != ${d.want}`;
+  }
+};
+
+/**
+ * The VXLAN device, on the bridge `master` (undefined: on none, the macvlan
+ * layout). Its VXLAN settings are compared by the adapter's own rules
+ * (`vxlanDifferences`): whatever the adapter would change or recreate is drift.
+ */
 const vxlanDrift = (spec: NetworkDevices, vxlan: ObservedLink | undefined, master: string | undefined): string => {
   if (!vxlan) return `vxlan ${spec.vxlan} missing`;
-  const vx = vxlan.vxlan;
-  if (vxlan.kind !== 'vxlan' || !vx) return `${spec.vxlan} is a ${vxlan.kind}, not a vxlan`;
-  if (vx.vni !== spec.vni) return `${spec.vxlan} vni ${vx.vni} != ${spec.vni}`;
-  if (vx.port !== spec.port) return `${spec.vxlan} port ${vx.port} != ${spec.port}`;
-  if (canonicalIp(vx.local ?? '') !== canonicalIp(spec.local)) return `${spec.vxlan} local ${vx.local ?? 'unset'} != ${spec.local}`;
-  if (vx.link !== undefined && vx.link !== spec.underlayIndex) return `${spec.vxlan} underlay link ${vx.link} != ${spec.underlayIndex}`;
-  if (canonicalIp(vx.group ?? '') !== canonicalIp(spec.group ?? '')) return `${spec.vxlan} group ${vx.group ?? 'unset'} != ${spec.group ?? 'unset'}`;
-  if (vx.learning) return `${spec.vxlan} has learning on`;
-  if (!vx.proxy) return `${spec.vxlan} has proxy off`;
+  const [first] = vxlanDifferences(vxlan.kind, vxlan.vxlan, spec);
+  if (first) return driftText(spec.vxlan, first);
   if (vxlan.mtu !== spec.mtu) return `${spec.vxlan} mtu ${vxlan.mtu} != ${spec.mtu}`;
   if (master === undefined && vxlan.master !== undefined) return `${spec.vxlan} is on ${vxlan.master}, want no bridge`;
   if (master !== undefined && vxlan.master !== master) return `${spec.vxlan} not on ${master}`;

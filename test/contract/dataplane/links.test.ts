@@ -377,11 +377,11 @@ runDataplaneContract(import.meta.url, linksContract, {
       const warnings = logged.filter((l) => l.level === 'warn');
       t.match(
         warnings.find((l) => l.msg === 'recreating incompatible vxlan device'),
-        { obj: { device: vxlanName(0x100), reason: 'vni 256, want 257' } },
+        { obj: { ifname: vxlanName(0x100), reason: 'vni 256, want 257' } },
       );
       t.match(
         warnings.find((l) => l.msg === 'recreating incompatible device'),
-        { obj: { device: bridgeName(0x300), reason: 'kind is veth, want bridge' } },
+        { obj: { ifname: bridgeName(0x300), reason: 'kind is veth, want bridge' } },
       );
       t.ok(logged.some((l) => l.msg === 'created veth pair'), 'creations are logged at info');
     });
