@@ -1,7 +1,7 @@
 /**
- * The resolver's kernel setup, over rtnetlink: part of `NetlinkDataplane`
- * (kept in its own file for size; every request goes through the adapter's
- * one request queue, see `exec` there).
+ * The resolver's kernel setup, over rtnetlink: the routing concern of
+ * `NetlinkDataplane` (every request goes through the adapter's request
+ * queue, netlink/lane.ts).
  *
  * How it works
  * Every node runs a DNS resolver on a link-local address R (default
@@ -71,7 +71,16 @@ import {
   sortAddresses,
   sortTableRoutes,
 } from './routing-spec.js';
-import { AF_INET, AF_INET6, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE } from './netlink/linux.js';
+import {
+  AF_INET,
+  AF_INET6,
+  NLM_F_CREATE,
+  NLM_F_EXCL,
+  NLM_F_REPLACE,
+  RT_SCOPE_HOST,
+  RT_SCOPE_LINK,
+  RT_SCOPE_NOWHERE,
+} from './netlink/linux.js';
 
 
 /** What the routing calls need from `NetlinkDataplane`. */

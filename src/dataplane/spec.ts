@@ -1,6 +1,7 @@
 /**
- * Validation and compatibility rules shared by `NetlinkDataplane` and
- * `FakeDataplane`, so the fake accepts and rejects exactly what the adapter does.
+ * Validation rules shared by `NetlinkDataplane` and `FakeDataplane`, so the
+ * fake accepts and rejects exactly what the adapter does (VXLAN device
+ * compatibility: vxlan-compat.ts; the MTU limit: vxlan-mtu.ts).
  */
 import { TsoverlayError } from '../errors.js';
 import { canonicalIp, ipToBytes, isMulticastIp, isUnicastMac, macToBytes } from './netlink/addr.js';

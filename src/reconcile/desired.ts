@@ -16,7 +16,16 @@
  * Entries toward a node whose membership is gone are simply not desired, so
  * the next pass removes them (node loss).
  */
-import { type EndpointDevices, type FdbEntry, FLOOD_MAC, type Forwarding, type NeighEntry, type NetworkDevices, type TableRoute, type Underlay } from '../dataplane/dataplane.js';
+import {
+  type EndpointDevices,
+  type FdbEntry,
+  FLOOD_MAC,
+  type Forwarding,
+  type NeighEntry,
+  type NetworkDevices,
+  type TableRoute,
+  type Underlay,
+} from '../dataplane/dataplane.js';
 import { hostDevice } from '../dataplane/layout.js';
 import { endpointDevices, networkDevices } from '../dataplane/record-devices.js';
 import type { EndpointRecord, NetworkRecord, NodeRecord } from '../model.js';

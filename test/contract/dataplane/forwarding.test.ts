@@ -7,7 +7,27 @@ import type { Test } from 'tap';
 import type { BridgeNetworkDevices, FdbEntry, Forwarding, NeighEntry } from '../../../src/dataplane/dataplane.js';
 import { vxlanName } from '../../../src/dataplane/names.js';
 import { sortForwarding } from '../../../src/dataplane/spec.js';
-import { BULK, byName, type ContractEnv, EMPTY, MAC_A, MAC_B, MAC_C, netSpec, nthIp, nthMac, nthPeer, PEER1, PEER2, PEER3, runDataplaneContract, UNDERLAY, V4, V6, ZERO } from './harness.js';
+import {
+  BULK,
+  byName,
+  type ContractEnv,
+  EMPTY,
+  MAC_A,
+  MAC_B,
+  MAC_C,
+  netSpec,
+  nthIp,
+  nthMac,
+  nthPeer,
+  PEER1,
+  PEER2,
+  PEER3,
+  runDataplaneContract,
+  UNDERLAY,
+  V4,
+  V6,
+  ZERO,
+} from './harness.js';
 
 const forwardingContract = (t: Test, env: ContractEnv): void => {
   const { dp } = env;

@@ -6,7 +6,23 @@
 import type { Test } from 'tap';
 import type { EndpointDevices, NetworkDevices, ObservedLink, TableRoute } from '../../../src/dataplane/dataplane.js';
 import { bridgeName, vxlanName } from '../../../src/dataplane/names.js';
-import { asMacvlan, asMacvlanEndpoint, byName, type ContractEnv, epSpec, MAC_A, MAC_RE, netSpec, PEER1, R, runDataplaneContract, TABLE, UNDERLAY, V4, V6 } from './harness.js';
+import {
+  asMacvlan,
+  asMacvlanEndpoint,
+  byName,
+  type ContractEnv,
+  epSpec,
+  MAC_A,
+  MAC_RE,
+  netSpec,
+  PEER1,
+  R,
+  runDataplaneContract,
+  TABLE,
+  UNDERLAY,
+  V4,
+  V6,
+} from './harness.js';
 
 const linksContract = (t: Test, env: ContractEnv): void => {
   const { dp } = env;
