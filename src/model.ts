@@ -28,7 +28,11 @@ export interface NetworkSubnet {
   gateway?: string;
 }
 
-/** How containers attach to a network: a veth on its bridge, or a macvlan on its VXLAN device. */
+/**
+ * How containers attach to a network (its layout): a macvlan on its VXLAN
+ * device (the default for new networks, `--default-mode`), or a veth on its
+ * bridge. `-o tsoverlay.mode=…` names it, hence "mode".
+ */
 export const NETWORK_MODES = ['bridge', 'macvlan'] as const;
 export type NetworkMode = (typeof NETWORK_MODES)[number];
 
@@ -51,9 +55,12 @@ export interface NetworkRecord {
   /** BUM traffic goes to this multicast group instead of head-end replication. */
   multicast?: string;
   /**
-   * How containers attach: absent = a veth on the network's bridge (the
-   * default); 'macvlan' = a macvlan on the VXLAN device, no bridge. Fixed at
-   * creation (`-o tsoverlay.mode=macvlan`), the same on every node.
+   * The layout as stored (the on-disk field, kept as written since the
+   * bridge layout came first): 'macvlan' = a macvlan on the VXLAN device, no
+   * bridge; absent = a veth on the network's bridge. Read it with
+   * `networkLayout`, write it with `storedLayout`; nothing else looks at it.
+   * Fixed at creation (`-o tsoverlay.mode`, else the node's
+   * `--default-mode`, macvlan unless set), the same on every node.
    */
   mode?: 'macvlan';
   /** MTU of the bridge, VXLAN device and every endpoint of this network. */
@@ -67,6 +74,23 @@ export interface NetworkRecord {
   createdBy: string;
   createdAt: string;
 }
+
+/** The layout of a stored network (decodes `NetworkRecord.mode`). */
+export const networkLayout = (net: Pick<NetworkRecord, 'mode'>): NetworkMode => net.mode ?? 'bridge';
+
+/** The stored form of a layout, to spread into a new `NetworkRecord`. */
+export const storedLayout = (layout: NetworkMode): Pick<NetworkRecord, 'mode'> => {
+  switch (layout) {
+    case 'macvlan':
+      return { mode: 'macvlan' };
+    case 'bridge':
+      return {};
+    default: {
+      const never: never = layout;
+      throw new Error(`unknown layout ${String(never)}`);
+    }
+  }
+};
 
 export type AddressSpace = 'tsoverlay-local' | 'tsoverlay-global';
 export const LOCAL_SPACE: AddressSpace = 'tsoverlay-local';

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { type Adapters, openAdapters } from './adapters.js';
 import type { Config } from './config.js';
 import type { Dataplane } from './dataplane/dataplane.js';
-import { IptablesFirewall } from './dataplane/firewall.js';
+import { IptablesFirewall } from './dataplane/iptables-firewall.js';
 import { isTsoverlayError } from './errors.js';
 import { type StopSignals, type StopStep, listenForStop, openSocket, removeSocket, stopInOrder } from './lifecycle.js';
 import { type App, createApp } from './main.js';

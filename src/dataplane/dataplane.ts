@@ -17,16 +17,9 @@ export interface Underlay {
   mtu: number;
 }
 
-/**
- * A network's devices: a Linux bridge with one VXLAN device enslaved to it;
- * or, in macvlan mode, the VXLAN device alone with the host's own macvlan on
- * it (named `bridge`: the resolver's address and routes live on it as on a
- * bridge).
- */
-export interface NetworkDevices {
+/** What every network has, whatever its layout: the VXLAN device. */
+interface NetworkVxlan {
   vni: number;
-  /** The bridge; in macvlan mode the host's macvlan (bridge mode) on the VXLAN device. */
-  bridge: string;
   vxlan: string;
   /** UDP destination port of the VXLAN device. */
   port: number;
@@ -43,6 +36,15 @@ export interface NetworkDevices {
    * (and so drops its forwarding entries).
    */
   group?: string;
+}
+
+/**
+ * The bridge layout: a Linux bridge with the VXLAN device enslaved to it;
+ * endpoints are veth pairs whose host end is a port of the bridge.
+ */
+export interface BridgeNetworkDevices extends NetworkVxlan {
+  layout: 'bridge';
+  bridge: string;
   /**
    * Fixed MAC of the bridge. Without one a Linux bridge takes the lowest MAC
    * of its ports and changes it when that port leaves; containers that cached
@@ -50,30 +52,51 @@ export interface NetworkDevices {
    * until their ARP entry expires.
    */
   bridgeMac?: string;
-  /**
-   * 'macvlan': containers attach as macvlans on the VXLAN device and there is
-   * no bridge. The VXLAN device cannot be a bridge port then (one receive
-   * handler per device). Absent: the bridge layout.
-   */
-  mode?: 'macvlan';
 }
 
 /**
- * An endpoint's veth pair: host end on the bridge, container end handed to
- * Docker. In macvlan mode (`macvlanOn` set) the endpoint is the container end
- * alone, a macvlan in bridge mode on that VXLAN device; `hostIf` and `bridge`
- * are not used.
+ * The macvlan layout (the default for new networks): no bridge. The VXLAN
+ * device alone, with the host's own macvlan (bridge mode) on it, where the
+ * resolver's address and routes live as they do on a bridge; endpoints are
+ * macvlans on the VXLAN device. (The VXLAN device cannot be a bridge port
+ * then: one receive handler per device.)
  */
-export interface EndpointDevices {
-  hostIf: string;
+export interface MacvlanNetworkDevices extends NetworkVxlan {
+  layout: 'macvlan';
+  hostMacvlan: string;
+  /** Fixed MAC of the host macvlan (see `BridgeNetworkDevices.bridgeMac`). */
+  hostMacvlanMac?: string;
+}
+
+/** A network's devices, per layout. */
+export type NetworkDevices = BridgeNetworkDevices | MacvlanNetworkDevices;
+export type NetworkLayout = NetworkDevices['layout'];
+
+/** What every endpoint has: the interface handed to Docker. */
+interface EndpointContainerEnd {
+  /** The interface Docker moves into the sandbox. */
   containerIf: string;
-  bridge: string;
   mtu: number;
   /** MAC of the container end, lower-case colon form. */
   mac: string;
-  /** The network's VXLAN device, in macvlan mode. */
-  macvlanOn?: string;
 }
+
+/** Bridge layout: a veth pair, host end on the bridge, container end handed to Docker. */
+export interface VethEndpointDevices extends EndpointContainerEnd {
+  layout: 'bridge';
+  hostIf: string;
+  bridge: string;
+}
+
+/** Macvlan layout: the container end alone, a macvlan in bridge mode on the network's VXLAN device. */
+export interface MacvlanEndpointDevices extends EndpointContainerEnd {
+  layout: 'macvlan';
+  /** The network's VXLAN device (the macvlan's lower device). */
+  vxlan: string;
+}
+
+/** An endpoint's devices, per layout. */
+export type EndpointDevices = VethEndpointDevices | MacvlanEndpointDevices;
 
 /** A link we own (name carries our prefix), as read back from the kernel. */
 export interface ObservedLink {
@@ -100,6 +123,9 @@ export interface ObservedLink {
     group?: string;
     learning: boolean;
     proxy: boolean;
+    /** Set (true) only when on: we create devices with both off. */
+    l2miss?: boolean;
+    l3miss?: boolean;
   };
   /**
    * Bare IPs configured on the link (IPv4 before IPv6, each numerically),
@@ -121,6 +147,12 @@ export interface TableRoute {
   dev: string;
   src?: string;
 }
+
+/**
+ * The all-zero MAC: an FDB entry for it is a head-end replication entry
+ * (broadcast, multicast and unknown-unicast frames are copied to its dsts).
+ */
+export const FLOOD_MAC = '00:00:00:00:00:00';
 
 /**
  * A static FDB entry on a VXLAN device: frames for `mac` are encapsulated to
@@ -162,19 +194,21 @@ export interface Dataplane {
   /** Every link whose name starts with the tsoverlay prefix. */
   listOwnedLinks(): Promise<ObservedLink[]>;
   /**
-   * Ensure the bridge and the VXLAN device exist with exactly these attributes,
-   * the VXLAN is enslaved to the bridge, both have the MTU and are up.
-   * Incompatible existing devices (other VNI/port/local) are recreated.
+   * Ensure the network's devices exist with exactly these attributes, all
+   * with the MTU and up. Bridge layout: the bridge and the VXLAN device
+   * enslaved to it; macvlan layout: the VXLAN device on no bridge and the
+   * host macvlan on it. Incompatible existing devices (other VNI/port/local,
+   * another layout's device under a name) are recreated.
    * True if the VXLAN device was created by this call: it has no forwarding
    * entries yet.
    */
   ensureNetwork(spec: NetworkDevices): Promise<boolean>;
   /**
-   * Ensure the veth pair exists; host end enslaved to the bridge, up, with the
-   * MTU; container end with the MTU and MAC (left down; Docker brings it up).
-   * If only the host end exists (the container end was moved into a sandbox),
-   * only the host end is converged.
-   * In macvlan mode: ensure the container end is a macvlan (bridge mode) on
+   * Bridge layout: ensure the veth pair exists; host end enslaved to the
+   * bridge, up, with the MTU; container end with the MTU and MAC (left down;
+   * Docker brings it up). If only the host end exists (the container end was
+   * moved into a sandbox), only the host end is converged.
+   * Macvlan layout: ensure the container end is a macvlan (bridge mode) on
    * the VXLAN device with the MTU and MAC, left down. Call it only while the
    * endpoint is not in a container: a missing device is created.
    */
@@ -222,7 +256,8 @@ export interface Dataplane {
   // Local resolver (see netlink-routing.ts for why each piece exists).
 
   /**
-   * Ensure `address`/32 (or /128) is on the bridge (IPv4 with scope link,
+   * Ensure `address`/32 (or /128) is on the network's host device, the
+   * bridge or the host macvlan (`hostDevice` in layout.ts) (IPv4 with scope link,
    * IPv6 without DAD and without a prefix route). The same address may be on
    * several bridges. `bridge` must be ours (INVALID_OPTION); a missing device
    * or one that is neither a bridge nor a macvlan (a macvlan-mode network's

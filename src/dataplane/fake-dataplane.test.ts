@@ -1,10 +1,11 @@
 import t from 'tap';
 import { TsoverlayError } from '../errors.js';
-import type { EndpointDevices, NetworkDevices } from './dataplane.js';
+import type { BridgeNetworkDevices, VethEndpointDevices } from './dataplane.js';
 import { DEFAULT_FAKE_UNDERLAY, FakeDataplane, type FakeFailPoint } from './fake-dataplane.js';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from './names.js';
 
-const net = (vni: number, over: Partial<NetworkDevices> = {}): NetworkDevices => ({
+const net = (vni: number, over: Partial<BridgeNetworkDevices> = {}): BridgeNetworkDevices => ({
+  layout: 'bridge',
   vni,
   bridge: bridgeName(vni),
   vxlan: vxlanName(vni),
@@ -14,7 +15,8 @@ const net = (vni: number, over: Partial<NetworkDevices> = {}): NetworkDevices =>
   mtu: 1450,
   ...over,
 });
-const ep = (id: string, n: NetworkDevices, mac = '02:42:0a:00:00:05'): EndpointDevices => ({
+const ep = (id: string, n: BridgeNetworkDevices, mac = '02:42:0a:00:00:05'): VethEndpointDevices => ({
+  layout: 'bridge',
   hostIf: hostIfName(id),
   containerIf: containerIfName(id),
   bridge: n.bridge,

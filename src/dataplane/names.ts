@@ -4,16 +4,21 @@
  * (15 bytes + NUL).
  *
  *   tsbr-<vni:06x>   bridge of a network          (11 bytes)
+ *                    (macvlan layout: the host macvlan, same name)
  *   tsvx-<vni:06x>   VXLAN device of a network    (11 bytes)
  *   tsh<endpoint:11> host end of an endpoint veth (14 bytes)
  *   tsc<endpoint:11> container end before Docker moves and renames it
  */
+import { isValidIfname } from './netlink/ifname.js';
+
 export const OWNED_PREFIX = 'ts';
-export const IFNAME_MAX = 15;
+export { IFNAME_MAX, isValidIfname } from './netlink/ifname.js';
 
 const hex6 = (vni: number): string => vni.toString(16).padStart(6, '0');
 
 export const bridgeName = (vni: number): string => `tsbr-${hex6(vni)}`;
+/** The host's macvlan of a macvlan-layout network: the bridge's name (a network has one or the other). */
+export const hostMacvlanName = (vni: number): string => bridgeName(vni);
 export const vxlanName = (vni: number): string => `tsvx-${hex6(vni)}`;
 
 const endpointStem = (endpointId: string): string => {
@@ -35,16 +40,6 @@ export const parseOwnedName = (name: string): { kind: OwnedKind; vni?: number; s
   return undefined;
 };
 
-/**
- * True for names the kernel accepts for a device (`dev_valid_name`): 1 to 15
- * bytes, not "." or "..", no "/", ":" or whitespace.
- */
-export const isValidIfname = (name: string): boolean =>
-  name.length > 0 &&
-  Buffer.byteLength(name, 'utf8') <= IFNAME_MAX &&
-  name !== '.' &&
-  name !== '..' &&
-  !/[/:\s]/.test(name);
 
 /** True for valid device names carrying the ownership prefix. */
 export const isOwnedName = (name: string): boolean => name.startsWith(OWNED_PREFIX) && isValidIfname(name);

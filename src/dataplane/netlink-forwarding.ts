@@ -1,7 +1,9 @@
 /**
- * The VXLAN forwarding entries (FDB and neighbour), over rtnetlink: part of
- * `NetlinkDataplane` (kept in its own file for size; every request goes
- * through the adapter's one request queue, see `exec` there).
+ * The VXLAN forwarding entries (FDB and neighbour), over rtnetlink: the
+ * forwarding concern of `NetlinkDataplane` (every request goes through the
+ * adapter's request queue, netlink/lane.ts). A little over 400 lines: the
+ * add, list and delete paths share the device lookup cache and the batch
+ * writer, and splitting them would spread that cache over files.
  *
  * How it works
  * - `learning off`: the kernel must not learn remote MACs from received
@@ -30,8 +32,8 @@
  *   (else they would go to the bridge the VXLAN device is enslaved to);
  *   NDA_LLADDR = MAC, NDA_DST = remote VTEP.
  * - Adds (addFdb, addNeigh, addForwarding) are written by hand and sent many
- *   to a `sendmsg` (neigh-batch.ts); answers to reads are read by hand
- *   (neigh-message.ts); deletes and the read requests are the package's.
+ *   to a `sendmsg` (netlink/neigh-batch.ts); answers to reads are read by hand
+ *   (netlink/neigh-message.ts); deletes and the read requests are the package's.
  * - Dump filters (the package does not set NETLINK_GET_STRICT_CHK, so the
  *   kernel parses requests the legacy way): the neighbour dump takes an
  *   NDA_IFINDEX attribute; the FDB dump only filters by port when the request
@@ -45,15 +47,26 @@
  */
 import { AttrStream, type RequestOptions, type RtNetlinkSocket, rt } from 'netlink';
 import { TsoverlayError } from '../errors.js';
-import { canonicalIp, ipToBytes, macToBytes } from './addr.js';
-import type { FdbEntry, Forwarding, ForwardingFailure, NeighEntry } from './dataplane.js';
-import { errnoOf, kernelFailure } from './kernel-error.js';
-import { neighBody, type NeighRequest, sendNeighRequests } from './neigh-batch.js';
-import type { Exec, TimedOptions } from './netlink-routing.js';
-import { parseFdb, parseNeigh } from './neigh-message.js';
-import { rawAnswers } from './raw-answers.js';
-import { checkFdbEntry, checkForwardingDevice, checkNeighEntry, sortForwarding, ZERO_MAC } from './spec.js';
-import { AF_BRIDGE, AF_INET, AF_INET6, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NTF_SELF, RTM_GETNEIGH, RTM_NEWNEIGH } from './linux.js';
+import { canonicalIp, ipToBytes, macToBytes } from './netlink/addr.js';
+import { type FdbEntry, FLOOD_MAC, type Forwarding, type ForwardingFailure, type NeighEntry } from './dataplane.js';
+import { errnoOf, kernelFailure } from './netlink/kernel-error.js';
+import { neighBody, type NeighRequest, sendNeighRequests } from './netlink/neigh-batch.js';
+import type { Exec, TimedOptions } from './netlink/lane.js';
+import { parseFdb, parseNeigh } from './netlink/neigh-message.js';
+import { rawAnswers } from './netlink/raw-answers.js';
+import { checkFdbEntry, checkForwardingDevice, checkNeighEntry, sortForwarding } from './spec.js';
+import {
+  AF_BRIDGE,
+  AF_INET,
+  AF_INET6,
+  NLM_F_APPEND,
+  NLM_F_CREATE,
+  NLM_F_DUMP,
+  NLM_F_REPLACE,
+  NTF_SELF,
+  RTM_GETNEIGH,
+  RTM_NEWNEIGH,
+} from './netlink/linux.js';
 
 /** How long a forwarding call trusts the ifindex an earlier one looked up. */
 export const VXLAN_TARGET_TTL_MS = 1000;
@@ -114,7 +127,7 @@ export class NetlinkForwarding {
   /**
    * Many entries on one device: validated first (a bad entry fails alone),
    * then written as one job of the adapter's queue, many requests to a
-   * `sendmsg` (see neigh-batch.ts); the kernel's refusal of one fails that
+   * `sendmsg` (see netlink/neigh-batch.ts); the kernel's refusal of one fails that
    * entry alone.
    */
   async addForwarding(vxlan: string, want: Forwarding): Promise<ForwardingFailure[]> {
@@ -160,14 +173,14 @@ export class NetlinkForwarding {
     checkForwardingDevice(vxlan);
     const entry = checkFdbEntry(vxlan, input, undefined);
     // The all-zero MAC's check is a dump: see listForwarding.
-    return this.withVxlan('delete fdb', vxlan, { fresh: entry.mac === ZERO_MAC }, async (dev) => {
+    return this.withVxlan('delete fdb', vxlan, { fresh: entry.mac === FLOOD_MAC }, async (dev) => {
       if (dev.family !== undefined && canonicalIp(entry.dst)?.family !== dev.family) return false; // cannot exist
       // The kernel acks a delete of an existing MAC with another dst without
       // deleting anything: look first. The all-zero MAC has several dsts and a
       // single GET shows only the first, so that one takes a (filtered) dump;
       // it changes once per remote node, not per container.
       const present =
-        entry.mac === ZERO_MAC
+        entry.mac === FLOOD_MAC
           ? (await this.dumpFdb(dev)).some(([, e]) => e.mac === entry.mac && e.dst === entry.dst)
           : (await this.getFdb(dev, entry.mac))?.dst === entry.dst;
       if (!present) return false;
@@ -382,7 +395,7 @@ const fdbWrite = (index: number, entry: FdbEntry): EntryWrite => ({
   operation: 'add fdb',
   detail: `${entry.mac} dst ${entry.dst}`,
   request: {
-    flags: NLM_F_CREATE | (entry.mac === ZERO_MAC ? NLM_F_APPEND : NLM_F_REPLACE),
+    flags: NLM_F_CREATE | (entry.mac === FLOOD_MAC ? NLM_F_APPEND : NLM_F_REPLACE),
     body: neighBody(AF_BRIDGE, index, NTF_SELF, bytes(ipToBytes(entry.dst)), bytes(macToBytes(entry.mac))),
   },
 });

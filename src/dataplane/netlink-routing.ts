@@ -1,7 +1,7 @@
 /**
- * The resolver's kernel setup, over rtnetlink: part of `NetlinkDataplane`
- * (kept in its own file for size; every request goes through the adapter's
- * one request queue, see `exec` there).
+ * The resolver's kernel setup, over rtnetlink: the routing concern of
+ * `NetlinkDataplane` (every request goes through the adapter's request
+ * queue, netlink/lane.ts).
  *
  * How it works
  * Every node runs a DNS resolver on a link-local address R (default
@@ -54,12 +54,13 @@
  * - RTM_DELROUTE (IPv4) matches any scope only with RT_SCOPE_NOWHERE in the
  *   request; a missing route is ESRCH.
  */
-import type { RequestOptions, RtNetlinkSocket, rt } from 'netlink';
+import type { rt } from 'netlink';
 import { TsoverlayError } from '../errors.js';
-import { bytesToIp, ipToBytes } from './addr.js';
+import { bytesToIp, ipToBytes } from './netlink/addr.js';
 import type { TableRoute } from './dataplane.js';
-import { errnoOf } from './kernel-error.js';
+import { errnoOf } from './netlink/kernel-error.js';
 import type { Log } from '../log.js';
+import type { Exec } from './netlink/lane.js';
 import {
   checkHostAddress,
   checkRoutingDevice,
@@ -70,18 +71,17 @@ import {
   sortAddresses,
   sortTableRoutes,
 } from './routing-spec.js';
-import { AF_INET, AF_INET6, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE } from './linux.js';
+import {
+  AF_INET,
+  AF_INET6,
+  NLM_F_CREATE,
+  NLM_F_EXCL,
+  NLM_F_REPLACE,
+  RT_SCOPE_HOST,
+  RT_SCOPE_LINK,
+  RT_SCOPE_NOWHERE,
+} from './netlink/linux.js';
 
-/** The options every request gets: the adapter's timeout. */
-export type TimedOptions = RequestOptions & { timeout: number };
-
-/** The adapter's request runner: one request at a time, with timeout and error mapping. */
-export type Exec = <T>(
-  operation: string,
-  device: string,
-  fn: (s: RtNetlinkSocket, o: TimedOptions) => Promise<T>,
-  detail?: string,
-) => Promise<T>;
 
 /** What the routing calls need from `NetlinkDataplane`. */
 export interface RoutingKernel {
@@ -176,7 +176,7 @@ export class NetlinkRouting {
       if (errnoOf(e) === 'EEXIST') return; // a concurrent ensure added it first
       throw e;
     }
-    this.k.log.info({ device, address: ip.address }, 'address added');
+    this.k.log.info({ ifname: device, address: ip.address }, 'address added');
   }
 
   async ensureSourceRule(source: string, table: number, priority: number): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import { TsoverlayError } from '../errors.js';
 import { formatCidr, parseCidr, parseIpWithPrefix } from '../net/ip.js';
-import { canonicalIp, ipToBytes, isMulticastIp } from './addr.js';
+import { canonicalIp, ipToBytes, isMulticastIp } from './netlink/addr.js';
 import type { TableRoute } from './dataplane.js';
 import { isOwnedName, OWNED_PREFIX } from './names.js';
 

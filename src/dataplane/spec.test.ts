@@ -1,20 +1,19 @@
 import t from 'tap';
-import type { NetworkDevices } from './dataplane.js';
+import type { BridgeNetworkDevices } from './dataplane.js';
 import {
   checkEndpointSpec,
   checkFdbEntry,
   checkNeighEntry,
   checkNetworkSpec,
   checkVxlanMtu,
-  maxVxlanMtu,
   sortForwarding,
-  describeVxlanChanges,
   type VxlanState,
-  vxlanChanges,
-  vxlanIncompat,
 } from './spec.js';
+import { maxVxlanMtu } from './vxlan-mtu.js';
+import { describeVxlanChanges, vxlanChanges, vxlanDifferences, vxlanIncompat } from './vxlan-compat.js';
 
-const spec: NetworkDevices = {
+const spec: BridgeNetworkDevices = {
+  layout: 'bridge',
   vni: 42,
   bridge: 'tsbr-00002a',
   vxlan: 'tsvx-00002a',
@@ -37,6 +36,16 @@ t.test('vxlanIncompat explains why a device must be recreated', async (t) => {
   t.equal(vxlanIncompat('vxlan', { ...good, link: 3, local: '10.0.0.9', learning: true }, spec), '', 'changed in place instead');
   t.equal(vxlanIncompat('vxlan', { ...good, l2miss: true, l3miss: true }, spec), 'l2miss on, want off, l3miss on, want off');
   t.equal(vxlanIncompat('vxlan', { ...good, local: 'fd77::2' }, { ...spec, local: 'FD77:0::2' }), '', 'IPv6 compared canonically');
+});
+
+t.test('vxlanDifferences: one list, each difference marked in place or not', async (t) => {
+  t.same(vxlanDifferences('vxlan', good, spec), []);
+  t.same(vxlanDifferences('bridge', undefined, spec), [{ what: 'kind', have: 'bridge', want: 'vxlan', inPlace: false }]);
+  t.same(
+    vxlanDifferences('vxlan', { ...good, link: 3, local: '10.0.0.9', learning: true, l2miss: true }, spec).map((d) => `${d.what}:${d.inPlace}`),
+    ['local:true', 'link:true', 'learning:true', 'l2miss:false'],
+  );
+  t.same(vxlanDifferences('vxlan', { ...good, local: 'fd77::2' }, spec).map((d) => `${d.what}:${d.inPlace}`), ['local:false'], 'across families: recreate');
 });
 
 t.test('vxlanChanges: what is changed in place', async (t) => {
@@ -65,7 +74,7 @@ t.test('checkNetworkSpec', async (t) => {
 });
 
 t.test('checkEndpointSpec', async (t) => {
-  const ep = { hostIf: 'tsh0123456789a', containerIf: 'tsc0123456789a', bridge: 'tsbr-00002a', mtu: 1450, mac: '02:42:AC:11:00:02' };
+  const ep = { layout: 'bridge' as const, hostIf: 'tsh0123456789a', containerIf: 'tsc0123456789a', bridge: 'tsbr-00002a', mtu: 1450, mac: '02:42:AC:11:00:02' };
   t.equal(checkEndpointSpec(ep).mac, '02:42:ac:11:00:02');
   t.throws(() => checkEndpointSpec({ ...ep, containerIf: ep.hostIf }), { code: 'INVALID_OPTION' });
   t.throws(() => checkEndpointSpec({ ...ep, mac: 'ff:ff:ff:ff:ff:ff' }), { code: 'INVALID_OPTION', message: /unicast/ });

@@ -1,16 +1,17 @@
 /**
- * Validation and compatibility rules shared by `NetlinkDataplane` and
- * `FakeDataplane`, so the fake accepts and rejects exactly what the adapter does.
+ * Validation rules shared by `NetlinkDataplane` and `FakeDataplane`, so the
+ * fake accepts and rejects exactly what the adapter does (VXLAN device
+ * compatibility: vxlan-compat.ts; the MTU limit: vxlan-mtu.ts).
  */
 import { TsoverlayError } from '../errors.js';
-import { canonicalIp, ipToBytes, isMulticastIp, isUnicastMac, macToBytes } from './addr.js';
+import { canonicalIp, ipToBytes, isMulticastIp, isUnicastMac, macToBytes } from './netlink/addr.js';
 import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices } from './dataplane.js';
+import { hostDevice } from './layout.js';
+import { maxVxlanMtu } from './vxlan-mtu.js';
 import { isOwnedName, OWNED_PREFIX } from './names.js';
 
-/** VXLAN encapsulation overhead over an IPv4 underlay (outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14). */
-export const VXLAN_OVERHEAD_V4 = 50;
-/** Same over an IPv6 underlay (outer IP header 40). */
-export const VXLAN_OVERHEAD_V6 = 70;
+export type { VxlanState } from './netlink/link-message.js';
+
 export const MIN_MTU = 68;
 export const MAX_MTU = 65535;
 export const MAX_VNI = 0xffffff;
@@ -27,21 +28,42 @@ const checkInt = (what: string, v: number, min: number, max: number): void => {
   if (!Number.isInteger(v) || v < min || v > max) throw invalid(`${what} ${v} is not an integer in ${min}..${max}`);
 };
 
+/** A unicast MAC for a host device, or INVALID_OPTION. */
+const checkHostMac = (what: string, mac: string | undefined): void => {
+  if (mac === undefined) return;
+  const bytes = macToBytes(mac);
+  if (!bytes || (bytes[0]! & 1) !== 0) throw invalid(`${what} MAC "${mac}" is not a unicast MAC address`);
+};
+
+/** The host device's checks, per layout: its name (ours, not the VXLAN device's) and its MAC. */
+const checkHostDevice = (spec: NetworkDevices): void => {
+  switch (spec.layout) {
+    case 'bridge':
+      checkName('bridge', spec.bridge);
+      checkName('vxlan', spec.vxlan);
+      if (spec.bridge === spec.vxlan) throw invalid(`bridge and vxlan device need different names (both "${spec.bridge}")`);
+      return checkHostMac('bridge', spec.bridgeMac);
+    case 'macvlan':
+      checkName('host macvlan', spec.hostMacvlan);
+      checkName('vxlan', spec.vxlan);
+      if (spec.hostMacvlan === spec.vxlan) throw invalid(`host macvlan and vxlan device need different names (both "${spec.hostMacvlan}")`);
+      return checkHostMac('host macvlan', spec.hostMacvlanMac);
+    default: {
+      const never: never = spec;
+      throw invalid(`unknown layout ${JSON.stringify(never)}`);
+    }
+  }
+};
+
 /** Validate a network spec; returns it with `local` in canonical form. */
 export const checkNetworkSpec = (spec: NetworkDevices): NetworkDevices => {
-  checkName('bridge', spec.bridge);
-  checkName('vxlan', spec.vxlan);
-  if (spec.bridge === spec.vxlan) throw invalid(`bridge and vxlan device need different names (both "${spec.bridge}")`);
+  checkHostDevice(spec);
   checkInt('VNI', spec.vni, 1, MAX_VNI);
   checkInt('VXLAN port', spec.port, 1, 65535);
   checkInt('MTU', spec.mtu, MIN_MTU, MAX_MTU);
   checkInt('underlay interface index', spec.underlayIndex, 1, 0x7fffffff);
   const local = canonicalIp(spec.local);
   if (!local) throw invalid(`VXLAN local address "${spec.local}" is not an IP address`);
-  if (spec.bridgeMac !== undefined) {
-    const mac = macToBytes(spec.bridgeMac);
-    if (!mac || (mac[0]! & 1) !== 0) throw invalid(`bridge MAC "${spec.bridgeMac}" is not a unicast MAC address`);
-  }
   if (spec.group === undefined) {
     // Drop an explicit `group: undefined` so the result compares cleanly.
     const { group: _, ...rest } = spec;
@@ -59,89 +81,27 @@ export const checkNetworkSpec = (spec: NetworkDevices): NetworkDevices => {
 
 /** Validate an endpoint spec; returns it with the MAC in lower case. */
 export const checkEndpointSpec = (spec: EndpointDevices): EndpointDevices => {
-  checkName('veth host end', spec.hostIf);
-  checkName('veth container end', spec.containerIf);
-  checkName('bridge', spec.bridge);
-  if (spec.macvlanOn !== undefined) checkName('vxlan', spec.macvlanOn);
-  if (spec.hostIf === spec.containerIf) throw invalid(`veth ends need different names (both "${spec.hostIf}")`);
+  switch (spec.layout) {
+    case 'bridge':
+      checkName('veth host end', spec.hostIf);
+      checkName('veth container end', spec.containerIf);
+      checkName('bridge', spec.bridge);
+      if (spec.hostIf === spec.containerIf) throw invalid(`veth ends need different names (both "${spec.hostIf}")`);
+      break;
+    case 'macvlan':
+      checkName('macvlan', spec.containerIf);
+      checkName('vxlan', spec.vxlan);
+      break;
+    default: {
+      const never: never = spec;
+      throw invalid(`unknown layout ${JSON.stringify(never)}`);
+    }
+  }
   checkInt('MTU', spec.mtu, MIN_MTU, MAX_MTU);
   const mac = macToBytes(spec.mac);
   if (!mac || !isUnicastMac(mac)) throw invalid(`MAC "${spec.mac}" is not a unicast MAC address (aa:bb:cc:dd:ee:ff)`);
   return { ...spec, mac: spec.mac.toLowerCase() };
 };
-
-/** What we know of an existing VXLAN device, as read back. */
-export interface VxlanState {
-  vni: number;
-  port: number;
-  local?: string;
-  link?: number;
-  group?: string;
-  learning: boolean;
-  proxy: boolean;
-  l2miss?: boolean;
-  l3miss?: boolean;
-}
-
-/**
- * Why an existing device named `spec.vxlan` cannot be kept for `spec`
- * ('' = compatible; master, MTU, up and what `vxlanChanges` lists are
- * changed in place instead). Everything listed here needs a delete and
- * recreate: the kernel refuses to change the VNI, the port and the proxy
- * and miss flags of a device, `local` across address families, and a
- * multicast group is joined only when the device comes up.
- */
-export const vxlanIncompat = (kind: string, vx: VxlanState | undefined, spec: NetworkDevices): string => {
-  if (kind !== 'vxlan' || !vx) return `kind is ${kind || 'unknown'}, want vxlan`;
-  const reasons: string[] = [];
-  if (vx.vni !== spec.vni) reasons.push(`vni ${vx.vni}, want ${spec.vni}`);
-  if (vx.port !== spec.port) reasons.push(`port ${vx.port}, want ${spec.port}`);
-  const want = canonicalIp(spec.local);
-  const have = canonicalIp(vx.local ?? '');
-  if (have?.family !== (want?.family ?? 4)) reasons.push(`local ${vx.local ?? 'unset'}, want ${want?.address ?? spec.local}`);
-  const group = spec.group === undefined ? undefined : (canonicalIp(spec.group)?.address ?? spec.group);
-  if (vx.group !== group) reasons.push(`group ${vx.group ?? 'unset'}, want ${group ?? 'unset'}`);
-  if (!vx.proxy) reasons.push('proxy off, want on');
-  if (vx.l2miss) reasons.push('l2miss on, want off');
-  if (vx.l3miss) reasons.push('l3miss on, want off');
-  return reasons.join(', ');
-};
-
-/** What of a compatible VXLAN device differs from the spec and is changed in place. */
-export interface VxlanChange {
-  /** The new `local` (same family as the old). */
-  local?: string;
-  /** The new underlay interface index. */
-  link?: number;
-  /** Learning goes off. */
-  learningOff?: true;
-}
-
-/**
- * The in-place changes that bring a device `vxlanIncompat` accepts to the
- * spec (none: `{}`). The kernel changes these on a running device, so the
- * macvlans on it and its forwarding entries stay.
- */
-export const vxlanChanges = (vx: VxlanState, spec: NetworkDevices): VxlanChange => {
-  const out: VxlanChange = {};
-  const want = canonicalIp(spec.local)?.address ?? spec.local;
-  if (vx.local !== want) out.local = want;
-  if (vx.link !== spec.underlayIndex) out.link = spec.underlayIndex;
-  if (vx.learning) out.learningOff = true;
-  return out;
-};
-
-/** `vxlanChanges` as log text ('' = none). */
-export const describeVxlanChanges = (vx: VxlanState, c: VxlanChange): string =>
-  [
-    ...(c.local === undefined ? [] : [`local ${vx.local ?? 'unset'} -> ${c.local}`]),
-    ...(c.link === undefined ? [] : [`link ${vx.link ?? 'unset'} -> ${c.link}`]),
-    ...(c.learningOff ? ['learning on -> off'] : []),
-  ].join(', ');
-
-/** Largest VXLAN MTU the kernel accepts over an underlay of this MTU and family. */
-export const maxVxlanMtu = (underlayMtu: number, family: 4 | 6): number =>
-  underlayMtu - (family === 4 ? VXLAN_OVERHEAD_V4 : VXLAN_OVERHEAD_V6);
 
 /**
  * Refuse a VXLAN MTU the underlay cannot carry, before touching anything.
@@ -152,21 +112,19 @@ export const checkVxlanMtu = (spec: NetworkDevices, underlay: { name: string; mt
   if (!underlay) {
     throw new TsoverlayError(
       'KERNEL_FAILURE',
-      `ensure network ${spec.bridge}: underlay interface #${spec.underlayIndex} does not exist`,
+      `ensure network ${hostDevice(spec)}: underlay interface #${spec.underlayIndex} does not exist`,
     );
   }
   const family = canonicalIp(spec.local)?.family ?? 4;
   const max = maxVxlanMtu(underlay.mtu, family);
   if (spec.mtu > max) {
     throw invalid(
-      `ensure network ${spec.bridge}: MTU ${spec.mtu} is above ${max}, the most VXLAN over IPv${family} allows on underlay ${underlay.name} (MTU ${underlay.mtu})`,
+      `ensure network ${hostDevice(spec)}: MTU ${spec.mtu} is above ${max}, the most VXLAN over IPv${family} allows on underlay ${underlay.name} (MTU ${underlay.mtu})`,
     );
   }
 };
 
 // ------------------------------------------------------------ forwarding
-
-export const ZERO_MAC = '00:00:00:00:00:00';
 
 /** The name given to a forwarding call must be one of ours (we never program foreign devices). */
 export const checkForwardingDevice = (vxlan: string): void => checkName('vxlan', vxlan);

@@ -8,8 +8,9 @@
  */
 import type { Logger } from 'pino';
 import type { Dataplane, Underlay } from '../dataplane/dataplane.js';
-import { endpointDevices, networkDevices } from '../reconcile/desired.js';
-import { bridgeName, containerIfName, hostIfName, vxlanName } from '../dataplane/names.js';
+import { endpointHostIf, hostDevice } from '../dataplane/layout.js';
+import { containerIfName, hostIfName } from '../dataplane/names.js';
+import { endpointDevices, networkDevices, networkLinks } from '../dataplane/record-devices.js';
 import { TsoverlayError, isTsoverlayError } from '../errors.js';
 import {
   type EndpointRecord,
@@ -19,6 +20,8 @@ import {
   asNetworkId,
   asVni,
   type NetworkMode,
+  networkLayout,
+  storedLayout,
 } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { KeyedLock } from '../util/keyed-lock.js';
@@ -32,7 +35,7 @@ export interface DriverConfig {
   dnsAddress?: string;
   /** First VNI tried for automatic allocation (Docker's overlay starts at 4096). */
   vniStart: number;
-  /** Layout of a network created without `-o tsoverlay.mode`. Default bridge. */
+  /** Layout of a network created without `-o tsoverlay.mode` (main passes `--default-mode`, macvlan unless set); absent: bridge. */
   defaultMode?: NetworkMode;
 }
 
@@ -132,8 +135,8 @@ export class NetworkDriver {
         if (net.mtu !== mtu && opts.mtu !== undefined) {
           log.warn({ vni: net.vni, mtu: net.mtu, requested: mtu }, 'network exists in the cluster with another MTU; keeping the cluster MTU');
         }
-        if (opts.mode !== undefined && (net.mode ?? 'bridge') !== opts.mode) {
-          log.warn({ vni: net.vni, mode: net.mode ?? 'bridge', requested: opts.mode }, 'network exists in the cluster in another mode; keeping the cluster mode');
+        if (opts.mode !== undefined && networkLayout(net) !== opts.mode) {
+          log.warn({ vni: net.vni, mode: networkLayout(net), requested: opts.mode }, 'network exists in the cluster in another mode; keeping the cluster mode');
         }
         log.info({ vni: net.vni, key }, 'joined existing cluster network');
       } else {
@@ -144,18 +147,19 @@ export class NetworkDriver {
           ipv6,
           options: opts.generic,
           ...(opts.multicast ? { multicast: opts.multicast } : {}),
-          ...((opts.mode ?? config.defaultMode) === 'macvlan' ? { mode: 'macvlan' as const } : {}),
+          ...storedLayout(opts.mode ?? config.defaultMode ?? 'bridge'),
         });
-        log.info({ vni: net.vni, mtu: net.mtu, internal: net.internal, mode: net.mode ?? 'bridge', key }, 'network stored');
+        log.info({ vni: net.vni, mtu: net.mtu, internal: net.internal, mode: networkLayout(net), key }, 'network stored');
       }
+      const devices = networkDevices(net, underlay, config.vxlanPort);
       try {
-        await this.deps.dataplane.ensureNetwork(networkDevices(net, underlay, config.vxlanPort));
+        await this.deps.dataplane.ensureNetwork(devices);
       } catch (e) {
         log.error({ err: e, vni: net.vni }, 'creating network devices failed; rolling back');
         await state.removeAlias(key, input.networkId, false).catch((re: unknown) => log.error({ err: re }, 'rollback of network record failed'));
         throw this.kernelError(e, `could not create the devices of network ${short(input.networkId)}`);
       }
-      log.info({ vni: net.vni, bridge: bridgeName(net.vni) }, 'network ready');
+      log.info({ vni: net.vni, ifname: hostDevice(devices) }, 'network ready');
     });
     this.changed();
   }
@@ -179,10 +183,9 @@ export class NetworkDriver {
       const left = await this.deps.state.removeAlias(key, networkId, true);
       const stillHere = left !== undefined && Object.values(left.aliases).includes(this.deps.config.node);
       if (stillHere) return;
-      // macvlan mode: the endpoints' macvlans hang off the VXLAN device and go with it
-      const own = net.mode === 'macvlan' ? [] : eps.filter((ep) => ep.node === this.deps.config.node).map((ep) => ep.hostIf);
+      const own = eps.filter((ep) => ep.node === this.deps.config.node);
       await this.deleteLinks(
-        [...own, vxlanName(net.vni), bridgeName(net.vni)],
+        networkLinks(net, own),
         log,
         `network ${short(networkId)} removed, but some of its devices could not be deleted yet`,
       );
@@ -217,8 +220,9 @@ export class NetworkDriver {
         containerIf,
       };
       await state.createEndpoint(rec);
+      const devices = endpointDevices(rec, net);
       try {
-        await dataplane.ensureEndpoint(endpointDevices(rec, net));
+        await dataplane.ensureEndpoint(devices);
       } catch (e) {
         log.error({ err: e }, 'creating endpoint interface failed; rolling back');
         await state.deleteEndpoint(net.id, rec.id).catch((re: unknown) => log.error({ err: re }, 'rollback of endpoint record failed'));
@@ -226,7 +230,7 @@ export class NetworkDriver {
         for (const name of [hostIf, containerIf]) await dataplane.deleteLink(name).catch(() => false);
         throw this.kernelError(e, `could not create the interface of endpoint ${short(rec.id)}`);
       }
-      log.info({ ip: rec.ipv4 ?? rec.ipv6, mac: rec.mac, ifname: net.mode === 'macvlan' ? containerIf : hostIf }, 'endpoint created');
+      log.info({ ip: rec.ipv4 ?? rec.ipv6, mac: rec.mac, ifname: endpointHostIf(devices) ?? containerIf }, 'endpoint created');
       return mac ? {} : { macAddress: rec.mac };
     });
     this.changed();

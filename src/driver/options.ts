@@ -3,6 +3,7 @@
  * rejected request is refused here, before anything changes.
  */
 import { TsoverlayError } from '../errors.js';
+import { vxlanOverhead } from '../dataplane/vxlan-mtu.js';
 import { formatIp, parseIp } from '../net/ip.js';
 import { NETWORK_MODES, type NetworkMode, VNI_MAX, VNI_MIN } from '../model.js';
 
@@ -12,8 +13,6 @@ export const MULTICAST_KEY = 'tsoverlay.multicast';
 export const MODE_KEY = 'tsoverlay.mode';
 export const SUPPORTED_OPTIONS = [MTU_KEY, VNI_KEY, MULTICAST_KEY, MODE_KEY] as const;
 
-/** VXLAN encapsulation overhead: outer Ethernet 14 + IP 20/40 + UDP 8 + VXLAN 8. */
-export const vxlanOverhead = (underlayFamily: 4 | 6): number => (underlayFamily === 6 ? 70 : 50);
 const MIN_MTU = 68;
 const MIN_MTU_IPV6 = 1280;
 

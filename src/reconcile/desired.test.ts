@@ -1,7 +1,8 @@
 import t from 'tap';
 import type { Underlay } from '../dataplane/dataplane.js';
 import { type EndpointRecord, type NetworkRecord, type NodeRecord, asEndpointId, asNetworkId, asPoolId, asVni } from '../model.js';
-import { FLOOD_MAC, computeDesired } from './desired.js';
+import { FLOOD_MAC } from '../dataplane/dataplane.js';
+import { computeDesired } from './desired.js';
 import { planForwarding } from './plan.js';
 
 const underlay: Underlay = { ifname: 'eth0', ifindex: 2, address: '10.0.0.1', family: 4, mtu: 1500 };
@@ -41,7 +42,7 @@ t.test('local devices, remote entries and one flood entry per peer node', async 
     vxlanPort: 4789,
   });
   t.equal(d.networks.length, 1);
-  t.same(d.endpoints.map((e) => e.hostIf), ['tshaaaaaa1']);
+  t.same(d.endpoints.map((e) => (e.layout === 'bridge' ? e.hostIf : undefined)), ['tshaaaaaa1']);
   const f = d.forwarding.get('tsvx-001000')!;
   t.same(f.fdb, [
     { mac: '02:42:0a:14:00:03', dst: '10.0.0.2' },
@@ -84,12 +85,12 @@ t.test('a macvlan-mode network: the mode on its devices, its endpoints as macvla
     underlay,
     vxlanPort: 4789,
   });
-  t.match(d.networks, [{ mode: 'macvlan', bridge: 'tsbr-001000', vxlan: 'tsvx-001000' }]);
-  t.match(d.endpoints, [{ containerIf: 'tscaaaaaa1', macvlanOn: 'tsvx-001000' }]);
+  t.match(d.networks, [{ layout: 'macvlan', hostMacvlan: 'tsbr-001000', vxlan: 'tsvx-001000' }]);
+  t.match(d.endpoints, [{ layout: 'macvlan', containerIf: 'tscaaaaaa1', vxlan: 'tsvx-001000' }]);
   t.same(d.forwarding.get('tsvx-001000')?.neigh, [{ ip: '10.20.0.3', mac: '02:42:0a:14:00:03' }], 'remote entries as in bridge mode');
   const plain = computeDesired({ networks: [{ net: net(), endpoints: [ep('aaaaaa1', 'A', '10.20.0.2')] }], nodes, me: 'A', underlay, vxlanPort: 4789 });
-  t.equal(plain.networks[0]?.mode, undefined);
-  t.equal(plain.endpoints[0]?.macvlanOn, undefined);
+  t.equal(plain.networks[0]?.layout, 'bridge');
+  t.equal(plain.endpoints[0]?.layout, 'bridge');
 });
 
 t.test('planForwarding: neighbours before FDB on add, stale entries removed, nothing when equal', async (t) => {

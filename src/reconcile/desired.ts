@@ -2,10 +2,10 @@
  * What this node's kernel should hold, computed from store records. Pure.
  *
  * Per network that has an alias on this node (its engine has the network):
- * - the bridge + VXLAN device (macvlan mode: the VXLAN device and the
- *   host's macvlan on it);
- * - a veth per local endpoint (macvlan mode: a macvlan, which is checked
- *   only while it is in this namespace);
+ * - its devices (record-devices.ts: the VXLAN device and, per layout, the
+ *   host macvlan on it or the bridge it is a port of);
+ * - a device per local endpoint (a macvlan, checked only while it is in
+ *   this namespace; or a veth pair);
  * - for every endpoint on another *live* node: a static FDB entry (MAC →
  *   that node's VTEP) and a permanent neighbour entry (IP → MAC) on the
  *   VXLAN device, so ARP/ND is answered locally and nothing is learned by
@@ -16,12 +16,19 @@
  * Entries toward a node whose membership is gone are simply not desired, so
  * the next pass removes them (node loss).
  */
-import { createHash } from 'node:crypto';
-import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices, TableRoute, Underlay } from '../dataplane/dataplane.js';
-import { bridgeName, vxlanName } from '../dataplane/names.js';
+import {
+  type EndpointDevices,
+  type FdbEntry,
+  FLOOD_MAC,
+  type Forwarding,
+  type NeighEntry,
+  type NetworkDevices,
+  type TableRoute,
+  type Underlay,
+} from '../dataplane/dataplane.js';
+import { hostDevice } from '../dataplane/layout.js';
+import { endpointDevices, networkDevices } from '../dataplane/record-devices.js';
 import type { EndpointRecord, NetworkRecord, NodeRecord } from '../model.js';
-
-export const FLOOD_MAC = '00:00:00:00:00:00';
 
 /** Policy routing table and rule priority of the resolver's replies. */
 export const RESOLVER_TABLE = 5353;
@@ -46,38 +53,6 @@ export interface Desired {
   forwarding: Map<string, Forwarding>;
   resolver?: ResolverRouting;
 }
-
-/**
- * A stable, locally administered MAC for a network's bridge on this node:
- * 06 (not 02, Docker's and our endpoints' prefix), then a hash of the node's
- * underlay address and the VNI, so it differs between nodes and networks.
- */
-export const bridgeMac = (underlayAddress: string, vni: number): string => {
-  const h = createHash('sha256').update(`${underlayAddress}/${vni}`).digest();
-  return ['06', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
-};
-
-export const networkDevices = (net: NetworkRecord, underlay: Underlay, port: number): NetworkDevices => ({
-  vni: net.vni,
-  bridge: bridgeName(net.vni),
-  vxlan: vxlanName(net.vni),
-  port,
-  local: underlay.address,
-  underlayIndex: underlay.ifindex,
-  mtu: net.mtu,
-  bridgeMac: bridgeMac(underlay.address, net.vni),
-  ...(net.multicast ? { group: net.multicast } : {}),
-  ...(net.mode ? { mode: net.mode } : {}),
-});
-
-export const endpointDevices = (ep: EndpointRecord, net: NetworkRecord): EndpointDevices => ({
-  hostIf: ep.hostIf,
-  containerIf: ep.containerIf,
-  bridge: bridgeName(net.vni),
-  mtu: net.mtu,
-  mac: ep.mac,
-  ...(net.mode === 'macvlan' ? { macvlanOn: vxlanName(net.vni) } : {}),
-});
 
 const bareIp = (cidr: string): string => cidr.split('/')[0] ?? cidr;
 
@@ -122,9 +97,10 @@ export const computeDesired = (input: DesiredInput): Desired => {
     const devices = networkDevices(net, input.underlay, input.vxlanPort);
     out.networks.push(devices);
     if (resolver && dns) {
-      resolver.bridges.push(devices.bridge);
+      const host = hostDevice(devices);
+      resolver.bridges.push(host);
       const family = dns.includes(':') ? 6 : 4;
-      for (const s of family === 4 ? net.ipv4 : net.ipv6) resolver.routes.push({ dst: s.pool, dev: devices.bridge, src: dns });
+      for (const s of family === 4 ? net.ipv4 : net.ipv6) resolver.routes.push({ dst: s.pool, dev: host, src: dns });
     }
     for (const ep of endpoints) if (ep.node === input.me) out.endpoints.push(endpointDevices(ep, net));
     out.forwarding.set(devices.vxlan, remoteForwarding(net, endpoints, nodes, input.me));

@@ -1,7 +1,7 @@
 /** The firewall step of a reconcile pass, on a fake firewall and kernel. */
 import t from 'tap';
 import { FakeDataplane } from '../dataplane/fake-dataplane.js';
-import { FakeFirewall } from '../dataplane/firewall.js';
+import { FakeFirewall } from '../dataplane/fake-firewall.js';
 import { silentLog } from '../log.js';
 import { RESOLVER_RULE_PRIORITY, RESOLVER_TABLE } from './desired.js';
 import { FirewallStep } from './firewall-step.js';

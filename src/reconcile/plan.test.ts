@@ -1,9 +1,9 @@
 import t from 'tap';
-import type { EndpointDevices, NetworkDevices, ObservedLink } from '../dataplane/dataplane.js';
+import type { BridgeNetworkDevices, EndpointDevices, NetworkDevices, ObservedLink, VethEndpointDevices } from '../dataplane/dataplane.js';
 import { type Desired, plan, planDelta } from './plan.js';
 
-const net: NetworkDevices = { vni: 4096, bridge: 'tsbr-001000', vxlan: 'tsvx-001000', port: 4789, local: '10.0.0.2', underlayIndex: 2, mtu: 1450 };
-const ep: EndpointDevices = { hostIf: 'tshf80e0567aaa', containerIf: 'tscf80e0567aaa', bridge: 'tsbr-001000', mtu: 1450, mac: '02:42:0a:14:00:02' };
+const net: BridgeNetworkDevices = { layout: 'bridge', vni: 4096, bridge: 'tsbr-001000', vxlan: 'tsvx-001000', port: 4789, local: '10.0.0.2', underlayIndex: 2, mtu: 1450 };
+const ep: VethEndpointDevices = { layout: 'bridge', hostIf: 'tshf80e0567aaa', containerIf: 'tscf80e0567aaa', bridge: 'tsbr-001000', mtu: 1450, mac: '02:42:0a:14:00:02' };
 
 const bridge = (o: Partial<ObservedLink> = {}): ObservedLink => ({ name: net.bridge, index: 10, kind: 'bridge', mtu: 1450, up: true, ...o });
 const vxlan = (o: Partial<ObservedLink> = {}, vx: Partial<NonNullable<ObservedLink['vxlan']>> = {}, detached = false): ObservedLink => ({
@@ -29,6 +29,7 @@ const desired: Desired = { networks: [net], endpoints: [ep], forwarding: new Map
 
 t.test('a converged kernel needs nothing', async (t) => {
   t.same(plan(desired, [bridge(), vxlan(), host()]), []);
+  t.same(plan(desired, [bridge(), vxlan({}, { l2miss: false, l3miss: false }), host()]), [], 'miss flags read back off are no drift');
   // The container end sits in the container: nothing to do either way.
   t.same(plan(desired, [bridge(), vxlan(), host(), { name: ep.containerIf, index: 13, kind: 'veth', mtu: 1450, up: false }]), []);
 });
@@ -46,6 +47,10 @@ t.test('missing or drifted network devices are ensured, with a reason', async (t
     [[bridge(), vxlan({}, { proxy: false }), host()], /proxy off/],
     [[bridge(), vxlan({}, {}, true), host()], /not on tsbr-001000/],
     [[bridge(), vxlan({ kind: 'dummy' }), host()], /not a vxlan/],
+    [[bridge(), vxlan({}, { l2miss: true }), host()], /has l2miss on/],
+    [[bridge(), vxlan({}, { l3miss: true }), host()], /has l3miss on/],
+    [[bridge(), vxlan({}, { link: 3 }), host()], /underlay link 3 != 2/],
+    [[bridge(), vxlan({}, { group: '239.1.1.1' }), host()], /group 239.1.1.1 != unset/],
   ];
   for (const [observed, reason] of cases) {
     const actions = plan(desired, observed);
@@ -64,8 +69,9 @@ t.test('endpoint host ends are re-attached; lost endpoints are left alone', asyn
 });
 
 t.test('macvlan mode: VXLAN device on no bridge, the host macvlan on it; endpoints checked only while here', async (t) => {
-  const mnet: NetworkDevices = { ...net, mode: 'macvlan', bridgeMac: '06:00:00:00:00:01' };
-  const mep: EndpointDevices = { ...ep, macvlanOn: net.vxlan };
+  const { layout: _, bridge: __, ...vx } = net;
+  const mnet: NetworkDevices = { ...vx, layout: 'macvlan', hostMacvlan: net.bridge, hostMacvlanMac: '06:00:00:00:00:01' };
+  const mep: EndpointDevices = { layout: 'macvlan', containerIf: ep.containerIf, mtu: ep.mtu, mac: ep.mac, vxlan: net.vxlan };
   const want: Desired = { networks: [mnet], endpoints: [mep], forwarding: new Map() };
   const hostMv = (o: Partial<ObservedLink> = {}): ObservedLink => ({
     name: net.bridge,
@@ -129,10 +135,10 @@ t.test('only owned links the store does not know are deleted', async (t) => {
 });
 
 t.test('planDelta: new and changed networks are ensured, gone ones deleted, endpoints left to the full pass', async (t) => {
-  const other: NetworkDevices = { ...net, vni: 4097, bridge: 'tsbr-001001', vxlan: 'tsvx-001001' };
+  const other: BridgeNetworkDevices = { ...net, vni: 4097, bridge: 'tsbr-001001', vxlan: 'tsvx-001001' };
   const prev: Desired = { networks: [net, other], endpoints: [], forwarding: new Map() };
   t.same(planDelta(prev, prev), [], 'nothing changed: nothing to do, nothing read');
-  const third: NetworkDevices = { ...net, vni: 4098, bridge: 'tsbr-001002', vxlan: 'tsvx-001002' };
+  const third: BridgeNetworkDevices = { ...net, vni: 4098, bridge: 'tsbr-001002', vxlan: 'tsvx-001002' };
   const next: Desired = { networks: [{ ...net, mtu: 1400 }, third], endpoints: [], forwarding: new Map() };
   t.same(planDelta(prev, next).map((a) => `${a.kind} ${a.kind === 'ensureNetwork' ? a.spec.vxlan : 'name' in a ? a.name : ''} (${a.reason})`), [
     'ensureNetwork tsvx-001000 (changed in the store)',

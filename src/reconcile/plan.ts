@@ -4,8 +4,20 @@
  * it. Compatible devices produce no action, so a restarted plugin leaves
  * running containers alone.
  */
-import type { EndpointDevices, FdbEntry, Forwarding, NeighEntry, NetworkDevices, ObservedLink, TableRoute } from '../dataplane/dataplane.js';
-import { MACVLAN_MODE_BRIDGE } from '../dataplane/linux.js';
+import type {
+  BridgeNetworkDevices,
+  EndpointDevices,
+  FdbEntry,
+  Forwarding,
+  MacvlanNetworkDevices,
+  NeighEntry,
+  NetworkDevices,
+  ObservedLink,
+  TableRoute,
+} from '../dataplane/dataplane.js';
+import { hostDevice, hostDeviceMac } from '../dataplane/layout.js';
+import { type VxlanDifference, vxlanDifferences } from '../dataplane/vxlan-compat.js';
+import { MACVLAN_MODE_BRIDGE } from '../dataplane/netlink/linux.js';
 import { parseOwnedName } from '../dataplane/names.js';
 import { canonicalIp } from '../net/ip.js';
 import type { Desired, ResolverRouting } from './desired.js';
@@ -21,38 +33,63 @@ export type Action =
   | { kind: 'addBridgeAddress'; bridge: string; address: string; reason: string }
   | { kind: 'addTableRoute' | 'deleteTableRoute'; route: TableRoute; reason: string };
 
-/** Why an observed bridge/VXLAN pair differs from the spec; '' when it matches. */
-export const networkDrift = (spec: NetworkDevices, bridge: ObservedLink | undefined, vxlan: ObservedLink | undefined): string =>
-  spec.mode === 'macvlan'
-    ? vxlanDrift(spec, vxlan, undefined) || hostMacvlanDrift(spec, bridge)
-    : bridgeDrift(spec, bridge) || vxlanDrift(spec, vxlan, spec.bridge);
+/** Why an observed network's devices differ from the spec; '' when they match. */
+export const networkDrift = (spec: NetworkDevices, byName: ReadonlyMap<string, ObservedLink>): string => {
+  const vxlan = byName.get(spec.vxlan);
+  switch (spec.layout) {
+    case 'bridge':
+      return bridgeDrift(spec, byName.get(spec.bridge)) || vxlanDrift(spec, vxlan, spec.bridge);
+    case 'macvlan':
+      return vxlanDrift(spec, vxlan, undefined) || hostMacvlanDrift(spec, byName.get(spec.hostMacvlan));
+    default: {
+      const never: never = spec;
+      throw new Error(`unknown layout ${JSON.stringify(never)}`);
+    }
+  }
+};
 
-const bridgeDrift = (spec: NetworkDevices, bridge: ObservedLink | undefined): string => {
+const bridgeDrift = (spec: BridgeNetworkDevices, bridge: ObservedLink | undefined): string => {
   if (!bridge) return `bridge ${spec.bridge} missing`;
   if (bridge.kind !== 'bridge') return `${spec.bridge} is a ${bridge.kind}, not a bridge`;
   return deviceDrift(spec, bridge);
 };
 
-/** MTU, MAC and up of the bridge or the host's macvlan. */
+/** MTU, MAC and up of the host's device (the bridge or the host macvlan). */
 const deviceDrift = (spec: NetworkDevices, dev: ObservedLink): string => {
-  if (dev.mtu !== spec.mtu) return `${spec.bridge} mtu ${dev.mtu} != ${spec.mtu}`;
-  if (spec.bridgeMac && dev.mac !== spec.bridgeMac) return `${spec.bridge} mac ${dev.mac ?? 'none'} != ${spec.bridgeMac}`;
-  if (!dev.up) return `${spec.bridge} is down`;
+  const name = hostDevice(spec);
+  const mac = hostDeviceMac(spec);
+  if (dev.mtu !== spec.mtu) return `${name} mtu ${dev.mtu} != ${spec.mtu}`;
+  if (mac && dev.mac !== mac) return `${name} mac ${dev.mac ?? 'none'} != ${mac}`;
+  if (!dev.up) return `${name} is down`;
   return '';
 };
 
-/** The VXLAN device, on the bridge `master` (undefined: on none, macvlan mode). */
+/** A difference (vxlan-compat.ts) as the planner words it. */
+const driftText = (name: string, d: VxlanDifference): string => {
+  switch (d.what) {
+    case 'kind':
+      return `${name} is a ${d.have}, not a vxlan`;
+    case 'link':
+      return `${name} underlay link ${d.have} != ${d.want}`;
+    case 'learning':
+    case 'proxy':
+    case 'l2miss':
+    case 'l3miss':
+      return `${name} has ${d.what} ${d.have}`;
+    default:
+      return `${name} ${d.what} ${d.have} != ${d.want}`;
+  }
+};
+
+/**
+ * The VXLAN device, on the bridge `master` (undefined: on none, the macvlan
+ * layout). Its VXLAN settings are compared by the adapter's own rules
+ * (`vxlanDifferences`): whatever the adapter would change or recreate is drift.
+ */
 const vxlanDrift = (spec: NetworkDevices, vxlan: ObservedLink | undefined, master: string | undefined): string => {
   if (!vxlan) return `vxlan ${spec.vxlan} missing`;
-  const vx = vxlan.vxlan;
-  if (vxlan.kind !== 'vxlan' || !vx) return `${spec.vxlan} is a ${vxlan.kind}, not a vxlan`;
-  if (vx.vni !== spec.vni) return `${spec.vxlan} vni ${vx.vni} != ${spec.vni}`;
-  if (vx.port !== spec.port) return `${spec.vxlan} port ${vx.port} != ${spec.port}`;
-  if (canonicalIp(vx.local ?? '') !== canonicalIp(spec.local)) return `${spec.vxlan} local ${vx.local ?? 'unset'} != ${spec.local}`;
-  if (vx.link !== undefined && vx.link !== spec.underlayIndex) return `${spec.vxlan} underlay link ${vx.link} != ${spec.underlayIndex}`;
-  if (canonicalIp(vx.group ?? '') !== canonicalIp(spec.group ?? '')) return `${spec.vxlan} group ${vx.group ?? 'unset'} != ${spec.group ?? 'unset'}`;
-  if (vx.learning) return `${spec.vxlan} has learning on`;
-  if (!vx.proxy) return `${spec.vxlan} has proxy off`;
+  const [first] = vxlanDifferences(vxlan.kind, vxlan.vxlan, spec);
+  if (first) return driftText(spec.vxlan, first);
   if (vxlan.mtu !== spec.mtu) return `${spec.vxlan} mtu ${vxlan.mtu} != ${spec.mtu}`;
   if (master === undefined && vxlan.master !== undefined) return `${spec.vxlan} is on ${vxlan.master}, want no bridge`;
   if (master !== undefined && vxlan.master !== master) return `${spec.vxlan} not on ${master}`;
@@ -68,27 +105,34 @@ const macvlanDrift = (name: string, link: ObservedLink, lower: string): string =
   return '';
 };
 
-/** Macvlan mode: the host's macvlan (named like the bridge) on the VXLAN device. */
-const hostMacvlanDrift = (spec: NetworkDevices, host: ObservedLink | undefined): string => {
-  if (!host) return `host macvlan ${spec.bridge} missing`;
-  return macvlanDrift(spec.bridge, host, spec.vxlan) || deviceDrift(spec, host);
+/** Macvlan layout: the host's macvlan on the VXLAN device. */
+const hostMacvlanDrift = (spec: MacvlanNetworkDevices, host: ObservedLink | undefined): string => {
+  if (!host) return `host macvlan ${spec.hostMacvlan} missing`;
+  return macvlanDrift(spec.hostMacvlan, host, spec.vxlan) || deviceDrift(spec, host);
 };
 
-/** Why an observed host veth end differs from the spec; '' when it matches. */
+/** Why an observed endpoint device (the veth's host end, or the macvlan while here) differs from the spec; '' when it matches. */
 export const endpointDrift = (spec: EndpointDevices, host: ObservedLink): string => {
-  if (spec.macvlanOn !== undefined) {
-    // macvlan mode: `host` is the container end, still in this namespace
-    const why = macvlanDrift(spec.containerIf, host, spec.macvlanOn);
-    if (why) return why;
-    if (host.mtu !== spec.mtu) return `${spec.containerIf} mtu ${host.mtu} != ${spec.mtu}`;
-    if (host.mac !== spec.mac) return `${spec.containerIf} mac ${host.mac ?? 'none'} != ${spec.mac}`;
-    return '';
+  switch (spec.layout) {
+    case 'macvlan': {
+      // `host` is the container end, still in this namespace
+      const why = macvlanDrift(spec.containerIf, host, spec.vxlan);
+      if (why) return why;
+      if (host.mtu !== spec.mtu) return `${spec.containerIf} mtu ${host.mtu} != ${spec.mtu}`;
+      if (host.mac !== spec.mac) return `${spec.containerIf} mac ${host.mac ?? 'none'} != ${spec.mac}`;
+      return '';
+    }
+    case 'bridge':
+      if (host.kind !== 'veth') return `${spec.hostIf} is a ${host.kind}, not a veth`;
+      if (host.master !== spec.bridge) return `${spec.hostIf} not on ${spec.bridge}`;
+      if (host.mtu !== spec.mtu) return `${spec.hostIf} mtu ${host.mtu} != ${spec.mtu}`;
+      if (!host.up) return `${spec.hostIf} is down`;
+      return '';
+    default: {
+      const never: never = spec;
+      throw new Error(`unknown layout ${JSON.stringify(never)}`);
+    }
   }
-  if (host.kind !== 'veth') return `${spec.hostIf} is a ${host.kind}, not a veth`;
-  if (host.master !== spec.bridge) return `${spec.hostIf} not on ${spec.bridge}`;
-  if (host.mtu !== spec.mtu) return `${spec.hostIf} mtu ${host.mtu} != ${spec.mtu}`;
-  if (!host.up) return `${spec.hostIf} is down`;
-  return '';
 };
 
 const fdbKey = (e: FdbEntry): string => `${e.mac} ${canonicalIp(e.dst) ?? e.dst}`;
@@ -131,37 +175,48 @@ export const plan = (desired: Desired, observed: readonly ObservedLink[]): Actio
   const wanted = new Set<string>();
 
   for (const spec of desired.networks) {
-    wanted.add(spec.bridge).add(spec.vxlan);
-    const reason = networkDrift(spec, byName.get(spec.bridge), byName.get(spec.vxlan));
+    wanted.add(hostDevice(spec)).add(spec.vxlan);
+    const reason = networkDrift(spec, byName);
     if (reason) actions.push({ kind: 'ensureNetwork', spec, reason });
   }
-  for (const spec of desired.endpoints) {
-    wanted.add(spec.hostIf).add(spec.containerIf);
-    if (spec.macvlanOn !== undefined) {
-      // Macvlan mode: the endpoint is its container end alone. Absent, it is
-      // in the container (or died with it, or with a recreated VXLAN
-      // device): nothing here can tell, and nothing is made again.
-      const own = byName.get(spec.containerIf);
-      const reason = own && endpointDrift(spec, own);
-      if (reason) actions.push({ kind: 'ensureEndpoint', spec, reason });
-      continue;
-    }
-    const host = byName.get(spec.hostIf);
-    if (host) {
-      const reason = endpointDrift(spec, host);
-      if (reason) actions.push({ kind: 'ensureEndpoint', spec, reason });
-    } else if (byName.has(spec.containerIf)) {
-      // Not joined yet (or left) and the host end vanished: make the pair again.
-      actions.push({ kind: 'ensureEndpoint', spec, reason: `${spec.hostIf} missing` });
-    }
-    // Neither end present: the container's namespace holds nothing of ours any
-    // more (the pair dies with it); Docker's DeleteEndpoint will clean the record.
-  }
+  for (const spec of desired.endpoints) actions.push(...planEndpoint(spec, byName, wanted));
   for (const link of observed) {
     if (wanted.has(link.name) || !parseOwnedName(link.name)) continue;
     actions.push({ kind: 'deleteLink', name: link.name, reason: 'not in the store' });
   }
   return actions;
+};
+
+/** The action an endpoint needs, if any; its devices' names go to `wanted`. */
+const planEndpoint = (spec: EndpointDevices, byName: ReadonlyMap<string, ObservedLink>, wanted: Set<string>): Action[] => {
+  switch (spec.layout) {
+    case 'macvlan': {
+      // The endpoint is its container end alone. Absent, it is in the
+      // container (or died with it, or with a recreated VXLAN device):
+      // nothing here can tell, and nothing is made again.
+      wanted.add(spec.containerIf);
+      const own = byName.get(spec.containerIf);
+      const reason = own && endpointDrift(spec, own);
+      return reason ? [{ kind: 'ensureEndpoint', spec, reason }] : [];
+    }
+    case 'bridge': {
+      wanted.add(spec.hostIf).add(spec.containerIf);
+      const host = byName.get(spec.hostIf);
+      if (host) {
+        const reason = endpointDrift(spec, host);
+        return reason ? [{ kind: 'ensureEndpoint', spec, reason }] : [];
+      }
+      // Not joined yet (or left) and the host end vanished: make the pair again.
+      if (byName.has(spec.containerIf)) return [{ kind: 'ensureEndpoint', spec, reason: `${spec.hostIf} missing` }];
+      // Neither end present: the container's namespace holds nothing of ours any
+      // more (the pair dies with it); Docker's DeleteEndpoint will clean the record.
+      return [];
+    }
+    default: {
+      const never: never = spec;
+      throw new Error(`unknown layout ${JSON.stringify(never)}`);
+    }
+  }
 };
 
 /**
@@ -184,7 +239,7 @@ export const planDelta = (prev: Desired, next: Desired): Action[] => {
   for (const spec of prev.networks) {
     if (after.has(spec.vxlan)) continue;
     actions.push({ kind: 'deleteLink', name: spec.vxlan, reason: 'network left the store' });
-    actions.push({ kind: 'deleteLink', name: spec.bridge, reason: 'network left the store' });
+    actions.push({ kind: 'deleteLink', name: hostDevice(spec), reason: 'network left the store' });
   }
   return actions;
 };

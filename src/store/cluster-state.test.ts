@@ -92,7 +92,7 @@ t.test('nodes: registered by this session', async (t) => {
   const { state } = await setup();
   const rec = { node: 'n1', address: '10.0.0.1', vxlanPort: 4789, hostname: 'h1', version: '0.1.0', startedAt: '2026-01-01T00:00:00.000Z' };
   await state.registerNode(rec);
-  t.same(await state.nodeHolder('n1'), { rec, mine: true });
+  t.same(await state.nodeHolder('n1'), { rec, mine: true, version: 0 });
   t.same(await state.nodes.listNodes(), [rec]);
   t.equal(await state.nodeHolder('n2'), undefined);
 });

@@ -17,6 +17,7 @@ export const NetworkSchema = S.object({
   driver: S.optional(Str),
   deleted: S.boolean(),
   multicast: S.optional(Str),
+  /** The layout: 'macvlan', or absent for the bridge layout (model.ts `networkLayout`). */
   mode: S.optional(S.literal('macvlan')),
   mtu: S.integer({ minimum: 68 }),
   internal: S.boolean(),

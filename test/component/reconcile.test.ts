@@ -28,7 +28,7 @@ t.test('missing devices are recreated, drift repaired, orphans removed (bridge m
   await h.app.reconciler.stop();
   // Somebody deleted the bridge (the host veth loses its master) and left junk behind.
   await h.dp.deleteLink(bridgeName(4096));
-  await h.dp.ensureNetwork({ vni: 7, bridge: 'tsbr-000007', vxlan: 'tsvx-000007', port: 4789, local: '10.0.0.2', underlayIndex: 2, mtu: 1450 });
+  await h.dp.ensureNetwork({ layout: 'bridge', vni: 7, bridge: 'tsbr-000007', vxlan: 'tsvx-000007', port: 4789, local: '10.0.0.2', underlayIndex: 2, mtu: 1450 });
 
   const again = await harness({ kv: h.kv, dp: h.dp });
   t.teardown(() => again.app.reconciler.stop());

@@ -4,7 +4,7 @@
  * reply routes in their table, and the firewall rules are ensured.
  */
 import t from 'tap';
-import { FakeFirewall } from '../../src/dataplane/firewall.js';
+import { FakeFirewall } from '../../src/dataplane/fake-firewall.js';
 import { RESOLVER_TABLE } from '../../src/reconcile/desired.js';
 import { EP, EP2, NET, attach, createNetwork, harness } from './helpers.js';
 

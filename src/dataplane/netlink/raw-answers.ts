@@ -5,7 +5,7 @@
  */
 import type { RtNetlinkSocket } from 'netlink';
 import { NLA_TYPE_MASK } from './linux.js';
-import type { TimedOptions } from './netlink-routing.js';
+import type { TimedOptions } from './lane.js';
 
 /**
  * Send a request (written by the package or by hand) and return the

@@ -4,7 +4,7 @@
  * `Error("Timeout has been reached")`; we turn that into a typed `KernelError`
  * and then into the `TsoverlayError` the core understands.
  */
-import { errorText, isTsoverlayError, TsoverlayError } from '../errors.js';
+import { errorText, isTsoverlayError, TsoverlayError } from '../../errors.js';
 
 export class KernelError extends Error {
   override readonly name = 'KernelError';

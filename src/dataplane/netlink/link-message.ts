@@ -14,7 +14,19 @@ import { ifla } from 'netlink';
 import { bytesToIp, bytesToMac, isAllZero } from './addr.js';
 import { IFLA_MACVLAN_BC_CUTOFF } from './linux.js';
 import { scanAttributes } from './raw-answers.js';
-import type { VxlanState } from './spec.js';
+
+/** What we know of an existing VXLAN device, as read back. */
+export interface VxlanState {
+  vni: number;
+  port: number;
+  local?: string;
+  link?: number;
+  group?: string;
+  learning: boolean;
+  proxy: boolean;
+  l2miss?: boolean;
+  l3miss?: boolean;
+}
 
 /** A link as read from the kernel, with what we compare on. */
 export interface KernelLink {

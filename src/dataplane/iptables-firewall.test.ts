@@ -1,5 +1,6 @@
 import t from 'tap';
-import { type CommandResult, type CommandRunner, FakeFirewall, IptablesFirewall, RESOLVER_COMMENT } from './firewall.js';
+import { FakeFirewall } from './fake-firewall.js';
+import { type CommandResult, type CommandRunner, IptablesFirewall, RESOLVER_COMMENT } from './iptables-firewall.js';
 import { silentLog } from '../log.js';
 
 /**

@@ -8,9 +8,20 @@
  * attribute of every one.
  */
 import { bytesToIp, bytesToMac, isAllZero, isMulticastIp } from './addr.js';
-import type { FdbEntry, NeighEntry } from './dataplane.js';
 import { AF_BRIDGE, AF_INET, AF_INET6, NDA_DST, NDA_LLADDR, NTF_SELF, NUD_PERMANENT } from './linux.js';
 import { scanAttributes } from './raw-answers.js';
+
+/** An FDB entry as read (the port's `FdbEntry`). */
+export interface KernelFdb {
+  mac: string;
+  dst: string;
+}
+
+/** A neighbour entry as read (the port's `NeighEntry`). */
+export interface KernelNeigh {
+  ip: string;
+  mac: string;
+}
 
 const NDMSG = 12; // struct ndmsg: family u8, pad u8+u16, ifindex s32, state u16, flags u8, type u8
 const NTF_PROXY = 0x8;
@@ -36,7 +47,7 @@ const macAndIp = (b: Buffer): { mac: Buffer; ip: Buffer } | undefined => {
  * is one we program: AF_BRIDGE, `self`, `permanent`, a unicast dst. The
  * group's default entry (all-zero MAC, multicast dst) is the kernel's own.
  */
-export const parseFdb = (b: Buffer): [number, FdbEntry] | undefined => {
+export const parseFdb = (b: Buffer): [number, KernelFdb] | undefined => {
   if (b.length < NDMSG || b.readUInt8(0) !== AF_BRIDGE) return undefined;
   if (!(b.readUInt8(10) & NTF_SELF) || !(b.readUInt16LE(8) & NUD_PERMANENT)) return undefined;
   scan(b);
@@ -50,7 +61,7 @@ export const parseFdb = (b: Buffer): [number, FdbEntry] | undefined => {
  * ifindex, if it is a permanent one (not a proxy entry, not one the kernel
  * resolved).
  */
-export const parseNeigh = (b: Buffer): [number, NeighEntry] | undefined => {
+export const parseNeigh = (b: Buffer): [number, KernelNeigh] | undefined => {
   if (b.length < NDMSG) return undefined;
   const family = b.readUInt8(0);
   if (family !== AF_INET && family !== AF_INET6) return undefined;

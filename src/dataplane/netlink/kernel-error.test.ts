@@ -1,5 +1,5 @@
 import t from 'tap';
-import { TsoverlayError } from '../errors.js';
+import { TsoverlayError } from '../../errors.js';
 import { errnoOf, KernelError, kernelFailure, toKernelError } from './kernel-error.js';
 
 t.test('parses the netlink package errors once', async (t) => {

@@ -5,7 +5,7 @@
  * colon-separated MAC. Address arithmetic itself lives in ../net/ip.ts.
  */
 import { isIPv4 } from 'node:net';
-import { formatIp, parseIp } from '../net/ip.js';
+import { formatIp, parseIp } from '../../net/ip.js';
 
 /**
  * The octets of a dotted IPv4 literal, without parseIp's bigint round trip:
