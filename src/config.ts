@@ -4,6 +4,7 @@
  * returns the checked, frozen config or every problem at once.
  */
 import { isIP } from 'node:net';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Cidr, parseCidr } from './net/ip.js';
 import { NETWORK_MODES, type NetworkMode } from './model.js';
@@ -30,6 +31,10 @@ export interface Config {
   resyncIntervalMs: number;
   zkSessionTimeoutMs: number;
   sessionFile: string;
+  /** Where this node remembers its cluster's identity (default: `cluster-id` beside the session file). */
+  clusterIdFile: string;
+  /** Take the store as it is, even empty or another cluster's (an explicit operator decision). */
+  adoptStore: boolean;
   /** Resolver address for containers; undefined = no resolver. */
   dnsAddress?: string;
   /** Upstream resolvers ("ip" or "ip:port"); undefined = the host's resolv.conf. */
@@ -41,6 +46,8 @@ interface Setting {
   env: string;
   default?: string;
   help: string;
+  /** A flag without a value (env: 1/true/yes or 0/false/no). */
+  boolean?: true;
 }
 
 /** Every setting, in the order --help shows them. */
@@ -78,6 +85,17 @@ export const SETTINGS = {
     default: '/var/lib/tsoverlay/zk-session.json',
     help: 'where the ZooKeeper session is kept so a restarted plugin resumes it (peers see no gap)',
   },
+  clusterIdFile: {
+    flag: 'cluster-id-file',
+    env: 'TSOVERLAY_CLUSTER_ID_FILE',
+    help: 'where this node remembers the identity of its cluster, to refuse an empty or foreign store (default: cluster-id beside --session-file)',
+  },
+  adoptStore: {
+    flag: 'adopt-store',
+    env: 'TSOVERLAY_ADOPT_STORE',
+    boolean: true,
+    help: 'take the store as this node\'s cluster even if it is empty or belongs to another cluster (after a wiped ensemble; see docs/cluster-state.md)',
+  },
   dnsAddress: {
     flag: 'dns-address',
     env: 'TSOVERLAY_DNS_ADDRESS',
@@ -100,7 +118,8 @@ export class ConfigError extends Error {
 
 export const helpText = (): string => {
   const rows = Object.values(SETTINGS).map(
-    (s: Setting) => `  --${s.flag} VALUE\n      ${s.help}\n      env ${s.env}${s.default !== undefined ? `, default ${s.default}` : ''}`,
+    (s: Setting) =>
+      `  --${s.flag}${s.boolean ? '' : ' VALUE'}\n      ${s.help}\n      env ${s.env}${s.boolean ? '=1' : ''}${s.default !== undefined ? `, default ${s.default}` : ''}`,
   );
   return [
     'Usage: tsoverlay serve [options]',
@@ -150,7 +169,7 @@ const parseIntIn = (name: string, text: string, min: number, max: number, proble
 type Read = (s: Setting) => string | undefined;
 
 const readSettings = (argv: string[], env: Record<string, string | undefined>, problems: string[]): Read => {
-  const options = Object.fromEntries(Object.values(SETTINGS).map((s: Setting) => [s.flag, { type: 'string' as const }]));
+  const options = Object.fromEntries(Object.values(SETTINGS).map((s: Setting) => [s.flag, { type: s.boolean ? ('boolean' as const) : ('string' as const) }]));
   let values: Record<string, string | boolean | undefined> = {};
   try {
     values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | undefined>;
@@ -160,6 +179,7 @@ const readSettings = (argv: string[], env: Record<string, string | undefined>, p
   return (s) => {
     const v = values[s.flag];
     if (typeof v === 'string') return v;
+    if (v === true) return 'true';
     const e = env[s.env];
     if (e !== undefined && e !== '') return e;
     return s.default;
@@ -229,6 +249,11 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
   const { dnsAddress, dnsUpstreams } = parseDns(get, problems);
   const sessionFile = get(SETTINGS.sessionFile) ?? '';
   if (!sessionFile.startsWith('/')) problems.push(`--session-file "${sessionFile}" must be an absolute path`);
+  const clusterIdFile = get(SETTINGS.clusterIdFile) ?? join(dirname(sessionFile), 'cluster-id');
+  if (!clusterIdFile.startsWith('/')) problems.push(`--cluster-id-file "${clusterIdFile}" must be an absolute path`);
+  const adoptText = (get(SETTINGS.adoptStore) ?? 'false').toLowerCase();
+  const adoptStore = ['1', 'true', 'yes'].includes(adoptText);
+  if (!adoptStore && !['0', 'false', 'no'].includes(adoptText)) problems.push(`TSOVERLAY_ADOPT_STORE "${adoptText}" must be 1 or 0`);
   const zkSessionTimeoutMs = parseIntIn(SETTINGS.zkSessionTimeoutMs.flag, get(SETTINGS.zkSessionTimeoutMs) ?? '', 1000, 600_000, problems);
 
   if (problems.length > 0 || !store || !level || !defaultPool || !defaultMode) throw new ConfigError(problems);
@@ -246,6 +271,8 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     resyncIntervalMs,
     zkSessionTimeoutMs,
     sessionFile,
+    clusterIdFile,
+    adoptStore,
     ...(dnsAddress !== undefined ? { dnsAddress } : {}),
     ...(dnsUpstreams !== undefined ? { dnsUpstreams } : {}),
   });

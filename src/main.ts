@@ -9,12 +9,15 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { ClusterGuard } from './cluster/identity.js';
 import { registerNode } from './cluster/membership.js';
 import { NamePublisher } from './cluster/name-publisher.js';
 import { Replication } from './cluster/replication.js';
 import type { Replicator } from './cluster/replicator.js';
 import type { Config } from './config.js';
 import type { Dataplane, Underlay } from './dataplane/dataplane.js';
+import { parseOwnedName } from './dataplane/names.js';
+import { TsoverlayError } from './errors.js';
 import type { Firewall } from './dataplane/firewall.js';
 import { NameIndex } from './dns/name-index.js';
 import { NetworkDriver } from './driver/network-driver.js';
@@ -52,6 +55,8 @@ export interface App {
   stop(): Promise<void>;
   /** The cache's stable records, to save at a clean stop. */
   stableRecords(): Array<[string, Versioned]>;
+  /** Why Docker calls are refused right now (the store stopped being this cluster's), or undefined. */
+  refusal(): string | undefined;
 }
 
 export interface AppDeps {
@@ -81,6 +86,8 @@ interface Wiring {
   dataplane: Dataplane;
   underlay: Underlay;
   node: string;
+  /** Whether the store is still this cluster's: every loop that changes something asks first. */
+  guard: ClusterGuard;
 }
 
 const isPackageJson = compileCheck(S.object({ version: S.string() }));
@@ -120,14 +127,17 @@ interface Loops {
 }
 
 const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Firewall | undefined): Loops => {
-  const { config, log, state, dataplane, underlay, node } = w;
+  const { config, log, state, dataplane, underlay, node, guard } = w;
+  const mayChange = async (): Promise<boolean> => (await guard.check().catch(() => ({ ok: false }))).ok;
   const names = new NameIndex(state, node);
   const namesLoop = new SerialLoop(
     () => names.refresh().then(() => false, (e: unknown) => (log.debug({ err: e }, 'name index refresh failed'), true)),
     { intervalMs: config.resyncIntervalMs, failed: (f) => f },
   );
   // store changes (watches, session, this node's Docker calls) → this node's loops: src/cluster/replication.ts
-  const replication = new Replication({ state, node, ...(engine ? { engine } : {}), intervalMs: config.resyncIntervalMs, log: log.child({ component: 'replicate' }) });
+  const replication = new Replication({
+    state, node, ...(engine ? { engine } : {}), intervalMs: config.resyncIntervalMs, log: log.child({ component: 'replicate' }), mayChange,
+  });
   const replicator = replication.replicator;
   const changed = (): void => replication.changed();
   const reconciler = new Reconciler({
@@ -139,6 +149,7 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
     intervalMs: config.resyncIntervalMs,
     log: log.child({ component: 'reconcile' }),
     onNetworksRead: (networks) => replication.networksRead(networks),
+    mayChange,
     ...(firewall ? { firewall } : {}),
     ...(config.dnsAddress ? { dnsAddress: config.dnsAddress } : {}),
   });
@@ -146,7 +157,7 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
   if (config.dnsAddress) replication.follow(() => namesLoop.trigger());
   let publisher: NamePublisher | undefined;
   if (engine) {
-    publisher = new NamePublisher({ state, engine, node, intervalMs: config.resyncIntervalMs, log: log.child({ component: 'names' }) });
+    publisher = new NamePublisher({ state, engine, node, intervalMs: config.resyncIntervalMs, log: log.child({ component: 'names' }), mayChange });
   }
   return { names, namesLoop, replication, reconciler, replicator, publisher, changed };
 };
@@ -172,15 +183,47 @@ const createCore = (w: Wiring, changed: () => void): { ipam: Ipam; driver: Netwo
   return { ipam, driver };
 };
 
-/** Store sessions: a new one (after an expiry) re-registers this node; any reconnect resyncs. */
-const followSessions = (kv: KvStore, register: () => Promise<void>, changed: () => void, log: Logger): (() => void) =>
+/**
+ * Store sessions: a new one (after an expiry) re-registers this node, if the
+ * store is still this cluster's (a wiped ensemble is not); any reconnect resyncs.
+ */
+const followSessions = (kv: KvStore, guard: ClusterGuard, register: () => Promise<void>, changed: () => void, log: Logger): (() => void) =>
   kv.onSession((e) => {
     log.info({ session: e }, 'cluster store session');
     if (e === 'connected') {
       // A new session after an expiry: our ephemeral membership is gone.
-      register().then(changed, (err: unknown) => log.error({ err }, 're-registering this node failed'));
+      guard
+        .check()
+        .then((s) => (s.ok ? register() : undefined))
+        .then(changed, (err: unknown) => log.error({ err }, 're-registering this node failed'));
     } else if (e === 'reconnected') changed();
   });
+
+/**
+ * Decide whether this store is this node's cluster (cluster/identity.ts)
+ * before anything is written to it. A refused store ends the start with
+ * STORE_REFUSED: serve.ts keeps the socket answering with the reason, changes
+ * nothing, and tries again later.
+ */
+const acceptStore = async (kv: KvStore, dataplane: Dataplane, config: Config, log: Logger): Promise<ClusterGuard> => {
+  const guard = new ClusterGuard({
+    kv,
+    file: config.clusterIdFile,
+    adopt: config.adoptStore,
+    kernelNetworks: async () => (await dataplane.listOwnedLinks()).filter((l) => parseOwnedName(l.name)?.kind === 'vxlan').length,
+    storeHasNetworks: async () => (await kv.children('/networks')).length > 0,
+    log: log.child({ component: 'identity' }),
+  });
+  const verdict = await guard.establish();
+  if (!verdict.ok) throw new TsoverlayError('STORE_REFUSED', verdict.reason);
+  return guard;
+};
+
+/** Why Docker calls are refused right now (a store that stopped being ours), or undefined. */
+const refusalOf = (guard: ClusterGuard) => (): string | undefined => {
+  const s = guard.state;
+  return s.ok ? undefined : s.reason;
+};
 
 export const createApp = async (deps: AppDeps): Promise<App> => {
   const { config, kv, dataplane, engine, firewall } = deps;
@@ -191,17 +234,18 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
   // every reconcile pass and name refresh reads the whole cluster: from memory, kept valid by watches
   const cache = new CachedKvStore(kv, storeCachePolicy);
   if (deps.seed?.length) log.info({ records: cache.seedStable(deps.seed) }, 'store records from the last run taken as a head start');
+  const guard = await acceptStore(kv, dataplane, config, log);
   const state = new ClusterState(cache, { log: log.child({ component: 'store' }) });
   await state.init();
-  const wiring: Wiring = { config, log, state, dataplane, underlay, node };
+  const wiring: Wiring = { config, log, state, dataplane, underlay, node, guard };
 
   const register = await membership(wiring);
   await register();
   const loops = createLoops(wiring, engine, firewall);
-  const unsubscribe = followSessions(kv, register, loops.changed, log);
+  const unsubscribe = followSessions(kv, guard, register, loops.changed, log);
   const { ipam, driver } = createCore(wiring, loops.changed);
   const edge = deps.edge ?? buildEdge(log.child({ component: 'server' }));
-  if (!deps.edge) edge.core.fill({ driver, ipam });
+  if (!deps.edge) edge.core.fill({ driver, ipam }, refusalOf(guard));
   const { names, namesLoop, replication, reconciler, replicator, publisher } = loops;
   return {
     server: edge.server,
@@ -227,6 +271,7 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
       publisher?.start();
     },
     stableRecords: () => cache.stableRecords(),
+    refusal: refusalOf(guard),
     stop: async () => {
       unsubscribe();
       await replication.stop();

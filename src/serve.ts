@@ -53,25 +53,40 @@ const startOnce = async ({ config, log, dataplane, edge, running }: Serving): Pr
   await started.start();
   running.resolver = config.dnsAddress ? await startResolver(config, config.dnsAddress, started, log) : undefined;
   running.app = started;
-  edge.core.fill(started);
+  edge.core.fill(started, () => started.refusal());
 };
 
 /** An unreachable store is waited for; anything else (configuration, identity) ends the start-up. */
 const isTransient = (e: unknown): boolean =>
   !isTsoverlayError(e, 'STORE_CONFLICT') && (e instanceof KvUnavailable || isTsoverlayError(e, 'STORE_UNAVAILABLE'));
 
-/** Start, retrying with backoff while the store is unreachable, until started or signalled. */
+/** How often a refused store (cluster/identity.ts) is looked at again. */
+const REFUSED_RETRY_MS = 10_000;
+
+/**
+ * Start, retrying with backoff while the store is unreachable, until started
+ * or signalled. A store refused as not this cluster's is looked at again
+ * every REFUSED_RETRY_MS (the guard logged why, once); meanwhile the socket
+ * answers every call with the reason and /ready says 503, and nothing on this
+ * node is changed.
+ */
 const connect = async (s: Serving): Promise<void> => {
-  const { log, signals, running } = s;
+  const { log, signals, running, edge } = s;
   for (let delay = 500; !signals.stopping(); delay = Math.min(delay * 2, 10_000)) {
     try {
       // A signal while connecting ends the start-up (cli.ts exits after serve returns).
       await Promise.race([startOnce(s), signals.signalled]);
       break;
     } catch (e) {
-      if (!isTransient(e)) throw e; // a configuration or identity problem: the caller stops with its message
+      const refused = isTsoverlayError(e, 'STORE_REFUSED');
+      if (!refused && !isTransient(e)) throw e; // a configuration or identity problem: the caller stops with its message
       await running.adapters?.releaseStore().catch(() => undefined);
       running.adapters = undefined;
+      if (refused) {
+        edge.core.refuseAtStart((e as Error).message);
+        await Promise.race([sleep(REFUSED_RETRY_MS), signals.signalled]);
+        continue;
+      }
       log.warn({ err: e, retryMs: delay }, 'cluster store unreachable; Docker calls get "cluster store unavailable" until it is back');
       await Promise.race([sleep(delay), signals.signalled]);
     }

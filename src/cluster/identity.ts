@@ -133,6 +133,9 @@ export const createStoredId = async (kv: KvStore, id: string): Promise<string> =
 
 // ---- the guard ------------------------------------------------------------
 
+/** Id files whose store is refused right now (process-wide, so retries log the refusal once). */
+const refusing = new Set<string>();
+
 export interface ClusterGuardDeps {
   kv: KvStore;
   /** The local file holding the remembered id. */
@@ -154,8 +157,6 @@ export type GuardState = { ok: true; id: string } | { ok: false; reason: string 
  */
 export class ClusterGuard {
   #state: GuardState = { ok: false, reason: 'the cluster store was not checked yet' };
-  /** The refusal was logged (once per refusal, however many passes re-check it). */
-  #refusalLogged = false;
 
   constructor(private readonly deps: ClusterGuardDeps) {}
 
@@ -185,7 +186,7 @@ export class ClusterGuard {
     if (d.remember) await rememberId(file, id);
     if (!this.#state.ok || this.#state.id !== id) log.info({ cluster: id, remembered: remembered ?? null }, `cluster store accepted: ${d.why}`);
     this.#state = { ok: true, id };
-    this.#refusalLogged = false;
+    refusing.delete(this.deps.file);
     return this.#state;
   }
 
@@ -203,11 +204,12 @@ export class ClusterGuard {
   }
 
   private refuse(reason: string): GuardState {
-    if (!this.#refusalLogged) {
+    if (this.#state.ok || !refusing.has(this.deps.file)) {
+      // once per refusal, however many passes (or start attempts) meet it again
       this.deps.log.error({ reason }, `cluster store refused: ${reason}; nothing is changed on this node and running traffic is kept; ${ADOPT_HINT}`);
-      this.#refusalLogged = true;
-      this.#state = { ok: false, reason };
+      refusing.add(this.deps.file);
     }
+    if (this.#state.ok || this.#state.reason.startsWith('the cluster store was not checked')) this.#state = { ok: false, reason };
     return this.#state;
   }
 }

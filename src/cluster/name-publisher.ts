@@ -19,6 +19,11 @@ export interface NamePublisherDeps {
   node: string;
   intervalMs: number;
   log: Log;
+  /**
+   * Asked before every pass: false while the cluster store is refused
+   * (cluster/identity.ts), and the pass then changes nothing.
+   */
+  mayChange?: () => Promise<boolean>;
 }
 
 const bare = (cidr: string | undefined): string | undefined => cidr?.split('/')[0];
@@ -87,6 +92,7 @@ export class NamePublisher {
   }
 
   private async syncAll(): Promise<{ published: number; failed: number }> {
+    if (this.deps.mayChange && !(await this.deps.mayChange())) return { published: 0, failed: 0 };
     let published = 0;
     let failed = 0;
     let containers: EngineContainer[];

@@ -48,6 +48,11 @@ export interface ReplicationDeps {
   engine?: DockerEngine;
   intervalMs: number;
   log: Log;
+  /**
+   * Asked before every pass: false while the cluster store is refused
+   * (cluster/identity.ts), and the pass then changes nothing.
+   */
+  mayChange?: () => Promise<boolean>;
 }
 
 export class Replication {
@@ -57,9 +62,9 @@ export class Replication {
   private readonly followers: Array<() => void> = [];
 
   constructor(private readonly deps: ReplicationDeps) {
-    const { state, engine, node, intervalMs, log } = deps;
+    const { state, engine, node, intervalMs, log, mayChange } = deps;
     this.watches = new WatchSet(state, () => this.changed());
-    this.replicator = engine && new Replicator({ state, engine, node, intervalMs, log });
+    this.replicator = engine && new Replicator({ state, engine, node, intervalMs, log, ...(mayChange ? { mayChange } : {}) });
   }
 
   /** A loop of this node that converges to the store: asked for a pass on every change. */

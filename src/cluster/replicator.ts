@@ -26,6 +26,11 @@ export interface ReplicatorDeps {
   node: string;
   intervalMs: number;
   log: Log;
+  /**
+   * Asked before every pass: false while the cluster store is refused
+   * (cluster/identity.ts), and the pass then changes nothing.
+   */
+  mayChange?: () => Promise<boolean>;
 }
 
 export interface SyncResult {
@@ -75,6 +80,7 @@ export class Replicator {
   private async sync(): Promise<SyncResult> {
     const { state, engine, node, log } = this.deps;
     const r: SyncResult = { created: 0, removed: 0, named: 0, failed: 0 };
+    if (this.deps.mayChange && !(await this.deps.mayChange())) return r;
     let local: EngineNetwork[];
     let records: NetworkRecord[];
     try {

@@ -42,6 +42,11 @@ export interface ReconcilerDeps {
   firewallCheckMs?: number;
   /** The node resolver's address, if it runs. */
   dnsAddress?: string;
+  /**
+   * Asked before every pass: false while the cluster store is refused
+   * (cluster/identity.ts), and the pass then changes nothing.
+   */
+  mayChange?: () => Promise<boolean>;
 }
 
 export interface PassResult {
@@ -104,6 +109,7 @@ export class Reconciler {
   }
 
   private async pass(): Promise<PassResult> {
+    if (this.deps.mayChange && !(await this.deps.mayChange())) return { actions: 0, failed: 0 };
     // 0.9: the periodic pass comes every intervalMs; it must count as full
     const full = this.applied === undefined || Date.now() - this.fullPassAt >= this.deps.intervalMs * 0.9;
     const previous = this.applied;

@@ -42,10 +42,12 @@ const replyErrors = (app: FastifyInstance): void => {
 };
 
 /**
- * @param ready whether the plugin has its store and a reconciled kernel;
- *   `GET /ready` answers 200 or 503 (for supervisors and tests — dockerd only POSTs).
+ * @param notReady why the plugin is not ready (no store yet, a refused
+ *   store), or undefined when it has its store and a reconciled kernel;
+ *   `GET /ready` answers 200 or 503 with the reason (for supervisors and
+ *   tests — dockerd only POSTs).
  */
-export const buildServer = (core: Core, log: FastifyBaseLogger, ready: () => boolean = () => true): FastifyInstance => {
+export const buildServer = (core: Core, log: FastifyBaseLogger, notReady: () => string | undefined = () => undefined): FastifyInstance => {
   const app = Fastify({
     loggerInstance: log,
     // We log one debug line per call ourselves (onResponse below).
@@ -59,9 +61,9 @@ export const buildServer = (core: Core, log: FastifyBaseLogger, ready: () => boo
   });
 
   app.get('/ready', async (_request, reply) => {
-    const ok = ready();
-    void reply.status(ok ? 200 : 503).type(PLUGIN_CONTENT_TYPE);
-    return ok ? { Ready: true } : { Ready: false, Err: 'tsoverlay is still connecting to its cluster store' };
+    const reason = notReady();
+    void reply.status(reason === undefined ? 200 : 503).type(PLUGIN_CONTENT_TYPE);
+    return reason === undefined ? { Ready: true } : { Ready: false, Err: reason };
   });
 
   // Bodies are decoded by each route against its schema (route.ts), not by Fastify.
@@ -84,5 +86,5 @@ export interface Edge {
 
 export const buildEdge = (log: FastifyBaseLogger): Edge => {
   const core = new CoreSlot();
-  return { core, server: buildServer(core, log, () => core.filled) };
+  return { core, server: buildServer(core, log, () => core.notReady()) };
 };

@@ -19,10 +19,21 @@ const notYet = (): never => {
 
 export class CoreSlot implements Core {
   private core: Core | undefined;
+  /** Why calls are refused even with a core (a refused cluster store), if they are. */
+  private refusal: () => string | undefined = () => undefined;
+  /** Why the store was refused before any core existed (start-up). */
+  private startRefusal: string | undefined;
 
-  /** From now on, calls reach this core. */
-  fill(core: Core): void {
+  /** From now on, calls reach this core, unless `refusedBy` names a reason. */
+  fill(core: Core, refusedBy?: () => string | undefined): void {
     this.core = core;
+    this.startRefusal = undefined;
+    if (refusedBy) this.refusal = refusedBy;
+  }
+
+  /** The plugin refused its cluster store while starting: calls say why (null: that is over). */
+  refuseAtStart(reason: string | null): void {
+    this.startRefusal = reason ?? undefined;
   }
 
   /** Whether calls reach a core yet (`GET /ready`). */
@@ -30,11 +41,27 @@ export class CoreSlot implements Core {
     return this.core !== undefined;
   }
 
+  /** Why the plugin is not ready, or undefined when it is (`GET /ready`). */
+  notReady(): string | undefined {
+    const refused = this.startRefusal ?? (this.core ? this.refusal() : undefined);
+    if (refused) return `cluster store refused: ${refused}`;
+    return this.core ? undefined : 'tsoverlay is still connecting to its cluster store';
+  }
+
   get driver(): NetworkDriver {
-    return this.core?.driver ?? notYet();
+    return this.reach().driver;
   }
 
   get ipam(): Ipam {
-    return this.core?.ipam ?? notYet();
+    return this.reach().ipam;
+  }
+
+  private reach(): Core {
+    const refused = this.startRefusal ?? (this.core ? this.refusal() : undefined);
+    if (refused) throw new TsoverlayError('STORE_REFUSED', `cluster store refused: ${refused}; ${REFUSED_HINT}`);
+    return this.core ?? notYet();
   }
 }
+
+const REFUSED_HINT =
+  'nothing was changed; if this is the right store, restart the plugin with --adopt-store (TSOVERLAY_ADOPT_STORE=1), see docs/cluster-state.md';

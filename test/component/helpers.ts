@@ -1,4 +1,8 @@
 /** Wiring for component tests: the real core and Fastify edge on fakes. */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
@@ -18,6 +22,17 @@ export interface Harness {
   snapshot(): string;
 }
 
+/** One folder per test process for the nodes' remembered cluster ids, removed at exit. */
+let idDir: string | undefined;
+const clusterIdFile = (): string => {
+  if (!idDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'tsoverlay-component-'));
+    idDir = dir;
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return join(idDir, `cluster-id-${randomBytes(4).toString('hex')}`);
+};
+
 export const harness = async (
   opts: {
     kv?: MemoryKvStore;
@@ -32,7 +47,9 @@ export const harness = async (
 ): Promise<Harness> => {
   const kv = opts.kv ?? new MemoryKvStore();
   const dp = opts.dp ?? new FakeDataplane();
-  const config = loadConfig(['--node-name', opts.node ?? 'node1', '--dns-address', 'off', ...(opts.args ?? [])], {});
+  const args = opts.args ?? [];
+  const idArgs = args.includes('--cluster-id-file') ? [] : ['--cluster-id-file', clusterIdFile()];
+  const config = loadConfig(['--node-name', opts.node ?? 'node1', '--dns-address', 'off', ...idArgs, ...args], {});
   const app = await createApp({
     config,
     log: pino({ level: 'silent' }),
