@@ -39,7 +39,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import {
-  createOverlay, endpointOf, inspectNet, LabDnsServer, run, subnetOf, waitFor, waitNetwork, waitNetworkGone,
+  endpointOf, inspectNet, LabDnsServer, run, subnetOf, waitFor, waitNetwork, waitNetworkGone,
   type LabHost, type NetInfo, type RunResult,
 } from '../lab/index.js';
 import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
@@ -107,17 +107,12 @@ async function main(): Promise<void> {
 
   // ------------------------------------------------------------------ helpers
 
-  const known = async () => (await Promise.all(hosts.map((h) => h.tsLinks()))).flat().filter((l) => l.startsWith('tsvx-'));
   /** Create on h1 (tsoverlay + its IPAM), wait for the replica on h2. */
   const makeNet = async (name: string, args: string[]) => {
     await h1.docker('network', 'create', '-d', 'tsoverlay', '--ipam-driver', 'tsoverlay', ...args, name);
     return waitNetwork(h2, name, SPREAD_WAIT_MS);
   };
-  const makeOverlay = async (name: string, subnet: string, ...args: string[]) => {
-    const n = await createOverlay(h1, name, subnet, { args, known: await known() });
-    await waitNetwork(h2, name, SPREAD_WAIT_MS);
-    return n;
-  };
+  const makeOverlay = (name: string, subnet: string, ...args: string[]) => makeNet(name, ['--subnet', subnet, ...args]);
   /** docker network rm on h1 (the plugin removes it everywhere); on h2 too if it is still there (e.g. a replica gone astray). */
   const removeNet = async (name: string) => {
     await h1.dockerTry('network', 'rm', name);
