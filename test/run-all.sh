@@ -73,8 +73,10 @@ fi
 # package.json's test:dind runs the same files
 DIND_TESTS=(test/integration/multi-host.test.ts)
 # and a third time on a current engine (Debian sid's docker.io 28.5,
-# scripts/docker-engine.sh)
-NEW_ENGINE_TESTS=(test/integration/multi-host.test.ts)
+# scripts/docker-engine.sh), with what changed for remote drivers since 20.10
+# (current-engine.test.ts; in the ordinary run too, its 28-only cases skip there)
+# and the managed plugin (docker plugin create/push/install/upgrade)
+NEW_ENGINE_TESTS=(test/integration/multi-host.test.ts test/integration/current-engine.test.ts test/integration/managed-plugin.test.ts)
 LOGS=$(mktemp -d /tmp/tsoverlay-run-all.XXXXXX)
 trap 'rm -rf "$LOGS"' EXIT
 

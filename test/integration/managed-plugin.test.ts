@@ -30,6 +30,16 @@ const SUBNET = '10.40.1.0/24';
 const NET = 'mp1';
 /** The plugin's debug lines in dockerd.log: pino level 20 inside dockerd's quoted msg. */
 const DEBUG_LINE = '\\"level\\":20';
+/**
+ * The plugins' ZooKeeper session timeout. Case 7 asserts that no ping is lost
+ * while each node's plugin is disabled, upgraded (`docker plugin upgrade`
+ * pulls and extracts the ~130 MB rootfs while the plugin is down) and enabled
+ * again: that holds only while the node's session outlives the downtime. With
+ * the default 10 s the downtime (12-17 s on the shared 2-core test machine,
+ * on dockerd 20.10 and 28.5 alike) let the sessions expire, the peers dropped
+ * the node's forwarding entries, and 3-7 s of pings were lost.
+ */
+const UPGRADE_SESSION_MS = 40_000;
 
 if (process.env['TSOVERLAY_IT'] !== '1' || process.getuid?.() !== 0) {
   t.plan(0, 'integration tests need root and TSOVERLAY_IT=1');
@@ -48,7 +58,8 @@ async function main(): Promise<void> {
   try {
     lab = await Lab.create({
       hosts: [{ name: 'h1', mtu: 1500 }, { name: 'h2', mtu: 1500 }],
-      zookeeper: { servers: 1, tickTimeMs: 500 },
+      // tickTime 2000: sessions up to 40 s (20 ticks), see UPGRADE_SESSION_MS
+      zookeeper: { servers: 1, tickTimeMs: 2000 },
       dnsServer: true,
     });
   } catch (e) {
@@ -91,6 +102,7 @@ async function main(): Promise<void> {
     'TSOVERLAY_ADVERTISE=ul0',
     `TSOVERLAY_DNS_UPSTREAM=${lab.dnsServer!.address}`,
     `TSOVERLAY_NODE_NAME=${h.hostname}`,
+    `TSOVERLAY_ZK_SESSION_TIMEOUT_MS=${UPGRADE_SESSION_MS}`,
     ...mountSettings(h),
   ];
   const timed = async <T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> => {

@@ -151,6 +151,7 @@ export class DindHost extends LabHost {
 
   /** dockerd in the node container's namespaces and root, but the machine's pid namespace (the node shares it). */
   protected override async dockerdNsenterArgs(dockerdArgs: string[]): Promise<string[]> {
+    if (this.hostResolvers) throw new Error(`${this}: HostSpec.hostResolvers is for netns hosts only`);
     const pid = await this.engine.containerPid(this.name);
     return ['-t', String(pid), '-m', '-u', '-i', '-n', '-r', '-w', '--', 'dockerd', ...dockerdArgs];
   }

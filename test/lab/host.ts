@@ -37,6 +37,14 @@ export interface HostSpec {
   mtu?: number;
   /** dockerd --dns servers of this host (default LabOptions.dockerDns, else the lab's outside address) */
   dockerDns?: string[];
+  /**
+   * Instead of --dns: the nameservers of the /etc/resolv.conf this host's
+   * dockerd reads (a file in the host's dir, bind-mounted over /etc/resolv.conf
+   * in dockerd's private mount namespace), e.g. ['127.0.0.54'] for a resolver
+   * on the host's loopback as systemd-resolved would be. Lab addresses only:
+   * the lab guarantees no query leaves it. netns hosts only.
+   */
+  hostResolvers?: string[];
 }
 
 /** What a host needs to know about its lab. */
@@ -260,6 +268,8 @@ export class LabHost {
   readonly probes = new Set<TrackedProcess>();
   /** dockerd --dns servers */
   readonly dockerDns: string[];
+  /** HostSpec.hostResolvers: dockerd runs without --dns and reads these from its /etc/resolv.conf. */
+  readonly hostResolvers: string[] | undefined;
   private dockerdStarts = 0;
   private pluginStarts = 0;
   private lastPluginOptions: StartPluginOptions = {};
@@ -270,6 +280,8 @@ export class LabHost {
     this.mtu = spec.mtu ?? 1500;
     this.dockerDns = [...(spec.dockerDns ?? lab.dockerDns ?? [lab.outsideIp])];
     if (this.dockerDns.length === 0) throw new Error(`host ${spec.name}: dockerDns must not be empty (it would fall back to the machine's resolver)`);
+    if (spec.hostResolvers !== undefined && spec.hostResolvers.length === 0) throw new Error(`host ${spec.name}: hostResolvers must not be empty`);
+    this.hostResolvers = spec.hostResolvers ? [...spec.hostResolvers] : undefined;
     this.ns = `tsl-${lab.id}-${spec.name}`;
     this.hostname = this.ns;
     this.ip = ip;
@@ -330,16 +342,23 @@ export class LabHost {
     // mount points for the private mount namespace (the bind mounts themselves stay private)
     await mkdir('/run/docker/plugins', { recursive: true });
     await mkdir('/run/containerd', { recursive: true });
+    // HostSpec.hostResolvers: this host's own /etc/resolv.conf (else none: dockerd gets --dns and never reads it)
+    let resolvConf = '';
+    if (this.hostResolvers) {
+      resolvConf = join(this.dir, 'resolv.conf');
+      await writeFile(resolvConf, `# lab host ${this.name}: dockerd's /etc/resolv.conf\n${this.hostResolvers.map((r) => `nameserver ${r}`).join('\n')}\n`);
+    }
     const script = [
       'set -e',
       'hostname "$1"',
       'mount --bind "$2" /run/docker/plugins',
       'mount -t tmpfs -o mode=0711 tsl-containerd /run/containerd',
-      'shift 2',
+      'if [ -n "$3" ]; then mount --bind "$3" /etc/resolv.conf; fi',
+      'shift 3',
       'exec dockerd "$@"',
     ].join('; ');
     return [`--net=/run/netns/${this.ns}`, '--', 'unshare', '-m', '-u', '--propagation', 'private', '--',
-      'sh', '-c', script, 'sh', this.hostname, this.pluginsDir, ...dockerdArgs];
+      'sh', '-c', script, 'sh', this.hostname, this.pluginsDir, resolvConf, ...dockerdArgs];
   }
 
   async startDockerd(opts: { timeoutMs?: number } = {}): Promise<void> {
@@ -361,7 +380,7 @@ export class LabHost {
       '--log-level', this.lab.dockerdLogLevel,
       // Containers' DNS forwarding goes to the lab's own "outside" address
       // (or what the test asked for), never to the machine's resolver.
-      ...this.dockerDns.flatMap((d) => ['--dns', d]),
+      ...(this.hostResolvers ? [] : this.dockerDns.flatMap((d) => ['--dns', d])),
     ];
     await writeFile(this.dockerdLog, `---- dockerd start #${this.dockerdStarts} ${new Date().toISOString()}\n`, { flag: 'a' });
     const proc = await TrackedProcess.spawn('nsenter', await this.dockerdNsenterArgs(dockerdArgs),
