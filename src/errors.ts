@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'INVALID_OPTION'
   | 'NOT_OURS'
   | 'NETWORK_NOT_FOUND'
+  | 'NETWORK_IN_USE'
   | 'ENDPOINT_NOT_FOUND'
   | 'POOL_NOT_FOUND'
   | 'POOL_OVERLAP'

@@ -231,10 +231,10 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
   const node = config.nodeName ?? underlay.address;
   const log = deps.log.child({ node });
   log.info({ underlay: underlay.ifname, ip: underlay.address, mtu: underlay.mtu, node }, 'underlay resolved');
+  const guard = await acceptStore(kv, dataplane, config, log);
   // every reconcile pass and name refresh reads the whole cluster: from memory, kept valid by watches
   const cache = new CachedKvStore(kv, storeCachePolicy);
   if (deps.seed?.length) log.info({ records: cache.seedStable(deps.seed) }, 'store records from the last run taken as a head start');
-  const guard = await acceptStore(kv, dataplane, config, log);
   const state = new ClusterState(cache, { log: log.child({ component: 'store' }) });
   await state.init();
   const wiring: Wiring = { config, log, state, dataplane, underlay, node, guard };

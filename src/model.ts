@@ -156,6 +156,15 @@ export interface DnsNameRecord {
 }
 
 /** A live plugin instance (ephemeral in ZooKeeper). */
+/** A network removed through Docker (an explicit, durable deletion). */
+export interface TombstoneRecord {
+  network: string;
+  vni: number;
+  deletedAt: string;
+  /** The node whose Docker call removed the last alias. */
+  by: string;
+}
+
 export interface NodeRecord {
   node: string;
   /** Underlay (VTEP) address, bare IP. */

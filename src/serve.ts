@@ -43,7 +43,9 @@ interface Serving {
 
 /** One start: open the adapters, create and start the app, then let Docker's calls reach it. */
 const startOnce = async ({ config, log, dataplane, edge, running }: Serving): Promise<void> => {
-  running.adapters = await openAdapters(config, log, dataplane);
+  // a refused store keeps its adapters between tries: the session (and with it
+  // this node's membership in the right tree, under a mistyped chroot) lives on
+  running.adapters ??= await openAdapters(config, log, dataplane);
   const { kv, engine, seed, underlay } = running.adapters;
   const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
   const started = await createApp({
@@ -80,13 +82,13 @@ const connect = async (s: Serving): Promise<void> => {
     } catch (e) {
       const refused = isTsoverlayError(e, 'STORE_REFUSED');
       if (!refused && !isTransient(e)) throw e; // a configuration or identity problem: the caller stops with its message
-      await running.adapters?.releaseStore().catch(() => undefined);
-      running.adapters = undefined;
       if (refused) {
         edge.core.refuseAtStart((e as Error).message);
         await Promise.race([sleep(REFUSED_RETRY_MS), signals.signalled]);
         continue;
       }
+      await running.adapters?.releaseStore().catch(() => undefined);
+      running.adapters = undefined;
       log.warn({ err: e, retryMs: delay }, 'cluster store unreachable; Docker calls get "cluster store unavailable" until it is back');
       await Promise.race([sleep(delay), signals.signalled]);
     }

@@ -172,6 +172,7 @@ export class Replicator {
       options: rec.options,
       internal: rec.internal,
       ipv6: rec.ipv6.length > 0,
+      ipv4: rec.ipv4.length > 0,
       labels: { 'io.tsoverlay.replicated-from': rec.createdBy },
     };
   }

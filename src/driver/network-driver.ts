@@ -176,10 +176,25 @@ export class NetworkDriver {
       log.debug('delete of unknown network: nothing to do');
       return;
     }
+    let inUse: TsoverlayError | undefined;
     await this.locks.run(key, async () => {
       const net = await this.deps.state.getNetwork(key);
       if (!net) return;
       const eps = await this.deps.state.listEndpoints(key);
+      const users = net.deleted ? [] : await this.usersElsewhere(eps);
+      if (users.length > 0) {
+        // Docker removes it from this engine whatever we answer (it ignores
+        // DeleteNetwork errors): the cluster keeps it, with its devices here,
+        // and replication gives this engine a copy again.
+        await this.deps.state.removeAlias(key, networkId, false);
+        const where = users.map(([node, n]) => `${node} (${n})`).join(', ');
+        log.warn({ vni: net.vni, nodes: users.map(([node]) => node) }, `network ${net.name ?? key} is in use on ${where}: kept in the cluster, and back on this node shortly`);
+        inUse = new TsoverlayError(
+          'NETWORK_IN_USE',
+          `network ${net.name ?? key} is in use on ${where}: kept in the cluster and restored on this node; remove its containers on those nodes first`,
+        );
+        return;
+      }
       const left = await this.deps.state.removeAlias(key, networkId, true);
       const stillHere = left !== undefined && Object.values(left.aliases).includes(this.deps.config.node);
       if (stillHere) return;
@@ -192,6 +207,20 @@ export class NetworkDriver {
       log.info({ vni: net.vni, remaining: left ? Object.keys(left.aliases).length : 0 }, 'network removed on this node');
     });
     this.changed();
+    if (inUse) throw inUse;
+  }
+
+  /**
+   * Live nodes other than this one with endpoints in the network, with their
+   * counts. Endpoints of nodes that are gone do not hold a network (they are
+   * leaks, collected separately).
+   */
+  private async usersElsewhere(eps: readonly EndpointRecord[]): Promise<Array<[string, number]>> {
+    const me = this.deps.config.node;
+    const live = new Set((await this.deps.state.listNodes()).map((n) => n.node));
+    const count = new Map<string, number>();
+    for (const ep of eps) if (ep.node !== me && live.has(ep.node)) count.set(ep.node, (count.get(ep.node) ?? 0) + 1);
+    return [...count].sort(([a], [b]) => a.localeCompare(b));
   }
 
   /** Returns the MAC to report back to Docker if Docker did not give one. */

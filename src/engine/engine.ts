@@ -28,6 +28,11 @@ export interface CreateNetworkSpec {
   options: Record<string, string>;
   internal: boolean;
   ipv6: boolean;
+  /**
+   * false: an IPv6-only network (Docker 28+ `--ipv4=false`; without it Docker
+   * 28 adds an IPv4 pool of its own). Absent: the engine's default (IPv4 on).
+   */
+  ipv4?: boolean;
   labels: Record<string, string>;
 }
 

@@ -64,6 +64,8 @@ export class HttpDockerEngine implements DockerEngine {
       CheckDuplicate: true,
       Internal: spec.internal,
       EnableIPv6: spec.ipv6,
+      // only sent to turn IPv4 off (Docker 28+); older engines never get the field
+      ...(spec.ipv4 === false ? { EnableIPv4: false } : {}),
       Options: spec.options,
       Labels: spec.labels,
       IPAM: {

@@ -52,6 +52,14 @@ export interface Desired {
   /** Remote entries per VXLAN device name. */
   forwarding: Map<string, Forwarding>;
   resolver?: ResolverRouting;
+  /**
+   * VNIs whose devices may be deleted here: networks removed through Docker
+   * (a tombstone, or a record marked deleted that this node's engine no
+   * longer has), and in use by no live network. A device of any other VNI
+   * that the store does not ask for is kept: absence is not deletion.
+   * Absent = nothing may be deleted.
+   */
+  removable?: ReadonlySet<number>;
 }
 
 const bareIp = (cidr: string): string => cidr.split('/')[0] ?? cidr;
@@ -80,6 +88,8 @@ export const remoteForwarding = (
 
 export interface DesiredInput {
   networks: ReadonlyArray<{ net: NetworkRecord; endpoints: readonly EndpointRecord[] }>;
+  /** Networks removed through Docker (the store's tombstones). */
+  tombstones?: ReadonlyArray<{ vni: number }>;
   nodes: readonly NodeRecord[];
   me: string;
   underlay: Underlay;
@@ -106,5 +116,19 @@ export const computeDesired = (input: DesiredInput): Desired => {
     out.forwarding.set(devices.vxlan, remoteForwarding(net, endpoints, nodes, input.me));
   }
   if (resolver) out.resolver = resolver;
+  out.removable = removableVnis(input);
   return out;
+};
+
+/** The rule of Desired.removable: an explicit deletion, and no live network on the VNI. */
+export const removableVnis = (input: DesiredInput): Set<number> => {
+  const live = new Set<number>();
+  const removed = new Set<number>();
+  for (const { net } of input.networks) {
+    if (net.deleted && !Object.values(net.aliases).includes(input.me)) removed.add(net.vni);
+    else live.add(net.vni);
+  }
+  for (const t of input.tombstones ?? []) removed.add(t.vni);
+  for (const vni of live) removed.delete(vni);
+  return removed;
 };

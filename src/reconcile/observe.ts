@@ -44,7 +44,8 @@ export const readDesired = async (src: DesiredSource): Promise<Desired> => {
     }),
   );
   src.onNetworksRead?.(records);
-  return computeDesired({ networks, nodes: await state.listNodes(), me: node, underlay, vxlanPort, ...(dnsAddress ? { dnsAddress } : {}) });
+  const [nodes, tombstones] = await Promise.all([state.listNodes(), state.listTombstones()]);
+  return computeDesired({ networks, tombstones, nodes, me: node, underlay, vxlanPort, ...(dnsAddress ? { dnsAddress } : {}) });
 };
 
 export interface Observation {

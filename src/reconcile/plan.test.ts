@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { BridgeNetworkDevices, EndpointDevices, NetworkDevices, ObservedLink, VethEndpointDevices } from '../dataplane/dataplane.js';
-import { type Desired, plan, planDelta } from './plan.js';
+import { type Desired, keptLinks, plan, planDelta } from './plan.js';
 
 const net: BridgeNetworkDevices = { layout: 'bridge', vni: 4096, bridge: 'tsbr-001000', vxlan: 'tsvx-001000', port: 4789, local: '10.0.0.2', underlayIndex: 2, mtu: 1450 };
 const ep: VethEndpointDevices = { layout: 'bridge', hostIf: 'tshf80e0567aaa', containerIf: 'tscf80e0567aaa', bridge: 'tsbr-001000', mtu: 1450, mac: '02:42:0a:14:00:02' };
@@ -118,32 +118,44 @@ t.test('macvlan mode: VXLAN device on no bridge, the host macvlan on it; endpoin
   t.match(plan(want, [hostMv(), vxlan({}, {}, true), ctr({ mac: '02:42:0a:14:00:09' })]), [{ kind: 'ensureEndpoint', reason: /mac/ }]);
 });
 
-t.test('only owned links the store does not know are deleted', async (t) => {
-  const a = plan(desired, [
+t.test('absence is not deletion: only links of networks removed through Docker are deleted', async (t) => {
+  const strays = [
     bridge(),
     vxlan(),
     host(),
     { name: 'tsbr-00abcd', index: 20, kind: 'bridge', mtu: 1500, up: true },
-    { name: 'tshdeadbeef123', index: 21, kind: 'veth', mtu: 1500, up: true },
+    { name: 'tshdeadbeef123', index: 21, kind: 'veth', mtu: 1500, up: true, master: 'tsbr-00abcd' },
     { name: 'tsomething', index: 22, kind: 'dummy', mtu: 1500, up: true },
-  ]);
+  ];
+  // not in the store, never removed (a missing, unreadable or newer record): kept
+  t.same(plan(desired, strays), [], 'owned links the store does not know are kept');
+  t.same(keptLinks(desired, strays), ['tsbr-00abcd', 'tshdeadbeef123'], 'and reported as kept');
+  t.same(plan({ networks: [], endpoints: [], forwarding: new Map() }, [bridge(), vxlan()]), [], 'an empty store deletes nothing');
+  // removed through Docker (a tombstone or a deleted record): its devices and what hangs off them go
+  const removed: Desired = { ...desired, removable: new Set([0xabcd]) };
   t.same(
-    a.map((x) => (x.kind === 'deleteLink' ? x.name : x.kind)),
+    plan(removed, strays).map((x) => (x.kind === 'deleteLink' ? x.name : x.kind)),
     ['tsbr-00abcd', 'tshdeadbeef123'],
   );
-  t.same(plan({ networks: [], endpoints: [], forwarding: new Map() }, [bridge(), vxlan()]).length, 2);
+  t.same(keptLinks(removed, strays), [], 'nothing left to report');
+  t.same(plan({ networks: [], endpoints: [], forwarding: new Map(), removable: new Set([net.vni]) }, [bridge(), vxlan()]).length, 2);
 });
 
-t.test('planDelta: new and changed networks are ensured, gone ones deleted, endpoints left to the full pass', async (t) => {
+t.test('planDelta: new and changed networks are ensured, removed ones deleted, endpoints left to the full pass', async (t) => {
   const other: BridgeNetworkDevices = { ...net, vni: 4097, bridge: 'tsbr-001001', vxlan: 'tsvx-001001' };
   const prev: Desired = { networks: [net, other], endpoints: [], forwarding: new Map() };
   t.same(planDelta(prev, prev), [], 'nothing changed: nothing to do, nothing read');
   const third: BridgeNetworkDevices = { ...net, vni: 4098, bridge: 'tsbr-001002', vxlan: 'tsvx-001002' };
   const next: Desired = { networks: [{ ...net, mtu: 1400 }, third], endpoints: [], forwarding: new Map() };
-  t.same(planDelta(prev, next).map((a) => `${a.kind} ${a.kind === 'ensureNetwork' ? a.spec.vxlan : 'name' in a ? a.name : ''} (${a.reason})`), [
+  const show = (d: Desired) => planDelta(prev, d).map((a) => `${a.kind} ${a.kind === 'ensureNetwork' ? a.spec.vxlan : 'name' in a ? a.name : ''} (${a.reason})`);
+  t.same(show(next), [
     'ensureNetwork tsvx-001000 (changed in the store)',
     'ensureNetwork tsvx-001002 (new in the store)',
-    'deleteLink tsvx-001001 (network left the store)',
-    'deleteLink tsbr-001001 (network left the store)',
-  ]);
+  ], 'a network that merely left the store keeps its devices');
+  t.same(show({ ...next, removable: new Set([4097]) }), [
+    'ensureNetwork tsvx-001000 (changed in the store)',
+    'ensureNetwork tsvx-001002 (new in the store)',
+    'deleteLink tsvx-001001 (network removed through Docker)',
+    'deleteLink tsbr-001001 (network removed through Docker)',
+  ], 'one removed through Docker loses them');
 });

@@ -182,9 +182,42 @@ export const plan = (desired: Desired, observed: readonly ObservedLink[]): Actio
   for (const spec of desired.endpoints) actions.push(...planEndpoint(spec, byName, wanted));
   for (const link of observed) {
     if (wanted.has(link.name) || !parseOwnedName(link.name)) continue;
-    actions.push({ kind: 'deleteLink', name: link.name, reason: 'not in the store' });
+    const vni = removedVniOf(link, byName, desired.removable);
+    if (vni !== undefined) actions.push({ kind: 'deleteLink', name: link.name, reason: `network ${vni} was removed through Docker` });
   }
   return actions;
+};
+
+/**
+ * The VNI of a removed network this link belongs to (its own name, or the
+ * bridge or VXLAN device it hangs off), if that network was removed through
+ * Docker; undefined otherwise: the link is kept.
+ */
+const removedVniOf = (link: ObservedLink, byName: ReadonlyMap<string, ObservedLink>, removable: ReadonlySet<number> | undefined): number | undefined => {
+  if (!removable || removable.size === 0) return undefined;
+  const own = parseOwnedName(link.name)?.vni;
+  if (own !== undefined) return removable.has(own) ? own : undefined;
+  for (const parent of [link.master, link.lower]) {
+    const vni = parent !== undefined && byName.has(parent) ? parseOwnedName(parent)?.vni : undefined;
+    if (vni !== undefined && removable.has(vni)) return vni;
+  }
+  return undefined;
+};
+
+/**
+ * Our links that the store does not ask for and that are not known to be
+ * removed: kept (absence is not deletion), and worth one log line each.
+ */
+export const keptLinks = (desired: Desired, observed: readonly ObservedLink[]): string[] => {
+  const actions = plan(desired, observed);
+  const deleted = new Set(actions.flatMap((a) => (a.kind === 'deleteLink' ? [a.name] : [])));
+  const wanted = new Set<string>();
+  for (const spec of desired.networks) wanted.add(hostDevice(spec)).add(spec.vxlan);
+  for (const spec of desired.endpoints) {
+    wanted.add(spec.containerIf);
+    if (spec.layout === 'bridge') wanted.add(spec.hostIf);
+  }
+  return observed.filter((l) => parseOwnedName(l.name) && !wanted.has(l.name) && !deleted.has(l.name)).map((l) => l.name);
 };
 
 /** The action an endpoint needs, if any; its devices' names go to `wanted`. */
@@ -237,9 +270,10 @@ export const planDelta = (prev: Desired, next: Desired): Action[] => {
     }
   }
   for (const spec of prev.networks) {
-    if (after.has(spec.vxlan)) continue;
-    actions.push({ kind: 'deleteLink', name: spec.vxlan, reason: 'network left the store' });
-    actions.push({ kind: 'deleteLink', name: hostDevice(spec), reason: 'network left the store' });
+    // gone from here: its devices go only if it was removed through Docker (else a full pass keeps them, with a log line)
+    if (after.has(spec.vxlan) || !next.removable?.has(spec.vni)) continue;
+    actions.push({ kind: 'deleteLink', name: spec.vxlan, reason: 'network removed through Docker' });
+    actions.push({ kind: 'deleteLink', name: hostDevice(spec), reason: 'network removed through Docker' });
   }
   return actions;
 };

@@ -13,7 +13,8 @@
  * passes plan from it), when the last full pass ran, and which devices'
  * forwarding entries are verified.
  */
-import type { Dataplane, Underlay } from '../dataplane/dataplane.js';
+import type { Dataplane, ObservedLink, Underlay } from '../dataplane/dataplane.js';
+import { parseOwnedName } from '../dataplane/names.js';
 import type { Firewall } from '../dataplane/firewall.js';
 import type { Log } from '../log.js';
 import type { NetworkRecord } from '../model.js';
@@ -25,6 +26,7 @@ import type { Desired } from './desired.js';
 import { FirewallStep } from './firewall-step.js';
 import { type DesiredSource, observe, readDesired } from './observe.js';
 import { type PassState, newPassState, stopwatch } from './pass-state.js';
+import { keptLinks } from './plan.js';
 import { resolverStep } from './resolver-step.js';
 
 export interface ReconcilerDeps {
@@ -65,6 +67,8 @@ export class Reconciler {
    */
   private readonly verified = new Map<string, string>();
   private fullPassAt = -Infinity;
+  /** Devices kept without a network in the store, as last reported (reportKept). */
+  private readonly kept = new Set<string>();
   /**
    * What the last pass without failures made true. Between full passes a
    * pass plans from the difference to it (planDelta) instead of dumping every
@@ -118,6 +122,7 @@ export class Reconciler {
     const clock = stopwatch();
     const seen = await observe(this.deps, this.source, { full, previous, lap: clock.lap });
     if (!seen) return { actions: 0, failed: 1 };
+    if (seen.observed) this.reportKept(seen.desired, seen.observed);
     const p = newPassState({ full, previous, desired: seen.desired, observed: seen.observed, clock });
     const firewallChecked = this.firewall?.start(p);
     p.lap('store');
@@ -130,6 +135,25 @@ export class Reconciler {
     p.lap('firewall');
     await resolverStep(this.deps, p);
     return this.report(p);
+  }
+
+  /**
+   * Say once per device that it is kept although the store does not ask for
+   * it (its network's record is missing or unreadable, and it was never
+   * removed through Docker): absence is not deletion.
+   */
+  private reportKept(desired: Desired, observed: readonly ObservedLink[]): void {
+    const now = new Set(keptLinks(desired, observed));
+    for (const ifname of now) {
+      if (this.kept.has(ifname)) continue;
+      const vni = parseOwnedName(ifname)?.vni;
+      this.deps.log.warn(
+        { ifname, ...(vni !== undefined ? { vni } : {}) },
+        'device kept: the store does not ask for it, but its network was never removed through Docker (a missing, unreadable or newer record)',
+      );
+    }
+    this.kept.clear();
+    for (const n of now) this.kept.add(n);
   }
 
   /** The pass made the kernel match: later passes plan from it. */

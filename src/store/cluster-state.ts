@@ -19,7 +19,7 @@
  * - a pool is added with a versioned write of /pools, so a concurrent pool
  *   that overlaps makes one of the two commits fail and re-check.
  */
-import type { AddressRecord, DnsNameRecord, EndpointRecord, NetworkRecord, NodeRecord, PoolRecord } from '../model.js';
+import type { AddressRecord, DnsNameRecord, EndpointRecord, NetworkRecord, NodeRecord, PoolRecord, TombstoneRecord } from '../model.js';
 import { KvConflict, type KvOp, type KvStore } from './kv-store.js';
 import { ROOT_DIRS } from './paths.js';
 import { EndpointState } from './state/endpoints.js';
@@ -82,6 +82,10 @@ export class ClusterState {
   }
 
   // ---- networks (state/networks.ts) ----------------------------------------
+
+  listTombstones(): Promise<TombstoneRecord[]> {
+    return this.networks.listTombstones();
+  }
 
   getNetwork(key: string): Promise<NetworkRecord | undefined> {
     return this.networks.getNetwork(key);

@@ -13,10 +13,13 @@
  *   /endpoints/<networkKey>/<endpointId> EndpointRecord
  *   /dnsnames/<networkKey>             (one folder per network)
  *   /dnsnames/<networkKey>/<endpointId> DnsNameRecord: container name and aliases (resolver)
+ *   /tombstones/<networkKey>           TombstoneRecord: the network was removed through Docker
+ *                                      (the only thing that lets a node delete its devices)
+ *   /cluster                           the cluster's identity (cluster/identity.ts)
  */
 import { joinPath } from './kv-store.js';
 
-export const ROOT_DIRS = ['/nodes', '/networks', '/netids', '/vnis', '/pools', '/endpoints', '/dnsnames'] as const;
+export const ROOT_DIRS = ['/nodes', '/networks', '/netids', '/vnis', '/pools', '/endpoints', '/dnsnames', '/tombstones'] as const;
 
 export const networkPath = (networkId: string): string => joinPath('networks', networkId);
 export const nodePath = (node: string): string => joinPath('nodes', node);
@@ -29,6 +32,8 @@ export const endpointsDir = (networkId: string): string => joinPath('endpoints',
 export const endpointPath = (networkId: string, endpointId: string): string => joinPath('endpoints', networkId, endpointId);
 export const dnsNamesDir = (networkId: string): string => joinPath('dnsnames', networkId);
 export const dnsNamePath = (networkId: string, endpointId: string): string => joinPath('dnsnames', networkId, endpointId);
+export const TOMBSTONES = '/tombstones';
+export const tombstonePath = (networkId: string): string => joinPath('tombstones', networkId);
 
 /** The first segment and the number of segments of a path, without allocating an array. */
 const shape = (path: string): { top: string; depth: number } => {

@@ -73,6 +73,14 @@ export const DnsNameSchema = S.object({
 
 export const AliasSchema = S.object({ network: Str, node: Str });
 
+/** A network removed through Docker: its VNI's devices may go on every node. */
+export const TombstoneSchema = S.object({
+  network: Str,
+  vni: S.integer({ minimum: 1, maximum: 0xffffff }),
+  deletedAt: Str,
+  by: Str,
+});
+
 export const NodeSchema = S.object({
   node: Str,
   address: Str,

@@ -5,8 +5,13 @@
  * node's forwarding entries during a restart (or after a crash, if the
  * restart comes within the session timeout).
  *
- * The file names the node and the ensemble it belongs to; anything else
- * (another node's file, another chroot) is ignored.
+ * The file names the node and the ensemble it belongs to; another node's
+ * file, or another ensemble's, is ignored. The session itself is resumed
+ * whatever the chroot (a ZooKeeper session is the ensemble's; the chroot is
+ * only a prefix of the client's paths): a plugin restarted with a mistyped
+ * chroot keeps the node's membership in the right tree alive while it
+ * refuses the wrong one (cluster/identity.ts). Saved records (the snapshot
+ * below) belong to one tree and are only read back for the same chroot.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -23,8 +28,10 @@ interface FileFormat extends SessionOwner, ZkCredentials {
   format: 'tsoverlay-zk-session/1';
 }
 
-const sameOwner = (a: SessionOwner, b: SessionOwner): boolean =>
-  a.node === b.node && a.chroot === b.chroot && [...a.servers].sort().join(',') === [...b.servers].sort().join(',');
+const sameEnsemble = (a: SessionOwner, b: SessionOwner): boolean =>
+  a.node === b.node && [...a.servers].sort().join(',') === [...b.servers].sort().join(',');
+
+const sameOwner = (a: SessionOwner, b: SessionOwner): boolean => sameEnsemble(a, b) && a.chroot === b.chroot;
 
 /** The owner a parsed file names (whatever its fields hold). */
 const ownerIn = (f: Partial<SessionOwner>): SessionOwner => ({
@@ -37,7 +44,7 @@ export const readSession = async (file: string, owner: SessionOwner): Promise<Zk
   try {
     const f = JSON.parse(await readFile(file, 'utf8')) as Partial<FileFormat>;
     if (f.format !== 'tsoverlay-zk-session/1' || typeof f.id !== 'string' || typeof f.password !== 'string') return undefined;
-    if (!sameOwner(ownerIn(f), owner)) return undefined;
+    if (!sameEnsemble(ownerIn(f), owner)) return undefined;
     return { id: f.id, password: f.password };
   } catch {
     return undefined; // missing or unreadable: start a new session

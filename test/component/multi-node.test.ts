@@ -90,7 +90,7 @@ t.test('create once, exists everywhere with the same VNI; remote entries both wa
   t.same((await C.dp.listForwarding('tsvx-001000')).fdb.map((e) => e.dst), ['10.0.0.1', '10.0.0.1']);
 });
 
-t.test('removed on one node: removed everywhere, kept while a container uses it', async (t) => {
+t.test('removed on a node that does not use it while a container elsewhere does: kept everywhere; removed everywhere once unused', async (t) => {
   const { nodes } = await cluster(['A', 'B']);
   const A = nodes['A']!;
   const B = nodes['B']!;
@@ -98,19 +98,25 @@ t.test('removed on one node: removed everywhere, kept while a container uses it'
   await A.engine.createNetwork({ name: 'ovr', driver: 'tsoverlay', ipamDriver: 'tsoverlay', subnets: [{ subnet: '10.30.0.0/24' }], options: {}, internal: false, ipv6: false, labels: {} });
   await settle(nodes);
   await endpoint(B, 'ovr', 'bbbbbbbbbbbb02');
+  // Docker removes it from A's engine whatever the plugin answers (it ignores DeleteNetwork errors)
   t.ok(await A.engine.removeNetwork('ovr'));
   await settle(nodes);
-  t.ok(await B.engine.inspectNetwork('ovr'), 'kept on B while its container uses it');
-  t.equal((await A.h.app.state.listNetworks())[0]?.deleted, true);
-  t.notOk(A.dp.links.get('tsvx-001000'), 'devices gone on A');
-  // The container leaves.
+  t.ok(await B.engine.inspectNetwork('ovr'), 'kept on B, whose container uses it');
+  t.equal((await A.h.app.state.listNetworks())[0]?.deleted, false, 'not marked removed in the store');
+  t.ok(await A.engine.inspectNetwork('ovr'), 'A\'s engine has it again (replicated back)');
+  t.ok(A.dp.links.get('tsvx-001000'), 'A\'s devices stay');
+  // The container leaves; now a removal on A is a removal everywhere.
   const net = (await B.engine.inspectNetwork('ovr'))!;
   await B.h.call('NetworkDriver.DeleteEndpoint', { NetworkID: net.id, EndpointID: 'bbbbbbbbbbbb02' });
   B.engine.networks.get(net.id)!.net.containers = 0;
+  t.ok(await A.engine.removeNetwork('ovr'));
   await settle(nodes);
+  t.notOk(await A.engine.inspectNetwork('ovr'), 'gone on A');
   t.notOk(await B.engine.inspectNetwork('ovr'), 'gone on B');
   t.same(await A.h.app.state.listNetworks(), []);
   t.same((await A.h.app.state.listPools()).pools, [], 'pool released by the last node');
+  t.match(await A.h.app.state.listTombstones(), [{ vni: 4096 }], 'a tombstone records the removal');
+  t.notOk(A.dp.links.get('tsvx-001000'));
   t.notOk(B.dp.links.get('tsvx-001000'));
 });
 

@@ -3,6 +3,7 @@
  * kernel) changes nothing; lost devices come back; orphans go.
  */
 import t from 'tap';
+import { waitFor } from '../lab/wait.js';
 import { bridgeName, hostIfName, vxlanName } from '../../src/dataplane/names.js';
 import { EP, NET, attach, createNetwork, harness, networkOf } from './helpers.js';
 
@@ -21,7 +22,7 @@ t.test('restart over a converged kernel changes nothing', async (t) => {
   t.equal(second.dp.changes().length, changes, 'no kernel change');
 });
 
-t.test('missing devices are recreated, drift repaired, orphans removed (bridge mode)', async (t) => {
+t.test('missing devices are recreated, drift repaired, orphans kept until removed through Docker (bridge mode)', async (t) => {
   const h = await harness();
   const { poolId } = await createNetwork(h, { subnet: '10.20.0.0/24', generic: { 'tsoverlay.mode': 'bridge' } });
   await attach(h, poolId);
@@ -30,16 +31,23 @@ t.test('missing devices are recreated, drift repaired, orphans removed (bridge m
   await h.dp.deleteLink(bridgeName(4096));
   await h.dp.ensureNetwork({ layout: 'bridge', vni: 7, bridge: 'tsbr-000007', vxlan: 'tsvx-000007', port: 4789, local: '10.0.0.2', underlayIndex: 2, mtu: 1450 });
 
-  const again = await harness({ kv: h.kv, dp: h.dp });
+  const again = await harness({ kv: h.kv, dp: h.dp, args: ['--resync-interval-ms', '1000'] });
   t.teardown(() => again.app.reconciler.stop());
   const r = await again.app.reconciler.runOnce();
   t.equal(r.failed, 0);
   t.ok(h.dp.links.get(bridgeName(4096)));
   t.equal(h.dp.links.get(vxlanName(4096))?.masterIndex, h.dp.links.get(bridgeName(4096))?.index);
   t.equal(h.dp.links.get(hostIfName(EP))?.masterIndex, h.dp.links.get(bridgeName(4096))?.index);
-  t.notOk(h.dp.links.get('tsbr-000007'));
-  t.notOk(h.dp.links.get('tsvx-000007'));
+  // absence is not deletion: devices of a network the store does not know are kept ...
+  t.ok(h.dp.links.get('tsbr-000007'), 'a stray network\'s bridge is kept while its network was never removed');
+  t.ok(h.dp.links.get('tsvx-000007'), 'and its VXLAN device');
   t.same(await again.app.reconciler.runOnce(), { actions: 0, failed: 0 }, 'second pass finds nothing');
+  // ... until the store says it was removed through Docker (a tombstone)
+  await h.kv.commit([{ type: 'create', path: '/tombstones/stray', data: JSON.stringify({ network: 'stray', vni: 7, deletedAt: new Date().toISOString(), by: 'node9' }) }]);
+  const gone = await waitFor(async () => (await again.app.reconciler.runOnce(), !h.dp.links.get('tsbr-000007') && !h.dp.links.get('tsvx-000007')), {
+    what: 'the next full pass to delete the tombstoned network\'s devices', timeoutMs: 10_000, intervalMs: 50,
+  }).then(() => true, () => false);
+  t.ok(gone, 'a tombstoned network\'s bridge and VXLAN device are deleted by the next full pass');
 });
 
 t.test('a failing action is reported and retried', async (t) => {

@@ -8,10 +8,10 @@
  *   endpoints, its published names and its VNI claim, in one commit.
  */
 import { TsoverlayError } from '../../errors.js';
-import type { NetworkRecord } from '../../model.js';
+import type { NetworkRecord, TombstoneRecord } from '../../model.js';
 import { KvConflict, type KvOp } from '../kv-store.js';
-import { dnsNamePath, dnsNamesDir, endpointPath, endpointsDir, netidPath, networkPath, vniPath } from '../paths.js';
-import { AliasSchema, NetworkSchema, decode } from '../records.js';
+import { TOMBSTONES, dnsNamePath, dnsNamesDir, endpointPath, endpointsDir, netidPath, networkPath, tombstonePath, vniPath } from '../paths.js';
+import { AliasSchema, NetworkSchema, TombstoneSchema, decode } from '../records.js';
 import { type StoreAccess, guarded, json } from './store-access.js';
 
 export class NetworkState {
@@ -117,6 +117,12 @@ export class NetworkState {
     });
   }
 
+  /** Networks removed through Docker (their VNIs' devices may go); unreadable ones are skipped. */
+  async listTombstones(): Promise<TombstoneRecord[]> {
+    const keys = await guarded(() => this.s.kv.children(TOMBSTONES));
+    return (await this.s.readAll(TombstoneSchema, keys.map((k) => tombstonePath(k)))) as TombstoneRecord[];
+  }
+
   /**
    * Drop one engine's alias. With `markDeleted` the network is flagged removed
    * on every node. When no alias is left the whole network goes: record,
@@ -143,7 +149,14 @@ export class NetworkState {
         const names = await guarded(() => this.s.kv.children(dnsNamesDir(key)));
         const namesDir = await guarded(() => this.s.kv.get(dnsNamesDir(key)));
         const owner = await guarded(() => this.s.kv.get(vniPath(cur.value.vni)));
+        const tomb = await guarded(() => this.s.kv.get(tombstonePath(key)));
+        const by = aliasNode ? (parseAlias(aliasNode.data)?.node ?? 'unknown') : 'unknown';
+        const tombstone: TombstoneRecord = { network: key, vni: cur.value.vni, deletedAt: new Date().toISOString(), by };
         ops = [
+          // the durable deletion every node acts on (absence alone removes nothing)
+          tomb
+            ? { type: 'set', path: tombstonePath(key), data: json(tombstone), version: tomb.version }
+            : { type: 'create', path: tombstonePath(key), data: json(tombstone) },
           ...eps.map((e): KvOp => ({ type: 'delete', path: endpointPath(key, e), version: -1 })),
           { type: 'delete', path: endpointsDir(key), version: -1 },
           ...names.map((e): KvOp => ({ type: 'delete', path: dnsNamePath(key, e), version: -1 })),
@@ -163,3 +176,12 @@ export class NetworkState {
     throw new TsoverlayError('STORE_CONFLICT', `network ${key} kept changing while removing it; try again`);
   }
 }
+
+/** The node of an engine alias record, if it decodes. */
+const parseAlias = (data: string): { network: string; node: string } | undefined => {
+  try {
+    return decode(AliasSchema, data, 'alias');
+  } catch {
+    return undefined;
+  }
+};
