@@ -25,6 +25,7 @@ import {
 } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { KeyedLock } from '../util/keyed-lock.js';
+import { usersElsewhere } from './network-users.js';
 import { derivedDeviceNames, endpointAddress, endpointDeviceName, networkSubnets } from './inputs.js';
 import { chooseMtu, endpointMac, normalizeMac, parseNetworkOptions } from './options.js';
 
@@ -181,7 +182,7 @@ export class NetworkDriver {
       const net = await this.deps.state.getNetwork(key);
       if (!net) return;
       const eps = await this.deps.state.listEndpoints(key);
-      const users = net.deleted ? [] : await this.usersElsewhere(eps);
+      const users = net.deleted ? [] : await usersElsewhere(this.deps.state, eps, this.deps.config.node);
       if (users.length > 0) {
         // Docker removes it from this engine whatever we answer (it ignores
         // DeleteNetwork errors): the cluster keeps it, with its devices here,
@@ -208,19 +209,6 @@ export class NetworkDriver {
     });
     this.changed();
     if (inUse) throw inUse;
-  }
-
-  /**
-   * Live nodes other than this one with endpoints in the network, with their
-   * counts. Endpoints of nodes that are gone do not hold a network (they are
-   * leaks, collected separately).
-   */
-  private async usersElsewhere(eps: readonly EndpointRecord[]): Promise<Array<[string, number]>> {
-    const me = this.deps.config.node;
-    const live = new Set((await this.deps.state.listNodes()).map((n) => n.node));
-    const count = new Map<string, number>();
-    for (const ep of eps) if (ep.node !== me && live.has(ep.node)) count.set(ep.node, (count.get(ep.node) ?? 0) + 1);
-    return [...count].sort(([a], [b]) => a.localeCompare(b));
   }
 
   /** Returns the MAC to report back to Docker if Docker did not give one. */

@@ -54,6 +54,7 @@ const EventAnswer = S.object({
 
 const CreatedAnswer = S.object({ Id: Str });
 const ErrorAnswer = S.object({ message: Str });
+const VersionAnswer = S.object({ ApiVersion: Str });
 
 export type NetworkAnswer = Static<typeof NetworkAnswer>;
 export type ContainerAnswer = Static<typeof ContainerAnswer>;
@@ -66,6 +67,7 @@ const checks = {
   event: compileCheck(EventAnswer),
   created: compileCheck(CreatedAnswer),
   error: compileCheck(ErrorAnswer),
+  version: compileCheck(VersionAnswer),
 };
 
 /** The value if it is what `check` expects; else an EngineError naming the call and the first problem. */
@@ -122,4 +124,6 @@ export const answers = {
   },
   /** The engine's own message in an error answer, if it sent one. */
   errorMessage: (v: unknown): string | undefined => (checks.error(v) ? v.message : undefined),
+  /** The API version GET /version names, if it does. */
+  apiVersion: (v: unknown): string | undefined => (checks.version(v) ? v.ApiVersion : undefined),
 };

@@ -16,7 +16,7 @@ const fakeDockerd = async (t: Test, answers: Record<string, { status?: number; b
   const server: Server = createServer((req, res) => {
     const key = `${req.method} ${req.url}`;
     seen.push(key);
-    const a = answers[key] ?? { status: 404, body: JSON.stringify({ message: `no such thing: ${req.url}` }) };
+    const a = answers[key] ?? (key === 'GET /version' ? { body: JSON.stringify({ ApiVersion: '1.41', MinAPIVersion: '1.12' }) } : { status: 404, body: JSON.stringify({ message: `no such thing: ${req.url}` }) });
     res.writeHead(a.status ?? 200, { 'content-type': 'application/json' });
     res.end(a.body);
   });
@@ -62,7 +62,7 @@ t.test('network answers are decoded into the port types', async (t) => {
   const [listed] = await engine.listNetworks([]);
   t.match(listed, { id: 'n1', ipamDriver: 'default', subnets: [], containers: 0, endpoints: [] });
   t.equal(await engine.inspectNetwork('gone'), undefined, '404 is "no such network"');
-  t.same(seen, ['GET /v1.41/networks/n1', 'GET /v1.41/networks', 'GET /v1.41/networks/gone']);
+  t.same(seen, ['GET /version', 'GET /v1.41/networks/n1', 'GET /v1.41/networks', 'GET /v1.41/networks/gone'], 'the API version is asked once, then used');
 });
 
 t.test('container answers are decoded into the port types', async (t) => {
@@ -118,8 +118,12 @@ t.test('events: decoded ones are delivered, malformed ones logged and skipped', 
   const dir = await mkdtemp(join(tmpdir(), 'tsoverlay-engine-'));
   const socket = join(dir, 'docker.sock');
   const server = createServer((req, res) => {
-    t.equal(req.url, `/v1.41/events?filters=${filters}`);
     res.writeHead(200, { 'content-type': 'application/json' });
+    if (req.url === '/version') {
+      res.end(JSON.stringify({ ApiVersion: '1.41' })); // the version is asked first, not pinned
+      return;
+    }
+    t.equal(req.url, `/v1.41/events?filters=${filters}`);
     res.write(body); // and keep the stream open, like dockerd
   });
   server.listen(socket);

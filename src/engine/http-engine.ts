@@ -9,12 +9,14 @@ import { answers } from './engine-answers.js';
 import type { CreateNetworkSpec, DockerEngine, EngineContainer, EngineEvent, EngineNetwork } from './engine.js';
 import { EngineError } from './engine.js';
 
-const API = '/v1.41';
+/** The engine's API version, as it says in GET /version ("1.41", "1.51", …). */
+const API_VERSION = /^1\.\d+$/;
 const TIMEOUT_MS = 10_000;
 
 
 export class HttpDockerEngine implements DockerEngine {
   private readonly base: Pick<RequestOptions, 'socketPath' | 'host' | 'port'>;
+  private apiPrefix: Promise<string> | undefined;
 
   constructor(
     dockerHost: string,
@@ -90,8 +92,12 @@ export class HttpDockerEngine implements DockerEngine {
     let delay = 200;
     const connect = (): void => {
       if (signal.aborted) return;
+      void this.api().then((api) => listen(api), (e: unknown) => retry(e instanceof EngineError ? e : new EngineError(String(e))));
+    };
+    const listen = (api: string): void => {
+      if (signal.aborted) return;
       const filters = encodeURIComponent(JSON.stringify({ type: ['network', 'container'] }));
-      const req = request({ ...this.base, method: 'GET', path: `${API}/events?filters=${filters}`, signal }, (res) => {
+      const req = request({ ...this.base, method: 'GET', path: `${api}/events?filters=${filters}`, signal }, (res) => {
         if (res.statusCode !== 200) {
           res.resume();
           retry(new EngineError(`events: HTTP ${res.statusCode}`, res.statusCode));
@@ -136,14 +142,40 @@ export class HttpDockerEngine implements DockerEngine {
     connect();
   }
 
-  private call(method: string, path: string, body?: unknown): Promise<unknown> {
+  /**
+   * The path prefix of the engine's own API version, asked once (GET
+   * /version): never a pinned version, which a newer engine may refuse
+   * (29.0–29.2 refuse anything below 1.44). Unversioned paths (the engine's
+   * current version too) if the engine does not say.
+   */
+  private api(): Promise<string> {
+    this.apiPrefix ??= this.send('GET', '/version', '/version').then(
+      (v) => {
+        const version = answers.apiVersion(v);
+        if (version && API_VERSION.test(version)) return `/v${version}`;
+        return '';
+      },
+      (e: unknown) => {
+        this.apiPrefix = undefined; // not reachable yet: ask again next time
+        throw e;
+      },
+    );
+    return this.apiPrefix;
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<unknown> {
+    return this.send(method, `${await this.api()}${path}`, path, body);
+  }
+
+  /** One request to `fullPath`; errors name `path` (what the caller asked for). */
+  private send(method: string, fullPath: string, path: string, body?: unknown): Promise<unknown> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = request(
         {
           ...this.base,
           method,
-          path: `${API}${path}`,
+          path: fullPath,
           timeout: TIMEOUT_MS,
           headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
         },

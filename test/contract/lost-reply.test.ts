@@ -11,24 +11,12 @@ import { silentLog } from '../../src/log.js';
 import { asPoolId, type PoolRecord } from '../../src/model.js';
 import { ClusterState } from '../../src/store/cluster-state.js';
 import { ZkKvStore } from '../../src/store/zk-kv-store.js';
-import { TestZooKeeper } from '../lab/zk-standalone.js';
 import { CuttableLink } from './cuttable-link.js';
+import { withZooKeeper } from './zk-server.js';
 
-let server: TestZooKeeper | undefined;
-if (process.env['TSOVERLAY_IT'] === '1') suite();
-else t.plan(0, 'needs a real ZooKeeper (Java + the Debian zookeeper package): set TSOVERLAY_IT=1');
-
-function suite(): void {
-  t.before(async () => {
-    server = await TestZooKeeper.create();
-    await server.start();
-  });
-  t.teardown(async () => {
-    await server?.destroy();
-  });
-
+withZooKeeper((zk) => {
   const open = async (t: Test): Promise<{ link: CuttableLink; state: ClusterState; direct: ClusterState }> => {
-    if (!server) throw new Error('ZooKeeper did not start');
+    const server = zk();
     const chroot = `/lost-${randomBytes(4).toString('hex')}`;
     const link = await CuttableLink.open(server.port);
     t.teardown(() => link.close());
@@ -75,4 +63,4 @@ function suite(): void {
     const again = await state.createPool(pool('tsoverlay-local:10.9.1.0_24', '10.9.1.0/24'), version);
     t.equal(again, false, 'a second create at the old version (another request) is refused as before');
   });
-}
+});

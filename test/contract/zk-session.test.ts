@@ -14,26 +14,12 @@ import type { Log } from '../../src/log.js';
 import { ZkKvStore, type ZkSessionEvent, type ZkSessionOptions } from '../../src/store/zk-kv-store.js';
 import { waitFor } from '../lab/wait.js';
 import { CuttableLink } from './cuttable-link.js';
-import { TestZooKeeper, freePort } from '../lab/zk-standalone.js';
+import { withZooKeeper } from './zk-server.js';
+import { freePort } from '../lab/zk-standalone.js';
 
 // ---- the tests ---------------------------------------------------------------
 
-let server: TestZooKeeper | undefined;
-if (process.env['TSOVERLAY_IT'] === '1') suite();
-else t.plan(0, 'needs a real ZooKeeper (Java + the Debian zookeeper package): set TSOVERLAY_IT=1');
-
-function suite(): void {
-  t.before(async () => {
-    server = await TestZooKeeper.create();
-    await server.start();
-  });
-  t.teardown(async () => {
-    await server?.destroy();
-  });
-  const zk = (): TestZooKeeper => {
-    if (!server) throw new Error('ZooKeeper did not start');
-    return server;
-  };
+withZooKeeper((zk) => {
 
   const debug = process.env['TSL_DEBUG'] === '1';
   /** Every log message of the stores, "level: message". */
@@ -469,4 +455,4 @@ function suite(): void {
     await b.commit([{ type: 'create', path: '/r/y', data: '' }]);
     await waitFor(() => fired > again, { what: 'the re-armed watch to fire' });
   });
-}
+});
