@@ -2,7 +2,7 @@ import t from 'tap';
 import type { Underlay } from '../dataplane/dataplane.js';
 import { type EndpointRecord, type NetworkRecord, type NodeRecord, asEndpointId, asNetworkId, asPoolId, asVni } from '../model.js';
 import { FLOOD_MAC } from '../dataplane/dataplane.js';
-import { computeDesired } from './desired.js';
+import { computeDesired, removableVnis } from './desired.js';
 import { planForwarding } from './plan.js';
 
 const underlay: Underlay = { ifname: 'eth0', ifindex: 2, address: '10.0.0.1', family: 4, mtu: 1500 };
@@ -102,4 +102,15 @@ t.test('planForwarding: neighbours before FDB on add, stale entries removed, not
   t.same(stale.map((x) => x.kind), ['deleteFdb', 'deleteFdb', 'deleteNeigh']);
   const moved = planForwarding('tsvx-001000', { fdb: want.fdb, neigh: [{ ip: '10.20.0.3', mac: '02:00:00:00:00:09' }] }, want);
   t.same(moved.map((x) => x.kind), ['addNeigh']);
+});
+
+t.test('removable VNIs: only explicit removals, never a VNI in use again', async (t) => {
+  const base = { nodes: [], me: 'A', underlay, vxlanPort: 4789 };
+  const removable = (o: Partial<Parameters<typeof removableVnis>[0]>) => [...removableVnis({ ...base, networks: [], ...o })].sort();
+  t.same(removable({}), [], 'an empty store removes nothing');
+  t.same(removable({ networks: [{ net: net({ deleted: true, aliases: { nB: 'B' } }), endpoints: [] }] }), [4096], 'marked deleted, gone from this engine');
+  t.same(removable({ networks: [{ net: net({ deleted: true }), endpoints: [] }] }), [], 'marked deleted, still on this engine (containers use it)');
+  t.same(removable({ tombstones: [{ vni: 4097 }] }), [4097], 'a tombstone of a VNI nobody claims');
+  t.same(removable({ tombstones: [{ vni: 4096 }], claimedVnis: new Set([4096]) }), [], 'a tombstone of a VNI claimed again (the new record unreadable or not)');
+  t.same(removable({ tombstones: [{ vni: 4096 }], networks: [{ net: net(), endpoints: [] }] }), [], 'a tombstone of a VNI a live network holds');
 });

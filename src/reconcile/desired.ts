@@ -90,6 +90,11 @@ export interface DesiredInput {
   networks: ReadonlyArray<{ net: NetworkRecord; endpoints: readonly EndpointRecord[] }>;
   /** Networks removed through Docker (the store's tombstones). */
   tombstones?: ReadonlyArray<{ vni: number }>;
+  /**
+   * VNIs claimed by a network now (/vnis), whether or not its record could be
+   * read: a tombstone of an earlier network never removes a VNI in use again.
+   */
+  claimedVnis?: ReadonlySet<number>;
   nodes: readonly NodeRecord[];
   me: string;
   underlay: Underlay;
@@ -120,7 +125,11 @@ export const computeDesired = (input: DesiredInput): Desired => {
   return out;
 };
 
-/** The rule of Desired.removable: an explicit deletion, and no live network on the VNI. */
+/**
+ * The rule of Desired.removable: an explicit deletion (a record marked
+ * deleted that this node's engine no longer has, or a tombstone of a VNI no
+ * network claims now), and no live network on the VNI.
+ */
 export const removableVnis = (input: DesiredInput): Set<number> => {
   const live = new Set<number>();
   const removed = new Set<number>();
@@ -128,7 +137,7 @@ export const removableVnis = (input: DesiredInput): Set<number> => {
     if (net.deleted && !Object.values(net.aliases).includes(input.me)) removed.add(net.vni);
     else live.add(net.vni);
   }
-  for (const t of input.tombstones ?? []) removed.add(t.vni);
+  for (const t of input.tombstones ?? []) if (!input.claimedVnis?.has(t.vni)) removed.add(t.vni);
   for (const vni of live) removed.delete(vni);
   return removed;
 };

@@ -44,8 +44,8 @@ export const readDesired = async (src: DesiredSource): Promise<Desired> => {
     }),
   );
   src.onNetworksRead?.(records);
-  const [nodes, tombstones] = await Promise.all([state.listNodes(), state.listTombstones()]);
-  return computeDesired({ networks, tombstones, nodes, me: node, underlay, vxlanPort, ...(dnsAddress ? { dnsAddress } : {}) });
+  const [nodes, tombstones, claimedVnis] = await Promise.all([state.listNodes(), state.listTombstones(), state.usedVnis()]);
+  return computeDesired({ networks, tombstones, claimedVnis, nodes, me: node, underlay, vxlanPort, ...(dnsAddress ? { dnsAddress } : {}) });
 };
 
 export interface Observation {
