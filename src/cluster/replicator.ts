@@ -46,6 +46,8 @@ export class Replicator {
   /** Networks we already said we keep, so the log says it once. */
   private readonly kept = new Set<string>();
   private readonly reported = new Set<string>();
+  /** Networks whose copy here failed once (reported only when it fails again). */
+  private readonly failedOnce = new Set<string>();
 
   constructor(private readonly deps: ReplicatorDeps) {
     this.loop = new SerialLoop(() => this.sync(), { intervalMs: deps.intervalMs, failed: (r) => r.failed > 0 });
@@ -140,10 +142,21 @@ export class Replicator {
         await engine.createNetwork(spec);
         r.created++;
         this.reported.delete(rec.id);
+        this.failedOnce.delete(rec.id);
         log.info({ network: rec.id, name: rec.name, vni: rec.vni }, 'network replicated to this node');
       } catch (e) {
+        // removed on another node while we copied it (its pool went first): nothing to report
+        const now = await state.getNetwork(rec.id).catch(() => rec);
+        if (!now || now.deleted) {
+          log.debug({ err: e, network: rec.id, name: rec.name }, 'network removed elsewhere while it was being replicated here');
+          continue;
+        }
         r.failed++;
-        if (!this.reported.has(rec.id)) {
+        if (!this.failedOnce.has(rec.id)) {
+          // a race with a removal on another node looks the same at first: report it if the next pass fails too
+          this.failedOnce.add(rec.id);
+          log.debug({ err: e, network: rec.id, name: rec.name }, 'creating the network here failed; trying again');
+        } else if (!this.reported.has(rec.id)) {
           this.reported.add(rec.id);
           log.error({ err: e, network: rec.id, name: rec.name }, `could not create network "${rec.name}" on this node: ${errorText(e)}`);
         }

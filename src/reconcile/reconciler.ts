@@ -122,7 +122,7 @@ export class Reconciler {
     const clock = stopwatch();
     const seen = await observe(this.deps, this.source, { full, previous, lap: clock.lap });
     if (!seen) return { actions: 0, failed: 1 };
-    if (seen.observed) this.reportKept(seen.desired, seen.observed);
+    if (seen.observed) await this.reportKept(seen.desired, seen.observed);
     const p = newPassState({ full, previous, desired: seen.desired, observed: seen.observed, clock });
     const firewallChecked = this.firewall?.start(p);
     p.lap('store');
@@ -142,15 +142,21 @@ export class Reconciler {
    * it (its network's record is missing or unreadable, and it was never
    * removed through Docker): absence is not deletion.
    */
-  private reportKept(desired: Desired, observed: readonly ObservedLink[]): void {
+  private async reportKept(desired: Desired, observed: readonly ObservedLink[]): Promise<void> {
     const now = new Set(keptLinks(desired, observed));
     for (const ifname of now) {
       if (this.kept.has(ifname)) continue;
-      const vni = parseOwnedName(ifname)?.vni;
+      const owned = parseOwnedName(ifname);
+      const vni = owned?.vni;
       this.deps.log.warn(
         { ifname, ...(vni !== undefined ? { vni } : {}) },
         'device kept: the store does not ask for it, but its network was never removed through Docker (a missing, unreadable or newer record)',
       );
+      // its VNI stays taken, so that no new network shares the kept device's wire
+      if (owned?.kind === 'vxlan' && vni !== undefined) {
+        const held = await this.deps.state.holdKeptVni(vni, this.deps.node).catch(() => false);
+        if (held) this.deps.log.info({ ifname, vni }, 'VNI of a kept device held in the store: new networks take another');
+      }
     }
     this.kept.clear();
     for (const n of now) this.kept.add(n);

@@ -83,6 +83,10 @@ export class ClusterState {
 
   // ---- networks (state/networks.ts) ----------------------------------------
 
+  holdKeptVni(vni: number, node: string): Promise<boolean> {
+    return this.networks.holdKeptVni(vni, node);
+  }
+
   listTombstones(): Promise<TombstoneRecord[]> {
     return this.networks.listTombstones();
   }

@@ -42,7 +42,9 @@ t.test('missing devices are recreated, drift repaired, orphans kept until remove
   t.ok(h.dp.links.get('tsbr-000007'), 'a stray network\'s bridge is kept while its network was never removed');
   t.ok(h.dp.links.get('tsvx-000007'), 'and its VXLAN device');
   t.same(await again.app.reconciler.runOnce(), { actions: 0, failed: 0 }, 'second pass finds nothing');
-  // ... until the store says it was removed through Docker (a tombstone)
+  t.equal((await h.kv.get('/vnis/7'))?.data, 'kept-by:node1', 'the kept device\'s VNI is held, so no new network takes it');
+  // ... until the store says it was removed through Docker (a tombstone of a VNI nobody claims)
+  await h.kv.commit([{ type: 'delete', path: '/vnis/7', version: -1 }]);
   await h.kv.commit([{ type: 'create', path: '/tombstones/stray', data: JSON.stringify({ network: 'stray', vni: 7, deletedAt: new Date().toISOString(), by: 'node9' }) }]);
   const gone = await waitFor(async () => (await again.app.reconciler.runOnce(), !h.dp.links.get('tsbr-000007') && !h.dp.links.get('tsvx-000007')), {
     what: 'the next full pass to delete the tombstoned network\'s devices', timeoutMs: 10_000, intervalMs: 50,

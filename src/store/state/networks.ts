@@ -45,6 +45,22 @@ export class NetworkState {
     return alias.network;
   }
 
+  /**
+   * Hold the VNI of a device this node keeps without a network in the store
+   * (a wiped or adopted store, a missing record): no new network may take it,
+   * or its containers would share the kept network's wire. True if claimed
+   * now, false if it was claimed already.
+   */
+  async holdKeptVni(vni: number, node: string): Promise<boolean> {
+    try {
+      await guarded(() => this.s.kv.commit([{ type: 'create', path: vniPath(vni), data: `kept-by:${node}` }]));
+      return true;
+    } catch (e) {
+      if (e instanceof KvConflict && e.reason === 'exists') return false;
+      throw e;
+    }
+  }
+
   async usedVnis(): Promise<Set<number>> {
     const names = await guarded(() => this.s.kv.children('/vnis'));
     return new Set(names.map(Number).filter(Number.isInteger));
