@@ -39,6 +39,10 @@ export type IdentityDecision =
   | { kind: 'use'; id: string; createInStore: boolean; remember: boolean; why: string }
   | { kind: 'refuse'; reason: string };
 
+/** The error every call that needs a refused store gets (the Docker edge, assertOk). */
+export const refusedError = (reason: string): TsoverlayError =>
+  new TsoverlayError('STORE_REFUSED', `cluster store refused: ${reason}; nothing was changed; ${ADOPT_HINT}`);
+
 export const ADOPT_HINT =
   'if this is the right store, restart the plugin with --adopt-store (TSOVERLAY_ADOPT_STORE=1); see docs/cluster-state.md';
 
@@ -167,7 +171,7 @@ export class ClusterGuard {
   /** Throws the actionable error Docker calls return while the store is refused. */
   assertOk(): void {
     const s = this.#state;
-    if (!s.ok) throw new TsoverlayError('STORE_REFUSED', `cluster store refused: ${s.reason}; ${ADOPT_HINT}`);
+    if (!s.ok) throw refusedError(s.reason);
   }
 
   /** Decide (or re-decide) whether this store is ours; writes the id where the rule says. */

@@ -12,6 +12,9 @@ import type { Action } from './plan.js';
 
 const FORWARDING_KINDS = new Set<Action['kind']>(['addFdb', 'deleteFdb', 'addNeigh', 'deleteNeigh', 'addBridgeAddress', 'addTableRoute', 'deleteTableRoute']);
 
+/** The kernel's answer when the device an action names no longer exists. */
+const deviceWentAway = (e: unknown): boolean => /no such device|ENODEV/.test(errorText(e));
+
 /** Apply one action; true only for an ensureNetwork that created the VXLAN device. */
 export const applyAction = async (dp: Dataplane, a: Action): Promise<boolean> => {
   switch (a.kind) {
@@ -69,6 +72,13 @@ export const runAction = async (io: PassIo, p: PassState, a: Action): Promise<bo
   } catch (e) {
     p.failed++;
     if (a.kind === 'ensureNetwork') p.broken.add(a.spec.vxlan);
+    if (a.kind !== 'ensureNetwork' && deviceWentAway(e)) {
+      // A device this pass planned for was deleted meanwhile (a network
+      // removed through Docker while the pass ran, or by hand): the failure
+      // makes the next pass a full one, which decides from the store again.
+      io.log.info({ action: a.kind, reason: a.reason, error: errorText(e) }, 'reconcile: a device went away during the pass; the next pass decides');
+      return false;
+    }
     io.log.error({ action: a.kind, reason: a.reason, err: e, error: errorText(e) }, 'reconcile action failed');
     return false;
   }

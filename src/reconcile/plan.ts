@@ -208,8 +208,7 @@ const removedVniOf = (link: ObservedLink, byName: ReadonlyMap<string, ObservedLi
  * Our links that the store does not ask for and that are not known to be
  * removed: kept (absence is not deletion), and worth one log line each.
  */
-export const keptLinks = (desired: Desired, observed: readonly ObservedLink[]): string[] => {
-  const actions = plan(desired, observed);
+export const keptLinks = (desired: Desired, observed: readonly ObservedLink[], actions: readonly Action[] = plan(desired, observed)): string[] => {
   const deleted = new Set(actions.flatMap((a) => (a.kind === 'deleteLink' ? [a.name] : [])));
   const wanted = new Set<string>();
   for (const spec of desired.networks) wanted.add(hostDevice(spec)).add(spec.vxlan);

@@ -26,7 +26,7 @@ import type { Desired } from './desired.js';
 import { FirewallStep } from './firewall-step.js';
 import { type DesiredSource, observe, readDesired } from './observe.js';
 import { type PassState, newPassState, stopwatch } from './pass-state.js';
-import { keptLinks } from './plan.js';
+import { type Action, keptLinks } from './plan.js';
 import { resolverStep } from './resolver-step.js';
 
 export interface ReconcilerDeps {
@@ -122,7 +122,7 @@ export class Reconciler {
     const clock = stopwatch();
     const seen = await observe(this.deps, this.source, { full, previous, lap: clock.lap });
     if (!seen) return { actions: 0, failed: 1 };
-    if (seen.observed) await this.reportKept(seen.desired, seen.observed);
+    if (seen.observed) await this.reportKept(seen.desired, seen.observed, seen.actions);
     const p = newPassState({ full, previous, desired: seen.desired, observed: seen.observed, clock });
     const firewallChecked = this.firewall?.start(p);
     p.lap('store');
@@ -142,8 +142,8 @@ export class Reconciler {
    * it (its network's record is missing or unreadable, and it was never
    * removed through Docker): absence is not deletion.
    */
-  private async reportKept(desired: Desired, observed: readonly ObservedLink[]): Promise<void> {
-    const now = new Set(keptLinks(desired, observed));
+  private async reportKept(desired: Desired, observed: readonly ObservedLink[], actions: readonly Action[]): Promise<void> {
+    const now = new Set(keptLinks(desired, observed, actions)); // the pass's own plan, not a second one
     for (const ifname of now) {
       if (this.kept.has(ifname)) continue;
       const owned = parseOwnedName(ifname);

@@ -6,6 +6,7 @@
  */
 import type { NetworkDriver } from '../driver/network-driver.js';
 import type { Ipam } from '../ipam/ipam.js';
+import { refusedError } from '../cluster/identity.js';
 import { TsoverlayError } from '../errors.js';
 
 export interface Core {
@@ -58,10 +59,7 @@ export class CoreSlot implements Core {
 
   private reach(): Core {
     const refused = this.startRefusal ?? (this.core ? this.refusal() : undefined);
-    if (refused) throw new TsoverlayError('STORE_REFUSED', `cluster store refused: ${refused}; ${REFUSED_HINT}`);
+    if (refused) throw refusedError(refused);
     return this.core ?? notYet();
   }
 }
-
-const REFUSED_HINT =
-  'nothing was changed; if this is the right store, restart the plugin with --adopt-store (TSOVERLAY_ADOPT_STORE=1), see docs/cluster-state.md';
