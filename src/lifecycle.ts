@@ -2,7 +2,7 @@
  * Process lifecycle: the stop signals, the plugin socket, and the ordered,
  * bounded stop. Nothing here knows what is being started or stopped.
  */
-import { mkdir, unlink } from 'node:fs/promises';
+import { chmod, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -30,11 +30,28 @@ export const listenForStop = (): StopSignals => {
   return { signalled, stopping: () => stopping };
 };
 
-/** Serve on the Unix socket at `path`, replacing a stale socket file. */
+/** The plugin socket's mode: only root (dockerd) may connect. */
+export const SOCKET_MODE = 0o600;
+
+/**
+ * Serve on the Unix socket at `path`, replacing a stale socket file. The
+ * socket is mode 0600 whatever the process umask: it is bound under umask
+ * 077 (so it is never reachable by others, not even for a moment) and then
+ * set to 0600. The umask is the process's, so it is held only around the
+ * bind, after the server is otherwise ready; anything the process creates
+ * meanwhile can only come out more private, never less.
+ */
 export const openSocket = async (server: FastifyInstance, path: string): Promise<void> => {
   await mkdir(dirname(path), { recursive: true });
   await removeSocket(path); // a stale socket makes dockerd hang 15 s
-  await server.listen({ path });
+  await server.ready();
+  const previous = process.umask(0o077);
+  try {
+    await server.listen({ path });
+  } finally {
+    process.umask(previous);
+  }
+  await chmod(path, SOCKET_MODE);
 };
 
 export const removeSocket = (path: string): Promise<void> => unlink(path).catch(() => undefined);
