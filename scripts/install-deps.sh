@@ -21,6 +21,9 @@
 #                    Debian archive (scripts/dind-image.sh, npm run test:dind)
 #   docker-compose, python3-docker  real Docker clients (compose 1.29,
 #                    docker-py 5.0.3) in test/integration/clients.test.ts
+#   systemd          systemd-analyze, which checks packaging/tsoverlay.service
+#                    (test/component/packaging.test.ts); installing it starts
+#                    nothing where systemd is not the init
 #
 # The docker.io package would start a system dockerd from its postinst where
 # an init system runs. The tests never use a system dockerd (every lab host
@@ -40,7 +43,7 @@ if ! command -v apt-get >/dev/null; then
   exit 1
 fi
 
-PKGS=(docker.io zookeeper iptables iproute2 busybox-static iputils-ping util-linux procps tar docker-registry debootstrap iperf3 sockperf docker-compose python3-docker)
+PKGS=(docker.io zookeeper iptables iproute2 busybox-static iputils-ping util-linux procps tar docker-registry debootstrap iperf3 sockperf docker-compose python3-docker systemd)
 
 missing=()
 for p in "${PKGS[@]}"; do
