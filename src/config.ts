@@ -35,6 +35,10 @@ export interface Config {
   clusterIdFile: string;
   /** Take the store as it is, even empty or another cluster's (an explicit operator decision). */
   adoptStore: boolean;
+  /** How long a node must be gone (no membership) before a survivor collects its records. */
+  collectAfterMs: number;
+  /** How long an own endpoint record must be unknown to the engine before it is collected. */
+  orphanGraceMs: number;
   /** Resolver address for containers; undefined = no resolver. */
   dnsAddress?: string;
   /** Upstream resolvers ("ip" or "ip:port"); undefined = the host's resolv.conf. */
@@ -95,6 +99,18 @@ export const SETTINGS = {
     env: 'TSOVERLAY_ADOPT_STORE',
     boolean: true,
     help: 'take the store as this node\'s cluster even if it is empty or belongs to another cluster (after a wiped ensemble; see docs/cluster-state.md)',
+  },
+  collectAfterMs: {
+    flag: 'collect-after-ms',
+    env: 'TSOVERLAY_COLLECT_AFTER_MS',
+    default: '600000',
+    help: 'a node gone (no ZooKeeper membership) this long has its endpoints, addresses and names collected by a live node (docs/cluster-state.md, "Collection")',
+  },
+  orphanGraceMs: {
+    flag: 'orphan-grace-ms',
+    env: 'TSOVERLAY_ORPHAN_GRACE_MS',
+    default: '60000',
+    help: 'this node\'s endpoint records that its Docker engine has not known for this long are collected',
   },
   dnsAddress: {
     flag: 'dns-address',
@@ -255,6 +271,8 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
   const adoptStore = ['1', 'true', 'yes'].includes(adoptText);
   if (!adoptStore && !['0', 'false', 'no'].includes(adoptText)) problems.push(`TSOVERLAY_ADOPT_STORE "${adoptText}" must be 1 or 0`);
   const zkSessionTimeoutMs = parseIntIn(SETTINGS.zkSessionTimeoutMs.flag, get(SETTINGS.zkSessionTimeoutMs) ?? '', 1000, 600_000, problems);
+  const collectAfterMs = parseIntIn(SETTINGS.collectAfterMs.flag, get(SETTINGS.collectAfterMs) ?? '', 1000, 2_592_000_000, problems);
+  const orphanGraceMs = parseIntIn(SETTINGS.orphanGraceMs.flag, get(SETTINGS.orphanGraceMs) ?? '', 1000, 86_400_000, problems);
 
   if (problems.length > 0 || !store || !level || !defaultPool || !defaultMode) throw new ConfigError(problems);
   return Object.freeze({
@@ -273,6 +291,8 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     sessionFile,
     clusterIdFile,
     adoptStore,
+    collectAfterMs,
+    orphanGraceMs,
     ...(dnsAddress !== undefined ? { dnsAddress } : {}),
     ...(dnsUpstreams !== undefined ? { dnsUpstreams } : {}),
   });

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { Collector } from './cluster/collector.js';
 import { ClusterGuard } from './cluster/identity.js';
 import { registerNode } from './cluster/membership.js';
 import { NamePublisher } from './cluster/name-publisher.js';
@@ -45,6 +46,7 @@ export interface App {
   reconciler: Reconciler;
   replicator: Replicator | undefined;
   replication: Replication;
+  collector: Collector;
   state: ClusterState;
   underlay: Underlay;
   dataplane: Dataplane;
@@ -122,6 +124,7 @@ interface Loops {
   reconciler: Reconciler;
   replicator: Replicator | undefined;
   publisher: NamePublisher | undefined;
+  collector: Collector;
   /** Something in the cluster or on this node changed: every loop runs again soon. */
   changed(): void;
 }
@@ -159,7 +162,18 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
   if (engine) {
     publisher = new NamePublisher({ state, engine, node, intervalMs: config.resyncIntervalMs, log: log.child({ component: 'names' }), mayChange });
   }
-  return { names, namesLoop, replication, reconciler, replicator, publisher, changed };
+  const collector = new Collector({
+    state,
+    ...(engine ? { engine } : {}),
+    node,
+    collectAfterMs: config.collectAfterMs,
+    orphanGraceMs: config.orphanGraceMs,
+    // often enough that each delay is met within a quarter of it
+    intervalMs: Math.max(1000, Math.min(config.resyncIntervalMs, config.collectAfterMs / 4, config.orphanGraceMs / 2)),
+    log: log.child({ component: 'collect' }),
+    mayChange,
+  });
+  return { names, namesLoop, replication, reconciler, replicator, publisher, collector, changed };
 };
 
 /** The core Docker's calls reach: the IPAM and the network driver. */
@@ -246,7 +260,7 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
   const { ipam, driver } = createCore(wiring, loops.changed);
   const edge = deps.edge ?? buildEdge(log.child({ component: 'server' }));
   if (!deps.edge) edge.core.fill({ driver, ipam }, refusalOf(guard));
-  const { names, namesLoop, replication, reconciler, replicator, publisher } = loops;
+  const { names, namesLoop, replication, reconciler, replicator, publisher, collector } = loops;
   return {
     server: edge.server,
     names,
@@ -256,6 +270,7 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
     reconciler,
     replicator,
     replication,
+    collector,
     state,
     underlay,
     dataplane,
@@ -269,6 +284,7 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
       if (config.dnsAddress) await namesLoop.start(); // the name index serves only the resolver
       replication.start();
       publisher?.start();
+      collector.start();
     },
     stableRecords: () => cache.stableRecords(),
     refusal: refusalOf(guard),
@@ -276,6 +292,7 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
       unsubscribe();
       await replication.stop();
       await publisher?.stop();
+      await collector.stop();
       await namesLoop.stop();
       await reconciler.stop();
     },

@@ -11,6 +11,7 @@
  *   endpoints.ts  endpoints
  *   names.ts      published names (resolver)
  *   nodes.ts      node membership (ephemeral)
+ *   collection.ts what garbage collection removes (cluster/collector.ts)
  *
  * Every shared decision is a compare-and-set or an exclusive create, so two
  * writers (two requests, or two nodes) can never both win:
@@ -22,6 +23,7 @@
 import type { AddressRecord, DnsNameRecord, EndpointRecord, NetworkRecord, NodeRecord, PoolRecord, TombstoneRecord } from '../model.js';
 import { KvConflict, type KvOp, type KvStore } from './kv-store.js';
 import { ROOT_DIRS } from './paths.js';
+import { CollectionState } from './state/collection.js';
 import { EndpointState } from './state/endpoints.js';
 import { NameState } from './state/names.js';
 import { NetworkState } from './state/networks.js';
@@ -39,6 +41,7 @@ export class ClusterState {
   readonly endpoints: EndpointState;
   readonly names: NameState;
   readonly nodes: NodeState;
+  readonly collection: CollectionState;
 
   private readonly access: StoreAccess;
 
@@ -53,6 +56,7 @@ export class ClusterState {
     this.endpoints = new EndpointState(access);
     this.names = new NameState(access);
     this.nodes = new NodeState(access);
+    this.collection = new CollectionState(access);
   }
 
   /** Create the top-level folders if missing. Safe to run on every start. */

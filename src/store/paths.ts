@@ -16,6 +16,7 @@
  *   /tombstones/<networkKey>           TombstoneRecord: the network was removed through Docker
  *                                      (the only thing that lets a node delete its devices)
  *   /cluster                           the cluster's identity (cluster/identity.ts)
+ *   /collector                         EPHEMERAL {node}: the live node that collects (cluster/collector.ts)
  */
 import { joinPath } from './kv-store.js';
 
@@ -33,6 +34,7 @@ export const endpointPath = (networkId: string, endpointId: string): string => j
 export const dnsNamesDir = (networkId: string): string => joinPath('dnsnames', networkId);
 export const dnsNamePath = (networkId: string, endpointId: string): string => joinPath('dnsnames', networkId, endpointId);
 export const TOMBSTONES = '/tombstones';
+export const COLLECTOR_LOCK = '/collector';
 export const tombstonePath = (networkId: string): string => joinPath('tombstones', networkId);
 
 /** The first segment and the number of segments of a path, without allocating an array. */

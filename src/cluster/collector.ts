@@ -1,0 +1,221 @@
+/**
+ * Garbage collection of what Docker calls never removed (docs/cluster-state.md,
+ * "Collection"). Absence is not deletion: records go only on lasting,
+ * explicit evidence, decided by collect-plan.ts.
+ * - Own orphans: this node's endpoint records that its engine, answering,
+ *   has not known for `orphanGraceMs` (two checks). An engine that does not
+ *   answer proves nothing.
+ * - Gone nodes: records of a node whose membership (/nodes/<node>) has been
+ *   gone for `collectAfterMs`, collected by the one live node holding the
+ *   collector lock, in commits that fail if the node came back.
+ * Nothing is collected while the store is refused (cluster/identity.ts), and
+ * never this node's records as a gone node's.
+ */
+import type { Log } from '../log.js';
+import { errorText } from '../errors.js';
+import type { DockerEngine } from '../engine/engine.js';
+import type { EndpointRecord, NetworkRecord, PoolRecord } from '../model.js';
+import type { ClusterState } from '../store/cluster-state.js';
+import type { HeldAddress } from '../store/state/collection.js';
+import { SerialLoop } from '../util/serial-loop.js';
+import { goneNodes, orphanEndpoints } from './collect-plan.js';
+
+export interface CollectorDeps {
+  state: ClusterState;
+  /** This node's engine; without one, own orphans are not looked for. */
+  engine?: Pick<DockerEngine, 'inspectNetwork'>;
+  node: string;
+  collectAfterMs: number;
+  orphanGraceMs: number;
+  intervalMs: number;
+  log: Log;
+  /** Asked before every pass and every collection: false while the store is refused. */
+  mayChange: () => Promise<boolean>;
+  now?: () => number;
+}
+
+export interface CollectResult {
+  /** Gone nodes collected in this pass. */
+  nodes: string[];
+  /** Endpoint records removed (own orphans and gone nodes'). */
+  endpoints: number;
+  /** Address claims released. */
+  addresses: number;
+  failed: boolean;
+}
+
+const bare = (cidr: string | undefined): string | undefined => cidr?.split('/')[0];
+const ipsOf = (ep: EndpointRecord): string[] => [bare(ep.ipv4), bare(ep.ipv6)].filter((ip): ip is string => ip !== undefined);
+const poolIdsOf = (n: NetworkRecord): string[] => [...n.ipv4, ...n.ipv6].map((s) => s.poolId);
+
+export class Collector {
+  private goneSince = new Map<string, number>();
+  private orphanSince = new Map<string, number>();
+  /** Last aliases / last users kept, each said once. */
+  private readonly keptSaid = new Set<string>();
+  private readonly loop: SerialLoop<CollectResult>;
+
+  constructor(private readonly deps: CollectorDeps) {
+    this.loop = new SerialLoop(() => this.pass(), { intervalMs: deps.intervalMs, failed: (r) => r.failed });
+  }
+
+  start(): void {
+    void this.loop.start().catch(() => undefined);
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  /** One pass now (tests, and the first one at start). */
+  runOnce(): Promise<CollectResult> {
+    return this.loop.runOnce();
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  private async pass(): Promise<CollectResult> {
+    const r: CollectResult = { nodes: [], endpoints: 0, addresses: 0, failed: false };
+    if (!(await this.deps.mayChange())) {
+      // Evidence seen through a refused store counts for nothing.
+      this.goneSince.clear();
+      this.orphanSince.clear();
+      return r;
+    }
+    try {
+      await this.ownOrphans(r);
+      await this.gone(r);
+    } catch (e) {
+      this.deps.log.warn({ err: errorText(e) }, 'collection pass failed; nothing more removed until the next one');
+      r.failed = true;
+    }
+    return r;
+  }
+
+  /** This node's endpoint records its engine no longer has. */
+  private async ownOrphans(r: CollectResult): Promise<void> {
+    const { state, engine, node, log } = this.deps;
+    if (!engine) return;
+    const seen: Array<{ id: string; checked: boolean; known: boolean }> = [];
+    const byId = new Map<string, { ep: EndpointRecord; net: NetworkRecord; all: EndpointRecord[] }>();
+    for (const net of await state.listNetworks()) {
+      const mine = Object.keys(net.aliases).filter((id) => net.aliases[id] === node);
+      if (mine.length === 0) continue;
+      const all = await state.listEndpoints(net.id);
+      const own = all.filter((ep) => ep.node === node);
+      if (own.length === 0) continue;
+      let checked = true;
+      const known = new Set<string>();
+      for (const id of mine) {
+        const answer = await engine.inspectNetwork(id).catch((e: unknown) => {
+          log.debug({ network: net.id, err: errorText(e) }, 'engine did not answer: endpoints kept');
+          return undefined;
+        });
+        if (!answer?.endpoints) checked = false;
+        for (const ep of answer?.endpoints ?? []) known.add(ep.endpointId);
+      }
+      for (const ep of own) {
+        seen.push({ id: ep.id, checked, known: known.has(ep.id) });
+        byId.set(ep.id, { ep, net, all });
+      }
+    }
+    const d = orphanEndpoints({ endpoints: seen, since: this.orphanSince, now: this.now(), graceMs: this.deps.orphanGraceMs });
+    this.orphanSince = d.missing;
+    for (const id of d.collect) {
+      const hit = byId.get(id);
+      if (!hit || !(await this.deps.mayChange())) continue;
+      const { ep, net, all } = hit;
+      // An address another record holds (a duplicate) stays claimed.
+      const others = new Set(all.filter((o) => o.id !== ep.id).flatMap(ipsOf));
+      const claims: HeldAddress[] = ipsOf(ep)
+        .filter((ip) => !others.has(ip))
+        .flatMap((ip) => poolIdsOf(net).map((poolId) => ({ poolId, ip })));
+      await state.collection.removeEndpoints([ep], claims, node);
+      r.endpoints++;
+      r.addresses += ipsOf(ep).length;
+      log.info(
+        { node, network: net.id, endpoint: ep.id, ip: ipsOf(ep).join(','), reason: `unknown to this node's engine for ${Math.round(this.deps.orphanGraceMs / 1000)} s or more` },
+        'collected: endpoint record without a Docker endpoint',
+      );
+    }
+  }
+
+  /** Records of nodes gone for `collectAfterMs`, if this node holds the collector lock. */
+  private async gone(r: CollectResult): Promise<void> {
+    const { state, node } = this.deps;
+    if (!(await state.collection.holdLock(node))) {
+      this.goneSince.clear(); // another node collects; timers start over if this one takes over
+      return;
+    }
+    const live = new Set(await state.collection.liveNodes());
+    const networks = await state.listNetworks();
+    const pools = await state.collection.readablePools();
+    const endpoints = new Map<string, EndpointRecord[]>();
+    const referenced: string[] = [];
+    for (const net of networks) {
+      const eps = await state.listEndpoints(net.id);
+      endpoints.set(net.id, eps);
+      referenced.push(...Object.values(net.aliases), ...eps.map((e) => e.node));
+      referenced.push(...(await state.listDnsNames(net.id)).map((n) => n.node));
+    }
+    for (const p of pools) referenced.push(...p.users);
+    const d = goneNodes({ referenced, live, self: node, since: this.goneSince, now: this.now(), afterMs: this.deps.collectAfterMs });
+    this.goneSince = d.missing;
+    for (const gone of d.collect) {
+      if (!(await this.deps.mayChange())) return;
+      if (await this.collectNode(gone, networks, pools, endpoints, r)) r.nodes.push(gone);
+    }
+  }
+
+  /** Remove a gone node's records. False if it came back meanwhile. */
+  private async collectNode(
+    gone: string,
+    networks: NetworkRecord[],
+    pools: PoolRecord[],
+    endpoints: Map<string, EndpointRecord[]>,
+    r: CollectResult,
+  ): Promise<boolean> {
+    const { state, node, log } = this.deps;
+    const why = `node gone (no /nodes/${gone}) for ${Math.round(this.deps.collectAfterMs / 1000)} s or more`;
+    const back = (): boolean => (log.info({ node: gone }, 'collection stopped: the node registered again'), false);
+    const eps = [...endpoints.values()].flat().filter((ep) => ep.node === gone);
+    const claims: Array<HeldAddress & { network?: string }> = [];
+    for (const p of pools) {
+      for (const a of await state.collection.addresses(p.id)) {
+        if (a.node === gone && a.kind === 'endpoint') claims.push({ poolId: p.id, ip: a.ip });
+      }
+    }
+    if (!(await state.collection.removeEndpoints(eps, claims, gone, gone))) return back();
+    for (const ep of eps) {
+      log.info({ node: gone, network: ep.networkId, endpoint: ep.id, ip: ipsOf(ep).join(','), by: node, reason: why }, 'collected: endpoint of a gone node');
+    }
+    const withEndpoint = new Set(eps.flatMap(ipsOf));
+    for (const c of claims.filter((x) => !withEndpoint.has(x.ip))) {
+      log.info({ node: gone, pool: c.poolId, ip: c.ip, by: node, reason: why }, 'collected: address claim of a gone node');
+    }
+    r.endpoints += eps.length;
+    r.addresses += claims.length;
+    for (const net of networks) {
+      if (!Object.values(net.aliases).includes(gone)) continue;
+      const out = await state.collection.dropAliases(net.id, gone);
+      if (out === 'back') return back();
+      if (out === 'kept-last') this.keptOnce(`${gone} ${net.id}`, { node: gone, network: net.id }, 'not collected: the last alias of the network (only Docker removes a network)');
+      else for (const alias of out) log.info({ node: gone, network: net.id, alias, by: node, reason: why }, 'collected: engine alias of a gone node');
+    }
+    for (const p of pools.filter((x) => x.users.includes(gone))) {
+      const out = await state.collection.dropPoolUser(p, gone);
+      if (out === 'back') return back();
+      if (out === 'kept-last') this.keptOnce(`${gone} ${p.id}`, { node: gone, pool: p.id }, 'not collected: the last user of the pool (only Docker releases it)');
+      if (out === 'dropped') log.info({ node: gone, pool: p.id, by: node, reason: why }, 'collected: pool user of a gone node');
+    }
+    return true;
+  }
+
+  private keptOnce(key: string, fields: Record<string, string>, msg: string): void {
+    if (this.keptSaid.has(key)) return;
+    this.keptSaid.add(key);
+    this.deps.log.info(fields, msg);
+  }
+}
