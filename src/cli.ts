@@ -1,23 +1,47 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --max-old-space-size=96
 /**
- * tsoverlay command line: `tsoverlay serve [options]`, `tsoverlay --help`.
+ * tsoverlay command line: `tsoverlay serve [options]`, `tsoverlay status
+ * [--json] [options]`, `tsoverlay doctor [--json] [options]`, `tsoverlay
+ * --help`. Dispatch only: the commands live in serve.ts and src/ops/.
  */
-import { ConfigError, helpText, loadConfig } from './config.js';
+import { type Config, ConfigError, helpText, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { serve } from './serve.js';
+
+const COMMANDS = `Commands:
+  serve               run the plugin (the options below)
+  status [--json]     the cluster from the store, and where this node's kernel differs from it
+                      (exit 0 converged, 1 differences, 3 unreadable)
+  doctor [--json] [--daemon-json PATH]
+                      status plus this node's environment, each check with its fix (exit 1 on a failure)
+status and doctor read the store and kernel with the same options as serve, and change nothing.
+`;
+
+const OPS = new Set(['status', 'doctor']);
+
+/** status and doctor: their own flags out, the rest parsed as serve's. */
+const runOps = async (command: string, argv: string[]): Promise<number> => {
+  const { splitOpsArgs } = await import('./ops/ops-args.js');
+  const args = splitOpsArgs(argv);
+  const config: Config = loadConfig(args.rest, process.env);
+  const out = { stdout: process.stdout, stderr: process.stderr, env: process.env };
+  if (command === 'status') return (await import('./ops/status-command.js')).runStatus(config, args, out);
+  return (await import('./ops/doctor-command.js')).runDoctor(config, args, out);
+};
 
 const main = async (argv: string[]): Promise<number> => {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
-    process.stdout.write(`${helpText()}\n`);
+    process.stdout.write(`${COMMANDS}\n${helpText()}\n`);
     return command === undefined ? 2 : 0;
   }
-  if (command !== 'serve') {
-    process.stderr.write(`tsoverlay: unknown command "${command}"\n\n${helpText()}\n`);
+  if (command !== 'serve' && !OPS.has(command)) {
+    process.stderr.write(`tsoverlay: unknown command "${command}"\n\n${COMMANDS}\n${helpText()}\n`);
     return 2;
   }
   let config;
   try {
+    if (OPS.has(command)) return await runOps(command, rest);
     config = loadConfig(rest, process.env);
   } catch (e) {
     if (e instanceof ConfigError) {

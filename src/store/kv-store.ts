@@ -46,6 +46,8 @@ export type SessionEvent = 'connected' | 'disconnected' | 'expired' | 'reconnect
 export interface EphemeralOwner extends Versioned {
   /** Session that owns the ephemeral node ('' for a persistent node). */
   ephemeralOwner: string;
+  /** When the node was created (ms since the epoch), where the store keeps it (ZooKeeper's ctime). */
+  createdMs?: number;
 }
 
 export interface KvStore {

@@ -55,10 +55,14 @@ export class ZkSession {
     this.watches = new ZkWatches(this.conn, o.watchKind, log);
   }
 
-  /** Connect (creating the chroot if missing). Rejects with KvUnavailable if no server answers within connectTimeoutMs. */
+  /**
+   * Connect (creating the chroot if missing, unless `createChroot` is false).
+   * Rejects with KvUnavailable if no server answers within connectTimeoutMs.
+   */
   static async open(opts: ZkSessionOptions): Promise<ZkSession> {
     const o = resolveOptions(opts);
     const log = opts.log ?? silentLog;
+    if (opts.createChroot === false) return ZkSession.connect(o, opts.chroot, log, usableCredentials(opts.resume));
     const root = await ZkSession.connect(o, '', log);
     try {
       await root.mkdirp(opts.chroot);
@@ -119,7 +123,8 @@ export class ZkSession {
         else if (e || !stat) done(e ?? new Error('no stat in reply'));
         else {
           const owner = stat.ephemeralOwner.every((b) => b === 0) ? '' : hex(stat.ephemeralOwner);
-          done(null, { data: data ? data.toString('utf8') : '', version: stat.version, ephemeralOwner: owner });
+          const createdMs = Number(stat.ctime.readBigInt64BE(0));
+          done(null, { data: data ? data.toString('utf8') : '', version: stat.version, ephemeralOwner: owner, createdMs });
         }
       }),
     );

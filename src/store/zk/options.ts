@@ -15,6 +15,8 @@ export interface ZkSessionOptions {
   servers: string[];
   /** Absolute path all other paths are relative to, e.g. "/tsoverlay"; created if missing. */
   chroot: string;
+  /** False: leave a missing chroot missing (a read-only client: `tsoverlay status`); every read then finds nothing. */
+  createChroot?: boolean;
   /** Requested session timeout; the server clamps it to [2, 20] × its tickTime. Default 10 s. */
   sessionTimeoutMs?: number;
   /** How long open() waits for the first connection. Default 10 s. */
