@@ -11,6 +11,11 @@ export class FakeFirewall implements Firewall {
   /** The address of every `ensureResolverInput` call, in order. */
   resolverInput: string[] = [];
   failResolverInput: Error | undefined;
+  /** The member list per VXLAN port, as last ensured. */
+  vxlanMembers = new Map<number, string[]>();
+  /** Calls of `ensureVxlanMembers` that changed something. */
+  vxlanWrites = 0;
+  failVxlanMembers: Error | undefined;
   async ensureBridgeForwarding(): Promise<void> {
     this.calls++;
     if (this.fail) throw this.fail;
@@ -18,5 +23,14 @@ export class FakeFirewall implements Firewall {
   async ensureResolverInput(address: string): Promise<void> {
     this.resolverInput.push(address);
     if (this.failResolverInput) throw this.failResolverInput;
+  }
+  async ensureVxlanMembers(port: number, members: readonly string[]): Promise<boolean> {
+    if (this.failVxlanMembers) throw this.failVxlanMembers;
+    if (members.length === 0) throw new Error('refusing an empty VXLAN member list');
+    const next = [...members].sort();
+    if (JSON.stringify(this.vxlanMembers.get(port)) === JSON.stringify(next)) return false;
+    this.vxlanMembers.set(port, next);
+    this.vxlanWrites++;
+    return true;
   }
 }

@@ -35,14 +35,30 @@
  *
  * at the top of INPUT, in that order (iptables for IPv4, ip6tables for IPv6).
  *
+ * The VXLAN port takes packets from the cluster's members only: whoever else
+ * reaches UDP 4789 could otherwise inject frames into any network. A chain
+ * of ours in the raw table (before connection tracking and decapsulation),
+ * written whole from membership on each change (iptables-chain.ts):
+ *
+ *   -t raw -I PREROUTING 1 -p udp -m udp --dport 4789 -j TSOVERLAY-VXLAN
+ *   -t raw -A TSOVERLAY-VXLAN -i lo -j RETURN
+ *   -t raw -A TSOVERLAY-VXLAN -s <member VTEP>/32 -j RETURN     (one per member, the node's own too)
+ *   -t raw -A TSOVERLAY-VXLAN -m comment --comment "tsoverlay: VXLAN from a non-member" -j DROP
+ *
+ * RETURN, not ACCEPT: a member's packet goes on through PREROUTING exactly
+ * as it did without the chain.
+ *
  * This is the one place tsoverlay runs a command (iptables keeps no stable
  * netlink API of its own); a host without iptables needs no rule.
  */
-import { execFile } from 'node:child_process';
 import { TsoverlayError } from '../errors.js';
 import { canonicalIp } from './netlink/addr.js';
 import type { Log } from '../log.js';
 import type { Firewall } from './firewall.js';
+import { type CommandResult, type CommandRunner, runCommand } from './command.js';
+import { ensureOwnedChain, type OwnedChain, quoteArg } from './iptables-chain.js';
+
+export { type CommandResult, type CommandRunner, runCommand } from './command.js';
 
 
 export const BRIDGE_MATCH = 'tsbr+';
@@ -78,24 +94,21 @@ export const resolverRules = (address: string, family: 4 | 6): { accept: string[
 };
 
 
-export interface CommandResult {
-  /** Exit code; -1: not found (stderr mentions ENOENT) or killed. */
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export const VXLAN_CHAIN = 'TSOVERLAY-VXLAN';
+export const VXLAN_DROP_COMMENT = 'tsoverlay: VXLAN from a non-member';
 
-/** Runs a command; tests inject one (e.g. wrapping `ip netns exec`). */
-export type CommandRunner = (cmd: string, args: string[]) => Promise<CommandResult>;
-
-export const runCommand: CommandRunner = (cmd, args) =>
-  new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 10_000 }, (err, stdout, stderr) => {
-      if (!err) return resolve({ code: 0, stdout, stderr });
-      const code = typeof err.code === 'number' ? err.code : -1; // -1: not found / killed
-      resolve({ code, stdout, stderr: stderr || err.message });
-    });
-  });
+/** The VXLAN member chain for UDP `port` and these members (bare addresses of `family`). */
+export const vxlanMemberChain = (port: number, family: 4 | 6, members: readonly string[]): OwnedChain => ({
+  cmd: family === 4 ? 'iptables' : 'ip6tables',
+  table: 'raw',
+  chain: VXLAN_CHAIN,
+  rules: [
+    ['-i', 'lo', '-j', 'RETURN'],
+    ...members.map((a) => ['-s', `${a}/${family === 4 ? 32 : 128}`, '-j', 'RETURN']),
+    ['-m', 'comment', '--comment', VXLAN_DROP_COMMENT, '-j', 'DROP'],
+  ],
+  jump: { from: 'PREROUTING', match: ['-p', 'udp', '-m', 'udp', '--dport', String(port)] },
+});
 
 export class IptablesFirewall implements Firewall {
   private missing = new Set<string>();
@@ -171,9 +184,28 @@ export class IptablesFirewall implements Firewall {
     }
     this.log?.info({ cmd, address: ip.address }, 'firewall rules for the resolver address added');
   }
+
+  async ensureVxlanMembers(port: number, members: readonly string[]): Promise<boolean> {
+    const ips = members.map((m) => canonicalIp(m));
+    const bad = members.filter((_, i) => !ips[i]);
+    if (bad.length > 0) throw new TsoverlayError('INVALID_OPTION', `VXLAN member address "${bad.join('", "')}" is not an IP address`);
+    const family = ips[0]?.family;
+    if (family === undefined) throw new Error('refusing an empty VXLAN member list: it would drop every VXLAN packet');
+    if (ips.some((ip) => ip?.family !== family)) throw new Error('VXLAN members of both address families in one list');
+    const cmd = family === 4 ? 'iptables' : 'ip6tables';
+    if (this.missing.has(cmd)) return false;
+    const sorted = [...new Set(ips.map((ip) => ip?.address ?? ''))].sort();
+    try {
+      const wrote = await ensureOwnedChain(this.run, vxlanMemberChain(port, family, sorted));
+      if (wrote) this.log?.info({ cmd, port, members: sorted }, 'VXLAN port filter written: packets from members only');
+      return wrote;
+    } catch (e) {
+      if (!/ENOENT/.test(String(e))) throw e;
+      this.missing.add(cmd);
+      this.log?.warn({ cmd, port }, `${cmd} or ${cmd}-restore not found; the VXLAN port takes packets from any address`);
+      return false;
+    }
+  }
 }
 
 const isNotFound = (r: CommandResult): boolean => r.code === -1 && /ENOENT/.test(r.stderr);
-
-/** How `iptables -S` prints an argument: quoted if it has a space. */
-const quoteArg = (a: string): string => (/\s/.test(a) ? `"${a}"` : a);

@@ -2,7 +2,7 @@ import t from 'tap';
 import type { Underlay } from '../dataplane/dataplane.js';
 import { type EndpointRecord, type NetworkRecord, type NodeRecord, asEndpointId, asNetworkId, asPoolId, asVni } from '../model.js';
 import { FLOOD_MAC } from '../dataplane/dataplane.js';
-import { computeDesired, removableVnis } from './desired.js';
+import { computeDesired, removableVnis, vxlanMembers } from './desired.js';
 import { planForwarding } from './plan.js';
 
 const underlay: Underlay = { ifname: 'eth0', ifindex: 2, address: '10.0.0.1', family: 4, mtu: 1500 };
@@ -113,4 +113,13 @@ t.test('removable VNIs: only explicit removals, never a VNI in use again', async
   t.same(removable({ tombstones: [{ vni: 4097 }] }), [4097], 'a tombstone of a VNI nobody claims');
   t.same(removable({ tombstones: [{ vni: 4096 }], claimedVnis: new Set([4096]) }), [], 'a tombstone of a VNI claimed again (the new record unreadable or not)');
   t.same(removable({ tombstones: [{ vni: 4096 }], networks: [{ net: net(), endpoints: [] }] }), [], 'a tombstone of a VNI a live network holds');
+});
+
+t.test('VXLAN members: every live node of the underlay family, this node always among them', async (t) => {
+  const d = computeDesired({ networks: [], nodes: [node('C', '10.0.0.3'), node('B', '10.0.0.2'), node('V6', 'fd00::9')], me: 'A', underlay, vxlanPort: 4789 });
+  t.same(d.vxlanMembers, { port: 4789, members: ['10.0.0.1', '10.0.0.2', '10.0.0.3'] }, 'sorted, own VTEP added, other family left out');
+  const alone = computeDesired({ networks: [], nodes: [], me: 'A', underlay, vxlanPort: 4790 });
+  t.same(alone.vxlanMembers, { port: 4790, members: ['10.0.0.1'] }, 'never empty: the own VTEP even before it is registered');
+  const v6 = vxlanMembers([node('B', 'fd00::2'), node('C', '10.0.0.3')], { ...underlay, address: 'fd00::1', family: 6 }, 4789);
+  t.same(v6.members, ['fd00::1', 'fd00::2']);
 });

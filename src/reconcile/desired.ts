@@ -15,6 +15,12 @@
  *   network sends BUM traffic to a multicast group.
  * Entries toward a node whose membership is gone are simply not desired, so
  * the next pass removes them (node loss).
+ *
+ * And host-wide: the VXLAN port's member list (every live node's VTEP of the
+ * underlay's family, this node's own always among them), so that the port
+ * takes packets from members only. It is computed only from a successful
+ * read of membership; a pass whose read fails changes nothing, so the list
+ * last written stays.
  */
 import {
   type EndpointDevices,
@@ -45,6 +51,12 @@ export interface ResolverRouting {
   routes: TableRoute[];
 }
 
+export interface VxlanMembers {
+  port: number;
+  /** Sorted, unique, bare addresses of the underlay's family. */
+  members: string[];
+}
+
 export interface Desired {
   networks: NetworkDevices[];
   /** Endpoints owned by this node. */
@@ -52,6 +64,8 @@ export interface Desired {
   /** Remote entries per VXLAN device name. */
   forwarding: Map<string, Forwarding>;
   resolver?: ResolverRouting;
+  /** The VXLAN port and the VTEP addresses it takes packets from (never empty: this node's own is one). */
+  vxlanMembers?: VxlanMembers;
   /**
    * VNIs whose devices may be deleted here: networks removed through Docker
    * (a tombstone, or a record marked deleted that this node's engine no
@@ -121,8 +135,16 @@ export const computeDesired = (input: DesiredInput): Desired => {
     out.forwarding.set(devices.vxlan, remoteForwarding(net, endpoints, nodes, input.me));
   }
   if (resolver) out.resolver = resolver;
+  out.vxlanMembers = vxlanMembers(input.nodes, input.underlay, input.vxlanPort);
   out.removable = removableVnis(input);
   return out;
+};
+
+/** The live nodes' VTEPs of the underlay's family, and this node's own. */
+export const vxlanMembers = (nodes: readonly NodeRecord[], underlay: Underlay, port: number): VxlanMembers => {
+  const v6 = (a: string): boolean => a.includes(':');
+  const same = nodes.map((n) => n.address).filter((a) => v6(a) === (underlay.family === 6));
+  return { port, members: [...new Set([underlay.address, ...same])].sort() };
 };
 
 /**

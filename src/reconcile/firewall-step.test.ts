@@ -48,3 +48,48 @@ t.test('a failed check counts in the pass (never rejects) and is due again at th
   t.equal(next.failed, 0);
   t.equal(firewall.calls, 2);
 });
+
+const withMembers = (members: string[], port = 4789): PassState =>
+  newPassState({
+    full: false,
+    previous: undefined,
+    desired: { networks: [], endpoints: [], forwarding: new Map(), vxlanMembers: { port, members } },
+    observed: undefined,
+    clock: stopwatch(),
+  });
+
+t.test('VXLAN member filter: written with the other rules, then at once whenever the members change', async (t) => {
+  const firewall = new FakeFirewall();
+  const step = new FirewallStep({ firewall, dataplane: new FakeDataplane(), log: silentLog, everyMs: 60_000 });
+  await step.start(withMembers(['10.0.0.1', '10.0.0.2']));
+  t.same(firewall.vxlanMembers.get(4789), ['10.0.0.1', '10.0.0.2']);
+  t.equal(firewall.calls, 1);
+  t.equal(step.start(withMembers(['10.0.0.1', '10.0.0.2'])), undefined, 'same members, not due: nothing to do');
+  const joined = withMembers(['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+  await step.start(joined);
+  t.same(firewall.vxlanMembers.get(4789), ['10.0.0.1', '10.0.0.2', '10.0.0.3'], 'a node that joins is let in by the next pass');
+  t.equal(firewall.calls, 1, 'only the member filter, not every rule');
+  t.equal(joined.failed, 0);
+  await step.start(withMembers(['10.0.0.1', '10.0.0.3']));
+  t.same(firewall.vxlanMembers.get(4789), ['10.0.0.1', '10.0.0.3'], 'a lost node is taken out');
+  t.equal(firewall.vxlanWrites, 3);
+});
+
+t.test('VXLAN member filter: a failure counts and is retried; an empty list is never written', async (t) => {
+  const firewall = new FakeFirewall();
+  const step = new FirewallStep({ firewall, dataplane: new FakeDataplane(), log: silentLog, everyMs: 60_000 });
+  firewall.failVxlanMembers = new Error('iptables-restore: resource busy');
+  const p = withMembers(['10.0.0.1']);
+  await step.start(p);
+  t.equal(p.failed, 1);
+  firewall.failVxlanMembers = undefined;
+  const again = withMembers(['10.0.0.1']);
+  await step.start(again);
+  t.equal(again.failed, 0);
+  t.same(firewall.vxlanMembers.get(4789), ['10.0.0.1'], 'retried by the next pass');
+  const none = withMembers([]);
+  t.equal(step.start(none), undefined);
+  await new FirewallStep({ firewall, dataplane: new FakeDataplane(), log: silentLog, everyMs: 0 }).start(none);
+  t.same(firewall.vxlanMembers.get(4789), ['10.0.0.1'], 'an empty list leaves the filter as it is');
+  t.equal(none.failed, 0);
+});

@@ -1,10 +1,12 @@
 /**
  * The firewall step of a pass: the host rules tsoverlay needs outside its own
- * devices — bridged traffic accepted in FORWARD, and, with a resolver, its
- * input rule and the source rule into its reply table. Checked at most every
- * `everyMs` (the check runs iptables: a few processes, ~0.1-0.2 s), alongside
- * the pass's kernel work rather than before it; the pass awaits it before
- * its resolver step.
+ * devices — bridged traffic accepted in FORWARD, the VXLAN port's member
+ * filter, and, with a resolver, its input rule and the source rule into its
+ * reply table. Checked at most every `everyMs` (the check runs iptables: a
+ * few processes, ~0.1-0.2 s), and the member filter also as soon as the
+ * members change (a node that joins is let in by the pass that sees it);
+ * alongside the pass's kernel work rather than before it; the pass awaits it
+ * before its resolver step.
  */
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { Firewall } from '../dataplane/firewall.js';
@@ -22,23 +24,46 @@ export interface FirewallStepDeps extends PassIo {
 export class FirewallStep {
   /** When the rules were last found (or made) complete; a failed check is retried next pass. */
   private checkedAt = -Infinity;
+  /** The member list last written (or found) in the kernel, as JSON. */
+  private membersWritten: string | undefined;
 
   constructor(private readonly deps: FirewallStepDeps) {}
 
   /** Start the check if it is due; undefined if not. Never rejects: a failure counts in the pass. */
   start(p: PassState): Promise<void> | undefined {
-    if (Date.now() - this.checkedAt < this.deps.everyMs) return undefined;
-    return this.check(p);
+    const due = Date.now() - this.checkedAt >= this.deps.everyMs;
+    const members = p.desired.vxlanMembers;
+    const changed = members !== undefined && members.members.length > 0 && JSON.stringify(members) !== this.membersWritten;
+    if (due) return this.check(p);
+    return changed ? this.checkMembers(p) : undefined;
   }
 
   private async check(p: PassState): Promise<void> {
     const { firewall, dataplane, dnsAddress, log } = this.deps;
     try {
-      await Promise.all([firewall.ensureBridgeForwarding(), dnsAddress && resolverRules(firewall, dataplane, dnsAddress)]);
+      await Promise.all([
+        firewall.ensureBridgeForwarding(),
+        this.checkMembers(p),
+        dnsAddress && resolverRules(firewall, dataplane, dnsAddress),
+      ]);
       this.checkedAt = Date.now();
     } catch (e) {
       p.failed++;
       log.error({ err: e, error: errorText(e) }, 'firewall rule check failed');
+    }
+  }
+
+  /** The VXLAN member filter, from this pass's read of membership (never rejects; a failure counts). */
+  private async checkMembers(p: PassState): Promise<void> {
+    const members = p.desired.vxlanMembers;
+    if (!members || members.members.length === 0) return; // never a DROP without members
+    try {
+      await this.deps.firewall.ensureVxlanMembers(members.port, members.members);
+      this.membersWritten = JSON.stringify(members);
+    } catch (e) {
+      this.membersWritten = undefined;
+      p.failed++;
+      this.deps.log.error({ err: e, error: errorText(e), port: members.port }, 'VXLAN member filter could not be written');
     }
   }
 }
