@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config, StoreConfig } from './config.js';
 import type { Dataplane, Underlay } from './dataplane/dataplane.js';
 import type { DockerEngine } from './engine/engine.js';
+import { type Metrics, noMetrics } from './metrics/metrics.js';
 import type { KvStore, Versioned } from './store/kv-store.js';
 import { watchKind } from './store/paths.js';
 
@@ -24,7 +25,7 @@ export interface Adapters {
 }
 
 /** ZooKeeper, resuming the last process's session if it is ours; the engine to replicate through. */
-const openZk = async (config: Config, zk: Extract<StoreConfig, { kind: 'zk' }>, log: Logger, dataplane: Dataplane): Promise<Adapters> => {
+const openZk = async (config: Config, zk: Extract<StoreConfig, { kind: 'zk' }>, log: Logger, dataplane: Dataplane, metrics: Metrics): Promise<Adapters> => {
   const { ZkKvStore } = await import('./store/zk-kv-store.js');
   const { readSession, writeSession, readRecordSnapshot, writeRecordSnapshot, snapshotPath } = await import('./store/session-file.js');
   const underlay = await dataplane.resolveUnderlay(config.advertise);
@@ -37,7 +38,7 @@ const openZk = async (config: Config, zk: Extract<StoreConfig, { kind: 'zk' }>, 
     watchKind,
     log: log.child({ component: 'zookeeper' }),
     ...(resume ? { resume } : {}),
-  });
+  }, metrics);
   const save = (): void => {
     const creds = kv.credentials();
     if (creds) writeSession(config.sessionFile, owner, creds).catch((e: unknown) => log.warn({ err: e }, 'could not save the ZooKeeper session'));
@@ -48,7 +49,7 @@ const openZk = async (config: Config, zk: Extract<StoreConfig, { kind: 'zk' }>, 
   return {
     kv,
     dataplane,
-    engine: new HttpDockerEngine(config.dockerHost, log.child({ component: 'engine' })),
+    engine: new HttpDockerEngine(config.dockerHost, log.child({ component: 'engine' }), metrics),
     releaseStore: () => kv.detach(),
     underlay,
     seed: await readRecordSnapshot(snapshotPath(config.sessionFile), owner),
@@ -56,9 +57,9 @@ const openZk = async (config: Config, zk: Extract<StoreConfig, { kind: 'zk' }>, 
   };
 };
 
-/** Open the store (and engine) named by the config, around an open dataplane. */
-export const openAdapters = async (config: Config, log: Logger, dataplane: Dataplane): Promise<Adapters> => {
-  if (config.store.kind === 'zk') return openZk(config, config.store, log, dataplane);
+/** Open the store (and engine) named by the config, around an open dataplane; both report to `metrics`. */
+export const openAdapters = async (config: Config, log: Logger, dataplane: Dataplane, metrics: Metrics = noMetrics): Promise<Adapters> => {
+  if (config.store.kind === 'zk') return openZk(config, config.store, log, dataplane, metrics);
   const { FileKvStore } = await import('./store/file-kv-store.js');
   // Single node: nothing to replicate, so no engine connection is needed.
   const kv = await FileKvStore.open(config.store.path);

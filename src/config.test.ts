@@ -50,3 +50,18 @@ t.test('help names every flag and variable', async (t) => {
     t.match(h, w);
   }
 });
+
+t.test('metrics address: off by default, ip:port, clear refusals', async (t) => {
+  t.equal(loadConfig([], {}).metricsAddress, undefined, 'no listener unless asked');
+  t.same(loadConfig(['--metrics-address', '127.0.0.1:9464'], {}).metricsAddress, { host: '127.0.0.1', port: 9464 });
+  t.same(loadConfig([], { TSOVERLAY_METRICS_ADDRESS: '[::1]:9100' }).metricsAddress, { host: '::1', port: 9100 });
+  t.equal(loadConfig(['--metrics-address', 'off'], { TSOVERLAY_METRICS_ADDRESS: '0.0.0.0:1' }).metricsAddress, undefined, 'the flag wins; off is none');
+  for (const bad of ['9464', 'localhost:9464', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', '::1:9464', '[::1]', '10.0.0.300:80', ':9464']) {
+    t.throws(
+      () => loadConfig(['--metrics-address', bad], {}),
+      { message: new RegExp(`--metrics-address "${bad.replace(/[[\].]/g, '\\$&')}" must be ip:port with a port from 1 to 65535 \\(e\\.g\\. 127\\.0\\.0\\.1:9464 or \\[::1\\]:9464\\), or "off"`) },
+      `"${bad}" refused`,
+    );
+  }
+  t.match(helpText(), /--metrics-address VALUE[\s\S]*env TSOVERLAY_METRICS_ADDRESS\n/, 'help shows it with no default');
+});

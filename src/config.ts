@@ -43,6 +43,8 @@ export interface Config {
   dnsAddress?: string;
   /** Upstream resolvers ("ip" or "ip:port"); undefined = the host's resolv.conf. */
   dnsUpstreams?: string[];
+  /** Where GET /metrics, /live and /ready are served; undefined = nowhere (the default). */
+  metricsAddress?: { host: string; port: number };
 }
 
 interface Setting {
@@ -122,6 +124,11 @@ export const SETTINGS = {
     flag: 'dns-upstream',
     env: 'TSOVERLAY_DNS_UPSTREAM',
     help: 'resolvers for other names, comma-separated ip[:port] (default: nameservers of /etc/resolv.conf)',
+  },
+  metricsAddress: {
+    flag: 'metrics-address',
+    env: 'TSOVERLAY_METRICS_ADDRESS',
+    help: 'ip:port to serve Prometheus metrics (/metrics) and health (/live, /ready) on over plain HTTP, e.g. 127.0.0.1:9464 (default: off)',
   },
 } satisfies Record<keyof Config, Setting>;
 
@@ -257,12 +264,27 @@ const parseDns = (get: Read, problems: string[]) => {
   return { dnsAddress, dnsUpstreams };
 };
 
+/** The metrics listener: "ip:port" or "[ipv6]:port"; unset or "off" = none. */
+const parseMetricsAddress = (get: Read, problems: string[]): { host: string; port: number } | undefined => {
+  const text = get(SETTINGS.metricsAddress);
+  if (text === undefined || text === 'off') return undefined;
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
+  const host = m?.[1] ?? '';
+  const port = Number(m?.[2] ?? 0);
+  if (!m || isIP(host) === 0 || port < 1 || port > 65535) {
+    problems.push(`--metrics-address "${text}" must be ip:port with a port from 1 to 65535 (e.g. 127.0.0.1:9464 or [::1]:9464), or "off"`);
+    return undefined;
+  }
+  return { host, port };
+};
+
 export const loadConfig = (argv: string[], env: Record<string, string | undefined>): Config => {
   const problems: string[] = [];
   const get = readSettings(argv, env, problems);
   const { socket, store, advertise, dockerHost } = parseEndpoints(get, problems);
   const { level, vxlanPort, defaultMode, nodeName, defaultPool, defaultPoolSize, resyncIntervalMs } = parseRunning(get, problems);
   const { dnsAddress, dnsUpstreams } = parseDns(get, problems);
+  const metricsAddress = parseMetricsAddress(get, problems);
   const sessionFile = get(SETTINGS.sessionFile) ?? '';
   if (!sessionFile.startsWith('/')) problems.push(`--session-file "${sessionFile}" must be an absolute path`);
   const clusterIdFile = get(SETTINGS.clusterIdFile) ?? join(dirname(sessionFile), 'cluster-id');
@@ -295,5 +317,6 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     orphanGraceMs,
     ...(dnsAddress !== undefined ? { dnsAddress } : {}),
     ...(dnsUpstreams !== undefined ? { dnsUpstreams } : {}),
+    ...(metricsAddress !== undefined ? { metricsAddress } : {}),
   });
 };

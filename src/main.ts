@@ -5,7 +5,6 @@
  * adapters.ts opening the real store and engine and lifecycle.ts handling
  * the socket, signals and the ordered stop.
  */
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -24,6 +23,7 @@ import { NameIndex } from './dns/name-index.js';
 import { NetworkDriver } from './driver/network-driver.js';
 import type { DockerEngine } from './engine/engine.js';
 import { Ipam } from './ipam/ipam.js';
+import type { Metrics } from './metrics/metrics.js';
 import type { NodeRecord } from './model.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { type Edge, buildEdge } from './server/build-server.js';
@@ -31,8 +31,8 @@ import { CachedKvStore } from './store/cached-kv-store.js';
 import { ClusterState } from './store/cluster-state.js';
 import { storeCachePolicy } from './store/paths.js';
 import type { KvStore, Versioned } from './store/kv-store.js';
-import { S, compileCheck } from './util/schema.js';
 import { SerialLoop } from './util/serial-loop.js';
+import { packageVersion } from './version.js';
 
 /** Docker's overlay driver starts its VNIs here; we do the same. */
 export const VNI_START = 4096;
@@ -78,6 +78,8 @@ export interface AppDeps {
    * it, createApp builds an edge that reaches the core at once (tests).
    */
   edge?: Edge;
+  /** What the loops report to (default: nothing); the edge and the adapters get theirs from serve.ts. */
+  metrics?: Metrics;
 }
 
 /** What every part of the app is built with. */
@@ -90,18 +92,8 @@ interface Wiring {
   node: string;
   /** Whether the store is still this cluster's: every loop that changes something asks first. */
   guard: ClusterGuard;
+  metrics: Metrics | undefined;
 }
-
-const isPackageJson = compileCheck(S.object({ version: S.string() }));
-
-const packageVersion = async (): Promise<string> => {
-  try {
-    const pkg: unknown = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
-    return isPackageJson(pkg) ? pkg.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-};
 
 /** This node's membership record, and how to (re-)register it. */
 const membership = async ({ config, log, state, underlay, node }: Wiring): Promise<() => Promise<void>> => {
@@ -130,7 +122,7 @@ interface Loops {
 }
 
 const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Firewall | undefined): Loops => {
-  const { config, log, state, dataplane, underlay, node, guard } = w;
+  const { config, log, state, dataplane, underlay, node, guard, metrics } = w;
   const mayChange = async (): Promise<boolean> => (await guard.check().catch(() => ({ ok: false }))).ok;
   const names = new NameIndex(state, node);
   const namesLoop = new SerialLoop(
@@ -153,6 +145,7 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
     log: log.child({ component: 'reconcile' }),
     onNetworksRead: (networks) => replication.networksRead(networks),
     mayChange,
+    ...(metrics ? { metrics } : {}),
     ...(firewall ? { firewall } : {}),
     ...(config.dnsAddress ? { dnsAddress: config.dnsAddress } : {}),
   });
@@ -251,14 +244,14 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
   if (deps.seed?.length) log.info({ records: cache.seedStable(deps.seed) }, 'store records from the last run taken as a head start');
   const state = new ClusterState(cache, { log: log.child({ component: 'store' }) });
   await state.init();
-  const wiring: Wiring = { config, log, state, dataplane, underlay, node, guard };
+  const wiring: Wiring = { config, log, state, dataplane, underlay, node, guard, metrics: deps.metrics };
 
   const register = await membership(wiring);
   await register();
   const loops = createLoops(wiring, engine, firewall);
   const unsubscribe = followSessions(kv, guard, register, loops.changed, log);
   const { ipam, driver } = createCore(wiring, loops.changed);
-  const edge = deps.edge ?? buildEdge(log.child({ component: 'server' }));
+  const edge = deps.edge ?? buildEdge(log.child({ component: 'server' }), deps.metrics);
   if (!deps.edge) edge.core.fill({ driver, ipam }, refusalOf(guard));
   const { names, namesLoop, replication, reconciler, replicator, publisher, collector } = loops;
   return {

@@ -18,7 +18,10 @@ import { IptablesFirewall } from './dataplane/iptables-firewall.js';
 import { isTsoverlayError } from './errors.js';
 import { type StopSignals, type StopStep, listenForStop, openSocket, removeSocket, stopInOrder } from './lifecycle.js';
 import { type App, createApp } from './main.js';
+import type { MetricsListener } from './metrics/metrics-listener.js';
+import type { Metrics } from './metrics/metrics.js';
 import { type Edge, buildEdge } from './server/build-server.js';
+import { createMetrics } from './start-metrics.js';
 import { type RunningResolver, startResolver } from './start-resolver.js';
 import { KvUnavailable } from './store/kv-store.js';
 
@@ -39,21 +42,22 @@ interface Serving {
   edge: Edge;
   signals: StopSignals;
   running: Running;
+  metrics: Metrics;
 }
 
 /** One start: open the adapters, create and start the app, then let Docker's calls reach it. */
-const startOnce = async ({ config, log, dataplane, edge, running }: Serving): Promise<void> => {
+const startOnce = async ({ config, log, dataplane, edge, running, metrics }: Serving): Promise<void> => {
   // a refused store keeps its adapters between tries: the session (and with it
   // this node's membership in the right tree, under a mistyped chroot) lives on
-  running.adapters ??= await openAdapters(config, log, dataplane);
+  running.adapters ??= await openAdapters(config, log, dataplane, metrics);
   const { kv, engine, seed, underlay } = running.adapters;
   const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
   const started = await createApp({
-    config, log, kv, dataplane, firewall, edge,
+    config, log, kv, dataplane, firewall, edge, metrics,
     ...(engine ? { engine } : {}), ...(seed ? { seed } : {}), ...(underlay ? { underlay } : {}),
   });
   await started.start();
-  running.resolver = config.dnsAddress ? await startResolver(config, config.dnsAddress, started, log) : undefined;
+  running.resolver = config.dnsAddress ? await startResolver(config, config.dnsAddress, started, log, metrics) : undefined;
   running.app = started;
   edge.core.fill(started, () => started.refusal());
 };
@@ -126,9 +130,17 @@ const connectAndOpen = async (s: Serving): Promise<void> => {
   if (running.app && !signals.stopping()) log.info({ socket: config.socket, node: running.app.node, readyAtOpen }, 'tsoverlay ready');
 };
 
+/**
+ * What GET /ready on the metrics address answers: the readiness of the
+ * plugin socket's own GET /ready (store connected and accepted, kernel
+ * reconciled). The one place to wire another readiness in.
+ */
+const readiness = (edge: Edge) => (): string | undefined => edge.core.notReady();
+
 /** Everything started, stopped in order; kernel state stays in place. */
-const stopSteps = ({ config, dataplane, edge, running }: Serving): StopStep[] => [
+const stopSteps = ({ config, dataplane, edge, running }: Serving, metricsListener: MetricsListener | undefined): StopStep[] => [
   ['closing the server', () => edge.server.close()],
+  ['closing the metrics listener', async () => metricsListener?.stop()],
   ['removing the socket', () => removeSocket(config.socket)],
   ['stopping the resolver', async () => running.resolver?.stop()],
   ['stopping the loops', async () => running.app?.stop()],
@@ -141,14 +153,22 @@ const stopSteps = ({ config, dataplane, edge, running }: Serving): StopStep[] =>
 
 export const serve = async (config: Config, log: Logger): Promise<number> => {
   log.info({ socket: config.socket, store: config.store.kind, vxlanPort: config.vxlanPort }, 'tsoverlay starting');
-  const edge = buildEdge(log.child({ component: 'server' }));
+  const { metrics, listen } = await createMetrics(config, log);
+  const edge = buildEdge(log.child({ component: 'server' }), metrics);
   const signals = listenForStop();
+  // /live and /ready answer while the store is still being connected
+  const metricsListener = await listen(readiness(edge));
   const { NetlinkDataplane } = await import('./dataplane/netlink-dataplane.js');
   const dataplane = new NetlinkDataplane({ log: log.child({ component: 'netlink' }) });
-  const serving: Serving = { config, log, dataplane, edge, signals, running: { adapters: undefined, app: undefined, resolver: undefined } };
-  await connectAndOpen(serving);
+  const serving: Serving = { config, log, dataplane, edge, signals, metrics, running: { adapters: undefined, app: undefined, resolver: undefined } };
+  try {
+    await connectAndOpen(serving);
+  } catch (e) {
+    await metricsListener?.stop();
+    throw e;
+  }
 
   const signal = await signals.signalled;
   log.info({ signal }, 'stopping (kernel state stays in place)');
-  return stopInOrder(log, stopSteps(serving));
+  return stopInOrder(log, stopSteps(serving, metricsListener));
 };

@@ -12,6 +12,7 @@ import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { DecodedPacket } from 'dns-packet';
 import type { Log } from '../log.js';
+import { type DnsOutcome, type Metrics, noMetrics } from '../metrics/metrics.js';
 import { canonicalIp } from '../net/ip.js';
 import { decide, type Decision } from './answer.js';
 import { forwardTcp, forwardUdp } from './forward.js';
@@ -39,6 +40,8 @@ export interface ResolverOptions {
   maxTcpConnections?: number;
   /** Concurrent upstream forwards; more get SERVFAIL at once (default 256). */
   maxForwards?: number;
+  /** Queries and what became of them (default: none). */
+  metrics?: Metrics;
 }
 
 export interface ResolverCounters {
@@ -74,6 +77,7 @@ export class Resolver {
   readonly #idleMs: number;
   readonly #maxConns: number;
   readonly #maxForwards: number;
+  readonly #metrics: Metrics;
   #udp: UdpSocket | undefined;
   #tcp: Server | undefined;
   readonly #conns = new Set<Socket>();
@@ -90,6 +94,7 @@ export class Resolver {
     this.#idleMs = opts.tcpIdleTimeoutMs ?? 10_000;
     this.#maxConns = opts.maxTcpConnections ?? 64;
     this.#maxForwards = opts.maxForwards ?? 256;
+    this.#metrics = opts.metrics ?? noMetrics;
     this.#upstreams = [];
     for (const text of opts.upstreams) {
       const up = parseUpstream(text);
@@ -136,23 +141,30 @@ export class Resolver {
 
   /** The reply to one query packet, or undefined to drop it. Never throws. */
   async respond(packet: Buffer, source: string, transport: Transport): Promise<Buffer | undefined> {
+    this.#metrics.dnsQuery(transport);
     try {
       return await this.#respond(packet, clientAddress(source), transport);
     } catch (err) {
       this.#log.error({ component: 'dns', err, source }, 'dns query handling failed');
-      this.counters.servfail++;
+      this.#count('servfail');
       return errorReply(packet, RCODE.SERVFAIL);
     }
+  }
+
+  /** What became of a query: in `counters` and the metrics. */
+  #count(outcome: DnsOutcome): void {
+    this.counters[outcome]++;
+    this.#metrics.dnsOutcome(outcome);
   }
 
   async #respond(packet: Buffer, source: string, transport: Transport): Promise<Buffer | undefined> {
     const header = peekHeader(packet);
     if (header === undefined || header.qr) {
-      this.counters.dropped++;
+      this.#count('dropped');
       return undefined;
     }
     if (header.opcode !== 0) {
-      this.counters.notimp++;
+      this.#count('notimp');
       return errorReply(packet, RCODE.NOTIMP);
     }
     let query: DecodedPacket;
@@ -160,11 +172,11 @@ export class Resolver {
       query = dnsPacket.decode(packet);
     } catch (err) {
       this.#log.debug({ component: 'dns', source, err: String(err) }, 'malformed dns query');
-      this.counters.formerr++;
+      this.#count('formerr');
       return errorReply(packet, RCODE.FORMERR);
     }
     if (query.questions?.length !== 1) {
-      this.counters.formerr++;
+      this.#count('formerr');
       return errorReply(packet, RCODE.FORMERR);
     }
     let decision: Decision;
@@ -176,7 +188,7 @@ export class Resolver {
     }
     if (this.#rotation > 1_000_000) this.#rotation = 0;
     if (decision.kind === 'answer') {
-      this.counters.answered++;
+      this.#count('answered');
       return buildAnswer(query, decision.answers, transport === 'udp' ? udpLimit(query) : TCP_MAX);
     }
     return this.#forward(packet, source, transport, decision.reason);
@@ -185,7 +197,7 @@ export class Resolver {
   async #forward(packet: Buffer, source: string, transport: Transport, reason: string): Promise<Buffer | undefined> {
     if (this.#forwards >= this.#maxForwards) {
       this.#log.warn({ component: 'dns', source, inflight: this.#forwards }, 'too many forwarded queries in flight');
-      this.counters.servfail++;
+      this.#count('servfail');
       return errorReply(packet, RCODE.SERVFAIL);
     }
     this.#forwards++;
@@ -195,7 +207,7 @@ export class Resolver {
         try {
           const opts = { timeoutMs: this.#timeoutMs, signal: this.#abort.signal };
           const reply = transport === 'udp' ? await forwardUdp(packet, up, opts) : await forwardTcp(packet, up, opts);
-          this.counters.forwarded++;
+          this.#count('forwarded');
           this.#log.debug({ component: 'dns', source, reason, upstream: up.host, ms: this.#now() - started }, 'dns query forwarded');
           return reply;
         } catch (err) {
@@ -206,7 +218,7 @@ export class Resolver {
     } finally {
       this.#forwards--;
     }
-    this.counters.servfail++;
+    this.#count('servfail');
     return errorReply(packet, RCODE.SERVFAIL);
   }
 

@@ -5,6 +5,7 @@
  */
 import { request, type RequestOptions } from 'node:http';
 import type { Log } from '../log.js';
+import { type Metrics, noMetrics } from '../metrics/metrics.js';
 import { answers } from './engine-answers.js';
 import type { CreateNetworkSpec, DockerEngine, EngineContainer, EngineEvent, EngineNetwork } from './engine.js';
 import { EngineError } from './engine.js';
@@ -21,6 +22,7 @@ export class HttpDockerEngine implements DockerEngine {
   constructor(
     dockerHost: string,
     private readonly log?: Log,
+    private readonly metrics: Metrics = noMetrics,
   ) {
     if (dockerHost.startsWith('unix://')) this.base = { socketPath: dockerHost.slice('unix://'.length) };
     else {
@@ -99,6 +101,7 @@ export class HttpDockerEngine implements DockerEngine {
       const filters = encodeURIComponent(JSON.stringify({ type: ['network', 'container'] }));
       const req = request({ ...this.base, method: 'GET', path: `${api}/events?filters=${filters}`, signal }, (res) => {
         if (res.statusCode !== 200) {
+          this.failed('/events', String(res.statusCode));
           res.resume();
           retry(new EngineError(`events: HTTP ${res.statusCode}`, res.statusCode));
           return;
@@ -124,7 +127,10 @@ export class HttpDockerEngine implements DockerEngine {
         res.on('end', () => retry(new Error('event stream ended')));
         res.on('error', (e) => retry(e));
       });
-      req.on('error', (e) => retry(e));
+      req.on('error', (e) => {
+        if (!signal.aborted) this.failed('/events', 'none');
+        retry(e);
+      });
       req.end();
     };
     let pending: NodeJS.Timeout | undefined;
@@ -163,6 +169,14 @@ export class HttpDockerEngine implements DockerEngine {
     return this.apiPrefix;
   }
 
+  /**
+   * A call that failed, for the metrics: `status` its HTTP status, or 'none'
+   * (no answer). 404 is not counted: asking for something gone is answered.
+   */
+  private failed(path: string, status: string): void {
+    if (status !== '404') this.metrics.engineError(path.split(/[/?]/)[1] ?? '', status);
+  }
+
   private async call(method: string, path: string, body?: unknown): Promise<unknown> {
     return this.send(method, `${await this.api()}${path}`, path, body);
   }
@@ -191,14 +205,18 @@ export class HttpDockerEngine implements DockerEngine {
             } catch {
               json = { message: text };
             }
-            if (status >= 200 && status < 300) resolve(json);
-            else reject(new EngineError(`docker ${method} ${path}: ${answers.errorMessage(json) ?? `HTTP ${status}`}`, status));
+            if (status >= 200 && status < 300) return resolve(json);
+            this.failed(path, String(status));
+            reject(new EngineError(`docker ${method} ${path}: ${answers.errorMessage(json) ?? `HTTP ${status}`}`, status));
           });
           res.on('error', reject);
         },
       );
       req.on('timeout', () => req.destroy(new EngineError(`docker ${method} ${path}: no answer in ${TIMEOUT_MS} ms`)));
-      req.on('error', (e) => reject(e instanceof EngineError ? e : new EngineError(`docker ${method} ${path}: ${e.message}`)));
+      req.on('error', (e) => {
+        this.failed(path, 'none');
+        reject(e instanceof EngineError ? e : new EngineError(`docker ${method} ${path}: ${e.message}`));
+      });
       if (payload) req.write(payload);
       req.end();
     });

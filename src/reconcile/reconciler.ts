@@ -17,6 +17,7 @@ import type { Dataplane, ObservedLink, Underlay } from '../dataplane/dataplane.j
 import { parseOwnedName } from '../dataplane/names.js';
 import type { Firewall } from '../dataplane/firewall.js';
 import type { Log } from '../log.js';
+import { type Metrics, type Programmed, noMetrics, secondsSince } from '../metrics/metrics.js';
 import type { NetworkRecord } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { SerialLoop } from '../util/serial-loop.js';
@@ -49,6 +50,8 @@ export interface ReconcilerDeps {
    * (cluster/identity.ts), and the pass then changes nothing.
    */
   mayChange?: () => Promise<boolean>;
+  /** Passes, their duration and failures, and what the last good pass programmed. */
+  metrics?: Metrics;
 }
 
 export interface PassResult {
@@ -80,7 +83,7 @@ export class Reconciler {
     const { state, underlay, node, vxlanPort, dnsAddress, onNetworksRead, firewall, dataplane, log } = deps;
     this.source = { state, underlay, node, vxlanPort, ...(dnsAddress ? { dnsAddress } : {}), ...(onNetworksRead ? { onNetworksRead } : {}) };
     this.firewall = firewall && new FirewallStep({ firewall, dataplane, log, everyMs: deps.firewallCheckMs ?? 5000, ...(dnsAddress ? { dnsAddress } : {}) });
-    this.loop = new SerialLoop(() => this.pass(), { intervalMs: deps.intervalMs, failed: (r) => r.failed > 0 });
+    this.loop = new SerialLoop(() => this.measuredPass(), { intervalMs: deps.intervalMs, failed: (r) => r.failed > 0 });
   }
 
   /** Run one pass now (awaited) and then keep the loop going. */
@@ -112,8 +115,22 @@ export class Reconciler {
     return readDesired(this.source);
   }
 
-  private async pass(): Promise<PassResult> {
-    if (this.deps.mayChange && !(await this.deps.mayChange())) return { actions: 0, failed: 0 };
+  /** A pass, reported to the metrics (a pass that throws counts as failed, and the loop sees the throw). */
+  private async measuredPass(): Promise<PassResult> {
+    const metrics = this.deps.metrics ?? noMetrics;
+    const t0 = performance.now();
+    try {
+      const r = await this.pass();
+      metrics.reconcilePass(secondsSince(t0), r.skipped ? 'skipped' : r.failed > 0 ? 'failed' : 'ok', r.failed);
+      return { actions: r.actions, failed: r.failed };
+    } catch (e) {
+      metrics.reconcilePass(secondsSince(t0), 'failed', 0);
+      throw e;
+    }
+  }
+
+  private async pass(): Promise<PassResult & { skipped?: true }> {
+    if (this.deps.mayChange && !(await this.deps.mayChange())) return { actions: 0, failed: 0, skipped: true };
     // 0.9: the periodic pass comes every intervalMs; it must count as full
     const full = this.applied === undefined || Date.now() - this.fullPassAt >= this.deps.intervalMs * 0.9;
     const previous = this.applied;
@@ -166,6 +183,7 @@ export class Reconciler {
   private remember(p: PassState): void {
     this.applied = p.desired;
     if (p.full) this.fullPassAt = p.startedAt;
+    this.deps.metrics?.setProgrammed(programmed(p.desired));
   }
 
   private report(p: PassState): PassResult {
@@ -176,3 +194,16 @@ export class Reconciler {
     return { actions: done + failed, failed };
   }
 }
+
+/** What a pass without failures made true in the kernel, counted. */
+const programmed = (d: Desired): Programmed => {
+  let fdb = 0;
+  let neigh = 0;
+  for (const f of d.forwarding.values()) {
+    fdb += f.fdb.length;
+    neigh += f.neigh.length;
+  }
+  // per network its VXLAN device and the bridge or host macvlan; a veth's host end per bridge-layout endpoint
+  const links = d.networks.length * 2 + d.endpoints.filter((e) => e.layout === 'bridge').length;
+  return { fdb, neigh, links };
+};

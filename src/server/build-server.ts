@@ -3,6 +3,8 @@
  * serves every route of docker-routes.ts. serve.ts listens on the Unix socket.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { type Metrics, noMetrics } from '../metrics/metrics.js';
+import { countCalls } from './call-metrics.js';
 import { type Core, CoreSlot } from './core.js';
 import { ROUTES } from './docker-routes.js';
 import { toErrorReply } from './error-reply.js';
@@ -47,7 +49,12 @@ const replyErrors = (app: FastifyInstance): void => {
  *   `GET /ready` answers 200 or 503 with the reason (for supervisors and
  *   tests — dockerd only POSTs).
  */
-export const buildServer = (core: Core, log: FastifyBaseLogger, notReady: () => string | undefined = () => undefined): FastifyInstance => {
+export const buildServer = (
+  core: Core,
+  log: FastifyBaseLogger,
+  notReady: () => string | undefined = () => undefined,
+  metrics: Metrics = noMetrics,
+): FastifyInstance => {
   const app = Fastify({
     loggerInstance: log,
     // We log one debug line per call ourselves (onResponse below).
@@ -59,6 +66,7 @@ export const buildServer = (core: Core, log: FastifyBaseLogger, notReady: () => 
   app.addHook('onResponse', async (request, reply) => {
     request.log.debug({ method: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'plugin call');
   });
+  countCalls(app, metrics);
 
   app.get('/ready', async (_request, reply) => {
     const reason = notReady();
@@ -84,7 +92,7 @@ export interface Edge {
   core: CoreSlot;
 }
 
-export const buildEdge = (log: FastifyBaseLogger): Edge => {
+export const buildEdge = (log: FastifyBaseLogger, metrics: Metrics = noMetrics): Edge => {
   const core = new CoreSlot();
-  return { core, server: buildServer(core, log, () => core.notReady()) };
+  return { core, server: buildServer(core, log, () => core.notReady(), metrics) };
 };

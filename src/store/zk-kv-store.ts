@@ -7,30 +7,57 @@
  *   const kv = await ZkKvStore.open({ servers: ['10.0.0.1:2181'], chroot: '/tsoverlay', log });
  *   kv.onSession((e) => { if (e === 'connected') void registerThisHost(); });
  */
-import type { EphemeralOwner, KvOp, KvStore, SessionEvent, Versioned } from './kv-store.js';
+import { type Metrics, noMetrics, secondsSince } from '../metrics/metrics.js';
+import { type EphemeralOwner, KvConflict, type KvOp, type KvStore, type SessionEvent, type Versioned } from './kv-store.js';
 import { type ZkCredentials, ZkSession, type ZkSessionOptions } from './zk-session.js';
 
 export type { WatchKind, ZkCredentials, ZkNode, ZkSessionEvent, ZkSessionOptions } from './zk-session.js';
 
 export class ZkKvStore implements KvStore {
-  private constructor(private readonly session: ZkSession) {}
+  private constructor(
+    private readonly session: ZkSession,
+    private readonly metrics: Metrics,
+  ) {}
 
-  /** Connect, creating the chroot if missing; rejects with KvUnavailable if ZooKeeper cannot be reached in time. */
-  static async open(opts: ZkSessionOptions): Promise<ZkKvStore> {
-    return new ZkKvStore(await ZkSession.open(opts));
+  /**
+   * Connect, creating the chroot if missing; rejects with KvUnavailable if
+   * ZooKeeper cannot be reached in time. `metrics` hears of every request
+   * and session change from then on.
+   */
+  static async open(opts: ZkSessionOptions, metrics: Metrics = noMetrics): Promise<ZkKvStore> {
+    const store = new ZkKvStore(await ZkSession.open(opts), metrics);
+    metrics.zkState(store.isConnected() ? 'connected' : 'disconnected');
+    store.onSession((e) => {
+      metrics.zkState(e === 'connected' || e === 'reconnected' ? 'connected' : e);
+      if (e === 'reconnected') metrics.zkReconnect('resumed');
+      else if (e === 'connected') metrics.zkReconnect('new');
+    });
+    return store;
   }
 
   async get(path: string): Promise<Versioned | undefined> {
-    const n = await this.session.get(path);
+    const n = await this.timed('get', this.session.get(path));
     return n ? { data: n.data, version: n.version } : undefined;
   }
 
   children(path: string): Promise<string[]> {
-    return this.session.children(path);
+    return this.timed('children', this.session.children(path));
   }
 
   commit(ops: readonly KvOp[]): Promise<void> {
-    return this.session.commit(ops);
+    return this.timed('commit', this.session.commit(ops));
+  }
+
+  /** One request's latency and outcome, for the metrics (a conflict is an answer, not a failure). */
+  private timed<T>(op: string, request: Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    return request.then(
+      (v) => (this.metrics.zkRequest(op, secondsSince(t0), true), v),
+      (e: unknown) => {
+        this.metrics.zkRequest(op, secondsSince(t0), e instanceof KvConflict);
+        throw e;
+      },
+    );
   }
 
   watch(path: string, listener: () => void): () => void {
@@ -54,12 +81,12 @@ export class ZkKvStore implements KvStore {
 
   /** Create an ephemeral node of this session. KvConflict 'exists' if the node is taken, 'missing' if its parent is. */
   createEphemeral(path: string, data: string): Promise<void> {
-    return this.session.createEphemeral(path, data);
+    return this.timed('create_ephemeral', this.session.createEphemeral(path, data));
   }
 
   /** A node with its owning session (compare `ephemeralOwner` with sessionId(); '' if persistent); undefined if missing. */
   getOwner(path: string): Promise<EphemeralOwner | undefined> {
-    return this.session.get(path);
+    return this.timed('get', this.session.get(path));
   }
 
   /** This store's current session id (hex). */

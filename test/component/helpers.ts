@@ -9,6 +9,7 @@ import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
 import type { Firewall } from '../../src/dataplane/firewall.js';
 import { FakeDockerEngine } from '../../src/engine/fake-engine.js';
 import { type App, createApp } from '../../src/main.js';
+import type { Metrics } from '../../src/metrics/metrics.js';
 import type { Edge } from '../../src/server/build-server.js';
 import { MemoryKvStore } from '../../src/store/memory-kv-store.js';
 
@@ -43,6 +44,7 @@ export const harness = async (
     firewall?: Firewall;
     /** Serve on this edge, as serve.ts does (its core is filled by the test). */
     edge?: Edge;
+    metrics?: Metrics;
   } = {},
 ): Promise<Harness> => {
   const kv = opts.kv ?? new MemoryKvStore();
@@ -58,6 +60,7 @@ export const harness = async (
     ...(opts.engine ? { engine: opts.engine } : {}),
     ...(opts.firewall ? { firewall: opts.firewall } : {}),
     ...(opts.edge ? { edge: opts.edge } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   const call = async (method: string, body?: unknown) => {
     const payload = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);

@@ -5,7 +5,9 @@
 import t from 'tap';
 import { waitFor } from '../lab/wait.js';
 import { bridgeName, hostIfName, vxlanName } from '../../src/dataplane/names.js';
-import { EP, NET, attach, createNetwork, harness, networkOf } from './helpers.js';
+import { type Metrics, noMetrics } from '../../src/metrics/metrics.js';
+import { MemoryKvStore } from '../../src/store/memory-kv-store.js';
+import { EP, EP2, NET, NET2, attach, createNetwork, harness, networkOf } from './helpers.js';
 
 t.test('restart over a converged kernel changes nothing', async (t) => {
   const first = await harness();
@@ -120,4 +122,42 @@ t.test('a pass that cannot read the kernel acts on nothing; the next pass conver
   t.equal(h.dp.changes().length, changes, 'kernel left as is');
   t.same(await h.app.reconciler.runOnce(), { actions: 1, failed: 0 }, 'a full pass again: the device is back');
   t.ok(h.dp.links.get(vxlanName(4096)));
+});
+
+t.test('metrics: every pass with its result, and what a good pass programmed', async (t) => {
+  const passes: Array<[string, number]> = [];
+  const programmed: Array<{ fdb: number; neigh: number; links: number }> = [];
+  const metrics: Metrics = {
+    ...noMetrics,
+    reconcilePass: (seconds, outcome, failed) => {
+      t.ok(seconds >= 0, 'a duration');
+      passes.push([outcome, failed]);
+    },
+    setProgrammed: (p) => programmed.push(p),
+  };
+  const kv = new MemoryKvStore();
+  const a = await harness({ kv, metrics, node: 'node1' });
+  const b = await harness({ kv, node: 'node2' });
+  t.teardown(() => Promise.all([a.app.reconciler.stop(), b.app.reconciler.stop()]));
+  const { poolId } = await createNetwork(a, { subnet: '10.20.0.0/24' });
+  await createNetwork(b, { subnet: '10.20.0.0/24', id: NET2 });
+  // a container on node2: node1 programs its MAC, its address and a flood entry toward node2
+  await attach(b, poolId, { net: NET2, ep: EP2 });
+  passes.length = 0;
+  const first = await a.app.reconciler.runOnce();
+  t.equal(first.failed, 0, `node1's pass applied ${first.actions} actions`);
+  t.same(passes.at(-1), ['ok', 0], 'an ok pass');
+  t.same(programmed.at(-1), { fdb: 2, neigh: 1, links: 2 }, 'FDB entry and flood entry, one neighbour; VXLAN device and host macvlan');
+
+  // node1 restarted over a kernel that lost the VXLAN device, whose re-creation fails once
+  await a.app.reconciler.stop();
+  await a.dp.deleteLink(vxlanName(4096));
+  a.dp.failNext('ensureNetwork', new Error('transient'));
+  const again = await harness({ kv, dp: a.dp, metrics, node: 'node1' });
+  t.teardown(() => again.app.reconciler.stop());
+  const before = programmed.length;
+  const r = await again.app.reconciler.runOnce();
+  t.ok(r.failed > 0, `the pass failed (${r.failed})`);
+  t.same(passes.at(-1), ['failed', r.failed], 'a failed pass, with its failed actions');
+  t.equal(programmed.length, before, 'a failed pass sets no programmed counts');
 });

@@ -1,0 +1,20 @@
+/**
+ * Every Docker plugin API call, counted and timed by method
+ * (`NetworkDriver.Join`, …) for the metrics port. Paths that are no
+ * method count as "other", so a client cannot grow the label set; GET
+ * /ready is a supervisor's question, not a Docker call, and is not counted.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Metrics } from '../metrics/metrics.js';
+import { ROUTES } from './docker-routes.js';
+
+export const countCalls = (app: FastifyInstance, metrics: Metrics): void => {
+  const methods = new Set(ROUTES.map((r) => r.method));
+  app.addHook('onResponse', async (request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (path === '/ready') return;
+    const name = path.slice(1);
+    const method = request.method === 'POST' && methods.has(name) ? name : 'other';
+    metrics.dockerCall(method, reply.elapsedTime / 1000, reply.statusCode);
+  });
+};
