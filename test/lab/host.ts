@@ -451,6 +451,25 @@ export class LabHost {
     }
   }
 
+  /**
+   * kill -9 of dockerd and of everything it started — containerd, the shims
+   * and the containers' processes: the engine of a node that dies for good.
+   * Nothing is cleaned up through Docker (its endpoints stay in the store).
+   */
+  async crashDockerd(): Promise<void> {
+    const d = this.dockerd;
+    if (!d?.running) return;
+    const ids = await this.containerIds().catch(() => []);
+    const pids = (await Promise.all(ids.map((id) => this.containerPid(id).catch(() => 0)))).filter((p) => p > 0);
+    d.signal('SIGKILL');
+    await d.waitExit(10_000);
+    await this.killMountNamespace();
+    for (const pid of pids) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone with its shim */ }
+    }
+    this.containerdPid = undefined;
+  }
+
   async restartDockerd(opts: { timeoutMs?: number } = {}): Promise<void> {
     await this.stopDockerd();
     await this.startDockerd(opts);
