@@ -27,6 +27,8 @@ export interface Adapters {
 /** ZooKeeper, resuming the last process's session if it is ours; the engine to replicate through. */
 const openZk = async (config: Config, zk: Extract<StoreConfig, { kind: 'zk' }>, log: Logger, dataplane: Dataplane, metrics: Metrics): Promise<Adapters> => {
   const { ZkKvStore } = await import('./store/zk-kv-store.js');
+  const { readZkSecurity } = await import('./store/zk/security-files.js');
+  const security = await readZkSecurity(config);
   const { readSession, writeSession, readRecordSnapshot, writeRecordSnapshot, snapshotPath } = await import('./store/session-file.js');
   const underlay = await dataplane.resolveUnderlay(config.advertise);
   const owner = { node: config.nodeName ?? underlay.address, servers: zk.servers, chroot: zk.chroot };
@@ -36,6 +38,7 @@ const openZk = async (config: Config, zk: Extract<StoreConfig, { kind: 'zk' }>, 
     chroot: zk.chroot,
     sessionTimeoutMs: config.zkSessionTimeoutMs,
     watchKind,
+    ...security,
     log: log.child({ component: 'zookeeper' }),
     ...(resume ? { resume } : {}),
   }, metrics);

@@ -1,8 +1,9 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --max-old-space-size=96
 /**
  * tsoverlay command line: `tsoverlay serve [options]`, `tsoverlay status
- * [--json] [options]`, `tsoverlay doctor [--json] [options]`, `tsoverlay
- * --help`. Dispatch only: the commands live in serve.ts and src/ops/.
+ * [--json] [options]`, `tsoverlay doctor [--json] [options]`, `tsoverlay store
+ * secure [options]`, `tsoverlay --help`. Dispatch only: the commands live in
+ * serve.ts, src/ops/ and store-command.ts.
  */
 import { type Config, ConfigError, helpText, loadConfig } from './config.js';
 import { createLogger } from './log.js';
@@ -14,6 +15,8 @@ const COMMANDS = `Commands:
                       (exit 0 converged, 1 differences, 3 unreadable)
   doctor [--json] [--daemon-json PATH]
                       status plus this node's environment, each check with its fix (exit 1 on a failure)
+  store secure        give every znode of an existing ZooKeeper tree the ACL of --zk-auth-file,
+                      once, while the nodes run (docs/security.md)
 status and doctor read the store and kernel with the same options as serve, and change nothing.
 `;
 
@@ -34,6 +37,10 @@ const main = async (argv: string[]): Promise<number> => {
   if (command === undefined || command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
     process.stdout.write(`${COMMANDS}\n${helpText()}\n`);
     return command === undefined ? 2 : 0;
+  }
+  if (command === 'store') {
+    const { runStoreCommand } = await import('./store-command.js');
+    return runStoreCommand(rest, process.env);
   }
   if (command !== 'serve' && !OPS.has(command)) {
     process.stderr.write(`tsoverlay: unknown command "${command}"\n\n${COMMANDS}\n${helpText()}\n`);

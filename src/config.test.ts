@@ -65,3 +65,17 @@ t.test('metrics address: off by default, ip:port, clear refusals', async (t) => 
   }
   t.match(helpText(), /--metrics-address VALUE[\s\S]*env TSOVERLAY_METRICS_ADDRESS\n/, 'help shows it with no default');
 });
+
+t.test('ZooKeeper auth and TLS settings: absolute paths; cert and key together, with a CA', async (t) => {
+  const none = loadConfig([], {});
+  t.equal(none.zkAuthFile, undefined);
+  t.equal(none.zkTlsCa, undefined);
+  const c = loadConfig(['--zk-tls-cert', '/etc/tso/c.pem', '--zk-tls-key', '/etc/tso/k.pem'], {
+    TSOVERLAY_ZK_AUTH_FILE: '/etc/tso/zk-auth',
+    TSOVERLAY_ZK_TLS_CA: '/etc/tso/ca.pem',
+  });
+  t.match(c, { zkAuthFile: '/etc/tso/zk-auth', zkTlsCa: '/etc/tso/ca.pem', zkTlsCert: '/etc/tso/c.pem', zkTlsKey: '/etc/tso/k.pem' });
+  t.throws(() => loadConfig(['--zk-auth-file', 'zk-auth'], {}), /--zk-auth-file "zk-auth" must be an absolute path/);
+  t.throws(() => loadConfig(['--zk-tls-ca', '/ca', '--zk-tls-cert', '/c'], {}), /--zk-tls-cert and --zk-tls-key go together/);
+  t.throws(() => loadConfig(['--zk-tls-cert', '/c', '--zk-tls-key', '/k'], {}), /need --zk-tls-ca/);
+});

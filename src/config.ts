@@ -30,6 +30,13 @@ export interface Config {
   defaultPoolSize: number;
   resyncIntervalMs: number;
   zkSessionTimeoutMs: number;
+  /** Digest credentials file (root, 0600/0400) for ZooKeeper; undefined = no auth, open ACLs. */
+  zkAuthFile?: string;
+  /** TLS to ZooKeeper: CA bundle (PEM) that signs the servers' certificates; undefined = plain TCP. */
+  zkTlsCa?: string;
+  /** Client certificate and key (PEM; the key file root-owned 0600/0400), with zkTlsCa. */
+  zkTlsCert?: string;
+  zkTlsKey?: string;
   sessionFile: string;
   /** Where this node remembers its cluster's identity (default: `cluster-id` beside the session file). */
   clusterIdFile: string;
@@ -85,6 +92,18 @@ export const SETTINGS = {
     default: '10000',
     help: 'ZooKeeper session timeout: how fast peers drop a lost node',
   },
+  zkAuthFile: {
+    flag: 'zk-auth-file',
+    env: 'TSOVERLAY_ZK_AUTH_FILE',
+    help: 'file with ZooKeeper digest credentials "user:password" (owned by root, mode 0600): every znode gets an ACL for that identity only',
+  },
+  zkTlsCa: {
+    flag: 'zk-tls-ca',
+    env: 'TSOVERLAY_ZK_TLS_CA',
+    help: 'PEM CA bundle: connect to ZooKeeper over TLS (its secureClientPort) and verify the server certificate against it',
+  },
+  zkTlsCert: { flag: 'zk-tls-cert', env: 'TSOVERLAY_ZK_TLS_CERT', help: 'PEM client certificate for ZooKeeper TLS (with --zk-tls-key)' },
+  zkTlsKey: { flag: 'zk-tls-key', env: 'TSOVERLAY_ZK_TLS_KEY', help: 'PEM private key of --zk-tls-cert (owned by root, mode 0600)' },
   sessionFile: {
     flag: 'session-file',
     env: 'TSOVERLAY_SESSION_FILE',
@@ -250,6 +269,24 @@ const parseRunning = (get: Read, problems: string[]) => {
   return { level, vxlanPort, defaultMode, nodeName, defaultPool, defaultPoolSize, resyncIntervalMs };
 };
 
+/** How the node authenticates to ZooKeeper and protects the connection (file paths only: the files are read at start). */
+const parseZkSecurity = (get: Read, problems: string[]) => {
+  const path = (s: Setting): string | undefined => {
+    const v = get(s);
+    if (v !== undefined && !v.startsWith('/')) problems.push(`--${s.flag} "${v}" must be an absolute path`);
+    return v;
+  };
+  const zkAuthFile = path(SETTINGS.zkAuthFile);
+  const zkTlsCa = path(SETTINGS.zkTlsCa);
+  const zkTlsCert = path(SETTINGS.zkTlsCert);
+  const zkTlsKey = path(SETTINGS.zkTlsKey);
+  if ((zkTlsCert === undefined) !== (zkTlsKey === undefined)) problems.push('--zk-tls-cert and --zk-tls-key go together');
+  if (zkTlsCa === undefined && (zkTlsCert !== undefined || zkTlsKey !== undefined)) {
+    problems.push('--zk-tls-cert/--zk-tls-key need --zk-tls-ca (the CA that signs the ZooKeeper servers\' certificates)');
+  }
+  return { zkAuthFile, zkTlsCa, zkTlsCert, zkTlsKey };
+};
+
 /** The node resolver: its address ("off": none) and upstreams. */
 const parseDns = (get: Read, problems: string[]) => {
   const dnsText = get(SETTINGS.dnsAddress) ?? '';
@@ -285,6 +322,7 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
   const { level, vxlanPort, defaultMode, nodeName, defaultPool, defaultPoolSize, resyncIntervalMs } = parseRunning(get, problems);
   const { dnsAddress, dnsUpstreams } = parseDns(get, problems);
   const metricsAddress = parseMetricsAddress(get, problems);
+  const zkSecurity = parseZkSecurity(get, problems);
   const sessionFile = get(SETTINGS.sessionFile) ?? '';
   if (!sessionFile.startsWith('/')) problems.push(`--session-file "${sessionFile}" must be an absolute path`);
   const clusterIdFile = get(SETTINGS.clusterIdFile) ?? join(dirname(sessionFile), 'cluster-id');
@@ -310,6 +348,9 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     defaultPoolSize,
     resyncIntervalMs,
     zkSessionTimeoutMs,
+    ...(zkSecurity.zkAuthFile !== undefined ? { zkAuthFile: zkSecurity.zkAuthFile } : {}),
+    ...(zkSecurity.zkTlsCa !== undefined ? { zkTlsCa: zkSecurity.zkTlsCa } : {}),
+    ...(zkSecurity.zkTlsCert !== undefined && zkSecurity.zkTlsKey !== undefined ? { zkTlsCert: zkSecurity.zkTlsCert, zkTlsKey: zkSecurity.zkTlsKey } : {}),
     sessionFile,
     clusterIdFile,
     adoptStore,

@@ -28,12 +28,15 @@ const CONNECT_TIMEOUT_MS = 5000;
 export const openStore = async (config: Config): Promise<KvStore> => {
   if (config.store.kind === 'zk') {
     const { ZkKvStore } = await import('../store/zk-kv-store.js');
+    const { readZkSecurity } = await import('../store/zk/security-files.js');
+    const security = await readZkSecurity(config); // the plugin's credentials and TLS settings
     return ZkKvStore.open({
       servers: config.store.servers,
       chroot: config.store.chroot,
       sessionTimeoutMs: config.zkSessionTimeoutMs,
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
       createChroot: false,
+      ...security,
     });
   }
   await access(config.store.path).catch(() => {

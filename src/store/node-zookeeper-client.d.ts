@@ -62,8 +62,20 @@ declare module 'node-zookeeper-client' {
       version?: number;
     }
 
+    /** A scheme and an identity in it, e.g. ('digest', 'user:base64(sha1(user:password))'). */
+    interface Id {
+      readonly scheme: string;
+      readonly id: string;
+    }
+
+    /** Permissions (a bit set of Permission) for one identity. */
+    interface ACL {
+      readonly permission: number;
+      readonly id: Id;
+    }
+
     interface Transaction {
-      create(path: string, data: Buffer, mode: number): Transaction;
+      create(path: string, data: Buffer, acls: ACL[], mode: number): Transaction;
       setData(path: string, data: Buffer, version: number): Transaction;
       remove(path: string, version: number): Transaction;
       check(path: string, version: number): Transaction;
@@ -78,12 +90,18 @@ declare module 'node-zookeeper-client' {
       socket: Socket | undefined;
       connectTimeoutHandler: NodeJS.Timeout | null;
       pendingBuffer: Buffer | null;
+      connectTimeout: number;
       /** Last zxid seen in a reply (8 bytes, big-endian). */
       zxid: Buffer;
       setState(state: number): void;
       connect(): void;
+      findNextServer(callback: (server: { host: string; port: number }) => void): void;
+      onSocketConnectTimeout(): void;
       onSocketConnected(): void;
       onSocketData(buffer: Buffer): void;
+      onSocketDrain(): void;
+      onSocketClosed(hasError: boolean): void;
+      onSocketError(error: Error): void;
     }
 
     interface ClientOptions {
@@ -105,7 +123,10 @@ declare module 'node-zookeeper-client' {
       getSessionId(): Buffer;
       getSessionPassword(): Buffer;
       getSessionTimeout(): number;
-      create(path: string, data: Buffer, mode: number, callback: (error: Exception | null, path?: string) => void): void;
+      addAuthInfo(scheme: string, auth: Buffer): void;
+      create(path: string, data: Buffer, acls: ACL[], mode: number, callback: (error: Exception | null, path?: string) => void): void;
+      setACL(path: string, acls: ACL[], version: number, callback: (error: Exception | null, stat?: Stat) => void): void;
+      getACL(path: string, callback: (error: Exception | null, acls?: ACL[], stat?: Stat) => void): void;
       remove(path: string, version: number, callback: Callback): void;
       setData(path: string, data: Buffer, version: number, callback: (error: Exception | null, stat?: Stat) => void): void;
       getData(
@@ -140,7 +161,15 @@ declare module 'node-zookeeper-client' {
       readonly NOT_EMPTY: number;
       readonly SESSION_EXPIRED: number;
       readonly AUTH_FAILED: number;
+      readonly NO_AUTH: number;
+      readonly INVALID_ACL: number;
     };
+    ACL: {
+      new (permission: number, id: zookeeper.Id): zookeeper.ACL;
+      readonly OPEN_ACL_UNSAFE: zookeeper.ACL[];
+    };
+    Id: new (scheme: string, id: string) => zookeeper.Id;
+    Permission: { readonly READ: 1; readonly WRITE: 2; readonly CREATE: 4; readonly DELETE: 8; readonly ADMIN: 16; readonly ALL: 31 };
     CreateMode: {
       readonly PERSISTENT: 0;
       readonly EPHEMERAL: 1;

@@ -9,8 +9,10 @@
  */
 import { type Metrics, noMetrics, secondsSince } from '../metrics/metrics.js';
 import { type EphemeralOwner, KvConflict, type KvOp, type KvStore, type SessionEvent, type Versioned } from './kv-store.js';
+import type { SecureResult } from './zk/secure-tree.js';
 import { type ZkCredentials, ZkSession, type ZkSessionOptions } from './zk-session.js';
 
+export type { SecureResult } from './zk/secure-tree.js';
 export type { WatchKind, ZkCredentials, ZkNode, ZkSessionEvent, ZkSessionOptions } from './zk-session.js';
 
 export class ZkKvStore implements KvStore {
@@ -62,6 +64,11 @@ export class ZkKvStore implements KvStore {
 
   watch(path: string, listener: () => void): () => void {
     return this.session.watch(path, listener);
+  }
+
+  /** Give every node under the chroot (and the chroot node) the ACL of the credentials (`tsoverlay store secure`). */
+  secure(): Promise<SecureResult> {
+    return this.session.secure();
   }
 
   /** Ends the session: this store's ephemeral nodes disappear at once. */

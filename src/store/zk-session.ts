@@ -33,6 +33,7 @@ import {
   usableCredentials,
   validatePath,
 } from './zk/options.js';
+import { type SecureResult, secureTree } from './zk/secure-tree.js';
 import { ZkWatches } from './zk/watches.js';
 
 export type { WatchKind, ZkCredentials, ZkNode, ZkSessionEvent, ZkSessionOptions } from './zk/options.js';
@@ -43,14 +44,28 @@ const { CreateMode } = zookeeper;
 /** ZooKeeper's default jute.maxbuffer is 0xfffff bytes per request. */
 const MAX_REQUEST_BYTES = 1_000_000;
 
+/** What to check, from the reason a connection failed. */
+const connectHint = (problem: string | undefined, tls: boolean): string => {
+  if (problem === undefined) return '';
+  if (/certificate|self.signed|CERT_|Hostname\/IP/i.test(problem)) return ': the server certificate is not trusted; check --zk-tls-ca (and that the certificate names this host or IP)';
+  if (!tls && /without answering the session handshake/.test(problem)) return ': is this a TLS port (secureClientPort)? set --zk-tls-ca';
+  if (tls && /socket disconnected|before secure TLS connection|wrong version number|packet length too long/i.test(problem)) return ': the server did not speak TLS there; is this its secureClientPort?';
+  return '';
+};
+
 const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 const anyVersion = (v: number): number => (v < 0 ? -1 : v);
 
 export class ZkSession {
   private readonly conn: ZkConnection;
   private readonly watches: ZkWatches;
+  /** The ACL of every node this session creates. */
+  private readonly acl: zookeeper.ACL[];
+  private readonly hasAuth: boolean;
 
   private constructor(o: ResolvedOptions, chroot: string, log: Log) {
+    this.acl = o.acl;
+    this.hasAuth = o.auth !== undefined;
     this.conn = new ZkConnection(o, chroot, log, () => this.watches.rearmAll());
     this.watches = new ZkWatches(this.conn, o.watchKind, log);
   }
@@ -88,8 +103,11 @@ export class ZkSession {
     });
     s.conn.start(resume);
     if (!(await ready)) {
+      const problem = s.conn.lastProblem();
       await s.close();
-      throw new KvUnavailable(`cannot reach ZooKeeper at ${o.servers.join(',')} (no session within ${o.connectTimeoutMs} ms)`);
+      throw new KvUnavailable(
+        `cannot reach ZooKeeper at ${o.servers.join(',')}${o.tls ? ' over TLS' : ''} (no session within ${o.connectTimeoutMs} ms${problem ? `; last error: ${problem}` : ''})${connectHint(problem, o.tls !== undefined)}`,
+      );
     }
     return s;
   }
@@ -153,7 +171,7 @@ export class ZkSession {
       for (const op of ops) {
         switch (op.type) {
           case 'create':
-            tx.create(op.path, utf8(op.data), CreateMode.PERSISTENT);
+            tx.create(op.path, utf8(op.data), this.acl, CreateMode.PERSISTENT);
             break;
           case 'set':
             tx.setData(op.path, utf8(op.data), anyVersion(op.version));
@@ -182,7 +200,7 @@ export class ZkSession {
   async createEphemeral(path: string, data: string): Promise<void> {
     const op: KvOp = { type: 'create', path, data };
     await this.conn.call<void>(`create ephemeral ${path}`, (c, done) =>
-      c.create(path, utf8(data), CreateMode.EPHEMERAL, (e) => done(e, undefined, op)),
+      c.create(path, utf8(data), this.acl, CreateMode.EPHEMERAL, (e) => done(e, undefined, op)),
     );
   }
 
@@ -195,12 +213,21 @@ export class ZkSession {
       const op: KvOp = { type: 'create', path: p, data: '' };
       try {
         await this.conn.call<void>(`create ${p}`, (c, done) =>
-          c.create(op.path, utf8(''), CreateMode.PERSISTENT, (e) => done(e, undefined, op)),
+          c.create(op.path, utf8(''), this.acl, CreateMode.PERSISTENT, (e) => done(e, undefined, op)),
         );
       } catch (e) {
         if (!(e instanceof KvConflict && e.reason === 'exists')) throw e;
       }
     }
+  }
+
+  /**
+   * Give every node of the tree (the chroot node included) the ACL of this
+   * session's credentials (`tsoverlay store secure`). Needs `auth`.
+   */
+  async secure(): Promise<SecureResult> {
+    if (!this.hasAuth) throw new Error('securing the store needs credentials (--zk-auth-file)');
+    return secureTree(this.conn, this.acl);
   }
 
   /** Call `listener` after changes of the node's data or its set of children; returns unsubscribe. */

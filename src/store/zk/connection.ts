@@ -21,7 +21,8 @@ import zookeeper from 'node-zookeeper-client';
 import type { Log } from '../../log.js';
 import { type KvOp, KvUnavailable } from '../kv-store.js';
 import { describe, toStoreError } from './errors.js';
-import { guardDataHandler, hardStop, lastSeenZxid } from './library-workarounds.js';
+import { authPayload } from './acl.js';
+import { connectOverTls, guardDataHandler, hardStop, lastSeenZxid, reportConnectProblems } from './library-workarounds.js';
 import { NO_SESSION, type ResolvedOptions, type ZkCredentials, type ZkSessionEvent, hex } from './options.js';
 import { Supervisor } from './supervisor.js';
 
@@ -37,6 +38,8 @@ export class ZkConnection {
   private readonly supervisor: Supervisor;
   /** Credentials for the next client only (session resumption). */
   private resume: ZkCredentials | undefined;
+  /** Why the last connection attempt failed (undefined once connected). */
+  private problem: string | undefined;
 
   /** No client yet (start() makes one); the supervisor ticks from now on. */
   constructor(
@@ -62,6 +65,11 @@ export class ZkConnection {
 
   isConnected(): boolean {
     return this.connected;
+  }
+
+  /** Why the last connection attempt failed, if one did since the last connect: for the error of a failed open(). */
+  lastProblem(): string | undefined {
+    return this.problem;
   }
 
   isClosed(): boolean {
@@ -167,6 +175,9 @@ export class ZkConnection {
       ...(resume ? { sessionId: Buffer.from(resume.id, 'hex'), sessionPassword: Buffer.from(resume.password, 'hex') } : {}),
     });
     guardDataHandler(c, this.log);
+    if (this.o.tls) connectOverTls(c, this.o.tls);
+    reportConnectProblems(c, (problem) => this.connectProblem(c, problem));
+    if (this.o.auth) c.addAuthInfo('digest', authPayload(this.o.auth)); // sent again on every connection
     this.client = c;
     let sessionUp = false;
     c.on('connected', () => {
@@ -174,6 +185,7 @@ export class ZkConnection {
       const event: ZkSessionEvent = sessionUp ? 'reconnected' : 'connected';
       sessionUp = true;
       this.connected = true;
+      this.problem = undefined;
       this.supervisor.sessionUp();
       this.log.info(
         { sessionId: hex(c.getSessionId()), sessionTimeoutMs: c.getSessionTimeout(), chroot: this.chroot || '/' },
@@ -216,6 +228,13 @@ export class ZkConnection {
       });
     }
     hardStop(c);
+  }
+
+  /** A failed connection attempt: logged when its reason changes (the library retries every spin delay). */
+  private connectProblem(c: zookeeper.Client, problem: string): void {
+    if (c !== this.client || this.closed) return;
+    if (problem !== this.problem) this.log.warn({ servers: this.o.servers.join(','), tls: Boolean(this.o.tls), err: problem }, 'cannot connect to ZooKeeper');
+    this.problem = problem;
   }
 
   private emit(event: ZkSessionEvent): void {

@@ -74,3 +74,14 @@ t.test('failedOp: the first op that reports a real error; a lone op without resu
   t.equal(failedOp([del], undefined), del);
   t.equal(failedOp([del], [{ type: -1, err: Code.RUNTIME_INCONSISTENCY }]), del);
 });
+
+t.test('NO_AUTH becomes ZkAccessDenied naming the path and the setting to check', async (t) => {
+  const { ZkAccessDenied } = await import('./errors.js');
+  const read = toStoreError(zkError('NO_AUTH', Code.NO_AUTH), 'get /networks/a', undefined);
+  t.ok(read instanceof ZkAccessDenied);
+  t.match(read.message, /^ZooKeeper refused access to \/networks\/a \(get \/networks\/a\): check --zk-auth-file/);
+  const write = toStoreError(zkError('NO_AUTH', Code.NO_AUTH), 'commit (set /b)', set);
+  t.ok(write instanceof ZkAccessDenied);
+  t.match(write.message, /refused access to \/b /);
+  t.notOk(write instanceof KvConflict);
+});

@@ -4,6 +4,7 @@
  *   NO_NODE → KvConflict 'missing', NODE_EXISTS → 'exists', BAD_VERSION →
  *   'version', NOT_EMPTY → 'not-empty' (blamed on the operation that failed);
  *   CONNECTION_LOSS, SESSION_EXPIRED, OPERATION_TIMEOUT → KvUnavailable;
+ *   NO_AUTH → ZkAccessDenied (the node's ACL refuses this client);
  *   anything else → a plain Error naming the call.
  */
 /// <reference path="../node-zookeeper-client.d.ts" />
@@ -19,6 +20,11 @@ const CONFLICTS = new Map<number, KvConflictReason>([
   [Code.NOT_EMPTY, 'not-empty'],
 ]);
 const UNAVAILABLE = new Set<number>([Code.CONNECTION_LOSS, Code.SESSION_EXPIRED, Code.OPERATION_TIMEOUT]);
+
+/** ZooKeeper refused a read or write: the client lacks the credentials the node's ACL names. */
+export class ZkAccessDenied extends Error {
+  override readonly name = 'ZkAccessDenied';
+}
 
 /** The ZooKeeper code of a library error, undefined for anything else. */
 export const zkCode = (e: unknown): number | undefined =>
@@ -36,6 +42,10 @@ export const toStoreError = (e: unknown, what: string, blame: KvOp | undefined):
   if (code === undefined) return new Error(`${what}: ${describe(e)}`, { cause: e });
   const name = e instanceof Error ? e.name : String(code);
   if (UNAVAILABLE.has(code)) return new KvUnavailable(`ZooKeeper ${name} during ${what}`, { cause: e });
+  if (code === Code.NO_AUTH) {
+    const target = blame ? `${blame.path} (${what})` : `${what.replace(/^\w+ /, '')} (${what})`;
+    return new ZkAccessDenied(`ZooKeeper refused access to ${target}: check --zk-auth-file (the credentials the tree is secured with)`, { cause: e });
+  }
   const reason = CONFLICTS.get(code);
   if (reason !== undefined && blame) return new KvConflict(blame, reason);
   return new Error(`ZooKeeper ${name} during ${what}`, { cause: e });

@@ -3,8 +3,13 @@
  * as resolved (defaults filled in, checked once in open()), session
  * credentials, and the id format shared by sessionId() and node owners.
  */
+/// <reference path="../node-zookeeper-client.d.ts" />
+import type zookeeper from 'node-zookeeper-client';
 import type { Log } from '../../log.js';
 import type { EphemeralOwner, SessionEvent } from '../kv-store.js';
+import { type ZkAuth, nodeAcl } from './acl.js';
+
+export type { ZkAuth } from './acl.js';
 
 export type ZkSessionEvent = SessionEvent;
 
@@ -36,6 +41,21 @@ export interface ZkSessionOptions {
    * watch takes one request instead of two for the first two.
    */
   watchKind?: (path: string) => WatchKind;
+  /**
+   * Digest credentials: added to every connection, and every node created
+   * (the chroot included) gets an ACL giving only this identity access.
+   */
+  auth?: ZkAuth;
+  /** Connect over TLS (ZooKeeper's secureClientPort), verifying the server against `ca`. */
+  tls?: ZkTls;
+}
+
+/** TLS to ZooKeeper: PEM contents. The server's certificate must be signed by `ca` and name the host (or IP) connected to. */
+export interface ZkTls {
+  ca: string;
+  /** Client certificate and its key, for servers that ask for one. */
+  cert?: string;
+  key?: string;
 }
 
 /** Session id and password (hex): a secret, never logged. */
@@ -54,6 +74,10 @@ export interface ResolvedOptions {
   connectTimeoutMs: number;
   callTimeoutMs: number;
   watchKind: (path: string) => WatchKind;
+  auth: ZkAuth | undefined;
+  /** The ACL of every node created (world:anyone without auth). */
+  acl: zookeeper.ACL[];
+  tls: ZkTls | undefined;
 }
 
 /** sessionId() without a session: never an owner. */
@@ -78,7 +102,11 @@ export const resolveOptions = (opts: ZkSessionOptions): ResolvedOptions => {
     connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
     callTimeoutMs: opts.callTimeoutMs ?? 5_000,
     watchKind: opts.watchKind ?? (() => 'both'),
+    auth: opts.auth,
+    acl: nodeAcl(opts.auth),
+    tls: opts.tls,
   };
+  if (o.tls && (o.tls.cert === undefined) !== (o.tls.key === undefined)) throw new Error('a ZooKeeper TLS client certificate needs its key, and a key its certificate');
   if (o.servers.length === 0) throw new Error('no ZooKeeper servers given');
   for (const s of o.servers) {
     if (!/^[^\s,/:]+:\d{1,5}$/.test(s)) throw new Error(`ZooKeeper server "${s}" is not host:port (IPv6 literals are not supported)`);
