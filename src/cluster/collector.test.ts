@@ -202,3 +202,27 @@ t.test('own orphans: an address another record also holds stays claimed', async 
   t.equal((await c.runOnce()).endpoints, 1);
   t.ok((await held(state)).includes('10.20.0.2'), 'the other record still uses it');
 });
+
+t.test('a gone node\'s last alias and last pool use are kept, said once, and not collected again each pass', async (t) => {
+  const { state } = await setup();
+  const solo = 'tsoverlay-local:10.30.0.0_24';
+  await state.createNetwork({ ...network({}), id: asNetworkId(solo), vni: asVni(4097), aliases: { e9: 'n3' }, ipv4: [{ poolId: asPoolId(solo), pool: '10.30.0.0/24' }] }, 'e9', 'n3');
+  const { version } = await state.listPools();
+  await state.createPool({ id: asPoolId(solo), space: 'tsoverlay-local', family: 4, pool: '10.30.0.0/24', requested: true, users: ['n3'], options: {}, createdAt: 'x' }, version);
+  const lines: string[] = [];
+  const log = { ...silentLog, info: (_: object, msg: string) => void lines.push(msg) };
+  const clock = { now: 0 };
+  const c = collector(state, clock, { log });
+  await c.runOnce();
+  clock.now = 10_000;
+  t.same((await c.runOnce()).nodes, ['n3']);
+  t.same((await state.getNetwork(solo))?.aliases, { e9: 'n3' }, 'the network it alone has keeps its alias');
+  t.same((await state.getPool(solo))?.users, ['n3'], 'and its pool its user');
+  t.same((await state.getPool(NET))?.users, ['n1', 'n2'], 'a shared pool loses it');
+  for (const now of [20_000, 30_000]) {
+    clock.now = now;
+    t.same((await c.runOnce()).nodes, [], 'nothing left to collect: not collected again');
+  }
+  t.equal(lines.filter((l) => l.startsWith('not collected')).length, 2, 'each kept record said once', { lines });
+  t.equal(lines.filter((l) => l.startsWith('collected:')).length, 4, 'each collection is one line: endpoint, lone claim, alias, pool user', { lines });
+});

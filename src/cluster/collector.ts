@@ -51,6 +51,8 @@ const poolIdsOf = (n: NetworkRecord): string[] => [...n.ipv4, ...n.ipv6].map((s)
 export class Collector {
   private goneSince = new Map<string, number>();
   private orphanSince = new Map<string, number>();
+  /** Gone nodes collected once: collected again only if they still hold something collectable. */
+  private readonly done = new Set<string>();
   /** Last aliases / last users kept, each said once. */
   private readonly keptSaid = new Set<string>();
   private readonly loop: SerialLoop<CollectResult>;
@@ -147,6 +149,7 @@ export class Collector {
     const { state, node } = this.deps;
     if (!(await state.collection.holdLock(node))) {
       this.goneSince.clear(); // another node collects; timers start over if this one takes over
+      this.done.clear();
       return;
     }
     const live = new Set(await state.collection.liveNodes());
@@ -154,18 +157,30 @@ export class Collector {
     const pools = await state.collection.readablePools();
     const endpoints = new Map<string, EndpointRecord[]>();
     const referenced: string[] = [];
+    /** Nodes holding something a collection would remove (not just a kept last alias or last pool use). */
+    const collectable = new Set<string>();
     for (const net of networks) {
       const eps = await state.listEndpoints(net.id);
       endpoints.set(net.id, eps);
-      referenced.push(...Object.values(net.aliases), ...eps.map((e) => e.node));
-      referenced.push(...(await state.listDnsNames(net.id)).map((n) => n.node));
+      const names = (await state.listDnsNames(net.id)).map((n) => n.node);
+      const aliasNodes = new Set(Object.values(net.aliases));
+      referenced.push(...aliasNodes, ...eps.map((e) => e.node), ...names);
+      for (const n of [...eps.map((e) => e.node), ...names, ...(aliasNodes.size > 1 ? aliasNodes : [])]) collectable.add(n);
     }
-    for (const p of pools) referenced.push(...p.users);
+    for (const p of pools) {
+      referenced.push(...p.users);
+      if (p.users.length > 1) for (const u of p.users) collectable.add(u);
+    }
+    for (const n of live) this.done.delete(n);
     const d = goneNodes({ referenced, live, self: node, since: this.goneSince, now: this.now(), afterMs: this.deps.collectAfterMs });
     this.goneSince = d.missing;
     for (const gone of d.collect) {
+      if (this.done.has(gone) && !collectable.has(gone)) continue; // what is left of it is kept
       if (!(await this.deps.mayChange())) return;
-      if (await this.collectNode(gone, networks, pools, endpoints, r)) r.nodes.push(gone);
+      if (await this.collectNode(gone, networks, pools, endpoints, r)) {
+        r.nodes.push(gone);
+        this.done.add(gone);
+      }
     }
   }
 
@@ -201,13 +216,13 @@ export class Collector {
       if (!Object.values(net.aliases).includes(gone)) continue;
       const out = await state.collection.dropAliases(net.id, gone);
       if (out === 'back') return back();
-      if (out === 'kept-last') this.keptOnce(`${gone} ${net.id}`, { node: gone, network: net.id }, 'not collected: the last alias of the network (only Docker removes a network)');
+      if (out === 'kept-last') this.keptOnce(`alias ${gone} ${net.id}`, { node: gone, network: net.id }, 'not collected: the last alias of the network (only Docker removes a network)');
       else for (const alias of out) log.info({ node: gone, network: net.id, alias, by: node, reason: why }, 'collected: engine alias of a gone node');
     }
     for (const p of pools.filter((x) => x.users.includes(gone))) {
       const out = await state.collection.dropPoolUser(p, gone);
       if (out === 'back') return back();
-      if (out === 'kept-last') this.keptOnce(`${gone} ${p.id}`, { node: gone, pool: p.id }, 'not collected: the last user of the pool (only Docker releases it)');
+      if (out === 'kept-last') this.keptOnce(`pool ${gone} ${p.id}`, { node: gone, pool: p.id }, 'not collected: the last user of the pool (only Docker releases it)');
       if (out === 'dropped') log.info({ node: gone, pool: p.id, by: node, reason: why }, 'collected: pool user of a gone node');
     }
     return true;
