@@ -1,13 +1,18 @@
 // tsoverlay on a three-server ZooKeeper ensemble: two Docker hosts, a network
 // and cross-host traffic, then the ZooKeeper leader is killed (SIGKILL) and
 // everything must keep working on the remaining quorum: running traffic, new
-// containers, cross-host pings, network create.
+// containers, cross-host pings, network create. Last, each plugin's metrics
+// (--metrics-address on loopback in its host's namespace) are scraped and
+// checked against what its host's kernel and Docker calls say.
 // Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
+import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { BUSYBOX_IMAGE, createOverlay, endpointOf, pingUntilOk, SLEEPER, waitFor, waitNetwork, type LabHost } from '../lab/index.js';
 import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
 
 const SESSION_MS = 6000;
+/** Where every plugin serves its metrics: loopback of its own host's namespace. */
+const METRICS = '127.0.0.1:9464';
 
 if (!integrationEnabled()) {
   t.plan(0, SKIP_REASON);
@@ -19,7 +24,7 @@ async function main(): Promise<void> {
   const lab = await labForFile(t, {
     hosts: [{ name: 'h1', mtu: 1500 }, { name: 'h2', mtu: 1500 }],
     zookeeper: { servers: 3, tickTimeMs: 500 },
-    plugin: { store: 'zk', zkSessionTimeoutMs: SESSION_MS },
+    plugin: { store: 'zk', zkSessionTimeoutMs: SESSION_MS, args: ['--metrics-address', METRICS] },
   }, { logLines: 120 });
   if (!lab) return;
   const zk = lab.zk!;
@@ -113,6 +118,80 @@ async function main(): Promise<void> {
       t.ok(h1.plugin?.running && h2.plugin?.running, 'both plugins still running');
     } finally {
       if (stream.proc.running) await stream.stop();
+    }
+  });
+
+  /** GET a path of a plugin's metrics listener, from inside its host's namespace. */
+  const scrape = async (h: LabHost, path: string): Promise<{ status: number; body: string }> => {
+    const r = await h.hostExec('curl', '-s', '--max-time', '5', '-o', '-', '-w', '\n%{http_code}', `http://${METRICS}${path}`);
+    const cut = r.stdout.lastIndexOf('\n');
+    return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
+  };
+  /** The value of `series` (name with its labels, as printed) in an exposition text; undefined if absent. */
+  const value = (text: string, series: string): number | undefined => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  };
+
+  t.test('metrics: each plugin\'s scrape matches its Docker calls and its kernel', { timeout: 120_000 }, async (t) => {
+    const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    // a name of h2's container, asked of h1's node resolver (the default --dns-address) until it answers
+    const e2 = await endpointOf(h2, 'e2', 'ne');
+    const named = await waitFor(async () => {
+      const r = await h1.dnsQuery('e1', '169.254.53.53', 'e2', { timeoutMs: 1500 });
+      if (r.rcode !== 'NOERROR' || !r.answers.some((a) => a.data === e2.ip)) throw new Error(`answer ${r.rcode ?? r.error}`);
+      return true;
+    }, { what: 'h1 resolver to answer e2', timeoutMs: 15_000, intervalMs: 500 }).then(() => true, () => false);
+    t.ok(named, `h1's resolver answers e2 -> ${e2.ip}`);
+    for (const h of [h1, h2]) {
+      const live = await scrape(h, '/live');
+      t.equal(live.status, 200, `${h.name}: GET /live 200`);
+      const ready = await scrape(h, '/ready');
+      t.equal(ready.status, 200, `${h.name}: GET /ready 200 (${ready.body.trim()})`);
+      t.equal((await scrape(h, '/NetworkDriver.Join')).status, 404, `${h.name}: anything else 404`);
+
+      // the programmed gauges are set after each pass without failures: wait until one has seen the kernel as it is now
+      let last = '';
+      let kernel = { fdb: -1, neigh: -1, links: -1 };
+      const matched = await waitFor(async () => {
+        const m = await scrape(h, '/metrics');
+        last = m.body;
+        const fdb = (await h.fdbEntries()).filter((e) => e.dst !== undefined).length;
+        const neigh = (await h.neighEntries()).filter((e) => e.state === 'PERMANENT').length;
+        kernel = { fdb, neigh, links: (await h.tsLinks()).length };
+        const gauges = {
+          fdb: value(last, 'tsoverlay_programmed_fdb_entries'),
+          neigh: value(last, 'tsoverlay_programmed_neighbour_entries'),
+          links: value(last, 'tsoverlay_programmed_links'),
+        };
+        if (gauges.fdb !== kernel.fdb || gauges.neigh !== kernel.neigh || gauges.links !== kernel.links) {
+          throw new Error(`gauges ${JSON.stringify(gauges)}, kernel ${JSON.stringify(kernel)}`);
+        }
+        return true;
+      }, { what: `${h.name}: programmed gauges equal to the kernel's entries`, timeoutMs: 20_000, intervalMs: 500 }).then(() => true, (e: unknown) => (t.comment(String(e)), false));
+      t.ok(matched, `${h.name}: programmed gauges = kernel: ${kernel.fdb} FDB entries with a VTEP, ${kernel.neigh} permanent neighbours, ${kernel.links} ts* links`);
+      t.ok(kernel.fdb > 0, `${h.name}: there are remote entries to count (${kernel.fdb})`);
+
+      for (const method of ['NetworkDriver.CreateEndpoint', 'NetworkDriver.Join', 'IpamDriver.RequestAddress']) {
+        const n = value(last, `tsoverlay_docker_calls_total{method="${method}"}`) ?? 0;
+        t.ok(n > 0, `${h.name}: ${method} counted (${n})`);
+        t.ok((value(last, `tsoverlay_docker_call_duration_seconds_count{method="${method}"}`) ?? 0) === n, `${h.name}: ${method} timed once per call`);
+      }
+      const ok = value(last, 'tsoverlay_reconcile_passes_total{result="ok"}') ?? 0;
+      t.ok(ok > 0, `${h.name}: ${ok} reconcile passes ok (failed: ${value(last, 'tsoverlay_reconcile_passes_total{result="failed"}') ?? 0})`);
+      t.ok((value(last, 'tsoverlay_reconcile_pass_duration_seconds_count') ?? 0) >= ok, `${h.name}: pass durations observed`);
+      t.equal(value(last, `tsoverlay_build_info{version="${version}"}`), 1, `${h.name}: build_info has version ${version}`);
+      t.equal(value(last, 'tsoverlay_zk_session_state{state="connected"}'), 1, `${h.name}: ZooKeeper session connected`);
+      const gets = value(last, 'tsoverlay_zk_request_duration_seconds_count{op="get"}') ?? 0;
+      const commits = value(last, 'tsoverlay_zk_request_duration_seconds_count{op="commit"}') ?? 0;
+      t.ok(gets > 0 && commits > 0, `${h.name}: ZooKeeper requests timed (${gets} get, ${commits} commit; reconnects resumed ${value(last, 'tsoverlay_zk_reconnects_total{kind="resumed"}') ?? 0})`);
+      t.match(last, /^process_resident_memory_bytes \d+/m, `${h.name}: process metrics`);
+      if (h === h1) {
+        const queries = value(last, 'tsoverlay_dns_queries_total{transport="udp"}') ?? 0;
+        const answers = value(last, 'tsoverlay_dns_answers_total') ?? 0;
+        t.ok(queries >= 1 && answers >= 1 && answers <= queries, `h1: resolver queries counted (${queries} over UDP, ${answers} answered)`);
+      }
+      if (h === h1) t.comment(`h1 scrape (tsoverlay_ lines):\n${last.split('\n').filter((l) => l.startsWith('tsoverlay_') && !l.includes('_bucket')).join('\n')}`);
     }
   });
 }
