@@ -66,6 +66,15 @@ withZooKeeper((zk) => {
     t.ok(kv.isConnected());
   });
 
+  t.test('open with createChroot false: a missing chroot stays missing and reads find nothing', async (t) => {
+    const base = newChroot();
+    const outer = await open(t, base);
+    const reader = await open(t, `${base}/x`, { createChroot: false });
+    t.same(await reader.children('/networks'), []);
+    t.equal(await reader.get('/networks'), undefined);
+    t.same(await outer.children('/'), [], 'nothing was created');
+  });
+
   t.test('open: an unreachable ZooKeeper rejects with KvUnavailable after connectTimeoutMs', async (t) => {
     const port = await freePort(); // nothing listens there
     const t0 = Date.now();
@@ -126,7 +135,10 @@ withZooKeeper((zk) => {
     const b = await open(t, root);
     await a.commit([{ type: 'create', path: '/members', data: '' }]);
     await a.createEphemeral('/members/h1', '{"vtep":"10.0.0.1"}');
-    t.same(await a.getOwner('/members/h1'), { data: '{"vtep":"10.0.0.1"}', version: 0, ephemeralOwner: a.sessionId() });
+    const before = Date.now();
+    const owned = await a.getOwner('/members/h1');
+    t.match(owned, { data: '{"vtep":"10.0.0.1"}', version: 0, ephemeralOwner: a.sessionId() });
+    t.ok(owned?.createdMs !== undefined && Math.abs(owned.createdMs - before) < 60_000, `its creation time (ctime ${owned?.createdMs}, now ${before})`);
     t.not(a.sessionId(), b.sessionId());
     t.equal((await b.getOwner('/members/h1'))?.ephemeralOwner, a.sessionId(), 'b sees that a live session other than its own holds it');
     t.equal((await b.getOwner('/members'))?.ephemeralOwner, '', 'a persistent node has no owner');
