@@ -18,6 +18,20 @@ export const ZK_PACKAGE_CLASSPATH = `${BASE}:${SIMPLE_LOGGER}`;
 export const zkClasspath = (): string =>
   process.env['TSL_ZK_CLASSPATH'] ?? (existsSync(SIMPLE_LOGGER) ? ZK_PACKAGE_CLASSPATH : BASE);
 
+/**
+ * The jars a TLS port needs beyond those the package's zookeeper.jar names in
+ * its manifest: NettyServerCnxnFactory's SslHandler needs netty-codec and
+ * netty-resolver (libnetty-java, a dependency of the package).
+ */
+const NETTY_EXTRA = ['/usr/share/java/netty-codec.jar', '/usr/share/java/netty-resolver.jar'];
+
+/** zkClasspath() plus the Netty jars of a TLS port; throws if they are not installed. */
+export const zkTlsClasspath = (): string => {
+  const missing = NETTY_EXTRA.filter((j) => !existsSync(j));
+  if (missing.length > 0) throw new Error(`a ZooKeeper TLS port needs Netty: ${missing.join(', ')} missing (libnetty-java)`);
+  return [zkClasspath(), ...NETTY_EXTRA].join(':');
+};
+
 /** `java` arguments that run one server with the config file `cfg`, logging into `logDir`. */
 export const zkJavaArgs = (cfg: string, logDir: string, classpath = zkClasspath()): string[] => [
   `-Dzookeeper.log.dir=${logDir}`,

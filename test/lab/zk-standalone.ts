@@ -45,18 +45,20 @@ export class TestZooKeeper {
     readonly dir: string,
     readonly port: number,
     private readonly state: StateFile,
+    private readonly classpath: string | undefined,
   ) {}
 
   get address(): string {
     return `127.0.0.1:${this.port}`;
   }
 
-  static async create(): Promise<TestZooKeeper> {
+  /** `extraConfig`: more zoo.cfg lines (given the server's directory); `classpath`: instead of zkClasspath(). */
+  static async create(opts: { extraConfig?: (dir: string) => Promise<string[]>; classpath?: string } = {}): Promise<TestZooKeeper> {
     const dir = join(process.env['TSL_BASE_DIR'] ?? '/tmp', `tsl-${randomBytes(3).toString('hex')}`);
     await mkdir(join(dir, 'data'), { recursive: true });
     const state = new StateFile(join(dir, 'lab.state'));
     state.append(`owner ${process.pid} ${(await procStartTime(process.pid)) ?? '0'}`);
-    const zk = new TestZooKeeper(dir, await freePort(), state);
+    const zk = new TestZooKeeper(dir, await freePort(), state, opts.classpath);
     const cfg = [
       'tickTime=500', // sessions of 1..10 s
       `dataDir=${join(dir, 'data')}`,
@@ -66,6 +68,7 @@ export class TestZooKeeper {
       '4lw.commands.whitelist=ruok,srvr,mntr',
       'maxClientCnxns=0',
       'forceSync=no',
+      ...((await opts.extraConfig?.(dir)) ?? []),
     ];
     await writeFile(join(dir, 'zoo.cfg'), `${cfg.join('\n')}\n`);
     return zk;
@@ -75,7 +78,7 @@ export class TestZooKeeper {
     if (this.proc?.running) throw new Error('ZooKeeper already running');
     const proc = await TrackedProcess.spawn(
       'java',
-      zkJavaArgs(join(this.dir, 'zoo.cfg'), this.dir),
+      zkJavaArgs(join(this.dir, 'zoo.cfg'), this.dir, this.classpath),
       { label: `zookeeper-test-${this.port}`, rank: Rank.ZooKeeper, state: this.state, logPath: join(this.dir, 'zookeeper.log') },
     );
     this.proc = proc;
