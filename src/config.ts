@@ -37,6 +37,8 @@ export interface Config {
   /** Client certificate and key (PEM; the key file root-owned 0600/0400), with zkTlsCa. */
   zkTlsCert?: string;
   zkTlsKey?: string;
+  /** How long peers keep a lost node's forwarding entries after its session ended. */
+  peerGraceMs: number;
   sessionFile: string;
   /** Where this node remembers its cluster's identity (default: `cluster-id` beside the session file). */
   clusterIdFile: string;
@@ -90,7 +92,13 @@ export const SETTINGS = {
     flag: 'zk-session-timeout-ms',
     env: 'TSOVERLAY_ZK_SESSION_TIMEOUT_MS',
     default: '10000',
-    help: 'ZooKeeper session timeout: how fast peers drop a lost node',
+    help: 'ZooKeeper session timeout: how fast peers notice a lost node (they keep its entries for --peer-grace-ms more)',
+  },
+  peerGraceMs: {
+    flag: 'peer-grace-ms',
+    env: 'TSOVERLAY_PEER_GRACE_MS',
+    default: '120000',
+    help: 'how long a node keeps a lost peer\'s forwarding entries after its ZooKeeper session ended: a peer cut off from ZooKeeper only (session timeout + this) keeps its traffic; a dead one is dropped after that',
   },
   zkAuthFile: {
     flag: 'zk-auth-file',
@@ -333,6 +341,7 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
   const zkSessionTimeoutMs = parseIntIn(SETTINGS.zkSessionTimeoutMs.flag, get(SETTINGS.zkSessionTimeoutMs) ?? '', 1000, 600_000, problems);
   const collectAfterMs = parseIntIn(SETTINGS.collectAfterMs.flag, get(SETTINGS.collectAfterMs) ?? '', 1000, 2_592_000_000, problems);
   const orphanGraceMs = parseIntIn(SETTINGS.orphanGraceMs.flag, get(SETTINGS.orphanGraceMs) ?? '', 1000, 86_400_000, problems);
+  const peerGraceMs = parseIntIn(SETTINGS.peerGraceMs.flag, get(SETTINGS.peerGraceMs) ?? '', 0, 86_400_000, problems);
 
   if (problems.length > 0 || !store || !level || !defaultPool || !defaultMode) throw new ConfigError(problems);
   return Object.freeze({
@@ -351,6 +360,7 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     ...(zkSecurity.zkAuthFile !== undefined ? { zkAuthFile: zkSecurity.zkAuthFile } : {}),
     ...(zkSecurity.zkTlsCa !== undefined ? { zkTlsCa: zkSecurity.zkTlsCa } : {}),
     ...(zkSecurity.zkTlsCert !== undefined && zkSecurity.zkTlsKey !== undefined ? { zkTlsCert: zkSecurity.zkTlsCert, zkTlsKey: zkSecurity.zkTlsKey } : {}),
+    peerGraceMs,
     sessionFile,
     clusterIdFile,
     adoptStore,

@@ -10,7 +10,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Collector } from './cluster/collector.js';
 import { ClusterGuard } from './cluster/identity.js';
-import { registerNode } from './cluster/membership.js';
+import { registerNode, reregister } from './cluster/membership.js';
+import { PeerGrace } from './cluster/peer-grace.js';
 import { NamePublisher } from './cluster/name-publisher.js';
 import { Replication } from './cluster/replication.js';
 import type { Replicator } from './cluster/replicator.js';
@@ -146,6 +147,7 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
     onNetworksRead: (networks) => replication.networksRead(networks),
     mayChange,
     ...(metrics ? { metrics } : {}),
+    peers: new PeerGrace({ graceMs: config.peerGraceMs, log: log.child({ component: 'reconcile' }) }),
     ...(firewall ? { firewall } : {}),
     ...(config.dnsAddress ? { dnsAddress: config.dnsAddress } : {}),
   });
@@ -192,19 +194,27 @@ const createCore = (w: Wiring, changed: () => void): { ipam: Ipam; driver: Netwo
 
 /**
  * Store sessions: a new one (after an expiry) re-registers this node, if the
- * store is still this cluster's (a wiped ensemble is not); any reconnect resyncs.
+ * store is still this cluster's (a wiped ensemble is not), retried every
+ * second until it lands or a newer session comes; any reconnect resyncs.
  */
-const followSessions = (kv: KvStore, guard: ClusterGuard, register: () => Promise<void>, changed: () => void, log: Logger): (() => void) =>
-  kv.onSession((e) => {
+const followSessions = (kv: KvStore, guard: ClusterGuard, register: () => Promise<void>, changed: () => void, log: Logger): (() => void) => {
+  let session = 0; // bumped by every new session and by the stop: an older retry loop gives up
+  const off = kv.onSession((e) => {
     log.info({ session: e }, 'cluster store session');
     if (e === 'connected') {
       // A new session after an expiry: our ephemeral membership is gone.
-      guard
-        .check()
-        .then((s) => (s.ok ? register() : undefined))
-        .then(changed, (err: unknown) => log.error({ err }, 're-registering this node failed'));
+      const mine = ++session;
+      const attempt = async (): Promise<void> => {
+        if ((await guard.check()).ok) await register();
+      };
+      void reregister(attempt, { current: () => mine === session, log }).then((done) => done && changed());
     } else if (e === 'reconnected') changed();
   });
+  return () => {
+    session++;
+    off();
+  };
+};
 
 /**
  * Decide whether this store is this node's cluster (cluster/identity.ts)

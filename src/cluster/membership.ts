@@ -5,6 +5,8 @@
  * previous incarnation (same address), whose session expires shortly. On
  * every session, new or resumed, the record is made current (address, port,
  * version), so a node restarted with a new advertise address is found there.
+ * After an expiry the node registers again as soon as a new session is up,
+ * retried every second until it lands (reregister below).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Log } from '../log.js';
@@ -49,4 +51,30 @@ export const registerNode = async (
     log.info({ node: rec.node }, 'waiting for the previous session of this node to expire');
     await sleep(opts.pollMs ?? 250);
   }
+};
+
+/** How often a registration after a new session is tried again while it fails. */
+export const REREGISTER_RETRY_MS = 1000;
+
+/**
+ * Run `attempt` (register this node in a new session) until it succeeds,
+ * every `retryMs`, as long as `current()` says this session is still the one
+ * to register in. The first failure is logged at warn, later ones at debug.
+ * True once registered; false if given up for a newer session or a stop.
+ */
+export const reregister = async (
+  attempt: () => Promise<void>,
+  opts: { current: () => boolean; log: Log; retryMs?: number },
+): Promise<boolean> => {
+  for (let tries = 1; opts.current(); tries++) {
+    try {
+      await attempt();
+      if (tries > 1) opts.log.info({ tries }, 'node registered again after retries');
+      return true;
+    } catch (err) {
+      (tries === 1 ? opts.log.warn : opts.log.debug).call(opts.log, { err, tries }, 'registering this node in the new session failed; trying again');
+      await sleep(opts.retryMs ?? REREGISTER_RETRY_MS);
+    }
+  }
+  return false;
 };

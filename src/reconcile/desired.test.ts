@@ -123,3 +123,16 @@ t.test('VXLAN members: every live node of the underlay family, this node always 
   const v6 = vxlanMembers([node('B', 'fd00::2'), node('C', '10.0.0.3')], { ...underlay, address: 'fd00::1', family: 6 }, 4789);
   t.same(v6.members, ['fd00::1', 'fd00::2']);
 });
+
+t.test('two records with one IP (an orphan and a new container): one FDB and one neighbour entry, toward the newer', async (t) => {
+  const orphan = ep('ffffff1', 'B', '10.20.0.9');
+  const fresh = ep('0000001', 'C', '10.20.0.9');
+  const created = new Map([[orphan.id as string, 100], [fresh.id as string, 200]]);
+  for (const endpoints of [[orphan, fresh], [fresh, orphan]]) {
+    const d = computeDesired({ networks: [{ net: net({ aliases: { nA: 'A' } }), endpoints, created }], nodes, me: 'A', underlay, vxlanPort: 4789 });
+    const f = d.forwarding.get('tsvx-001000')!;
+    t.same(f.fdb.filter((e) => e.mac !== FLOOD_MAC), [{ mac: fresh.mac, dst: '10.0.0.3' }], 'the MAC goes to the newer record\'s node');
+    t.same(f.neigh, [{ ip: '10.20.0.9', mac: fresh.mac }]);
+    t.match(d.conflicts, [{ winner: { id: fresh.id }, loser: { id: orphan.id } }], 'the conflict is told');
+  }
+});

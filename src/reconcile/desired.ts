@@ -14,7 +14,9 @@
  *   network (head-end replication of broadcast/multicast), unless the
  *   network sends BUM traffic to a multicast group.
  * Entries toward a node whose membership is gone are simply not desired, so
- * the next pass removes them (node loss).
+ * the next pass removes them (node loss; the reconciler keeps a lost node in
+ * `nodes` for a grace period first, src/cluster/peer-grace.ts). Records that
+ * share an IP or MAC are programmed once, the newest (duplicates.ts).
  *
  * And host-wide: the VXLAN port's member list (every live node's VTEP of the
  * underlay's family, this node's own always among them), so that the port
@@ -35,6 +37,7 @@ import {
 import { hostDevice } from '../dataplane/layout.js';
 import { endpointDevices, networkDevices } from '../dataplane/record-devices.js';
 import type { EndpointRecord, NetworkRecord, NodeRecord } from '../model.js';
+import { type DuplicateConflict, resolveDuplicates } from './duplicates.js';
 
 /** Policy routing table and rule priority of the resolver's replies. */
 export const RESOLVER_TABLE = 5353;
@@ -74,6 +77,8 @@ export interface Desired {
    * Absent = nothing may be deleted.
    */
   removable?: ReadonlySet<number>;
+  /** Endpoint records left out because a newer one holds the same IP or MAC. */
+  conflicts?: DuplicateConflict[];
 }
 
 const bareIp = (cidr: string): string => cidr.split('/')[0] ?? cidr;
@@ -101,7 +106,12 @@ export const remoteForwarding = (
 };
 
 export interface DesiredInput {
-  networks: ReadonlyArray<{ net: NetworkRecord; endpoints: readonly EndpointRecord[] }>;
+  networks: ReadonlyArray<{
+    net: NetworkRecord;
+    endpoints: readonly EndpointRecord[];
+    /** Creation stamps of the endpoint records by id (missing: 0), for the duplicate rule. */
+    created?: ReadonlyMap<string, number>;
+  }>;
   /** Networks removed through Docker (the store's tombstones). */
   tombstones?: ReadonlyArray<{ vni: number }>;
   /**
@@ -121,7 +131,8 @@ export const computeDesired = (input: DesiredInput): Desired => {
   const out: Desired = { networks: [], endpoints: [], forwarding: new Map() };
   const dns = input.dnsAddress;
   const resolver: ResolverRouting | undefined = dns ? { address: dns, bridges: [], routes: [] } : undefined;
-  for (const { net, endpoints } of input.networks) {
+  const conflicts: DuplicateConflict[] = [];
+  for (const { net, endpoints, created } of input.networks) {
     if (!Object.values(net.aliases).includes(input.me)) continue;
     const devices = networkDevices(net, input.underlay, input.vxlanPort);
     out.networks.push(devices);
@@ -132,10 +143,13 @@ export const computeDesired = (input: DesiredInput): Desired => {
       for (const s of family === 4 ? net.ipv4 : net.ipv6) resolver.routes.push({ dst: s.pool, dev: host, src: dns });
     }
     for (const ep of endpoints) if (ep.node === input.me) out.endpoints.push(endpointDevices(ep, net));
-    out.forwarding.set(devices.vxlan, remoteForwarding(net, endpoints, nodes, input.me));
+    const chosen = resolveDuplicates(net.id, endpoints, (ep) => created?.get(ep.id) ?? 0);
+    conflicts.push(...chosen.conflicts);
+    out.forwarding.set(devices.vxlan, remoteForwarding(net, chosen.programmed, nodes, input.me));
   }
   if (resolver) out.resolver = resolver;
   out.vxlanMembers = vxlanMembers(input.nodes, input.underlay, input.vxlanPort);
+  if (conflicts.length > 0) out.conflicts = conflicts;
   out.removable = removableVnis(input);
   return out;
 };

@@ -13,11 +13,18 @@
  */
 import type { ObservedLink, Underlay } from '../dataplane/dataplane.js';
 import { errorText } from '../errors.js';
-import type { NetworkRecord } from '../model.js';
+import type { NetworkRecord, NodeRecord } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { type Desired, computeDesired } from './desired.js';
 import type { PassIo } from './pass-state.js';
 import { type Action, plan, planDelta } from './plan.js';
+
+/** Which peers to program: the live ones, and lost ones still within their grace (cluster/peer-grace.ts). */
+export interface PeerSet {
+  members(live: readonly NodeRecord[]): NodeRecord[];
+  /** When the set changes by itself next (a grace ends); undefined: not by itself. */
+  nextChangeInMs(): number | undefined;
+}
 
 /** Where the desired state comes from: the store, as this node sees it. */
 export interface DesiredSource {
@@ -29,6 +36,8 @@ export interface DesiredSource {
   dnsAddress?: string;
   /** Told which networks a read looked at (cluster replication follows them with store watches). */
   onNetworksRead?: (networks: readonly NetworkRecord[]) => void;
+  /** Without it, only live nodes are programmed. */
+  peers?: PeerSet;
 }
 
 /** The kernel's desired state from the store: every network, endpoints of those this node has, live nodes. */
@@ -40,11 +49,12 @@ export const readDesired = async (src: DesiredSource): Promise<Desired> => {
     records.map(async (net) => {
       // Endpoints matter only for networks this node has.
       const here = Object.values(net.aliases).includes(node);
-      return { net, endpoints: here ? await state.listEndpoints(net.id) : [] };
+      return here ? { net, ...(await state.listEndpointsStamped(net.id)) } : { net, endpoints: [] };
     }),
   );
   src.onNetworksRead?.(records);
-  const [nodes, tombstones, claimedVnis] = await Promise.all([state.listNodes(), state.listTombstones(), state.usedVnis()]);
+  const [live, tombstones, claimedVnis] = await Promise.all([state.listNodes(), state.listTombstones(), state.usedVnis()]);
+  const nodes = src.peers ? src.peers.members(live) : live;
   return computeDesired({ networks, tombstones, claimedVnis, nodes, me: node, underlay, vxlanPort, ...(dnsAddress ? { dnsAddress } : {}) });
 };
 

@@ -25,7 +25,8 @@ import { applyDevices } from './apply-action.js';
 import { applyForwarding } from './apply-forwarding.js';
 import type { Desired } from './desired.js';
 import { FirewallStep } from './firewall-step.js';
-import { type DesiredSource, observe, readDesired } from './observe.js';
+import { conflictKey } from './duplicates.js';
+import { type DesiredSource, type PeerSet, observe, readDesired } from './observe.js';
 import { type PassState, newPassState, stopwatch } from './pass-state.js';
 import { type Action, keptLinks } from './plan.js';
 import { resolverStep } from './resolver-step.js';
@@ -52,6 +53,8 @@ export interface ReconcilerDeps {
   mayChange?: () => Promise<boolean>;
   /** Passes, their duration and failures, and what the last good pass programmed. */
   metrics?: Metrics;
+  /** Lost peers kept for a grace period (cluster/peer-grace.ts); without it only live nodes are programmed. */
+  peers?: PeerSet;
 }
 
 export interface PassResult {
@@ -78,10 +81,17 @@ export class Reconciler {
    * link of the host, which at thousands of endpoints is most of a pass.
    */
   private applied: Desired | undefined;
+  /** Duplicate-IP/MAC conflicts as last reported (reportConflicts). */
+  private readonly conflicts = new Set<string>();
+  /** A pass when the next lost peer's grace ends. */
+  private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {
-    const { state, underlay, node, vxlanPort, dnsAddress, onNetworksRead, firewall, dataplane, log } = deps;
-    this.source = { state, underlay, node, vxlanPort, ...(dnsAddress ? { dnsAddress } : {}), ...(onNetworksRead ? { onNetworksRead } : {}) };
+    const { state, underlay, node, vxlanPort, dnsAddress, onNetworksRead, firewall, dataplane, log, peers } = deps;
+    this.source = {
+      state, underlay, node, vxlanPort,
+      ...(dnsAddress ? { dnsAddress } : {}), ...(onNetworksRead ? { onNetworksRead } : {}), ...(peers ? { peers } : {}),
+    };
     this.firewall = firewall && new FirewallStep({ firewall, dataplane, log, everyMs: deps.firewallCheckMs ?? 5000, ...(dnsAddress ? { dnsAddress } : {}) });
     this.loop = new SerialLoop(() => this.measuredPass(), { intervalMs: deps.intervalMs, failed: (r) => r.failed > 0 });
   }
@@ -92,6 +102,7 @@ export class Reconciler {
   }
 
   stop(): Promise<void> {
+    clearTimeout(this.graceTimer);
     return this.loop.stop();
   }
 
@@ -139,6 +150,8 @@ export class Reconciler {
     const clock = stopwatch();
     const seen = await observe(this.deps, this.source, { full, previous, lap: clock.lap });
     if (!seen) return { actions: 0, failed: 1 };
+    this.reportConflicts(seen.desired);
+    this.armGraceTimer();
     if (seen.observed) await this.reportKept(seen.desired, seen.observed, seen.actions);
     const p = newPassState({ full, previous, desired: seen.desired, observed: seen.observed, clock });
     const firewallChecked = this.firewall?.start(p);
@@ -177,6 +190,35 @@ export class Reconciler {
     }
     this.kept.clear();
     for (const n of now) this.kept.add(n);
+  }
+
+  /**
+   * Say once (while it lasts) that two endpoint records claim one IP or MAC,
+   * and which one is programmed (duplicates.ts: the newest, then the larger id).
+   */
+  private reportConflicts(desired: Desired): void {
+    const now = new Set<string>();
+    for (const c of desired.conflicts ?? []) {
+      const key = conflictKey(c);
+      now.add(key);
+      if (this.conflicts.has(key)) continue;
+      this.deps.log.warn(
+        { network: c.network, endpoint: c.loser.id, node: c.loser.node, shared: c.shared, programmed: c.winner.id, programmedNode: c.winner.node },
+        `endpoint records claim the same ${c.shared}: the newer one (${c.winner.id.slice(0, 12)} on ${c.winner.node}) is programmed, this one is not`,
+      );
+    }
+    this.conflicts.clear();
+    for (const k of now) this.conflicts.add(k);
+  }
+
+  /** A lost peer's grace ends at a time of its own: a pass then removes its entries. */
+  private armGraceTimer(): void {
+    const due = this.deps.peers?.nextChangeInMs();
+    clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    if (due === undefined) return;
+    this.graceTimer = setTimeout(() => this.markDirty(), due + 50);
+    this.graceTimer.unref();
   }
 
   /** The pass made the kernel match: later passes plan from it. */

@@ -123,7 +123,7 @@ t.test('stable records saved at a stop give the next process a head start; gone 
   // the next process: e1 is still there, e9 (saved by mistake or gone since) is not
   const { store, reads } = counting(mem);
   const next = new CachedKvStore(store, storeCachePolicy);
-  t.equal(next.seedStable([...saved, ['/endpoints/n1/e9', { data: 'E9', version: 0 }], ['/networks/n1', { data: 'old', version: 0 }]]), 2, 'non-stable paths are refused');
+  t.equal(next.seedStable([...saved, ['/endpoints/n1/e9', { data: 'E9', version: 0, created: 1 }], ['/networks/n1', { data: 'old', version: 0, created: 1 }]]), 2, 'non-stable paths are refused');
   t.equal((await next.get('/endpoints/n1/e1'))?.data, 'E1');
   t.equal(reads.get, 0, 'served from the seed');
   t.same(await next.children('/endpoints/n1'), ['e1']);

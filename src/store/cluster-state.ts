@@ -217,6 +217,11 @@ export class ClusterState {
     return this.endpoints.listEndpoints(networkId);
   }
 
+  /** The endpoints with their records' creation stamps. */
+  listEndpointsStamped(networkId: string): Promise<{ endpoints: EndpointRecord[]; created: Map<string, number> }> {
+    return this.endpoints.listEndpointsStamped(networkId);
+  }
+
   /** Store a new endpoint. Succeeds without change if the same record exists. */
   createEndpoint(rec: EndpointRecord): Promise<void> {
     return this.endpoints.createEndpoint(rec);

@@ -47,7 +47,9 @@ export class FileKvStore extends MemoryKvStore {
       if (!path.startsWith('/') || typeof node?.data !== 'string' || typeof node.version !== 'number') {
         throw new Error(`state file ${file}: bad entry ${JSON.stringify(path)}`);
       }
-      entries.push([path, { data: node.data, version: node.version }]);
+      // a file written before creation stamps: its nodes count as the oldest (0)
+      const created = typeof node.created === 'number' ? node.created : 0;
+      entries.push([path, { data: node.data, version: node.version, created }]);
     }
     return new FileKvStore(file, entries);
   }

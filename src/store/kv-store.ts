@@ -9,12 +9,21 @@
  * - `set`/`delete`/`check` with `version >= 0` fail unless the node's version
  *   matches; version -1 matches any. `delete` fails if the node has children.
  * - A commit applies all operations or none; every `set` bumps the version.
+ * - Every read carries the node's creation stamp (`created`), larger for a
+ *   node created later anywhere in the store.
  * - Watches fire (asynchronously, at least once) after a change of the node's
  *   data or its set of children; listeners stay registered until unsubscribed.
  */
 export interface Versioned {
   data: string;
   version: number;
+  /**
+   * When the node was created, as a stamp that only grows across the store
+   * (ZooKeeper: its czxid; embedded stores: a counter). A node deleted and
+   * created again gets a larger one; `set` leaves it alone. It orders records
+   * by age (newest wins, src/reconcile/duplicates.ts).
+   */
+  created: number;
 }
 
 export type KvOp =

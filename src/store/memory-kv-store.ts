@@ -10,10 +10,14 @@ const SESSION = 'local';
 export interface MemoryNode {
   data: string;
   version: number;
+  /** Creation stamp: one more than the largest in the store when created (ZooKeeper's czxid, in small). */
+  created: number;
 }
 
 export class MemoryKvStore implements KvStore {
-  protected readonly nodes = new Map<string, MemoryNode>([['/', { data: '', version: 0 }]]);
+  protected readonly nodes = new Map<string, MemoryNode>([['/', { data: '', version: 0, created: 0 }]]);
+  /** The last creation stamp handed out. */
+  private lastCreated = 0;
   private readonly watchers = new Map<string, Set<() => void>>();
   private closed = false;
   /** Ephemeral nodes live until close() and are never persisted. */
@@ -21,12 +25,13 @@ export class MemoryKvStore implements KvStore {
 
   constructor(initial?: Iterable<[string, MemoryNode]>) {
     if (initial) for (const [k, v] of initial) this.nodes.set(k, { ...v });
+    for (const n of this.nodes.values()) this.lastCreated = Math.max(this.lastCreated, n.created);
   }
 
   async get(path: string): Promise<Versioned | undefined> {
     this.assertOpen();
     const n = this.nodes.get(path);
-    return n ? { data: n.data, version: n.version } : undefined;
+    return n ? { data: n.data, version: n.version, created: n.created } : undefined;
   }
 
   async children(path: string): Promise<string[]> {
@@ -48,7 +53,7 @@ export class MemoryKvStore implements KvStore {
 
   async getOwner(path: string): Promise<EphemeralOwner | undefined> {
     const n = this.nodes.get(path);
-    return n ? { data: n.data, version: n.version, ephemeralOwner: this.ephemerals.has(path) ? SESSION : '' } : undefined;
+    return n ? { data: n.data, version: n.version, created: n.created, ephemeralOwner: this.ephemerals.has(path) ? SESSION : '' } : undefined;
   }
 
   sessionId(): string {
@@ -95,6 +100,7 @@ export class MemoryKvStore implements KvStore {
   private apply(ops: readonly KvOp[]): void {
     // Validate against a working copy so a refused commit changes nothing.
     const work = new Map(this.nodes);
+    let created = this.lastCreated;
     const touched = new Set<string>();
     const hasChildren = (p: string): boolean => {
       const prefix = p === '/' ? '/' : `${p}/`;
@@ -108,13 +114,13 @@ export class MemoryKvStore implements KvStore {
         case 'create':
           if (cur) throw new KvConflict(op, 'exists');
           if (!work.has(parentOf(op.path))) throw new KvConflict(op, 'missing');
-          work.set(op.path, { data: op.data, version: 0 });
+          work.set(op.path, { data: op.data, version: 0, created: ++created });
           touched.add(op.path).add(parentOf(op.path));
           break;
         case 'set':
           if (!cur) throw new KvConflict(op, 'missing');
           if (!versionOk(op.version)) throw new KvConflict(op, 'version');
-          work.set(op.path, { data: op.data, version: cur.version + 1 });
+          work.set(op.path, { data: op.data, version: cur.version + 1, created: cur.created });
           touched.add(op.path);
           break;
         case 'delete':
@@ -136,6 +142,7 @@ export class MemoryKvStore implements KvStore {
     }
     this.nodes.clear();
     for (const [k, v] of work) this.nodes.set(k, v);
+    this.lastCreated = created;
     for (const p of this.ephemerals) if (!work.has(p)) this.ephemerals.delete(p);
     for (const p of touched) {
       const set = this.watchers.get(p);

@@ -69,7 +69,8 @@ export const writeSession = async (file: string, owner: SessionOwner, creds: ZkC
  */
 interface SnapshotFormat extends SessionOwner {
   format: 'tsoverlay-records/1';
-  records: Array<[string, string, number]>;
+  /** path, data, version, creation stamp (a record saved without one is not taken). */
+  records: Array<[string, string, number, number]>;
 }
 
 export const snapshotPath = (sessionFile: string): string => `${sessionFile}.records`;
@@ -80,8 +81,9 @@ export const readRecordSnapshot = async (file: string, owner: SessionOwner): Pro
     if (f.format !== 'tsoverlay-records/1' || !Array.isArray(f.records)) return [];
     if (!sameOwner(ownerIn(f), owner)) return [];
     return f.records
-      .filter((r): r is [string, string, number] => Array.isArray(r) && typeof r[0] === 'string' && typeof r[1] === 'string' && Number.isInteger(r[2]))
-      .map(([path, data, version]) => [path, { data, version }]);
+      .filter((r): r is [string, string, number, number] =>
+        Array.isArray(r) && typeof r[0] === 'string' && typeof r[1] === 'string' && Number.isInteger(r[2]) && Number.isInteger(r[3]))
+      .map(([path, data, version, created]) => [path, { data, version, created }]);
   } catch {
     return []; // missing or unreadable: read everything from the store
   }
@@ -90,7 +92,7 @@ export const readRecordSnapshot = async (file: string, owner: SessionOwner): Pro
 export const writeRecordSnapshot = async (file: string, owner: SessionOwner, records: ReadonlyArray<[string, Versioned]>): Promise<void> => {
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp`;
-  const body: SnapshotFormat = { format: 'tsoverlay-records/1', ...owner, records: records.map(([p, v]) => [p, v.data, v.version]) };
+  const body: SnapshotFormat = { format: 'tsoverlay-records/1', ...owner, records: records.map(([p, v]) => [p, v.data, v.version, v.created]) };
   await writeFile(tmp, JSON.stringify(body), { mode: 0o600 });
   await rename(tmp, file);
 };

@@ -39,7 +39,7 @@ export class ZkKvStore implements KvStore {
 
   async get(path: string): Promise<Versioned | undefined> {
     const n = await this.timed('get', this.session.get(path));
-    return n ? { data: n.data, version: n.version } : undefined;
+    return n ? { data: n.data, version: n.version, created: n.created } : undefined;
   }
 
   children(path: string): Promise<string[]> {

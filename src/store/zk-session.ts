@@ -54,6 +54,8 @@ const connectHint = (problem: string | undefined, tls: boolean): string => {
 };
 
 const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
+/** A zxid (8 bytes, big-endian: epoch << 32 | counter) as a number; exact below 2^53 (epochs below 2^21). */
+const zxidNumber = (b: Buffer): number => Number(b.readBigUInt64BE(0));
 const anyVersion = (v: number): number => (v < 0 ? -1 : v);
 
 export class ZkSession {
@@ -142,7 +144,7 @@ export class ZkSession {
         else {
           const owner = stat.ephemeralOwner.every((b) => b === 0) ? '' : hex(stat.ephemeralOwner);
           const createdMs = Number(stat.ctime.readBigInt64BE(0));
-          done(null, { data: data ? data.toString('utf8') : '', version: stat.version, ephemeralOwner: owner, createdMs });
+          done(null, { data: data ? data.toString('utf8') : '', version: stat.version, created: zxidNumber(stat.czxid), ephemeralOwner: owner, createdMs });
         }
       }),
     );

@@ -16,6 +16,9 @@ interface Node {
   dp: FakeDataplane;
 }
 
+/** Lost peers' entries are kept this long (--peer-grace-ms), short for the test. */
+const GRACE_MS = 1500;
+
 const cluster = async (names: string[], args: string[] = []): Promise<{ kv: MemoryKvStore; nodes: Record<string, Node> }> => {
   const kv = new MemoryKvStore();
   const nodes: Record<string, Node> = {};
@@ -53,7 +56,7 @@ const endpoint = async (n: Node, networkName: string, endpointId: string): Promi
 };
 
 t.test('create once, exists everywhere with the same VNI; remote entries both ways', async (t) => {
-  const { nodes } = await cluster(['A', 'B', 'C']);
+  const { nodes } = await cluster(['A', 'B', 'C'], ['--peer-grace-ms', String(GRACE_MS)]);
   const A = nodes['A']!;
   const B = nodes['B']!;
   const C = nodes['C']!;
@@ -83,10 +86,23 @@ t.test('create once, exists everywhere with the same VNI; remote entries both wa
   const fwdC = await C.dp.listForwarding('tsvx-001000');
   t.equal(fwdC.fdb.length, 4, 'C reaches both');
 
-  // Node loss: B's membership vanishes → every entry toward B goes.
+  // Node loss: B's membership vanishes → its entries stay for the grace period, then every entry toward B goes.
+  const lostAt = Date.now();
   await A.h.kv.commit([{ type: 'delete', path: nodePath('B'), version: -1 }]);
   await settle(nodes);
-  t.same((await A.dp.listForwarding('tsvx-001000')).fdb, []);
+  if (Date.now() - lostAt < GRACE_MS) {
+    t.same((await A.dp.listForwarding('tsvx-001000')).fdb.map((e) => `${e.mac}>${e.dst}`).sort(),
+      ['00:00:00:00:00:00>10.0.0.2', '02:42:0a:14:00:03>10.0.0.2'], 'within the grace period: entries toward B kept');
+  }
+  const deadline = Date.now() + GRACE_MS + 5000;
+  const towardB = async () =>
+    [...(await A.dp.listForwarding('tsvx-001000')).fdb, ...(await C.dp.listForwarding('tsvx-001000')).fdb].filter((e) => e.dst === '10.0.0.2');
+  while ((await towardB()).length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    await settle(nodes);
+  }
+  t.ok(Date.now() - lostAt >= GRACE_MS, `entries kept for the grace period (${Date.now() - lostAt} ms >= ${GRACE_MS} ms)`);
+  t.same((await A.dp.listForwarding('tsvx-001000')).fdb, [], 'after the grace period: gone');
   t.same((await C.dp.listForwarding('tsvx-001000')).fdb.map((e) => e.dst), ['10.0.0.1', '10.0.0.1']);
 });
 

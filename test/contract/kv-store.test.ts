@@ -59,7 +59,7 @@ for (const [name, make] of impls) {
     const kv = await make(t);
     await kv.commit([{ type: 'create', path: '/a', data: 'x' }]);
     await kv.commit([{ type: 'create', path: '/a/c2', data: '2' }, { type: 'create', path: '/a/c1', data: '1' }]);
-    t.same(await kv.get('/a'), { data: 'x', version: 0 });
+    t.match(await kv.get('/a'), { data: 'x', version: 0 });
     t.same(await kv.children('/a'), ['c1', 'c2']);
     t.same(await kv.children('/missing'), []);
     t.equal(await kv.get('/missing'), undefined);
@@ -71,7 +71,7 @@ for (const [name, make] of impls) {
     const kv = await make(t);
     await kv.commit([{ type: 'create', path: '/n', data: 'v0' }]);
     await kv.commit([{ type: 'set', path: '/n', data: 'v1', version: 0 }]);
-    t.same(await kv.get('/n'), { data: 'v1', version: 1 });
+    t.match(await kv.get('/n'), { data: 'v1', version: 1 });
     await t.rejects(kv.commit([{ type: 'set', path: '/n', data: 'stale', version: 0 }]), conflict('version'));
     await kv.commit([{ type: 'set', path: '/n', data: 'any', version: -1 }]);
     t.equal((await kv.get('/n'))?.version, 2);
@@ -90,7 +90,25 @@ for (const [name, make] of impls) {
       conflict('version'),
     );
     t.same(await kv.children('/p'), []);
-    t.same(await kv.get('/p'), { data: '', version: 0 });
+    t.match(await kv.get('/p'), { data: '', version: 0 });
+  });
+
+  t.test(`${name}: creation stamps grow with every create, survive a set, and are new for a node created again`, async (t) => {
+    const kv = await make(t);
+    await kv.commit([{ type: 'create', path: '/s', data: '' }]);
+    await kv.commit([{ type: 'create', path: '/s/old', data: 'a' }]);
+    await kv.commit([{ type: 'create', path: '/s/new', data: 'b' }]);
+    const old = (await kv.get('/s/old'))!.created;
+    const young = (await kv.get('/s/new'))!.created;
+    t.ok(Number.isSafeInteger(old) && old > 0, `a stamp (${old})`);
+    t.ok(young > old, `a later create has a larger stamp (${young} > ${old})`);
+    await kv.commit([{ type: 'set', path: '/s/old', data: 'a2', version: 0 }]);
+    t.equal((await kv.get('/s/old'))!.created, old, 'a set keeps the stamp');
+    await kv.commit([{ type: 'delete', path: '/s/old', version: -1 }]);
+    await kv.commit([{ type: 'create', path: '/s/old', data: 'again' }]);
+    t.ok((await kv.get('/s/old'))!.created > young, 'created again: newer than every earlier node');
+    await kv.createEphemeral('/s/eph', '');
+    t.ok((await kv.getOwner('/s/eph'))!.created > young, 'ephemeral nodes are stamped too');
   });
 
   t.test(`${name}: delete needs an empty node`, async (t) => {
@@ -128,7 +146,10 @@ t.test('file: state survives reopening, and the file is replaced atomically', as
   await a.commit([{ type: 'set', path: '/k', data: 'world', version: 0 }]);
   await a.close();
   const b = await FileKvStore.open(file);
-  t.same(await b.get('/k'), { data: 'world', version: 1 });
+  t.match(await b.get('/k'), { data: 'world', version: 1 });
+  const k = (await b.get('/k'))!.created;
+  await b.commit([{ type: 'create', path: '/k2', data: '' }]);
+  t.ok((await b.get('/k2'))!.created > k, 'creation stamps go on growing after reopening');
   t.match(JSON.parse(await readFile(file, 'utf8')), { format: 'tsoverlay-kv/1' });
 });
 

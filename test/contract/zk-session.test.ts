@@ -56,12 +56,12 @@ withZooKeeper((zk) => {
   t.test('open: the chroot is created when missing, and all paths are inside it', async (t) => {
     const base = newChroot();
     const kv = await open(t, `${base}/a/b`);
-    t.same(await kv.get('/'), { data: '', version: 0 }, 'the chroot node is the root');
+    t.match(await kv.get('/'), { data: '', version: 0 }, 'the chroot node is the root');
     await kv.commit([{ type: 'create', path: '/k', data: 'v' }]);
     t.same(await kv.children('/'), ['k']);
     const outer = await open(t, base);
     t.same(await outer.children('/a'), ['b'], 'every missing level was created');
-    t.same(await outer.get('/a/b/k'), { data: 'v', version: 0 }, 'a write lands under the chroot');
+    t.match(await outer.get('/a/b/k'), { data: 'v', version: 0 }, 'a write lands under the chroot');
     t.match(kv.sessionId(), /^[0-9a-f]{16}$/);
     t.ok(kv.isConnected());
   });
@@ -102,7 +102,7 @@ withZooKeeper((zk) => {
     t.ok((await stale.catch((e: unknown) => e)) instanceof KvConflict);
     t.same(await kv.children('/n'), [], 'the create before the failing op was not applied');
     t.equal(await kv.get('/other'), undefined, 'the create after the failing op was not applied');
-    t.same(await kv.get('/n'), { data: 'v1', version: 1 });
+    t.match(await kv.get('/n'), { data: 'v1', version: 1 });
 
     // version 0 is a real version, not "any" (the library's builder gets this wrong)
     await t.rejects(kv.commit([{ type: 'check', path: '/n', version: 0 }]), { name: 'KvConflict', reason: 'version' });
@@ -112,7 +112,7 @@ withZooKeeper((zk) => {
       { type: 'check', path: '/z', version: 0 },
       { type: 'set', path: '/z', data: 'a', version: 0 },
     ]);
-    t.same(await kv.get('/z'), { data: 'a', version: 1 });
+    t.match(await kv.get('/z'), { data: 'a', version: 1 });
 
     // the conflict names the op that failed, wherever it is in the list
     await t.rejects(
@@ -145,7 +145,7 @@ withZooKeeper((zk) => {
     t.equal(await b.getOwner('/members/none'), undefined);
     await t.rejects(b.createEphemeral('/members/h1', 'b'), { name: 'KvConflict', reason: 'exists', op: { path: '/members/h1' } });
     await t.rejects(b.createEphemeral('/nope/h2', 'b'), { name: 'KvConflict', reason: 'missing' });
-    t.same(await b.get('/members/h1'), { data: '{"vtep":"10.0.0.1"}', version: 0 }, 'the port view hides the owner');
+    t.match(await b.get('/members/h1'), { data: '{"vtep":"10.0.0.1"}', version: 0 }, 'the port view hides the owner');
 
     await a.close();
     t.equal(await b.get('/members/h1'), undefined, 'closing the store ends its session and its ephemeral nodes at once');
@@ -428,7 +428,7 @@ withZooKeeper((zk) => {
       zk().signal('SIGCONT');
     }
     const t2 = Date.now();
-    t.same(await waitFor(() => a.get('/f'), { what: 'calls to work again', timeoutMs: 30_000 }), { data: 'x', version: 0 });
+    t.match(await waitFor(() => a.get('/f'), { what: 'calls to work again', timeoutMs: 30_000 }), { data: 'x', version: 0 });
     t.comment(`back after ${Date.now() - t2} ms; events: ${events.join(', ')}`);
     t.ok(events.includes('disconnected'));
     t.ok(events.includes('reconnected') || events.includes('connected'));
@@ -456,7 +456,7 @@ withZooKeeper((zk) => {
     const before = fired;
     await zk().start();
     const t1 = Date.now();
-    t.same(await waitFor(() => a.get('/r'), { what: 'calls to work again', timeoutMs: 30_000 }), { data: '', version: 0 });
+    t.match(await waitFor(() => a.get('/r'), { what: 'calls to work again', timeoutMs: 30_000 }), { data: '', version: 0 });
     t.comment(`back ${Date.now() - t1} ms after imok; events: ${events.join(', ')}`);
     t.ok(a.isConnected());
     t.ok(events.includes('reconnected') || events.includes('connected'));

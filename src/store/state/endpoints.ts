@@ -25,6 +25,14 @@ export class EndpointState {
     return (await this.s.readAll(EndpointSchema, paths)) as EndpointRecord[];
   }
 
+  /** The endpoints with their records' creation stamps (the duplicate rule: newest wins). */
+  async listEndpointsStamped(networkId: string): Promise<{ endpoints: EndpointRecord[]; created: Map<string, number> }> {
+    const ids = await guarded(() => this.s.kv.children(endpointsDir(networkId)));
+    const { records, created } = await this.s.readEach(EndpointSchema, ids.map((id) => endpointPath(networkId, id)));
+    const endpoints = records as EndpointRecord[];
+    return { endpoints, created: new Map(endpoints.map((ep, i) => [ep.id, created[i] ?? 0])) };
+  }
+
   /** Store a new endpoint. Succeeds without change if the same record exists. */
   async createEndpoint(rec: EndpointRecord): Promise<void> {
     try {

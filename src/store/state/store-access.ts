@@ -84,16 +84,18 @@ export class StoreAccess {
     return (await this.readEach(schema, paths)).records;
   }
 
-  /** readAll, also naming the paths whose records were skipped. */
-  async readEach<T>(schema: Schema<T>, paths: readonly string[]): Promise<{ records: T[]; skipped: string[] }> {
+  /** readAll, also naming the paths whose records were skipped, and each record's creation stamp (`created[i]` of `records[i]`). */
+  async readEach<T>(schema: Schema<T>, paths: readonly string[]): Promise<{ records: T[]; created: number[]; skipped: string[] }> {
     const values = await guarded(() => getMany(this.kv, paths));
     const out: T[] = [];
+    const created: number[] = [];
     const skipped: string[] = [];
     for (const [i, v] of values.entries()) {
       if (!v) continue;
       const path = paths[i] as string;
       try {
         out.push(this.decodeOnce(schema, v, path));
+        created.push(v.created);
         if (this.bad.has(path)) {
           this.bad.delete(path);
           this.log.info({ path }, 'store record readable again');
@@ -104,7 +106,7 @@ export class StoreAccess {
         skipped.push(path);
       }
     }
-    return { records: out, skipped };
+    return { records: out, created, skipped };
   }
 
   private skipped(path: string, version: number, reason: string, newer: string | undefined): void {
