@@ -4,8 +4,8 @@
 // a dead node's forwarding entries go, a ZooKeeper outage leaves running
 // traffic alone, how fast a new container becomes reachable from another
 // host, and both network layouts (macvlan, the default, and bridge) end to end. One lab for the whole file: h1, h2, h3 (MTU 1500) + one ZooKeeper
-// server; the plugins use a 4 s session timeout so that a lost node is noticed
-// quickly. The numbers in the subtest names are the cases of the brief.
+// server; the plugins use a 4 s session timeout and a 2 s peer grace period so
+// that a lost node is dropped quickly. The numbers in the subtest names are the cases of the brief.
 // Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
 // With TSL_BACKEND=dind (npm run test:dind) the same cases run with hosts that
 // are docker-in-docker containers of an outer engine (test/lab/dind.ts).
@@ -16,6 +16,8 @@ import { BUSYBOX_IMAGE, createOverlay, endpointOf, failureText, gatewayOf, iface
 import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
 
 const SESSION_MS = 4000;
+/** --peer-grace-ms: how long peers keep a lost node's entries after its session ended. */
+const GRACE_MS = 2000;
 /** "Within a few seconds": how long a network may take to show up on (or leave) the other hosts. */
 const SPREAD_MS = 5000;
 /**
@@ -36,7 +38,7 @@ async function main(): Promise<void> {
     hosts: [{ name: 'h1', mtu: 1500 }, { name: 'h2', mtu: 1500 }, { name: 'h3', mtu: 1500 }],
     // tickTime 500: sessions from 1 s to 10 s are allowed
     zookeeper: { servers: 1, tickTimeMs: 500 },
-    plugin: { store: 'zk', zkSessionTimeoutMs: SESSION_MS },
+    plugin: { store: 'zk', zkSessionTimeoutMs: SESSION_MS, peerGraceMs: GRACE_MS },
   },
   {
     logLines: 120,
@@ -369,7 +371,7 @@ async function main(): Promise<void> {
     await reaches(t, h2, 'cb', n.ip, 'after the restarts: h2 cb -> new h1 container cr1');
   });
 
-  t.test('8. a dead node: its forwarding entries go within the session timeout', { timeout: 180_000 }, async (t) => {
+  t.test('8. a dead node: its forwarding entries go within the session timeout + grace', { timeout: 180_000 }, async (t) => {
     await ensurePlugin(h3);
     await ensureNet(t, 'n1', '10.30.1.0/24');
     const a = await ensureContainer(h1, 'ca', 'n1');
@@ -394,7 +396,7 @@ async function main(): Promise<void> {
     await h3.killPlugin();
     await lab.disconnect(h3);
     t.comment(`h3's plugin SIGKILLed and h3 cut off the underlay at +${Date.now() - t0} ms`);
-    const bound = SESSION_MS + 5000;
+    const bound = SESSION_MS + GRACE_MS + 5000;
     try {
       const times = await Promise.all([h1, h2].map(async (h) => {
         const left = await waitFor(() => entriesToward(h, h3.ip, macs.get(h)!), {
@@ -407,9 +409,11 @@ async function main(): Promise<void> {
       }));
       for (const { h, ms, left } of times) {
         t.notOk(left, `${h.name}: entries toward h3 removed`, { error: left?.message });
-        t.ok(!left && ms <= bound, `${h.name}: gone after ${ms} ms (session timeout ${SESSION_MS} ms, bound ${bound} ms)`);
+        t.ok(!left && ms <= bound, `${h.name}: gone after ${ms} ms (session timeout ${SESSION_MS} ms + grace ${GRACE_MS} ms, bound ${bound} ms)`);
+        // the session ends at the earliest 2/3 of its timeout after the kill (the last heartbeat came a third earlier)
+        t.ok(ms >= SESSION_MS / 2 + GRACE_MS, `${h.name}: kept through the grace period (${ms} ms >= ${SESSION_MS / 2 + GRACE_MS} ms)`);
       }
-      t.comment(`node loss: entries toward h3 gone after ${times.map((x) => `${x.h.name} ${x.ms} ms`).join(', ')} (session timeout ${SESSION_MS} ms)`);
+      t.comment(`node loss: entries toward h3 gone after ${times.map((x) => `${x.h.name} ${x.ms} ms`).join(', ')} (session timeout ${SESSION_MS} ms + grace ${GRACE_MS} ms)`);
       // the survivors still talk
       await reaches(t, h1, 'ca', (await endpointOf(h2, 'cb', 'n1')).ip, 'survivors: h1 ca -> h2 cb');
     } finally {

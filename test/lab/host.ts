@@ -79,6 +79,8 @@ export interface StartPluginOptions {
   zkSessionTimeoutMs?: number;
   /** --resync-interval-ms */
   resyncIntervalMs?: number;
+  /** --peer-grace-ms (how long peers keep a lost node's entries after its session ended) */
+  peerGraceMs?: number;
   /**
    * --dns-upstream value ("ip[:port],..."). 'lab': the lab's own DNS server
    * (Lab.startDnsServer / LabOptions.dnsServer), which must be running.
@@ -666,6 +668,7 @@ export class LabHost {
       ...(opts.dockerHost === null ? [] : ['--docker-host', opts.dockerHost ?? `unix://${this.dockerSock}`]),
       ...(opts.zkSessionTimeoutMs === undefined ? [] : ['--zk-session-timeout-ms', String(opts.zkSessionTimeoutMs)]),
       ...(opts.resyncIntervalMs === undefined ? [] : ['--resync-interval-ms', String(opts.resyncIntervalMs)]),
+      ...(opts.peerGraceMs === undefined ? [] : ['--peer-grace-ms', String(opts.peerGraceMs)]),
       ...(dnsUpstream === undefined ? [] : ['--dns-upstream', dnsUpstream]),
       ...(opts.dnsAddress === undefined ? [] : ['--dns-address', opts.dnsAddress]),
       ...(opts.args ?? []),
