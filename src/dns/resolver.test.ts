@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import dnsPacket from 'dns-packet';
+import { type Metrics, noMetrics } from '../metrics/metrics.js';
 import type { NameRecord } from './name-view.js';
 import { clientAddress, Resolver, type ResolverOptions } from './resolver.js';
 import { StaticNameView } from './static-name-view.js';
@@ -167,4 +168,22 @@ t.test('clientAddress unwraps IPv4-mapped addresses', async (t) => {
   t.equal(clientAddress('::ffff:10.1.0.2'), '10.1.0.2');
   t.equal(clientAddress('FD00:1:0::2'), 'fd00:1::2');
   t.equal(clientAddress('10.1.0.2'), '10.1.0.2');
+});
+
+t.test('metrics: every query by transport, and what became of it', async (t) => {
+  const u = await upstream(t);
+  const seen: string[] = [];
+  const metrics: Metrics = { ...noMetrics, dnsQuery: (transport) => seen.push(transport), dnsOutcome: (o) => seen.push(o) };
+  const { r, port } = await start(t, { upstreams: [`${LOOPBACK}:${u.port}`], metrics });
+  await udpAsk(port, query('web1.frontend.', 'A'));
+  await udpAsk(port, query('example.org.', 'A'));
+  await tcpAsk(port, [query('web1.frontend.', 'A')]);
+  t.same(seen, ['udp', 'answered', 'udp', 'forwarded', 'tcp', 'answered']);
+  t.equal(await r.respond(Buffer.from([1, 2, 3]), LOOPBACK, 'udp'), undefined, 'a runt is dropped');
+  t.same(seen.slice(-2), ['udp', 'dropped']);
+  t.same(
+    { answered: r.counters.answered, forwarded: r.counters.forwarded, dropped: r.counters.dropped },
+    { answered: 2, forwarded: 1, dropped: 1 },
+    'the counters say the same',
+  );
 });

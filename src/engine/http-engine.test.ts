@@ -7,9 +7,10 @@ import t, { type Test } from 'tap';
 import { EngineError, type EngineEvent } from './engine.js';
 import { HttpDockerEngine } from './http-engine.js';
 import { silentLog } from '../log.js';
+import { type Metrics, noMetrics } from '../metrics/metrics.js';
 
 /** A stand-in dockerd on a Unix socket: one canned answer per "METHOD path". */
-const fakeDockerd = async (t: Test, answers: Record<string, { status?: number; body: string }>) => {
+const fakeDockerd = async (t: Test, answers: Record<string, { status?: number; body: string }>, metrics?: Metrics) => {
   const dir = await mkdtemp(join(tmpdir(), 'tsoverlay-engine-'));
   const socket = join(dir, 'docker.sock');
   const seen: string[] = [];
@@ -27,7 +28,7 @@ const fakeDockerd = async (t: Test, answers: Record<string, { status?: number; b
     server.close();
     await rm(dir, { recursive: true, force: true });
   });
-  return { engine: new HttpDockerEngine(`unix://${socket}`), seen };
+  return { engine: new HttpDockerEngine(`unix://${socket}`, silentLog, metrics), seen };
 };
 
 const NETWORK = {
@@ -146,4 +147,16 @@ t.test('events: decoded ones are delivered, malformed ones logged and skipped', 
     { type: 'container', action: 'start', id: '', attributes: {} },
   ]);
   t.equal(warned.length, 2, 'the event with a non-string attribute and the unparsable line');
+});
+
+t.test('failed calls are reported to the metrics by resource and status; a 404 is an answer', async (t) => {
+  const errors: Array<[string, string]> = [];
+  const metrics: Metrics = { ...noMetrics, engineError: (resource, status) => errors.push([resource, status]) };
+  const { engine } = await fakeDockerd(t, { 'GET /v1.41/networks': { status: 500, body: JSON.stringify({ message: 'daemon broke' }) } }, metrics);
+  await t.rejects(engine.listNetworks([]), /daemon broke/);
+  t.equal(await engine.inspectNetwork('gone'), undefined);
+  t.same(errors, [['networks', '500']], 'the 500 counted, the 404 not');
+  const dead = new HttpDockerEngine('unix:///nonexistent/docker.sock', silentLog, metrics);
+  await t.rejects(dead.listContainers());
+  t.same(errors.at(-1), ['version', 'none'], 'no answer at all: status none (the version is asked first)');
 });

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { KvConflict, type KvOp } from '../../src/store/kv-store.js';
 import type { Log } from '../../src/log.js';
+import { type Metrics, noMetrics } from '../../src/metrics/metrics.js';
 import { ZkKvStore, type ZkSessionEvent, type ZkSessionOptions } from '../../src/store/zk-kv-store.js';
 import { waitFor } from '../lab/wait.js';
 import { CuttableLink } from './cuttable-link.js';
@@ -39,10 +40,10 @@ withZooKeeper((zk) => {
   };
 
   /** A store that reaches ZooKeeper through a link the test can cut; both closed at the end of the test. */
-  const openThroughLink = async (t: Test, chroot: string, sessionTimeoutMs: number): Promise<{ link: CuttableLink; kv: ZkKvStore }> => {
+  const openThroughLink = async (t: Test, chroot: string, sessionTimeoutMs: number, metrics?: Metrics): Promise<{ link: CuttableLink; kv: ZkKvStore }> => {
     const link = await CuttableLink.open(zk().port);
     t.teardown(() => link.close());
-    const kv = await ZkKvStore.open({ servers: [link.address], chroot, sessionTimeoutMs, log });
+    const kv = await ZkKvStore.open({ servers: [link.address], chroot, sessionTimeoutMs, log }, metrics);
     t.teardown(() => kv.close());
     return { link, kv };
   };
@@ -227,6 +228,41 @@ withZooKeeper((zk) => {
     before = fired;
     await b.commit([{ type: 'set', path: '/w', data: 'd', version: -1 }]);
     await waitFor(() => fired > before, { what: 'the watch to fire on a data change after the expiry' });
+  });
+
+  t.test('metrics: requests timed by operation (a conflict is an answer), session state and reconnects', async (t) => {
+    const requests: string[] = [];
+    const states: string[] = [];
+    const reconnects: string[] = [];
+    const metrics: Metrics = {
+      ...noMetrics,
+      zkRequest: (op, seconds, ok) => {
+        t.ok(seconds >= 0 && seconds < 10, `${op}: a duration in seconds`);
+        requests.push(`${op}:${ok ? 'ok' : 'failed'}`);
+      },
+      zkState: (s) => states.push(s),
+      zkReconnect: (k) => reconnects.push(k),
+    };
+    const root = newChroot();
+    const { link, kv } = await openThroughLink(t, root, 2000, metrics);
+    const other = await open(t, root);
+    t.same(states, ['connected'], 'connected once open');
+    await kv.commit([{ type: 'create', path: '/n', data: '' }]);
+    await kv.get('/n');
+    await kv.children('/');
+    await t.rejects(kv.commit([{ type: 'create', path: '/n', data: '' }]), { name: 'KvConflict' });
+    await kv.createEphemeral('/e', 'x');
+    t.same(requests, ['commit:ok', 'get:ok', 'children:ok', 'commit:ok', 'create_ephemeral:ok'], 'five requests; the conflict is an answer');
+    link.partition();
+    await waitFor(() => states.includes('disconnected'), { what: "'disconnected' reported", timeoutMs: 10_000, describe: () => JSON.stringify(states) });
+    await t.rejects(kv.get('/n'), { name: 'KvUnavailable' });
+    t.equal(requests.at(-1), 'get:failed', 'a request without a connection failed');
+    await waitFor(async () => (await other.get('/e')) === undefined, { what: 'the server to expire the silent session', timeoutMs: 15_000 });
+    link.heal();
+    await waitFor(() => states.at(-1) === 'connected' && reconnects.includes('new'), {
+      what: 'a new session reported', timeoutMs: 20_000, describe: () => JSON.stringify({ states, reconnects }),
+    });
+    t.pass(`states ${states.join(' → ')}, reconnects ${reconnects.join(', ')}`);
   });
 
   t.test('a reconnect the server accepts but never answers is given up in time to keep the session', async (t) => {
