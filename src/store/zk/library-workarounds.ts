@@ -85,6 +85,27 @@ export const handshakeSocket = (c: zookeeper.Client): Socket | undefined => {
   return socket;
 };
 
+/** The socket of a TCP connect under way (SYN sent, no answer yet); undefined otherwise. */
+export const connectingSocket = (c: zookeeper.Client): Socket | undefined => {
+  const cm = c.connectionManager;
+  const socket = cm.socket;
+  if (cm.state !== CM.CONNECTING || !socket || !socket.connecting || socket.destroyed) return undefined;
+  return socket;
+};
+
+/**
+ * Give up a TCP connect under way; the library connects again by itself. Its
+ * connect timer is cleared first: the library clears it only on connect or
+ * error, and left running it would destroy whichever socket is current when
+ * it fires — the next, perhaps established, connection.
+ */
+export const abandonConnect = (c: zookeeper.Client): void => {
+  const cm = c.connectionManager;
+  if (cm.connectTimeoutHandler) clearTimeout(cm.connectTimeoutHandler);
+  cm.connectTimeoutHandler = null;
+  cm.socket?.destroy();
+};
+
 /** A copy of the last zxid the client has seen in a reply (8 bytes, big-endian). */
 export const lastSeenZxid = (c: zookeeper.Client): Buffer => Buffer.from(c.connectionManager.zxid);
 

@@ -84,3 +84,20 @@ t.test('stop() ends the ticks', async (t) => {
   await sleep(1700);
   t.equal(silent.stats.drops, 0);
 });
+
+t.test('a TCP connect that is not answered (SYNs lost to a partition) is tried again after about a second', async (t) => {
+  const stalled = fakeClient({ sessionTimeoutMs: 10_000, sessionId: 7, connecting: true, answer: false });
+  const cm = (stalled.client as unknown as { connectionManager: { socket: { connecting: boolean }; connectTimeoutHandler: unknown } }).connectionManager;
+  cm.socket.connecting = true;
+  const libraryTimer = setTimeout(() => t.fail('the library connect timer was left running'), 5000);
+  cm.connectTimeoutHandler = libraryTimer;
+  const start = Date.now();
+  supervise(t, stalled.client, false);
+  await sleep(800);
+  t.equal(stalled.stats.drops, 0, 'not within the first second');
+  t.ok(await until(() => stalled.stats.drops > 0, 3000), 'dropped');
+  const ms = stalled.stats.firstDropAt - start;
+  t.ok(ms >= 1000 && ms < 2000, `after ${ms} ms (not the library's 10 s connect timeout)`);
+  t.equal(cm.connectTimeoutHandler, null, 'the library connect timer is cleared (it would destroy the next socket)');
+  clearTimeout(libraryTimer);
+});

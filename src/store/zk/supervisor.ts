@@ -9,17 +9,25 @@
  *   reconnects, same session) if one stays unanswered for another third;
  * - while a handshake is under way, drops the connection if the server does
  *   not answer it within handshakeDeadlineMs (soon enough to keep a session
- *   being resumed).
+ *   being resumed);
+ * - while a TCP connect is under way, drops it if it is not up within
+ *   CONNECT_STALL_MS and lets the library try again: a SYN lost to a
+ *   partition would otherwise wait for the kernel's backoff (1, 3, 7, 15 s)
+ *   or the library's connect timeout (session timeout / servers), and a
+ *   node would come back seconds after ZooKeeper became reachable again.
  */
 /// <reference path="../node-zookeeper-client.d.ts" />
 import type { Socket } from 'node:net';
 import type zookeeper from 'node-zookeeper-client';
 import type { Log } from '../../log.js';
-import { dropConnection, handshakeSocket } from './library-workarounds.js';
+import { abandonConnect, connectingSocket, dropConnection, handshakeSocket } from './library-workarounds.js';
 import { NO_SESSION, hex } from './options.js';
 
 /** Supervisor period. */
 export const TICK_MS = 250;
+
+/** How long a TCP connect to a server may stay unanswered before it is tried again. */
+export const CONNECT_STALL_MS = 1000;
 
 /**
  * How long a session handshake may stay unanswered before the connection is
@@ -54,6 +62,7 @@ export class Supervisor {
   private heartbeat: { client: zookeeper.Client; sentAt: number } | undefined;
   private lastBeatAt = 0;
   private handshake: { socket: Socket; since: number } | undefined;
+  private connect: { socket: Socket; since: number } | undefined;
 
   /** Starts ticking at once; stop() ends it. */
   constructor(private readonly conn: SupervisedConnection) {
@@ -85,6 +94,7 @@ export class Supervisor {
       this.checkHeartbeat(c, now);
       return;
     }
+    this.checkConnect(c, now);
     const socket = handshakeSocket(c);
     if (!socket) {
       this.handshake = undefined;
@@ -100,6 +110,20 @@ export class Supervisor {
       this.handshake = undefined;
       this.conn.log.warn({}, 'ZooKeeper server does not answer the session handshake; trying again');
       dropConnection(c);
+    }
+  }
+
+  /** A TCP connect that stays unanswered (SYNs lost) is tried again after CONNECT_STALL_MS. */
+  private checkConnect(c: zookeeper.Client, now: number): void {
+    const socket = connectingSocket(c);
+    if (!socket) {
+      this.connect = undefined;
+    } else if (this.connect?.socket !== socket) {
+      this.connect = { socket, since: now };
+    } else if (now - this.connect.since > CONNECT_STALL_MS) {
+      this.connect = undefined;
+      this.conn.log.debug({}, 'ZooKeeper server does not answer the TCP connect; trying again');
+      abandonConnect(c);
     }
   }
 
