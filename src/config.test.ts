@@ -79,3 +79,15 @@ t.test('ZooKeeper auth and TLS settings: absolute paths; cert and key together, 
   t.throws(() => loadConfig(['--zk-tls-ca', '/ca', '--zk-tls-cert', '/c'], {}), /--zk-tls-cert and --zk-tls-key go together/);
   t.throws(() => loadConfig(['--zk-tls-cert', '/c', '--zk-tls-key', '/k'], {}), /need --zk-tls-ca/);
 });
+
+t.test('dns client rate: 100 by default, a flag or variable, refused outside 1-100000', async (t) => {
+  t.equal(loadConfig([], {}).dnsClientRate, 100);
+  t.equal(loadConfig([], { TSOVERLAY_DNS_CLIENT_RATE: '20' }).dnsClientRate, 20);
+  t.equal(loadConfig(['--dns-client-rate', '500'], { TSOVERLAY_DNS_CLIENT_RATE: '20' }).dnsClientRate, 500, 'the flag wins');
+  for (const bad of ['0', '1.5', 'many', '100001']) {
+    t.throws(() => loadConfig(['--dns-client-rate', bad], {}), { message: new RegExp(`--dns-client-rate "${bad.replace('.', '\\.')}" must be a whole number from 1 to 100000`) });
+  }
+});
+t.test('dns client rate: a negative rate in the variable is refused', async (t) => {
+  t.throws(() => loadConfig([], { TSOVERLAY_DNS_CLIENT_RATE: '-5' }), { message: /--dns-client-rate "-5" must be a whole number from 1 to 100000/ });
+});

@@ -52,6 +52,8 @@ export interface Config {
   dnsAddress?: string;
   /** Upstream resolvers ("ip" or "ip:port"); undefined = the host's resolv.conf. */
   dnsUpstreams?: string[];
+  /** Queries per second the resolver takes from one source address (bursts of twice that). */
+  dnsClientRate: number;
   /** Where GET /metrics, /live and /ready are served; undefined = nowhere (the default). */
   metricsAddress?: { host: string; port: number };
 }
@@ -151,6 +153,12 @@ export const SETTINGS = {
     flag: 'dns-upstream',
     env: 'TSOVERLAY_DNS_UPSTREAM',
     help: 'resolvers for other names, comma-separated ip[:port] (default: nameservers of /etc/resolv.conf)',
+  },
+  dnsClientRate: {
+    flag: 'dns-client-rate',
+    env: 'TSOVERLAY_DNS_CLIENT_RATE',
+    default: '100',
+    help: 'queries per second the resolver takes from one container address (bursts of twice that); more are dropped, so one container cannot starve the others',
   },
   metricsAddress: {
     flag: 'metrics-address',
@@ -306,7 +314,8 @@ const parseDns = (get: Read, problems: string[]) => {
     const host = /^\[(.+)\](?::\d+)?$/.exec(u)?.[1] ?? (isIP(u) ? u : u.replace(/:\d+$/, ''));
     if (isIP(host) === 0) problems.push(`--dns-upstream "${u}" is not ip or ip:port`);
   }
-  return { dnsAddress, dnsUpstreams };
+  const dnsClientRate = parseIntIn(SETTINGS.dnsClientRate.flag, get(SETTINGS.dnsClientRate) ?? '', 1, 100_000, problems);
+  return { dnsAddress, dnsUpstreams, dnsClientRate };
 };
 
 /** The metrics listener: "ip:port" or "[ipv6]:port"; unset or "off" = none. */
@@ -328,7 +337,7 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
   const get = readSettings(argv, env, problems);
   const { socket, store, advertise, dockerHost } = parseEndpoints(get, problems);
   const { level, vxlanPort, defaultMode, nodeName, defaultPool, defaultPoolSize, resyncIntervalMs } = parseRunning(get, problems);
-  const { dnsAddress, dnsUpstreams } = parseDns(get, problems);
+  const { dnsAddress, dnsUpstreams, dnsClientRate } = parseDns(get, problems);
   const metricsAddress = parseMetricsAddress(get, problems);
   const zkSecurity = parseZkSecurity(get, problems);
   const sessionFile = get(SETTINGS.sessionFile) ?? '';
@@ -368,6 +377,7 @@ export const loadConfig = (argv: string[], env: Record<string, string | undefine
     orphanGraceMs,
     ...(dnsAddress !== undefined ? { dnsAddress } : {}),
     ...(dnsUpstreams !== undefined ? { dnsUpstreams } : {}),
+    dnsClientRate,
     ...(metricsAddress !== undefined ? { metricsAddress } : {}),
   });
 };

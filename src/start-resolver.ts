@@ -17,7 +17,7 @@ export const startResolver = async (config: Config, address: string, app: App, l
   const { Resolver } = await import('./dns/resolver.js');
   const { parseResolvConf } = await import('./dns/upstreams.js');
   const upstreams = config.dnsUpstreams ?? parseResolvConf(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''), [address]);
-  const resolver = new Resolver({ view: app.names, upstreams, log: log.child({ component: 'dns' }), metrics });
+  const resolver = new Resolver({ view: app.names, upstreams, log: log.child({ component: 'dns' }), clientRate: config.dnsClientRate, metrics });
   try {
     await app.dataplane.ensureLocalAddress(address);
     await resolver.start({ address, port: 53 });

@@ -20,6 +20,10 @@ import type { NameView } from './name-view.js';
 import { parseUpstream, type Upstream } from './upstreams.js';
 import { buildAnswer, errorReply, peekHeader, RCODE, TCP_MAX, udpLimit } from './wire.js';
 import { serveTcp } from './tcp-conn.js';
+import { ClientLimits } from './client-limits.js';
+
+/** Queries per second per source address, unless configured (--dns-client-rate). */
+export const DEFAULT_CLIENT_RATE = 100;
 
 
 
@@ -42,6 +46,14 @@ export interface ResolverOptions {
   maxForwards?: number;
   /** Queries and what became of them (default: none). */
   metrics?: Metrics;
+  /**
+   * Queries per second one source address may send (default 100; bursts of
+   * twice that); more are dropped (client-limits.ts). One source may also
+   * hold at most a quarter of maxForwards waiting for upstreams.
+   */
+  clientRate?: number;
+  /** Clock of the per-client limits (default Date.now). */
+  limitsNow?: () => number;
 }
 
 export interface ResolverCounters {
@@ -55,6 +67,8 @@ export interface ResolverCounters {
   notimp: number;
   /** Ignored: shorter than a header, or a response. */
   dropped: number;
+  /** Dropped: the source was over its rate (clientRate). */
+  limited: number;
 }
 
 export type Transport = 'udp' | 'tcp';
@@ -67,7 +81,7 @@ export const clientAddress = (addr: string): string => {
 };
 
 export class Resolver {
-  readonly counters: ResolverCounters = { answered: 0, forwarded: 0, formerr: 0, servfail: 0, notimp: 0, dropped: 0 };
+  readonly counters: ResolverCounters = { answered: 0, forwarded: 0, formerr: 0, servfail: 0, notimp: 0, dropped: 0, limited: 0 };
   readonly #view: NameView;
   readonly #log: Log;
   readonly #now: () => number;
@@ -84,6 +98,7 @@ export class Resolver {
   #abort = newAbort();
   #forwards = 0;
   #rotation = 0;
+  readonly #limits: ClientLimits;
 
   constructor(opts: ResolverOptions) {
     this.#view = opts.view;
@@ -94,6 +109,11 @@ export class Resolver {
     this.#idleMs = opts.tcpIdleTimeoutMs ?? 10_000;
     this.#maxConns = opts.maxTcpConnections ?? 64;
     this.#maxForwards = opts.maxForwards ?? 256;
+    this.#limits = new ClientLimits({
+      rate: opts.clientRate ?? DEFAULT_CLIENT_RATE,
+      maxInflight: Math.max(1, Math.floor(this.#maxForwards / 4)),
+      ...(opts.limitsNow ? { now: opts.limitsNow } : {}),
+    });
     this.#metrics = opts.metrics ?? noMetrics;
     this.#upstreams = [];
     for (const text of opts.upstreams) {
@@ -158,6 +178,18 @@ export class Resolver {
   }
 
   async #respond(packet: Buffer, source: string, transport: Transport): Promise<Buffer | undefined> {
+    const admitted = this.#limits.admit(source);
+    if (!admitted.ok) {
+      this.counters.limited++;
+      this.#metrics.dnsOutcome('dropped'); // the metrics' drops count these too
+      if (admitted.report !== undefined) {
+        this.#log.warn(
+          { component: 'dns', source, dropped: admitted.report, rate: this.#limits.rate, burst: this.#limits.burst },
+          'dns client over its query rate; queries dropped',
+        );
+      }
+      return undefined;
+    }
     const header = peekHeader(packet);
     if (header === undefined || header.qr) {
       this.#count('dropped');
@@ -200,6 +232,11 @@ export class Resolver {
       this.#count('servfail');
       return errorReply(packet, RCODE.SERVFAIL);
     }
+    if (!this.#limits.startForward(source)) {
+      this.#log.debug({ component: 'dns', source, max: this.#limits.maxInflight }, 'too many forwarded queries of one client in flight');
+      this.#count('servfail');
+      return errorReply(packet, RCODE.SERVFAIL);
+    }
     this.#forwards++;
     try {
       for (const up of this.#upstreams) {
@@ -217,6 +254,7 @@ export class Resolver {
       }
     } finally {
       this.#forwards--;
+      this.#limits.endForward(source);
     }
     this.#count('servfail');
     return errorReply(packet, RCODE.SERVFAIL);
