@@ -20,17 +20,14 @@ export interface Adapters {
   /** Records saved by the last clean stop, and how to save them at this one (ZooKeeper only). */
   seed?: Array<[string, Versioned]>;
   saveRecords?: (records: ReadonlyArray<[string, Versioned]>) => Promise<void>;
-  /** The underlay, when opening the store needed it already. */
-  underlay?: Underlay;
 }
 
 /** ZooKeeper, resuming the last process's session if it is ours; the engine to replicate through. */
-const openZk = async (config: Config, zk: Extract<StoreConfig, { kind: 'zk' }>, log: Logger, dataplane: Dataplane, metrics: Metrics): Promise<Adapters> => {
+const openZk = async (config: Config, zk: Extract<StoreConfig, { kind: 'zk' }>, log: Logger, dataplane: Dataplane, underlay: Underlay, metrics: Metrics): Promise<Adapters> => {
   const { ZkKvStore } = await import('./store/zk-kv-store.js');
   const { readZkSecurity } = await import('./store/zk/security-files.js');
   const security = await readZkSecurity(config);
   const { readSession, writeSession, readRecordSnapshot, writeRecordSnapshot, snapshotPath } = await import('./store/session-file.js');
-  const underlay = await dataplane.resolveUnderlay(config.advertise);
   const owner = { node: config.nodeName ?? underlay.address, servers: zk.servers, chroot: zk.chroot };
   const resume = await readSession(config.sessionFile, owner);
   const kv = await ZkKvStore.open({
@@ -54,15 +51,18 @@ const openZk = async (config: Config, zk: Extract<StoreConfig, { kind: 'zk' }>, 
     dataplane,
     engine: new HttpDockerEngine(config.dockerHost, log.child({ component: 'engine' }), metrics),
     releaseStore: () => kv.detach(),
-    underlay,
     seed: await readRecordSnapshot(snapshotPath(config.sessionFile), owner),
     saveRecords: (records) => writeRecordSnapshot(snapshotPath(config.sessionFile), owner, records),
   };
 };
 
-/** Open the store (and engine) named by the config, around an open dataplane; both report to `metrics`. */
-export const openAdapters = async (config: Config, log: Logger, dataplane: Dataplane, metrics: Metrics = noMetrics): Promise<Adapters> => {
-  if (config.store.kind === 'zk') return openZk(config, config.store, log, dataplane, metrics);
+/**
+ * Open the store (and engine) named by the config, around an open dataplane
+ * and its resolved underlay; both report to `metrics`. `log` is the node's
+ * logger (bound to `node`).
+ */
+export const openAdapters = async (config: Config, log: Logger, dataplane: Dataplane, underlay: Underlay, metrics: Metrics = noMetrics): Promise<Adapters> => {
+  if (config.store.kind === 'zk') return openZk(config, config.store, log, dataplane, underlay, metrics);
   const { FileKvStore } = await import('./store/file-kv-store.js');
   // Single node: nothing to replicate, so no engine connection is needed.
   const kv = await FileKvStore.open(config.store.path);

@@ -2,12 +2,14 @@
 /**
  * tsoverlay command line: `tsoverlay serve [options]`, `tsoverlay status
  * [--json] [options]`, `tsoverlay doctor [--json] [options]`, `tsoverlay store
- * secure [options]`, `tsoverlay --help`. Dispatch only: the commands live in
- * serve.ts, src/ops/ and store-command.ts.
+ * secure [options]`, `tsoverlay --help`, `tsoverlay --version` (`-v`,
+ * `version`). Dispatch only: the commands live in serve.ts, src/ops/ and
+ * store-command.ts.
  */
 import { type Config, ConfigError, helpText, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { serve } from './serve.js';
+import { packageVersion } from './version.js';
 
 const COMMANDS = `Commands:
   serve               run the plugin (the options below)
@@ -17,6 +19,8 @@ const COMMANDS = `Commands:
                       status plus this node's environment, each check with its fix (exit 1 on a failure)
   store secure        give every znode of an existing ZooKeeper tree the ACL of --zk-auth-file,
                       once, while the nodes run (docs/security.md)
+  --version, -v, version
+                      print the version
 status and doctor read the store and kernel with the same options as serve, and change nothing.
 `;
 
@@ -34,6 +38,10 @@ const runOps = async (command: string, argv: string[]): Promise<number> => {
 
 const main = async (argv: string[]): Promise<number> => {
   const [command, ...rest] = argv;
+  if (command === '--version' || command === '-v' || command === 'version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
   if (command === undefined || command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
     process.stdout.write(`${COMMANDS}\n${helpText()}\n`);
     return command === undefined ? 2 : 0;

@@ -20,6 +20,7 @@ import type { Dataplane, Underlay } from './dataplane/dataplane.js';
 import { parseOwnedName } from './dataplane/names.js';
 import { TsoverlayError } from './errors.js';
 import type { Firewall } from './dataplane/firewall.js';
+import { childWith } from './log.js';
 import { NameIndex } from './dns/name-index.js';
 import { NetworkDriver } from './driver/network-driver.js';
 import type { DockerEngine } from './engine/engine.js';
@@ -97,13 +98,13 @@ interface Wiring {
 }
 
 /** This node's membership record, and how to (re-)register it. */
-const membership = async ({ config, log, state, underlay, node }: Wiring): Promise<() => Promise<void>> => {
+const membership = ({ config, log, state, underlay, node }: Wiring): (() => Promise<void>) => {
   const nodeRecord: NodeRecord = {
     node,
     address: underlay.address,
     vxlanPort: config.vxlanPort,
     hostname: hostname(),
-    version: await packageVersion(),
+    version: packageVersion(),
     startedAt: new Date().toISOString(),
   };
   return () => registerNode(state, nodeRecord, log, { waitForOwnMs: config.zkSessionTimeoutMs + 2000 });
@@ -200,7 +201,7 @@ const createCore = (w: Wiring, changed: () => void): { ipam: Ipam; driver: Netwo
 const followSessions = (kv: KvStore, guard: ClusterGuard, register: () => Promise<void>, changed: () => void, log: Logger): (() => void) => {
   let session = 0; // bumped by every new session and by the stop: an older retry loop gives up
   const off = kv.onSession((e) => {
-    log.info({ session: e }, 'cluster store session');
+    // (the store's own component logs each session event)
     if (e === 'connected') {
       // A new session after an expiry: our ephemeral membership is gone.
       const mine = ++session;
@@ -246,8 +247,8 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
   const { config, kv, dataplane, engine, firewall } = deps;
   const underlay = deps.underlay ?? (await dataplane.resolveUnderlay(config.advertise));
   const node = config.nodeName ?? underlay.address;
-  const log = deps.log.child({ node });
-  log.info({ underlay: underlay.ifname, ip: underlay.address, mtu: underlay.mtu, node }, 'underlay resolved');
+  const log = childWith(deps.log, { node }); // serve.ts's logger names the node already
+  log.info({ underlay: underlay.ifname, ip: underlay.address, mtu: underlay.mtu }, 'underlay resolved');
   const guard = await acceptStore(kv, dataplane, config, log);
   // every reconcile pass and name refresh reads the whole cluster: from memory, kept valid by watches
   const cache = new CachedKvStore(kv, storeCachePolicy);
@@ -256,7 +257,7 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
   await state.init();
   const wiring: Wiring = { config, log, state, dataplane, underlay, node, guard, metrics: deps.metrics };
 
-  const register = await membership(wiring);
+  const register = membership(wiring);
   await register();
   const loops = createLoops(wiring, engine, firewall);
   const unsubscribe = followSessions(kv, guard, register, loops.changed, log);

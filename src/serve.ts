@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { type Adapters, openAdapters } from './adapters.js';
 import type { Config } from './config.js';
-import type { Dataplane } from './dataplane/dataplane.js';
+import type { Dataplane, Underlay } from './dataplane/dataplane.js';
 import { IptablesFirewall } from './dataplane/iptables-firewall.js';
 import { isTsoverlayError } from './errors.js';
 import { type StopSignals, type StopStep, listenForStop, openSocket, removeSocket, stopInOrder } from './lifecycle.js';
@@ -24,6 +24,7 @@ import { type Edge, buildEdge } from './server/build-server.js';
 import { createMetrics } from './start-metrics.js';
 import { type RunningResolver, startResolver } from './start-resolver.js';
 import { KvUnavailable } from './store/kv-store.js';
+import { packageVersion } from './version.js';
 
 /** The socket opens after this even if the store is not connected yet. */
 const OPEN_SOCKET_AFTER_MS = 5000;
@@ -37,8 +38,10 @@ interface Running {
 
 interface Serving {
   config: Config;
+  /** The node's logger: every line of every component names the node. */
   log: Logger;
   dataplane: Dataplane;
+  underlay: Underlay;
   edge: Edge;
   signals: StopSignals;
   running: Running;
@@ -46,15 +49,15 @@ interface Serving {
 }
 
 /** One start: open the adapters, create and start the app, then let Docker's calls reach it. */
-const startOnce = async ({ config, log, dataplane, edge, running, metrics }: Serving): Promise<void> => {
+const startOnce = async ({ config, log, dataplane, underlay, edge, running, metrics }: Serving): Promise<void> => {
   // a refused store keeps its adapters between tries: the session (and with it
   // this node's membership in the right tree, under a mistyped chroot) lives on
-  running.adapters ??= await openAdapters(config, log, dataplane, metrics);
-  const { kv, engine, seed, underlay } = running.adapters;
+  running.adapters ??= await openAdapters(config, log, dataplane, underlay, metrics);
+  const { kv, engine, seed } = running.adapters;
   const firewall = new IptablesFirewall(log.child({ component: 'firewall' }));
   const started = await createApp({
     config, log, kv, dataplane, firewall, edge, metrics,
-    ...(engine ? { engine } : {}), ...(seed ? { seed } : {}), ...(underlay ? { underlay } : {}),
+    underlay, ...(engine ? { engine } : {}), ...(seed ? { seed } : {}),
   });
   await started.start();
   running.resolver = config.dnsAddress ? await startResolver(config, config.dnsAddress, started, log, metrics) : undefined;
@@ -127,7 +130,7 @@ const connectAndOpen = async (s: Serving): Promise<void> => {
     await dataplane.close().catch(() => undefined);
     throw e;
   }
-  if (running.app && !signals.stopping()) log.info({ socket: config.socket, node: running.app.node, readyAtOpen }, 'tsoverlay ready');
+  if (running.app && !signals.stopping()) log.info({ socket: config.socket, readyAtOpen }, 'tsoverlay ready');
 };
 
 /**
@@ -151,21 +154,40 @@ const stopSteps = ({ config, dataplane, edge, running }: Serving, metricsListene
   ['closing netlink', () => dataplane.close()],
 ];
 
-export const serve = async (config: Config, log: Logger): Promise<number> => {
-  log.info({ socket: config.socket, store: config.store.kind, vxlanPort: config.vxlanPort }, 'tsoverlay starting');
+/**
+ * Open netlink and find the underlay, whose address names the node unless
+ * --node-name does: from then on every log line carries `node`.
+ */
+const openDataplane = async (config: Config, root: Logger): Promise<{ dataplane: Dataplane; underlay: Underlay; log: Logger }> => {
+  const { NetlinkDataplane } = await import('./dataplane/netlink-dataplane.js');
+  const netlinkLog = root.child({ component: 'netlink' });
+  const dataplane = new NetlinkDataplane({ log: netlinkLog });
+  try {
+    const underlay = await dataplane.resolveUnderlay(config.advertise);
+    const node = config.nodeName ?? underlay.address;
+    netlinkLog.setBindings({ node }); // made before the node was known; nothing has logged through it yet
+    return { dataplane, underlay, log: root.child({ node }) };
+  } catch (e) {
+    await dataplane.close().catch(() => undefined);
+    throw e;
+  }
+};
+
+export const serve = async (config: Config, root: Logger): Promise<number> => {
+  const signals = listenForStop();
+  const { dataplane, underlay, log } = await openDataplane(config, root);
+  log.info({ version: packageVersion(), socket: config.socket, store: config.store.kind, vxlanPort: config.vxlanPort }, 'tsoverlay starting');
   const { metrics, listen } = await createMetrics(config, log);
   const edge = buildEdge(log.child({ component: 'server' }), metrics);
-  const signals = listenForStop();
   // /live and /ready answer while the store is still being connected
   const metricsListener = await listen(readiness(edge));
-  const { NetlinkDataplane } = await import('./dataplane/netlink-dataplane.js');
-  const dataplane = new NetlinkDataplane({ log: log.child({ component: 'netlink' }) });
-  const serving: Serving = { config, log, dataplane, edge, signals, metrics, running: { adapters: undefined, app: undefined, resolver: undefined } };
+  const serving: Serving = { config, log, dataplane, underlay, edge, signals, metrics, running: { adapters: undefined, app: undefined, resolver: undefined } };
   try {
     await connectAndOpen(serving);
   } catch (e) {
     await metricsListener?.stop();
-    throw e;
+    log.fatal({ err: e }, e instanceof Error ? e.message : 'startup failed');
+    return 1;
   }
 
   const signal = await signals.signalled;

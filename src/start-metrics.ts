@@ -22,7 +22,7 @@ export const createMetrics = async (config: Config, log: Logger): Promise<NodeMe
   const address = config.metricsAddress;
   if (!address) return { metrics: noMetrics, listen: async () => undefined };
   const { PromMetrics } = await import('./metrics/prom-metrics.js');
-  const metrics = new PromMetrics(await packageVersion());
+  const metrics = new PromMetrics(packageVersion());
   const mlog = log.child({ component: 'metrics' });
   const listen = async (notReady: () => string | undefined): Promise<MetricsListener | undefined> => {
     try {

@@ -20,8 +20,7 @@ export const startResolver = async (config: Config, address: string, app: App, l
   const resolver = new Resolver({ view: app.names, upstreams, log: log.child({ component: 'dns' }), clientRate: config.dnsClientRate, metrics });
   try {
     await app.dataplane.ensureLocalAddress(address);
-    await resolver.start({ address, port: 53 });
-    log.info({ ip: address, upstreams }, 'resolver listening');
+    await resolver.start({ address, port: 53 }); // it logs 'resolver listening' with its upstreams
     return resolver;
   } catch (e) {
     log.warn({ err: e, ip: address }, `resolver cannot listen on ${address}:53 (${e instanceof Error ? e.message : String(e)}); container names from other nodes will not resolve`);

@@ -1,14 +1,23 @@
-/** The running tsoverlay version, from package.json beside dist/ ('unknown' if unreadable). */
-import { readFile } from 'node:fs/promises';
-import { S, compileCheck } from './util/schema.js';
+/**
+ * This build's version: `version` of the package.json beside `dist/` (or
+ * `src/` under the test runner), read once. Shown by `tsoverlay --version`, in
+ * the start-up log line and in this node's record in the store, so a rolling
+ * upgrade shows which node runs what.
+ */
+import { readFileSync } from 'node:fs';
 
-const isPackageJson = compileCheck(S.object({ version: S.string() }));
+let cached: string | undefined;
 
-export const packageVersion = async (): Promise<string> => {
+/** The package version, or 'unknown' if package.json is missing or has none. */
+export const packageVersion = (): string => {
+  if (cached !== undefined) return cached;
   try {
-    const pkg: unknown = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
-    return isPackageJson(pkg) ? pkg.version : 'unknown';
+    // dist/version.js and src/version.ts both sit one level below the package root
+    const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    const version = typeof pkg === 'object' && pkg !== null ? (pkg as { version?: unknown }).version : undefined;
+    cached = typeof version === 'string' && version !== '' ? version : 'unknown';
   } catch {
-    return 'unknown';
+    cached = 'unknown';
   }
+  return cached;
 };

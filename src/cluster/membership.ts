@@ -25,7 +25,7 @@ export const registerNode = async (
   for (;;) {
     try {
       await state.registerNode(rec);
-      log.info({ node: rec.node, ip: rec.address }, 'node registered');
+      log.info({ ip: rec.address, version: rec.version }, 'node registered');
       return;
     } catch (e) {
       if (!(e instanceof KvConflict && e.reason === 'exists')) throw e;
@@ -37,7 +37,7 @@ export const registerNode = async (
       // (another advertise address or port, another version). Make it current.
       if (JSON.stringify(holder.rec) === JSON.stringify(rec)) return;
       if (await state.rewriteNode(rec, holder.version)) {
-        log.info({ node: rec.node, ip: rec.address, was: holder.rec.address }, 'node record rewritten for the resumed session');
+        log.info({ ip: rec.address, was: holder.rec.address, version: rec.version }, 'node record rewritten for the resumed session');
         return;
       }
       continue;
@@ -48,7 +48,7 @@ export const registerNode = async (
         `node name "${rec.node}" is held by another live tsoverlay node (address ${holder.rec.address}, host ${holder.rec.hostname}); give this node a unique --node-name`,
       );
     }
-    log.info({ node: rec.node }, 'waiting for the previous session of this node to expire');
+    log.info({}, 'waiting for the previous session of this node to expire');
     await sleep(opts.pollMs ?? 250);
   }
 };

@@ -119,7 +119,7 @@ export class Resolver {
     for (const text of opts.upstreams) {
       const up = parseUpstream(text);
       if (up) this.#upstreams.push(up);
-      else this.#log.warn({ component: 'dns', upstream: text }, 'ignoring invalid upstream resolver');
+      else this.#log.warn({ upstream: text }, 'ignoring invalid upstream resolver');
     }
   }
 
@@ -137,7 +137,7 @@ export class Resolver {
       try {
         this.#tcp = await this.#listenTcp(address, bound);
         this.#udp = udp;
-        this.#log.info({ component: 'dns', address, port: bound, upstreams: this.#upstreams.length }, 'dns resolver listening');
+        this.#log.info({ ip: address, port: bound, upstreams: this.#upstreams.map((u) => `${u.host}:${u.port}`) }, 'resolver listening');
         return { address, port: bound };
       } catch (e) {
         udp.close();
@@ -165,7 +165,7 @@ export class Resolver {
     try {
       return await this.#respond(packet, clientAddress(source), transport);
     } catch (err) {
-      this.#log.error({ component: 'dns', err, source }, 'dns query handling failed');
+      this.#log.error({ err, source }, 'dns query handling failed');
       this.#count('servfail');
       return errorReply(packet, RCODE.SERVFAIL);
     }
@@ -203,7 +203,7 @@ export class Resolver {
     try {
       query = dnsPacket.decode(packet);
     } catch (err) {
-      this.#log.debug({ component: 'dns', source, err: String(err) }, 'malformed dns query');
+      this.#log.debug({ source, err: String(err) }, 'malformed dns query');
       this.#count('formerr');
       return errorReply(packet, RCODE.FORMERR);
     }
@@ -215,7 +215,7 @@ export class Resolver {
     try {
       decision = decide(query, source, this.#view, { ...(this.#ttl === undefined ? {} : { ttl: this.#ttl }), rotate: this.#rotation++ });
     } catch (err) {
-      this.#log.warn({ component: 'dns', source, err }, 'name view failed; forwarding');
+      this.#log.warn({ source, err }, 'name view failed; forwarding');
       decision = { kind: 'forward', reason: 'unknown-name' };
     }
     if (this.#rotation > 1_000_000) this.#rotation = 0;
@@ -228,7 +228,7 @@ export class Resolver {
 
   async #forward(packet: Buffer, source: string, transport: Transport, reason: string): Promise<Buffer | undefined> {
     if (this.#forwards >= this.#maxForwards) {
-      this.#log.warn({ component: 'dns', source, inflight: this.#forwards }, 'too many forwarded queries in flight');
+      this.#log.warn({ source, inflight: this.#forwards }, 'too many forwarded queries in flight');
       this.#count('servfail');
       return errorReply(packet, RCODE.SERVFAIL);
     }
@@ -245,10 +245,10 @@ export class Resolver {
           const opts = { timeoutMs: this.#timeoutMs, signal: this.#abort.signal };
           const reply = transport === 'udp' ? await forwardUdp(packet, up, opts) : await forwardTcp(packet, up, opts);
           this.#count('forwarded');
-          this.#log.debug({ component: 'dns', source, reason, upstream: up.host, ms: this.#now() - started }, 'dns query forwarded');
+          this.#log.debug({ source, reason, upstream: up.host, ms: this.#now() - started }, 'dns query forwarded');
           return reply;
         } catch (err) {
-          this.#log.debug({ component: 'dns', source, upstream: up.host, err: String(err) }, 'dns upstream failed');
+          this.#log.debug({ source, upstream: up.host, err: String(err) }, 'dns upstream failed');
           if (this.#abort.signal.aborted) break;
         }
       }
@@ -271,7 +271,7 @@ export class Resolver {
       sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.#onUdp(sock, msg, rinfo));
       sock.bind(port, address, () => {
         sock.off('error', onBindError);
-        sock.on('error', (err) => this.#log.error({ component: 'dns', err }, 'dns udp socket error'));
+        sock.on('error', (err) => this.#log.error({ err }, 'dns udp socket error'));
         resolve(sock);
       });
     });
@@ -282,12 +282,12 @@ export class Resolver {
       if (reply === undefined || this.#udp !== sock) return;
       try {
         sock.send(reply, rinfo.port, rinfo.address, (err) => {
-          if (err) this.#log.debug({ component: 'dns', err: String(err) }, 'dns udp send failed');
+          if (err) this.#log.debug({ err: String(err) }, 'dns udp send failed');
         });
       } catch (err) {
-        this.#log.debug({ component: 'dns', err: String(err) }, 'dns udp send failed');
+        this.#log.debug({ err: String(err) }, 'dns udp send failed');
       }
-    }, (err: unknown) => this.#log.error({ component: 'dns', err }, 'dns udp reply failed'));
+    }, (err: unknown) => this.#log.error({ err }, 'dns udp reply failed'));
   }
 
   #listenTcp(address: string, port: number): Promise<Server> {
@@ -298,7 +298,7 @@ export class Resolver {
           sock.on('close', () => this.#conns.delete(sock));
           serveTcp(sock, { idleMs: this.#idleMs, respond: (frame, src) => this.respond(frame, src, 'tcp'), log: this.#log });
         } catch (err) {
-          this.#log.error({ component: 'dns', err }, 'dns tcp connection setup failed');
+          this.#log.error({ err }, 'dns tcp connection setup failed');
           sock.destroy();
         }
       });
@@ -307,7 +307,7 @@ export class Resolver {
       server.once('error', onListenError);
       server.listen({ host: address, port, exclusive: true }, () => {
         server.off('error', onListenError);
-        server.on('error', (err) => this.#log.error({ component: 'dns', err }, 'dns tcp server error'));
+        server.on('error', (err) => this.#log.error({ err }, 'dns tcp server error'));
         resolve(server);
       });
     });

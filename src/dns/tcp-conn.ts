@@ -27,7 +27,7 @@ export const serveTcp = (sock: Socket, opts: TcpConnOptions): void => {
   let ended = false;
 
   const fail = (err: unknown): void => {
-    opts.log.debug({ component: 'dns', source, err: String(err) }, 'dns tcp connection dropped');
+    opts.log.debug({ source, err: String(err) }, 'dns tcp connection dropped');
     sock.destroy();
   };
 
@@ -71,7 +71,7 @@ export const serveTcp = (sock: Socket, opts: TcpConnOptions): void => {
 
   sock.setNoDelay(true);
   sock.setTimeout(opts.idleMs, () => sock.destroy());
-  sock.on('error', (err) => opts.log.debug({ component: 'dns', source, err: String(err) }, 'dns tcp socket error'));
+  sock.on('error', (err) => opts.log.debug({ source, err: String(err) }, 'dns tcp socket error'));
   sock.on('data', (chunk: Buffer) => {
     try {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);

@@ -1,13 +1,16 @@
 // tsoverlay on a three-server ZooKeeper ensemble: two Docker hosts, a network
 // and cross-host traffic, then the ZooKeeper leader is killed (SIGKILL) and
 // everything must keep working on the remaining quorum: running traffic, new
-// containers, cross-host pings, network create. Last, each plugin's metrics
+// containers, cross-host pings, network create. Then each plugin's metrics
 // (--metrics-address on loopback in its host's namespace) are scraped and
-// checked against what its host's kernel and Docker calls say.
+// checked against what its host's kernel and Docker calls say. Last, the
+// plugins' own logs of the whole run: one key each per line, the node on every
+// line, the resolver's start told once.
 // Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
-import { BUSYBOX_IMAGE, createOverlay, endpointOf, pingUntilOk, SLEEPER, waitFor, waitNetwork, type LabHost } from '../lab/index.js';
+import { repeatedKeys } from '../helpers/json-keys.js';
+import { BUSYBOX_IMAGE, createOverlay, endpointOf, pingUntilOk, readPluginLog, SLEEPER, waitFor, waitNetwork, type LabHost } from '../lab/index.js';
 import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
 
 const SESSION_MS = 6000;
@@ -192,6 +195,27 @@ async function main(): Promise<void> {
         t.ok(queries >= 1 && answers >= 1 && answers <= queries, `h1: resolver queries counted (${queries} over UDP, ${answers} answered)`);
       }
       if (h === h1) t.comment(`h1 scrape (tsoverlay_ lines):\n${last.split('\n').filter((l) => l.startsWith('tsoverlay_') && !l.includes('_bucket')).join('\n')}`);
+    }
+  });
+
+  t.test('the plugin logs of this run: each key once, the node on every line, one line per event', async (t) => {
+    for (const h of [h1, h2]) {
+      const lines = await readPluginLog(h.pluginLog);
+      t.ok(lines.length > 50, `${h.name}: ${lines.length} JSON lines in ${h.pluginLog}`);
+      const repeated = lines.flatMap((l) => (repeatedKeys(l.text).length ? [`${repeatedKeys(l.text).join(',')}: ${l.text.slice(0, 300)}`] : []));
+      t.same(repeated, [], `${h.name}: no line repeats a key`);
+      const nodeless = lines.filter((l) => l.json['node'] !== h.hostname).map((l) => l.text.slice(0, 300));
+      t.same(nodeless, [], `${h.name}: every line says node ${h.hostname}`);
+      const components = new Set(lines.map((l) => l.json['component']).filter((c) => c !== undefined));
+      // (the engine's lines, when there are any, are held to the same rule above)
+      for (const c of ['zookeeper', 'netlink', 'firewall', 'reconcile', 'server']) t.ok(components.has(c), `${h.name}: lines of component ${c} seen (and they name the node)`);
+      for (const msg of ['tsoverlay starting', 'resolver listening', 'tsoverlay ready']) {
+        const per = new Map<number, number>();
+        for (const l of lines) if (l.json['msg'] === msg) per.set(l.start, (per.get(l.start) ?? 0) + 1);
+        t.ok(per.size > 0 && [...per.values()].every((n) => n === 1), `${h.name}: "${msg}" once per plugin start (${[...per.values()].join(',')})`);
+      }
+      const starting = lines.find((l) => l.json['msg'] === 'tsoverlay starting');
+      t.match(starting?.json, { version: /^\d+\.\d+\.\d+/ }, `${h.name}: the start-up line has the version`);
     }
   });
 }

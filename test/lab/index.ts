@@ -23,6 +23,7 @@ export {
 } from './dns.js';
 export { parsePingSummary, type PingResult, type PingSummary } from './ping.js';
 export { pluginRequest, type PluginResponse } from './plugin-http.js';
+export { readPluginLog, type PluginLogLine } from './plugin-log.js';
 export { CommandError, run, sh, type RunResult } from './proc.js';
 export { StopWaiting, waitFor, WaitTimeoutError, type WaitOptions } from './wait.js';
 export { ZooKeeperEnsemble, type ZooKeeperOptions } from './zookeeper.js';
