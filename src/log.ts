@@ -5,6 +5,8 @@
  *
  * Field names used across the code (one name per thing):
  * component, network, endpoint, vni, ifname, ip, mac, node, actions, err.
+ * `node` is always the node that writes the line; a line about another node
+ * names it under another key (e.g. `gone`, `nodes`).
  *
  * Every line names its node: serve.ts binds `node` once, on the logger every
  * component's child comes from. Each key appears once per line: a child

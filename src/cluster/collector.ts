@@ -138,7 +138,7 @@ export class Collector {
       r.endpoints++;
       r.addresses += ipsOf(ep).length;
       log.info(
-        { node, network: net.id, endpoint: ep.id, ip: ipsOf(ep).join(','), reason: `unknown to this node's engine for ${Math.round(this.deps.orphanGraceMs / 1000)} s or more` },
+        { network: net.id, endpoint: ep.id, ip: ipsOf(ep).join(','), reason: `unknown to this node's engine for ${Math.round(this.deps.orphanGraceMs / 1000)} s or more` },
         'collected: endpoint record without a Docker endpoint',
       );
     }
@@ -192,9 +192,9 @@ export class Collector {
     endpoints: Map<string, EndpointRecord[]>,
     r: CollectResult,
   ): Promise<boolean> {
-    const { state, node, log } = this.deps;
+    const { state, log } = this.deps;
     const why = `node gone (no /nodes/${gone}) for ${Math.round(this.deps.collectAfterMs / 1000)} s or more`;
-    const back = (): boolean => (log.info({ node: gone }, 'collection stopped: the node registered again'), false);
+    const back = (): boolean => (log.info({ gone }, 'collection stopped: the node registered again'), false);
     const eps = [...endpoints.values()].flat().filter((ep) => ep.node === gone);
     const claims: Array<HeldAddress & { network?: string }> = [];
     for (const p of pools) {
@@ -204,11 +204,11 @@ export class Collector {
     }
     if (!(await state.collection.removeEndpoints(eps, claims, gone, gone))) return back();
     for (const ep of eps) {
-      log.info({ node: gone, network: ep.networkId, endpoint: ep.id, ip: ipsOf(ep).join(','), by: node, reason: why }, 'collected: endpoint of a gone node');
+      log.info({ gone, network: ep.networkId, endpoint: ep.id, ip: ipsOf(ep).join(','), reason: why }, 'collected: endpoint of a gone node');
     }
     const withEndpoint = new Set(eps.flatMap(ipsOf));
     for (const c of claims.filter((x) => !withEndpoint.has(x.ip))) {
-      log.info({ node: gone, pool: c.poolId, ip: c.ip, by: node, reason: why }, 'collected: address claim of a gone node');
+      log.info({ gone, pool: c.poolId, ip: c.ip, reason: why }, 'collected: address claim of a gone node');
     }
     r.endpoints += eps.length;
     r.addresses += claims.length;
@@ -216,14 +216,14 @@ export class Collector {
       if (!Object.values(net.aliases).includes(gone)) continue;
       const out = await state.collection.dropAliases(net.id, gone);
       if (out === 'back') return back();
-      if (out === 'kept-last') this.keptOnce(`alias ${gone} ${net.id}`, { node: gone, network: net.id }, 'not collected: the last alias of the network (only Docker removes a network)');
-      else for (const alias of out) log.info({ node: gone, network: net.id, alias, by: node, reason: why }, 'collected: engine alias of a gone node');
+      if (out === 'kept-last') this.keptOnce(`alias ${gone} ${net.id}`, { gone, network: net.id }, 'not collected: the last alias of the network (only Docker removes a network)');
+      else for (const alias of out) log.info({ gone, network: net.id, alias, reason: why }, 'collected: engine alias of a gone node');
     }
     for (const p of pools.filter((x) => x.users.includes(gone))) {
       const out = await state.collection.dropPoolUser(p, gone);
       if (out === 'back') return back();
-      if (out === 'kept-last') this.keptOnce(`pool ${gone} ${p.id}`, { node: gone, pool: p.id }, 'not collected: the last user of the pool (only Docker releases it)');
-      if (out === 'dropped') log.info({ node: gone, pool: p.id, by: node, reason: why }, 'collected: pool user of a gone node');
+      if (out === 'kept-last') this.keptOnce(`pool ${gone} ${p.id}`, { gone, pool: p.id }, 'not collected: the last user of the pool (only Docker releases it)');
+      if (out === 'dropped') log.info({ gone, pool: p.id, reason: why }, 'collected: pool user of a gone node');
     }
     return true;
   }

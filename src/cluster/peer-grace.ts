@@ -47,7 +47,7 @@ export class PeerGrace {
       const since = this.lostSince.get(rec.node);
       if (since !== undefined) {
         this.lostSince.delete(rec.node);
-        this.opts.log?.info({ node: rec.node, ip: rec.address, goneMs: now - since }, 'peer is back within its grace period');
+        this.opts.log?.info({ peer: rec.node, ip: rec.address, goneMs: now - since }, 'peer is back within its grace period');
       }
       this.seen.set(rec.node, rec);
     }
@@ -59,7 +59,7 @@ export class PeerGrace {
         since = now;
         this.lostSince.set(name, now);
         this.opts.log?.warn(
-          { node: name, ip: rec.address, graceMs: this.opts.graceMs },
+          { peer: name, ip: rec.address, graceMs: this.opts.graceMs },
           'peer lost its cluster membership: its forwarding entries are kept for the grace period',
         );
       }
@@ -69,7 +69,7 @@ export class PeerGrace {
       }
       this.seen.delete(name);
       this.lostSince.delete(name);
-      this.opts.log?.warn({ node: name, ip: rec.address, goneMs: now - since }, 'peer gone longer than the grace period: its forwarding entries are removed');
+      this.opts.log?.warn({ peer: name, ip: rec.address, goneMs: now - since }, 'peer gone longer than the grace period: its forwarding entries are removed');
     }
     return kept.length === 0 ? [...live] : [...live, ...kept];
   }

@@ -203,7 +203,7 @@ export class Reconciler {
       now.add(key);
       if (this.conflicts.has(key)) continue;
       this.deps.log.warn(
-        { network: c.network, endpoint: c.loser.id, node: c.loser.node, shared: c.shared, programmed: c.winner.id, programmedNode: c.winner.node },
+        { network: c.network, endpoint: c.loser.id, owner: c.loser.node, shared: c.shared, programmed: c.winner.id, programmedNode: c.winner.node },
         `endpoint records claim the same ${c.shared}: the newer one (${c.winner.id.slice(0, 12)} on ${c.winner.node}) is programmed, this one is not`,
       );
     }
