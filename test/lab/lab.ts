@@ -302,7 +302,7 @@ export class Lab {
     const ns = this.zk.servers[0]?.ns;
     if (!ns) throw new Error(`lab ${this.id}: no ZooKeeper server`);
     const tool = fileURLToPath(new URL('./tools/zk-raw.mjs', import.meta.url));
-    return run('nsenter', [`--net=/run/netns/${ns}`, '--', process.execPath, tool, this.zk.connectString, op, path, ...(data === undefined ? [] : [data])],
+    return run('nsenter', [`--net=/run/netns/${ns}`, '--', process.execPath, tool, this.zk.rawConnectString, op, path, ...(data === undefined ? [] : [data])],
       { timeoutMs: 30_000 });
   }
 

@@ -6,12 +6,21 @@ import { join } from 'node:path';
 import { run } from './proc.js';
 import { Rank, StateFile, TrackedProcess } from './tracked.js';
 import { StopWaiting, waitFor } from './wait.js';
-import { zkJavaArgs } from './zk-java.js';
+import { zkJavaArgs, zkTlsClasspath } from './zk-java.js';
+import { type ZkTlsMaterial, makeZkTls, zkTlsConfig } from './zk-tls.js';
 
 export interface ZooKeeperOptions {
   servers?: number;
   tickTimeMs?: number;
   clientPort?: number;
+  /**
+   * TLS only (netns backend): clients reach the servers on `securePort`
+   * (default 2281) over TLS with client certificates (`tlsMaterial`); the
+   * plain port listens on the server namespace's loopback only, for the
+   * lab's own probes (four-letter words, zkRaw).
+   */
+  tls?: boolean;
+  securePort?: number;
 }
 
 export interface ZkServer {
@@ -28,6 +37,10 @@ export class ZooKeeperEnsemble {
   readonly servers: ZkServer[];
   readonly clientPort: number;
   readonly tickTimeMs: number;
+  readonly tls: boolean;
+  readonly securePort: number;
+  /** CA, client certificate and key for the plugins (tls only; made before the first server starts). */
+  tlsMaterial: ZkTlsMaterial | undefined;
 
   constructor(
     protected readonly labId: string,
@@ -38,6 +51,9 @@ export class ZooKeeperEnsemble {
   ) {
     this.clientPort = opts.clientPort ?? 2181;
     this.tickTimeMs = opts.tickTimeMs ?? 500;
+    this.tls = opts.tls ?? false;
+    this.securePort = opts.securePort ?? 2281;
+    this.labDir = labDir;
     this.servers = ips.map((ip, i) => {
       const id = i + 1;
       const dir = join(labDir, `zk${id}`);
@@ -45,18 +61,31 @@ export class ZooKeeperEnsemble {
     });
   }
 
-  /** host:port,host:port,... */
+  private readonly labDir: string;
+
+  /** host:port,host:port,... (the TLS port with tls) */
   get connectString(): string {
-    return this.servers.map((s) => `${s.ip}:${this.clientPort}`).join(',');
+    return this.servers.map((s) => `${s.ip}:${this.tls ? this.securePort : this.clientPort}`).join(',');
+  }
+
+  /** A plaintext connect string from inside the first server's namespace (its loopback with tls). */
+  get rawConnectString(): string {
+    return this.tls ? `127.0.0.1:${this.clientPort}` : this.connectString;
+  }
+
+  /** The address the plain port listens on. */
+  private plainAddress(s: ZkServer): string {
+    return this.tls ? '127.0.0.1' : s.ip;
   }
 
   async startServer(id: number): Promise<void> {
     const s = this.server(id);
     if (this.isRunning(id)) throw new Error(`zk${id} already running`);
+    if (this.tls && !this.tlsMaterial) this.tlsMaterial = await makeZkTls(join(this.labDir, 'zk-tls'), this.servers.map((o) => `IP:${o.ip}`));
     const cfg = await this.writeConfig(s);
     s.proc = await TrackedProcess.spawn(
       'nsenter',
-      [`--net=/run/netns/${s.ns}`, '--', 'java', ...zkJavaArgs(cfg, s.dir)],
+      [`--net=/run/netns/${s.ns}`, '--', 'java', ...zkJavaArgs(cfg, s.dir, this.tls ? zkTlsClasspath() : undefined)],
       { label: `zookeeper-${s.id}-${this.labId}`, rank: Rank.ZooKeeper, state: this.state, logPath: s.log },
     );
   }
@@ -70,7 +99,8 @@ export class ZooKeeperEnsemble {
       'syncLimit=10',
       `dataDir=${join(s.dir, 'data')}`,
       `clientPort=${this.clientPort}`,
-      `clientPortAddress=${s.ip}`,
+      `clientPortAddress=${this.plainAddress(s)}`,
+      ...(this.tlsMaterial ? zkTlsConfig(this.tlsMaterial, this.securePort, s.ip, 'need') : []),
       'admin.enableServer=false',
       '4lw.commands.whitelist=ruok,srvr,mntr',
       'maxClientCnxns=0',
@@ -103,7 +133,7 @@ export class ZooKeeperEnsemble {
   /** Ask a four-letter word from inside the server's namespace. */
   async fourLetter(id: number, word: string): Promise<string> {
     const s = this.server(id);
-    const r = await run('nsenter', [`--net=/run/netns/${s.ns}`, '--', 'busybox', 'nc', '-w', '2', s.ip, String(this.clientPort)],
+    const r = await run('nsenter', [`--net=/run/netns/${s.ns}`, '--', 'busybox', 'nc', '-w', '2', this.plainAddress(s), String(this.clientPort)],
       { input: word, timeoutMs: 5000 });
     return r.stdout;
   }
