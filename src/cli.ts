@@ -2,9 +2,9 @@
 /**
  * tsoverlay command line: `tsoverlay serve [options]`, `tsoverlay status
  * [--json] [options]`, `tsoverlay doctor [--json] [options]`, `tsoverlay store
- * secure [options]`, `tsoverlay --help`, `tsoverlay --version` (`-v`,
- * `version`). Dispatch only: the commands live in serve.ts, src/ops/ and
- * store-command.ts.
+ * secure [options]`, `tsoverlay cleanup [--yes] [--force] [options]`,
+ * `tsoverlay --help`, `tsoverlay --version` (`-v`, `version`). Dispatch
+ * only: the commands live in serve.ts, src/ops/ and store-command.ts.
  */
 import { type Config, ConfigError, helpText, loadConfig } from './config.js';
 import { createLogger } from './log.js';
@@ -19,6 +19,9 @@ const COMMANDS = `Commands:
                       status plus this node's environment, each check with its fix (exit 1 on a failure)
   store secure        give every znode of an existing ZooKeeper tree the ACL of --zk-auth-file,
                       once, while the nodes run (docs/security.md)
+  cleanup [--yes] [--force]
+                      remove what tsoverlay put on this node (devices, rules, state files);
+                      without --yes only lists it; refused while the plugin runs (cleanup --help)
   --version, -v, version
                       print the version
 status and doctor read the store and kernel with the same options as serve, and change nothing.
@@ -36,12 +39,28 @@ const runOps = async (command: string, argv: string[]): Promise<number> => {
   return (await import('./ops/doctor-command.js')).runDoctor(config, args, out);
 };
 
+/** cleanup: its own flags and help (src/ops/cleanup-command.ts). */
+const runCleanup = async (argv: string[]): Promise<number> => {
+  const { runCleanup: run } = await import('./ops/cleanup-command.js');
+  return run(argv, {
+    env: process.env,
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+    open: async () => {
+      const { NetlinkDataplane } = await import('./dataplane/netlink-dataplane.js');
+      const { IptablesFirewall } = await import('./dataplane/iptables-firewall.js');
+      return { dataplane: new NetlinkDataplane(), firewall: new IptablesFirewall() };
+    },
+  });
+};
+
 const main = async (argv: string[]): Promise<number> => {
   const [command, ...rest] = argv;
   if (command === '--version' || command === '-v' || command === 'version') {
     process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
+  if (command === 'cleanup') return runCleanup(rest);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
     process.stdout.write(`${COMMANDS}\n${helpText()}\n`);
     return command === undefined ? 2 : 0;

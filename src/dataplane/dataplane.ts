@@ -148,6 +148,14 @@ export interface TableRoute {
   src?: string;
 }
 
+/** A policy rule "from `source` (one address) lookup `table`" at `priority`. */
+export interface SourceRule {
+  /** Bare canonical IP. */
+  source: string;
+  table: number;
+  priority: number;
+}
+
 /**
  * The all-zero MAC: an FDB entry for it is a head-end replication entry
  * (broadcast, multicast and unknown-unicast frames are copied to its dsts).
@@ -287,5 +295,22 @@ export interface Dataplane {
   ensureTableRoute(table: number, route: TableRoute): Promise<void>;
   /** Delete the route to `dst` through `dev` from `table`; false if there was none (or no such device). */
   deleteTableRoute(table: number, route: { dst: string; dev: string }): Promise<boolean>;
+
+  // Teardown (`tsoverlay cleanup`): read back and remove what the ensures above added.
+
+  /**
+   * The rules "from <one address> lookup `table`" (IPv4 and IPv6, any
+   * priority), sorted by priority, then IPv4 before IPv6, then source.
+   */
+  listSourceRules(table: number): Promise<SourceRule[]>;
+  /** Delete exactly this rule (source, table and priority); false if there is none. */
+  deleteSourceRule(rule: SourceRule): Promise<boolean>;
+  /**
+   * The full-length (/32, /128) addresses on the loopback device, the kind
+   * `ensureLocalAddress` adds (IPv4 before IPv6, each numerically).
+   */
+  listLocalAddresses(): Promise<string[]>;
+  /** Delete `address`/32 (or /128) from the loopback device; false if it is not there. */
+  deleteLocalAddress(address: string): Promise<boolean>;
   close(): Promise<void>;
 }

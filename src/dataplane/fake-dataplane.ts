@@ -23,7 +23,7 @@
  *   and the kernel changes they made (`createLink <name>`,
  *   `setLink <name> <what>`, `removeLink <name>`, `setFdb|removeFdb <vxlan> <mac> <dst>`,
  *   `setNeigh|removeNeigh <vxlan> <ip> <mac>`, `addAddress <dev> <ip>`,
- *   `addRule|removeRule <source> <table> <priority>`,
+ *   `addRule|removeRule <source> <table> <priority>`, `removeAddress lo <ip>`,
  *   `setRoute <table> <dst> <dev> [src]`, `removeRoute <table> <dst> <dev>`;
  *   the resolver API calls log as `ensureBridgeAddress <bridge> <ip>`,
  *   `ensureSourceRule <source> <table> <priority>`,
@@ -43,6 +43,7 @@ import type {
   NeighEntry,
   NetworkDevices,
   ObservedLink,
+  SourceRule,
   TableRoute,
   Underlay,
 } from './dataplane.js';
@@ -140,6 +141,22 @@ export class FakeDataplane extends FakeKernel implements Dataplane {
 
   deleteTableRoute(table: number, route: { dst: string; dev: string }): Promise<boolean> {
     return this.routing.deleteTableRoute(table, route);
+  }
+
+  listSourceRules(table: number): Promise<SourceRule[]> {
+    return this.routing.listSourceRules(table);
+  }
+
+  deleteSourceRule(rule: SourceRule): Promise<boolean> {
+    return this.routing.deleteSourceRule(rule);
+  }
+
+  listLocalAddresses(): Promise<string[]> {
+    return this.routing.listLocalAddresses();
+  }
+
+  deleteLocalAddress(address: string): Promise<boolean> {
+    return this.routing.deleteLocalAddress(address);
   }
 
   async close(): Promise<void> {

@@ -72,7 +72,7 @@ export interface FakeDataplaneOptions {
 
 export const DEFAULT_FAKE_UNDERLAY: Underlay = { ifname: 'eth0', ifindex: 2, address: '10.0.0.2', family: 4, mtu: 1500 };
 
-const KERNEL_CHANGES = /^(createLink|setLink|removeLink|setFdb|removeFdb|setNeigh|removeNeigh|addAddress|addRule|removeRule|setRoute|removeRoute) /;
+const KERNEL_CHANGES = /^(createLink|setLink|removeLink|setFdb|removeFdb|setNeigh|removeNeigh|addAddress|removeAddress|addRule|removeRule|setRoute|removeRoute) /;
 
 export const kernel = (operation: string, device: string, errno: string, detail?: string): TsoverlayError =>
   kernelFailure(operation, device, new KernelError(errno, `Request rejected: ${errno}`), detail);

@@ -5,9 +5,18 @@
  * device up: else EINVAL / ENETDOWN as the kernel answers).
  */
 import { TsoverlayError } from '../errors.js';
-import type { TableRoute } from './dataplane.js';
+import type { SourceRule, TableRoute } from './dataplane.js';
 import { type FakeKernel, kernel } from './fake-kernel.js';
-import { checkHostAddress, checkRoutingDevice, checkRulePriority, checkTable, checkTableRoute, sortTableRoutes } from './routing-spec.js';
+import {
+  checkHostAddress,
+  checkRoutingDevice,
+  checkRulePriority,
+  checkTable,
+  checkTableRoute,
+  sortAddresses,
+  sortSourceRules,
+  sortTableRoutes,
+} from './routing-spec.js';
 
 export class FakeRouting {
   constructor(private readonly k: FakeKernel) {}
@@ -83,6 +92,37 @@ export class FakeRouting {
     if (routes?.get(spec.dst)?.dev !== spec.dev) return false;
     routes.delete(spec.dst);
     this.k.calls.push(`removeRoute ${table} ${spec.dst} ${spec.dev}`);
+    return true;
+  }
+
+  async listSourceRules(table: number): Promise<SourceRule[]> {
+    checkTable(table);
+    return sortSourceRules(this.k.rules.filter((r) => r.table === table).map((r) => ({ ...r })));
+  }
+
+  async deleteSourceRule(rule: SourceRule): Promise<boolean> {
+    this.k.calls.push(`deleteSourceRule ${rule.source} ${rule.table} ${rule.priority}`);
+    const src = checkHostAddress('rule source', rule.source);
+    checkTable(rule.table);
+    checkRulePriority(rule.priority);
+    const i = this.k.rules.findIndex((r) => r.source === src.address && r.table === rule.table && r.priority === rule.priority);
+    if (i < 0) return false;
+    this.k.rules.splice(i, 1);
+    this.k.calls.push(`removeRule ${src.address} ${rule.table} ${rule.priority}`);
+    return true;
+  }
+
+  async listLocalAddresses(): Promise<string[]> {
+    return sortAddresses([...this.k.localAddresses].map((a) => checkHostAddress('local address', a).address));
+  }
+
+  async deleteLocalAddress(address: string): Promise<boolean> {
+    this.k.calls.push(`deleteLocalAddress ${address}`);
+    const ip = checkHostAddress('local address', address);
+    const have = [...this.k.localAddresses].find((a) => checkHostAddress('local address', a).address === ip.address);
+    if (have === undefined) return false;
+    this.k.localAddresses.delete(have);
+    this.k.calls.push(`removeAddress lo ${ip.address}`);
     return true;
   }
 }

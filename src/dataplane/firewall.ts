@@ -22,4 +22,36 @@ export interface Firewall {
    * Resolves true if anything was written. Idempotent.
    */
   ensureVxlanMembers(port: number, members: readonly string[]): Promise<boolean>;
+
+  /**
+   * Every rule tsoverlay added outside its own chains: a comment starting
+   * with "tsoverlay", or a jump into one of its chains (filter and raw
+   * tables, iptables and ip6tables; none where a command is missing).
+   */
+  listOwnedRules(): Promise<FirewallRule[]>;
+  /** Delete exactly this rule (one instance); false if there is none. */
+  deleteRule(rule: FirewallRule): Promise<boolean>;
+  /** The chains of its own (`TSOVERLAY-…`). */
+  listOwnedChains(): Promise<FirewallChain[]>;
+  /** Flush and delete a chain of its own (delete the jumps into it first); false if there is none. */
+  deleteChain(chain: FirewallChain): Promise<boolean>;
 }
+
+/** A rule as `<command> -t <table> -S` prints it: `-A <chain> <args…>`. */
+export interface FirewallRule {
+  command: 'iptables' | 'ip6tables';
+  table: 'filter' | 'raw';
+  chain: string;
+  /** Match and target, unquoted (`['-i', 'tsbr+', '-m', 'comment', '--comment', 'tsoverlay bridges', '-j', 'ACCEPT']`). */
+  args: string[];
+}
+
+export interface FirewallChain {
+  command: 'iptables' | 'ip6tables';
+  table: 'filter' | 'raw';
+  chain: string;
+}
+
+/** How `iptables -S` prints a rule (arguments with spaces quoted). */
+export const formatRule = (r: FirewallRule): string =>
+  `${r.command} -t ${r.table} -A ${r.chain} ${r.args.map((a) => (/[\s"]/.test(a) ? `"${a.replace(/(["\\])/g, '\\$1')}"` : a)).join(' ')}`;

@@ -152,3 +152,28 @@ t.test('bridge forwarding: ACCEPT on top of FORWARD and, where dockerd made it, 
   t.equal(ipt.chains['iptables filter DOCKER-USER']?.length, 2, 'a second check adds nothing');
   t.equal(ipt.chains['iptables filter FORWARD']?.length, 3, 'nor to FORWARD');
 });
+
+t.test('listOwnedRules/Chains: rules with a "tsoverlay" comment, jumps into TSOVERLAY- chains, those chains; none where iptables is missing', async (t) => {
+  const listing: Record<string, string> = {
+    'iptables filter': '-P INPUT ACCEPT\n-A INPUT -s 10.0.0.0/8 -j ACCEPT\n-A FORWARD -i tsbr+ -o tsbr+ -m comment --comment "tsoverlay bridges" -j ACCEPT\n-A INPUT -m comment --comment "not tsoverlay" -j ACCEPT\n',
+    'iptables raw': '-P PREROUTING ACCEPT\n-N TSOVERLAY-VXLAN\n-A PREROUTING -p udp -m udp --dport 4789 -j TSOVERLAY-VXLAN\n-A TSOVERLAY-VXLAN -i lo -j RETURN\n-A TSOVERLAY-VXLAN -m comment --comment "tsoverlay: VXLAN from a non-member" -j DROP\n',
+  };
+  const calls: string[] = [];
+  const run: CommandRunner = async (cmd, argv) => {
+    calls.push(`${cmd} ${argv.join(' ')}`);
+    if (cmd === 'ip6tables') return { code: -1, stdout: '', stderr: 'spawn ip6tables ENOENT' };
+    if (argv.includes('-S')) return { code: 0, stdout: listing[`${cmd} ${argv[3]}`] ?? '', stderr: '' };
+    if (argv.includes('-D')) return argv.includes('ACCEPT') ? { code: 0, stdout: '', stderr: '' } : { code: 1, stdout: '', stderr: 'Bad rule (does a matching rule exist in that chain?)' };
+    return { code: 2, stdout: '', stderr: 'unexpected' };
+  };
+  const fw = new IptablesFirewall(silentLog, run);
+  const rules = await fw.listOwnedRules();
+  t.same(rules, [
+    { command: 'iptables', table: 'filter', chain: 'FORWARD', args: ['-i', 'tsbr+', '-o', 'tsbr+', '-m', 'comment', '--comment', 'tsoverlay bridges', '-j', 'ACCEPT'] },
+    { command: 'iptables', table: 'raw', chain: 'PREROUTING', args: ['-p', 'udp', '-m', 'udp', '--dport', '4789', '-j', 'TSOVERLAY-VXLAN'] },
+  ], 'not the rules inside the chain of ours: they go with it');
+  t.same(await fw.listOwnedChains(), [{ command: 'iptables', table: 'raw', chain: 'TSOVERLAY-VXLAN' }]);
+  t.equal(await fw.deleteRule(rules[0]!), true);
+  t.ok(calls.includes('iptables -w 5 -t filter -D FORWARD -i tsbr+ -o tsbr+ -m comment --comment tsoverlay bridges -j ACCEPT'), 'deleted with the same words');
+  t.equal(await fw.deleteRule({ command: 'iptables', table: 'filter', chain: 'INPUT', args: ['-j', 'DROP'] }), false, 'no such rule: false');
+});

@@ -54,7 +54,8 @@
 import { TsoverlayError } from '../errors.js';
 import { canonicalIp } from './netlink/addr.js';
 import type { Log } from '../log.js';
-import type { Firewall } from './firewall.js';
+import type { Firewall, FirewallChain, FirewallRule } from './firewall.js';
+import { deleteIptablesChain, deleteIptablesRule, listOwnedIptables } from './iptables-teardown.js';
 import { type CommandResult, type CommandRunner, runCommand } from './command.js';
 import { ensureOwnedChain, type OwnedChain, quoteArg } from './iptables-chain.js';
 
@@ -205,6 +206,28 @@ export class IptablesFirewall implements Firewall {
       this.log?.warn({ cmd, port }, `${cmd} or ${cmd}-restore not found; the VXLAN port takes packets from any address`);
       return false;
     }
+  }
+
+  // teardown, for `tsoverlay cleanup` (iptables-teardown.ts)
+
+  async listOwnedRules(): Promise<FirewallRule[]> {
+    return (await listOwnedIptables(this.run)).rules;
+  }
+
+  async deleteRule(rule: FirewallRule): Promise<boolean> {
+    const done = await deleteIptablesRule(this.run, rule);
+    if (done) this.log?.info({ cmd: rule.command, table: rule.table, chain: rule.chain }, 'firewall rule deleted');
+    return done;
+  }
+
+  async listOwnedChains(): Promise<FirewallChain[]> {
+    return (await listOwnedIptables(this.run)).chains;
+  }
+
+  async deleteChain(chain: FirewallChain): Promise<boolean> {
+    const done = await deleteIptablesChain(this.run, chain);
+    if (done) this.log?.info({ cmd: chain.command, table: chain.table, chain: chain.chain }, 'firewall chain deleted');
+    return done;
   }
 }
 

@@ -6,6 +6,8 @@
  *   network's and endpoints' devices in either layout;
  * - forwarding (netlink-forwarding.ts): the VXLAN FDB and neighbour entries;
  * - routing (netlink-routing.ts): the resolver's addresses, rule and routes;
+ * - teardown (netlink-teardown.ts): reading back and removing that rule and
+ *   the loopback address, for `tsoverlay cleanup`;
  * - underlay discovery (netlink/underlay.ts).
  * The plumbing under them (the sockets and their queue, message codecs,
  * kernel constants) is in netlink/, which imports nothing from here.
@@ -33,6 +35,7 @@ import type {
   NeighEntry,
   NetworkDevices,
   ObservedLink,
+  SourceRule,
   TableRoute,
   Underlay,
 } from './dataplane.js';
@@ -42,6 +45,7 @@ import { resolveUnderlay } from './netlink/underlay.js';
 import { NetlinkForwarding } from './netlink-forwarding.js';
 import { NetlinkLinks } from './netlink-links.js';
 import { NetlinkRouting } from './netlink-routing.js';
+import { NetlinkTeardown } from './netlink-teardown.js';
 
 export { DEFAULT_REQUEST_TIMEOUT_MS } from './netlink/lane.js';
 export { VXLAN_TARGET_TTL_MS } from './netlink-forwarding.js';
@@ -58,6 +62,7 @@ export class NetlinkDataplane implements Dataplane {
   private readonly links: NetlinkLinks;
   private readonly forwarding: NetlinkForwarding;
   private readonly routing: NetlinkRouting;
+  private readonly teardown: NetlinkTeardown;
 
   /** No I/O here: the rtnetlink socket is opened by the first request. */
   constructor(options: NetlinkDataplaneOptions = {}) {
@@ -74,6 +79,7 @@ export class NetlinkDataplane implements Dataplane {
       linkNames: async (kind) => new Map((await this.queries.dumpLinks(kind)).map((l) => [l.index, l.name])),
       log,
     });
+    this.teardown = new NetlinkTeardown({ exec, findLink, log });
   }
 
   resolveUnderlay(advertise: string | undefined): Promise<Underlay> {
@@ -152,6 +158,24 @@ export class NetlinkDataplane implements Dataplane {
 
   deleteTableRoute(table: number, route: { dst: string; dev: string }): Promise<boolean> {
     return this.routing.deleteTableRoute(table, route);
+  }
+
+  // ------------------------------------------------ teardown (netlink-teardown.ts)
+
+  listSourceRules(table: number): Promise<SourceRule[]> {
+    return this.teardown.listSourceRules(table);
+  }
+
+  deleteSourceRule(rule: SourceRule): Promise<boolean> {
+    return this.teardown.deleteSourceRule(rule);
+  }
+
+  listLocalAddresses(): Promise<string[]> {
+    return this.teardown.listLocalAddresses();
+  }
+
+  deleteLocalAddress(address: string): Promise<boolean> {
+    return this.teardown.deleteLocalAddress(address);
   }
 
   /** Close the sockets (after queued requests finish). A later call opens new ones. */

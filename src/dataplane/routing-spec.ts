@@ -7,7 +7,7 @@
 import { TsoverlayError } from '../errors.js';
 import { formatCidr, parseCidr, parseIpWithPrefix } from '../net/ip.js';
 import { canonicalIp, ipToBytes, isMulticastIp } from './netlink/addr.js';
-import type { TableRoute } from './dataplane.js';
+import type { SourceRule, TableRoute } from './dataplane.js';
 import { isOwnedName, OWNED_PREFIX } from './names.js';
 
 /** Tables the kernel owns: unspec (0), default (253), main (254), local (255). */
@@ -99,6 +99,10 @@ export const sortTableRoutes = (routes: readonly TableRoute[]): TableRoute[] =>
     const [ip = '', len = '0'] = r.dst.split('/');
     return `${ipKey(ip)}/${len.padStart(3, '0')} ${r.dev}`;
   });
+
+/** The order `listSourceRules` returns rules in: priority, then IPv4 before IPv6, then source. */
+export const sortSourceRules = (rules: readonly SourceRule[]): SourceRule[] =>
+  byKey(rules, (r) => `${String(r.priority).padStart(10, '0')} ${ipKey(r.source)}`);
 
 /** IPv6 link-local (fe80::/10): the kernel adds one to every device that comes up; not ours to report. */
 export const isIpv6LinkLocal = (bytes: Uint8Array): boolean => bytes.length === 16 && bytes[0] === 0xfe && ((bytes[1] ?? 0) & 0xc0) === 0x80;
