@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../config.js';
 import { statusChecks } from './doctor-command.js';
-import { checkDaemonDns, checkPluginSocket } from './doctor-checks.js';
+import { allowedSources, checkDaemonDns, checkPluginSocket } from './doctor-checks.js';
 import type { StatusReport } from './status-model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsoverlay-doctor-'));
@@ -56,4 +56,19 @@ t.test('status checks: membership, MTU, device drift', async (t) => {
   const drift = statusChecks(report({ devices: [{ network: 'n', device: 'tsvx-001000', problem: 'vxlan tsvx-001000 missing' }], converged: false }), config, 1500, 4);
   t.match(drift.find((c) => c.check === 'devices'), { status: 'fail', detail: 'n tsvx-001000: vxlan tsvx-001000 missing', fix: /next full pass \(every 30 s\)/ });
   t.notOk(drift.some((c) => c.check === 'forwarding' && c.status === 'ok'), 'no "all good" line beside a difference');
+});
+
+t.test('the VXLAN members chain: sources it lets through', async (t) => {
+  const saved = [
+    '*raw',
+    ':TSOVERLAY-VXLAN - [0:0]',
+    '-A PREROUTING -p udp -m udp --dport 4789 -j TSOVERLAY-VXLAN',
+    '-A TSOVERLAY-VXLAN -i lo -j RETURN',
+    '-A TSOVERLAY-VXLAN -s 172.31.1.1/32 -j RETURN',
+    '-A TSOVERLAY-VXLAN -s 172.31.1.2/32 -j RETURN',
+    '-A TSOVERLAY-VXLAN -m comment --comment "tsoverlay: VXLAN from a non-member" -j DROP',
+    'COMMIT',
+  ].join('\n');
+  t.same([...(allowedSources(saved, 'TSOVERLAY-VXLAN') ?? [])], ['172.31.1.1', '172.31.1.2']);
+  t.equal(allowedSources('*raw\nCOMMIT\n', 'TSOVERLAY-VXLAN'), undefined, 'no chain');
 });

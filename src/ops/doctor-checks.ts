@@ -70,6 +70,32 @@ export const checkVxlanFirewall = async (port: number): Promise<Check> => {
   return { check, status: 'fail', detail: `rules drop UDP ${port}: ${dropping.join('; ')}`, fix: `delete them (iptables ${dropping[0]?.replace(/^-A /, '-D ')}) and accept UDP ${port} from the other nodes' VTEPs` };
 };
 
+/** Sources a chain lets through (`-s ADDR[/32|/128] -j RETURN`) in iptables-save output; undefined without the chain's rules. */
+export const allowedSources = (saved: string, chain: string): Set<string> | undefined => {
+  const rules = saved.split('\n').filter((l) => l.startsWith(`-A ${chain} `));
+  if (rules.length === 0) return undefined;
+  const sources = rules.flatMap((l) => (/ -j RETURN/.test(l) ? [/ -s (\S+?)(?:\/(?:32|128))?(?:\s|$)/.exec(l)?.[1] ?? ''] : []));
+  return new Set(sources.filter((x) => x !== ''));
+};
+
+/** The raw-table chain that takes VXLAN from members only: every live member's VTEP must be let through. */
+export const checkVxlanMembers = async (members: ReadonlyArray<{ node: string; vtep: string }>, chain = 'TSOVERLAY-VXLAN'): Promise<Check> => {
+  const check = 'vxlan members filter';
+  const v6 = members.some((m) => m.vtep.includes(':'));
+  const saved = await run(v6 ? 'ip6tables-save' : 'iptables-save', ['-t', 'raw']);
+  if (!saved.ok) return { check, status: 'warn', detail: `iptables-save -t raw failed: ${saved.out.trim().slice(0, 200)}`, fix: 'run doctor as root with iptables installed' };
+  const allowed = allowedSources(saved.out, chain);
+  if (!allowed) return { check, status: 'ok', detail: `no ${chain} chain: VXLAN is not filtered by source` };
+  const dropped = members.filter((m) => m.vtep !== '' && !allowed.has(m.vtep));
+  if (dropped.length === 0) return { check, status: 'ok', detail: `${chain} lets every live member through (${members.length})` };
+  return {
+    check,
+    status: 'fail',
+    detail: `${chain} drops VXLAN from live member(s) ${dropped.map((m) => `${m.node} (${m.vtep})`).join(', ')}`,
+    fix: 'the plugin rewrites the chain from membership when it changes and checks it every pass; if it stays, its log says why (firewall), or restart the plugin',
+  };
+};
+
 /** Create each device kind tsoverlay uses in a throwaway network namespace (gone when the probe exits). */
 export const checkKernelFeatures = async (): Promise<Check> => {
   const check = 'kernel features';

@@ -16,6 +16,7 @@ import {
   checkPluginSocket,
   checkResolver,
   checkVxlanFirewall,
+  checkVxlanMembers,
   checkVxlanSocket,
 } from './doctor-checks.js';
 import type { Output } from './status-command.js';
@@ -112,6 +113,7 @@ export const runDoctor = async (config: Config, opts: { json: boolean; daemonJso
   checks.push(await checkPluginSocket(config.socket));
   checks.push(await checkVxlanSocket(config.vxlanPort, report?.networks.filter((n) => n.nodes.some((x) => x.node === report?.node)).length ?? 0));
   checks.push(await checkVxlanFirewall(config.vxlanPort));
+  if (report) checks.push(await checkVxlanMembers(report.nodes.filter((n) => n.state === 'alive').map((n) => ({ node: n.name, vtep: n.vtep }))));
   checks.push(await checkKernelFeatures());
   checks.push(await checkIptablesBackend());
   checks.push(await checkResolver(config.dnsAddress));
