@@ -19,6 +19,9 @@ import type { Config } from './config.js';
 import type { Dataplane, Underlay } from './dataplane/dataplane.js';
 import { parseOwnedName } from './dataplane/names.js';
 import { TsoverlayError } from './errors.js';
+import { FailureStreak } from './health/failure-streak.js';
+import { Readiness } from './health/readiness.js';
+import { SessionHealth } from './health/session-health.js';
 import type { Firewall } from './dataplane/firewall.js';
 import { childWith } from './log.js';
 import { NameIndex } from './dns/name-index.js';
@@ -95,6 +98,8 @@ interface Wiring {
   /** Whether the store is still this cluster's: every loop that changes something asks first. */
   guard: ClusterGuard;
   metrics: Metrics | undefined;
+  /** What readiness (src/health/) learns from the session and the reconcile passes. */
+  health: { session: SessionHealth; reconcile: FailureStreak };
 }
 
 /** This node's membership record, and how to (re-)register it. */
@@ -124,7 +129,7 @@ interface Loops {
 }
 
 const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Firewall | undefined): Loops => {
-  const { config, log, state, dataplane, underlay, node, guard, metrics } = w;
+  const { config, log, state, dataplane, underlay, node, guard, metrics, health } = w;
   const mayChange = async (): Promise<boolean> => (await guard.check().catch(() => ({ ok: false }))).ok;
   const names = new NameIndex(state, node);
   const namesLoop = new SerialLoop(
@@ -147,6 +152,7 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
     log: log.child({ component: 'reconcile' }),
     onNetworksRead: (networks) => replication.networksRead(networks),
     mayChange,
+    onPass: (outcome) => health.reconcile.record(outcome),
     ...(metrics ? { metrics } : {}),
     peers: new PeerGrace({ graceMs: config.peerGraceMs, log: log.child({ component: 'reconcile' }) }),
     ...(firewall ? { firewall } : {}),
@@ -198,15 +204,19 @@ const createCore = (w: Wiring, changed: () => void): { ipam: Ipam; driver: Netwo
  * store is still this cluster's (a wiped ensemble is not), retried every
  * second until it lands or a newer session comes; any reconnect resyncs.
  */
-const followSessions = (kv: KvStore, guard: ClusterGuard, register: () => Promise<void>, changed: () => void, log: Logger): (() => void) => {
+const followSessions = (kv: KvStore, w: Wiring, register: () => Promise<void>, changed: () => void): (() => void) => {
+  const { guard, log, health } = w;
   let session = 0; // bumped by every new session and by the stop: an older retry loop gives up
   const off = kv.onSession((e) => {
     // (the store's own component logs each session event)
+    health.session.event(e);
     if (e === 'connected') {
       // A new session after an expiry: our ephemeral membership is gone.
       const mine = ++session;
       const attempt = async (): Promise<void> => {
-        if ((await guard.check()).ok) await register();
+        if (!(await guard.check()).ok) return; // a refused store: readiness says so (check 'store')
+        await register();
+        health.session.registered();
       };
       void reregister(attempt, { current: () => mine === session, log }).then((done) => done && changed());
     } else if (e === 'reconnected') changed();
@@ -255,15 +265,18 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
   if (deps.seed?.length) log.info({ records: cache.seedStable(deps.seed) }, 'store records from the last run taken as a head start');
   const state = new ClusterState(cache, { log: log.child({ component: 'store' }) });
   await state.init();
-  const wiring: Wiring = { config, log, state, dataplane, underlay, node, guard, metrics: deps.metrics };
+  const health = { session: new SessionHealth(), reconcile: new FailureStreak({ what: 'reconcile passes' }) };
+  const wiring: Wiring = { config, log, state, dataplane, underlay, node, guard, metrics: deps.metrics, health };
 
   const register = membership(wiring);
   await register();
   const loops = createLoops(wiring, engine, firewall);
-  const unsubscribe = followSessions(kv, guard, register, loops.changed, log);
+  const unsubscribe = followSessions(kv, wiring, register, loops.changed);
   const { ipam, driver } = createCore(wiring, loops.changed);
-  const edge = deps.edge ?? buildEdge(log.child({ component: 'server' }), deps.metrics);
+  const edge = deps.edge ?? buildEdge(log.child({ component: 'server' }), deps.metrics, new Readiness({ log: log.child({ component: 'health' }) }));
   if (!deps.edge) edge.core.fill({ driver, ipam }, refusalOf(guard));
+  edge.readiness.set('zookeeper', () => health.session.reason());
+  edge.readiness.set('reconcile', () => health.reconcile.reason());
   const { names, namesLoop, replication, reconciler, replicator, publisher, collector } = loops;
   return {
     server: edge.server,

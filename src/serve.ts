@@ -16,6 +16,7 @@ import type { Config } from './config.js';
 import type { Dataplane, Underlay } from './dataplane/dataplane.js';
 import { IptablesFirewall } from './dataplane/iptables-firewall.js';
 import { isTsoverlayError } from './errors.js';
+import { Readiness, readinessError } from './health/readiness.js';
 import { type StopSignals, type StopStep, listenForStop, openSocket, removeSocket, stopInOrder } from './lifecycle.js';
 import { type App, createApp } from './main.js';
 import type { MetricsListener } from './metrics/metrics-listener.js';
@@ -134,15 +135,14 @@ const connectAndOpen = async (s: Serving): Promise<void> => {
 };
 
 /**
- * What GET /ready on the metrics address answers: the readiness of the
- * plugin socket's own GET /ready (store connected and accepted, kernel
- * reconciled). The one place to wire another readiness in.
+ * What GET /ready on the metrics address answers: the same readiness as the
+ * plugin socket's own GET /ready (src/health/readiness.ts), in one line.
  */
-const readiness = (edge: Edge) => (): string | undefined => edge.core.notReady();
+const readiness = (edge: Edge) => (): string | undefined => readinessError(edge.readiness.report());
 
 /** Everything started, stopped in order; kernel state stays in place. */
 const stopSteps = ({ config, dataplane, edge, running }: Serving, metricsListener: MetricsListener | undefined): StopStep[] => [
-  ['closing the server', () => edge.server.close()],
+  ['closing the server', async () => (edge.readiness.stop(), edge.server.close())],
   ['closing the metrics listener', async () => metricsListener?.stop()],
   ['removing the socket', () => removeSocket(config.socket)],
   ['stopping the resolver', async () => running.resolver?.stop()],
@@ -178,7 +178,8 @@ export const serve = async (config: Config, root: Logger): Promise<number> => {
   const { dataplane, underlay, log } = await openDataplane(config, root);
   log.info({ version: packageVersion(), socket: config.socket, store: config.store.kind, vxlanPort: config.vxlanPort }, 'tsoverlay starting');
   const { metrics, listen } = await createMetrics(config, log);
-  const edge = buildEdge(log.child({ component: 'server' }), metrics);
+  const edge = buildEdge(log.child({ component: 'server' }), metrics, new Readiness({ log: log.child({ component: 'health' }) }));
+  edge.readiness.watch(); // each change of readiness is logged when it happens
   // /live and /ready answer while the store is still being connected
   const metricsListener = await listen(readiness(edge));
   const serving: Serving = { config, log, dataplane, underlay, edge, signals, metrics, running: { adapters: undefined, app: undefined, resolver: undefined } };

@@ -184,7 +184,7 @@ export class Resolver {
       this.#metrics.dnsOutcome('dropped'); // the metrics' drops count these too
       if (admitted.report !== undefined) {
         this.#log.warn(
-          { component: 'dns', source, dropped: admitted.report, rate: this.#limits.rate, burst: this.#limits.burst },
+          { source, dropped: admitted.report, rate: this.#limits.rate, burst: this.#limits.burst },
           'dns client over its query rate; queries dropped',
         );
       }
@@ -233,7 +233,7 @@ export class Resolver {
       return errorReply(packet, RCODE.SERVFAIL);
     }
     if (!this.#limits.startForward(source)) {
-      this.#log.debug({ component: 'dns', source, max: this.#limits.maxInflight }, 'too many forwarded queries of one client in flight');
+      this.#log.debug({ source, max: this.#limits.maxInflight }, 'too many forwarded queries of one client in flight');
       this.#count('servfail');
       return errorReply(packet, RCODE.SERVFAIL);
     }

@@ -53,6 +53,8 @@ export interface ReconcilerDeps {
   mayChange?: () => Promise<boolean>;
   /** Passes, their duration and failures, and what the last good pass programmed. */
   metrics?: Metrics;
+  /** Told how each pass ended (readiness counts failures in a row: src/health/failure-streak.ts). */
+  onPass?: (outcome: 'ok' | 'failed' | 'skipped') => void;
   /** Lost peers kept for a grace period (cluster/peer-grace.ts); without it only live nodes are programmed. */
   peers?: PeerSet;
 }
@@ -132,10 +134,13 @@ export class Reconciler {
     const t0 = performance.now();
     try {
       const r = await this.pass();
-      metrics.reconcilePass(secondsSince(t0), r.skipped ? 'skipped' : r.failed > 0 ? 'failed' : 'ok', r.failed);
+      const outcome = r.skipped ? 'skipped' : r.failed > 0 ? 'failed' : 'ok';
+      metrics.reconcilePass(secondsSince(t0), outcome, r.failed);
+      this.deps.onPass?.(outcome);
       return { actions: r.actions, failed: r.failed };
     } catch (e) {
       metrics.reconcilePass(secondsSince(t0), 'failed', 0);
+      this.deps.onPass?.('failed');
       throw e;
     }
   }

@@ -3,6 +3,7 @@
  * serves every route of docker-routes.ts. serve.ts listens on the Unix socket.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { Readiness, type ReadinessReport, readinessError } from '../health/readiness.js';
 import { type Metrics, noMetrics } from '../metrics/metrics.js';
 import { countCalls } from './call-metrics.js';
 import { type Core, CoreSlot } from './core.js';
@@ -44,15 +45,15 @@ const replyErrors = (app: FastifyInstance): void => {
 };
 
 /**
- * @param notReady why the plugin is not ready (no store yet, a refused
- *   store), or undefined when it has its store and a reconciled kernel;
- *   `GET /ready` answers 200 or 503 with the reason (for supervisors and
- *   tests — dockerd only POSTs).
+ * @param ready the node's readiness (src/health/readiness.ts): `GET /ready`
+ *   answers 200 `{"Ready":true}`, or 503 `{"Ready":false,"Err":"<reasons in
+ *   one line>","Reasons":[…]}` (for supervisors and tests — dockerd only
+ *   POSTs). `GET /live` answers 200 whenever the process serves.
  */
 export const buildServer = (
   core: Core,
   log: FastifyBaseLogger,
-  notReady: () => string | undefined = () => undefined,
+  ready: () => ReadinessReport = () => ({ ready: true, reasons: [] }),
   metrics: Metrics = noMetrics,
 ): FastifyInstance => {
   const app = Fastify({
@@ -69,9 +70,13 @@ export const buildServer = (
   countCalls(app, metrics);
 
   app.get('/ready', async (_request, reply) => {
-    const reason = notReady();
-    void reply.status(reason === undefined ? 200 : 503).type(PLUGIN_CONTENT_TYPE);
-    return reason === undefined ? { Ready: true } : { Ready: false, Err: reason };
+    const r = ready();
+    void reply.status(r.ready ? 200 : 503).type(PLUGIN_CONTENT_TYPE);
+    return r.ready ? { Ready: true } : { Ready: false, Err: readinessError(r), Reasons: r.reasons };
+  });
+  app.get('/live', async (_request, reply) => {
+    void reply.type(PLUGIN_CONTENT_TYPE);
+    return { Live: true };
   });
 
   // Bodies are decoded by each route against its schema (route.ts), not by Fastify.
@@ -90,9 +95,12 @@ export interface Edge {
   server: FastifyInstance;
   /** Fill it once the core is started; until then calls are refused and /ready says 503. */
   core: CoreSlot;
+  /** What GET /ready answers: the check `store` (the core slot's) and whatever the app adds. */
+  readiness: Readiness;
 }
 
-export const buildEdge = (log: FastifyBaseLogger, metrics: Metrics = noMetrics): Edge => {
+export const buildEdge = (log: FastifyBaseLogger, metrics: Metrics = noMetrics, readiness: Readiness = new Readiness()): Edge => {
   const core = new CoreSlot();
-  return { core, server: buildServer(core, log, () => core.notReady(), metrics) };
+  readiness.set('store', () => core.notReady());
+  return { core, readiness, server: buildServer(core, log, () => readiness.report(), metrics) };
 };

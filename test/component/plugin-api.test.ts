@@ -30,7 +30,12 @@ t.test('an edge opened before its core (as serve does): capabilities answered, t
     const r = await edge.server.inject({ method: 'GET', url: '/ready' });
     return { status: r.statusCode, json: JSON.parse(r.body) as unknown };
   };
-  t.same(await ready(), { status: 503, json: { Ready: false, Err: 'tsoverlay is still connecting to its cluster store' } });
+  t.same(await ready(), {
+    status: 503,
+    json: { Ready: false, Err: 'store: tsoverlay is still connecting to its cluster store', Reasons: ['store: tsoverlay is still connecting to its cluster store'] },
+  });
+  const live = await edge.server.inject({ method: 'GET', url: '/live' });
+  t.same([live.statusCode, JSON.parse(live.body)], [200, { Live: true }], 'GET /live: 200 while the process serves, ready or not');
   t.same(await h.call('Plugin.Activate'), { status: 200, json: { Implements: ['NetworkDriver', 'IpamDriver'] } });
   t.same((await h.call('NetworkDriver.GetCapabilities')).json, { Scope: 'local', ConnectivityScope: 'global' });
   t.same((await h.call('IpamDriver.GetDefaultAddressSpaces')).status, 200);

@@ -3,9 +3,10 @@
 // everything must keep working on the remaining quorum: running traffic, new
 // containers, cross-host pings, network create. Then each plugin's metrics
 // (--metrics-address on loopback in its host's namespace) are scraped and
-// checked against what its host's kernel and Docker calls say. Last, the
-// plugins' own logs of the whole run: one key each per line, the node on every
-// line, the resolver's start told once.
+// checked against what its host's kernel and Docker calls say. Then the whole
+// ensemble is stopped: GET /ready must say 503 with the reason within seconds,
+// and 200 again once it is back. Last, the plugins' own logs of the whole run:
+// one key each per line, the node on every line, the resolver's start told once.
 // Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
@@ -196,6 +197,49 @@ async function main(): Promise<void> {
       }
       if (h === h1) t.comment(`h1 scrape (tsoverlay_ lines):\n${last.split('\n').filter((l) => l.startsWith('tsoverlay_') && !l.includes('_bucket')).join('\n')}`);
     }
+  });
+
+  t.test('the whole ensemble stopped: /ready 503 with the reason within seconds, 200 again after it restarts', { timeout: 240_000 }, async (t) => {
+    interface ReadyAnswer { Ready?: boolean; Err?: string; Reasons?: string[] }
+    const ask = async (h: LabHost, path: string) => {
+      const r = await h.pluginRequest(path, undefined, { method: 'GET', timeoutMs: 2000 });
+      return { status: r.status, json: r.json as ReadyAnswer };
+    };
+    for (const h of [h1, h2]) t.equal((await ask(h, '/ready')).status, 200, `${h.name}: ready before the outage`);
+    const running = zk.servers.map((s) => s.id).filter((id) => zk.isRunning(id));
+    await Promise.all(running.map((id) => zk.stopServer(id)));
+    const stoppedAt = Date.now();
+    t.comment(`stopped zk${running.join(', zk')}: no ZooKeeper server runs`);
+    const down = await Promise.all([h1, h2].map((h) => waitFor(async () => {
+      const r = await ask(h, '/ready');
+      if (r.status !== 503) throw new Error(`/ready still ${r.status}`);
+      return { ...r, ms: Date.now() - stoppedAt };
+    }, { what: `${h.name}: GET /ready 503`, timeoutMs: 20_000, intervalMs: 100 }).catch((e: unknown) => ({ status: 0, json: {} as ReadyAnswer, ms: -1, error: String(e) }))));
+    for (const [i, h] of [h1, h2].entries()) {
+      const d = down[i]!;
+      t.ok(d.ms >= 0 && d.ms <= 6000, `${h.name}: /ready 503 ${d.ms} ms after the ensemble stopped (2 s grace)`, { answer: d.json });
+      t.match(d.json, { Ready: false, Err: /^zookeeper: ZooKeeper connection lost since \S+Z/, Reasons: [/^zookeeper: /] }, `${h.name}: the reason is named: ${d.json.Err}`);
+      t.equal((await ask(h, '/live')).status, 200, `${h.name}: GET /live 200 while not ready`);
+    }
+
+    const startedAt = Date.now();
+    await Promise.all(zk.servers.map((s) => zk.startServer(s.id)));
+    await zk.waitReady(60_000);
+    t.comment(`ensemble serving again ${Date.now() - startedAt} ms after the start (down for ${startedAt - stoppedAt} ms)`);
+    const up = await Promise.all([h1, h2].map((h) => waitFor(async () => {
+      const r = await ask(h, '/ready');
+      if (r.status !== 200) throw new Error(`/ready ${r.status} ${r.json.Err ?? ''}`);
+      return Date.now() - startedAt;
+    }, { what: `${h.name}: GET /ready 200 again`, timeoutMs: 60_000, intervalMs: 100 }).catch(() => -1)));
+    for (const [i, h] of [h1, h2].entries()) {
+      t.ok(up[i]! >= 0, `${h.name}: /ready 200 again ${up[i]} ms after the servers were started`);
+      const told = (await readPluginLog(h.pluginLog)).filter((l) => (l.json['time'] as number) >= stoppedAt && l.json['component'] === 'health');
+      const notReady = told.filter((l) => String(l.json['msg']).startsWith('not ready: '));
+      t.match(notReady[0]?.json, { level: 40, msg: /^not ready: zookeeper: /, reasons: [/^zookeeper: /] }, `${h.name}: the change to not ready is logged with the reason`);
+      t.ok(notReady.every((l, j) => j === 0 || l.json['msg'] !== notReady[j - 1]!.json['msg']), `${h.name}: each change logged once (${notReady.map((l) => l.json['msg']).join(' | ')})`);
+      t.equal(told.filter((l) => l.json['msg'] === 'ready again').length, 1, `${h.name}: "ready again" logged once`);
+    }
+    t.ok(h1.plugin?.running && h2.plugin?.running, 'both plugins still running');
   });
 
   t.test('the plugin logs of this run: each key once, the node on every line, one line per event', async (t) => {
