@@ -8,7 +8,10 @@
  *   watches.ts              one-shot ZooKeeper watches re-armed like the port's
  *   errors.ts               ZooKeeper codes → port errors (the only place)
  *   library-workarounds.ts  node-zookeeper-client 1.1.3 internals we patch
+ *                           (TLS connect, connection problems among them)
  *   options.ts              options, defaults, credentials, path checks
+ *   acl.ts                  digest auth and the ACL of every node created
+ *   secure-tree.ts          the ACL put on an existing tree (store secure)
  *
  * Paths are relative to `chroot`, which open() creates first through a
  * connection without the chroot (with one, every call fails NO_NODE until
