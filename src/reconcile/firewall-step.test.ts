@@ -2,6 +2,7 @@
 import t from 'tap';
 import { FakeDataplane } from '../dataplane/fake-dataplane.js';
 import { FakeFirewall } from '../dataplane/fake-firewall.js';
+import { bridgeName, vxlanName } from '../dataplane/names.js';
 import { silentLog } from '../log.js';
 import { RESOLVER_RULE_PRIORITY, RESOLVER_TABLE } from './desired.js';
 import { FirewallStep } from './firewall-step.js';
@@ -92,4 +93,45 @@ t.test('VXLAN member filter: a failure counts and is retried; an empty list is n
   await new FirewallStep({ firewall, dataplane: new FakeDataplane(), log: silentLog, everyMs: 0 }).start(none);
   t.same(firewall.vxlanMembers.get(4789), ['10.0.0.1'], 'an empty list leaves the filter as it is');
   t.equal(none.failed, 0);
+});
+
+t.test('VXLAN member filter: a VTEP the kernel still forwards to stays let in until its entries are gone', async (t) => {
+  const firewall = new FakeFirewall();
+  const dataplane = new FakeDataplane();
+  const vxlan = vxlanName(4096);
+  await dataplane.ensureNetwork({ layout: 'bridge', vni: 4096, bridge: bridgeName(4096), vxlan, port: 4789, local: '10.0.0.1', underlayIndex: 2, mtu: 1450 });
+  const entry = { mac: '02:42:0a:00:00:09', dst: '10.0.0.9' };
+  await dataplane.addFdb(vxlan, entry);
+  const warnings: unknown[] = [];
+  const log = { ...silentLog, warn: (o: unknown) => void warnings.push(o) } as typeof silentLog;
+  const step = new FirewallStep({ firewall, dataplane, log, everyMs: 0 });
+  // a wiped store, adopted: only this node is a member yet, but its kernel still forwards to 10.0.0.9
+  const p = withMembers(['10.0.0.1']);
+  await step.start(p);
+  t.equal(p.failed, 0);
+  t.same(firewall.vxlanMembers.get(4789), ['10.0.0.1', '10.0.0.9'], 'the peer it forwards to is still let in');
+  t.same(warnings, [{ port: 4789, vteps: ['10.0.0.9'] }], 'said once, with the VTEPs');
+  await step.start(withMembers(['10.0.0.1']));
+  t.equal(warnings.length, 1, 'not said again while it lasts');
+  await step.start(withMembers(['10.0.0.1', '10.0.0.9']));
+  t.same(firewall.vxlanMembers.get(4789), ['10.0.0.1', '10.0.0.9'], 'the peer registers again: a member');
+  await dataplane.deleteFdb(vxlan, entry);
+  await step.start(withMembers(['10.0.0.1']));
+  t.same(firewall.vxlanMembers.get(4789), ['10.0.0.1'], 'gone from membership and from the kernel: taken out');
+  const v6 = withMembers(['2001:db8::1']);
+  await dataplane.addFdb(vxlan, entry);
+  await step.start(v6);
+  t.same(firewall.vxlanMembers.get(4789), ['2001:db8::1'], 'entries of the other family are not members of an IPv6 filter');
+});
+
+t.test('VXLAN member filter: a kernel that cannot be read leaves the filter as it is and counts', async (t) => {
+  const firewall = new FakeFirewall();
+  const dataplane = new FakeDataplane();
+  const step = new FirewallStep({ firewall, dataplane, log: silentLog, everyMs: 0 });
+  await step.start(withMembers(['10.0.0.1', '10.0.0.2']));
+  dataplane.listAllForwarding = () => Promise.reject(new Error('netlink: dump interrupted'));
+  const p = withMembers(['10.0.0.1']);
+  await step.start(p);
+  t.equal(p.failed, 1);
+  t.same(firewall.vxlanMembers.get(4789), ['10.0.0.1', '10.0.0.2'], 'not narrowed on a failed read');
 });

@@ -3,7 +3,8 @@
  * devices — bridged traffic accepted in FORWARD, the VXLAN port's member
  * filter, and, with a resolver, its input rule and the source rule into its
  * reply table. Checked at most every `everyMs` (the check runs iptables: a
- * few processes, ~0.1-0.2 s), and the member filter also as soon as the
+ * few processes, ~0.1-0.2 s), and the member filter (members and the VTEPs
+ * the kernel still forwards to) also as soon as the
  * members change (a node that joins is let in by the pass that sees it);
  * alongside the pass's kernel work rather than before it; the pass awaits it
  * before its resolver step.
@@ -26,6 +27,8 @@ export class FirewallStep {
   private checkedAt = -Infinity;
   /** The member list last written (or found) in the kernel, as JSON. */
   private membersWritten: string | undefined;
+  /** VTEPs let in only because the kernel still forwards to them, as last said in the log. */
+  private heldSaid = '';
 
   constructor(private readonly deps: FirewallStepDeps) {}
 
@@ -53,12 +56,22 @@ export class FirewallStep {
     }
   }
 
-  /** The VXLAN member filter, from this pass's read of membership (never rejects; a failure counts). */
+  /**
+   * The VXLAN member filter, from this pass's read of membership and the
+   * kernel's forwarding entries (never rejects; a failure counts). A VTEP
+   * this node still forwards to stays let in although membership lacks it
+   * (a wiped or adopted store before the peers register again, a peer in
+   * its grace): absence is not deletion, and the filter lets a peer go only
+   * once its entries are gone.
+   */
   private async checkMembers(p: PassState): Promise<void> {
     const members = p.desired.vxlanMembers;
     if (!members || members.members.length === 0) return; // never a DROP without members
     try {
-      await this.deps.firewall.ensureVxlanMembers(members.port, members.members);
+      const held = await forwardedVteps(this.deps.dataplane, members.members[0]!.includes(':'));
+      const extra = [...held].filter((a) => !members.members.includes(a)).sort();
+      this.reportHeld(extra, members.port);
+      await this.deps.firewall.ensureVxlanMembers(members.port, [...members.members, ...extra]);
       this.membersWritten = JSON.stringify(members);
     } catch (e) {
       this.membersWritten = undefined;
@@ -66,7 +79,24 @@ export class FirewallStep {
       this.deps.log.error({ err: e, error: errorText(e), port: members.port }, 'VXLAN member filter could not be written');
     }
   }
+
+  /** Say once per change which VTEPs the filter keeps without membership. */
+  private reportHeld(extra: readonly string[], port: number): void {
+    const said = extra.join(',');
+    if (said === this.heldSaid) return;
+    this.heldSaid = said;
+    if (extra.length > 0) {
+      this.deps.log.warn({ port, vteps: extra }, 'VXLAN port still takes packets from VTEPs without membership: this node still forwards to them (absence is not deletion)');
+    }
+  }
 }
+
+/** The remote VTEPs of this address family that the kernel's VXLAN forwarding entries point at. */
+const forwardedVteps = async (dataplane: Dataplane, v6: boolean): Promise<Set<string>> => {
+  const out = new Set<string>();
+  for (const f of (await dataplane.listAllForwarding()).values()) for (const e of f.fdb) if (e.dst.includes(':') === v6) out.add(e.dst);
+  return out;
+};
 
 /** The resolver's input rule, then the rule that sends its replies to its own table. */
 const resolverRules = async (firewall: Firewall, dataplane: Dataplane, address: string): Promise<void> => {
