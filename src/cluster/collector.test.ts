@@ -96,6 +96,48 @@ t.test('a gone node is collected after the delay: endpoints, names, addresses, a
   t.equal(eps.n1.node, 'n1');
 });
 
+t.test('the holder records when a node was first seen gone: once, until it is back or nothing names it', async (t) => {
+  const { kv, state } = await setup();
+  const clock = { now: Date.parse('2026-12-05T10:00:00Z') };
+  const c = collector(state, clock, { collectAfterMs: 60_000 });
+  t.same(await state.nodes.listGone(), [], 'nothing before a pass');
+  await c.runOnce();
+  const first = { node: 'n3', since: '2026-12-05T10:00:00.000Z', by: 'n1' };
+  t.same(await state.nodes.listGone(), [first], 'the gone node, at the first pass that saw it; never a live one');
+  clock.now += 20_000;
+  await c.runOnce();
+  t.same(await state.nodes.listGone(), [first], 'never moved forward');
+  // a takeover: a new holder does not rewrite it, and times collection from its own observation
+  const next = collector(state, clock, { collectAfterMs: 60_000 });
+  await next.runOnce();
+  t.same(await state.nodes.listGone(), [first], 'a new holder keeps the time');
+  clock.now += 50_000;
+  t.same((await next.runOnce()).nodes, [], 'a new holder still waits the whole delay itself (70 s after the record, 50 s after its own look)');
+  await kv.createEphemeral('/nodes/n3', '{}');
+  await next.runOnce();
+  t.same(await state.nodes.listGone(), [], 'back: removed');
+  await kv.commit([{ type: 'delete', path: '/nodes/n3', version: -1 }]);
+  clock.now += 1_000;
+  await next.runOnce();
+  t.same((await state.nodes.listGone()).map((g) => g.since), [new Date(clock.now).toISOString()], 'gone again: a new time');
+  clock.now += 60_000;
+  t.same((await next.runOnce()).nodes, ['n3'], 'collected');
+  t.equal((await state.nodes.listGone()).length, 1, 'still recorded in the pass that collected it');
+  await next.runOnce();
+  t.same(await state.nodes.listGone(), [], 'nothing names it any more: removed at the next pass (no leak)');
+});
+
+t.test('a malformed gone-node record: never fatal, not rewritten; one of a node nothing names goes', async (t) => {
+  const { kv, state } = await setup();
+  await kv.commit([{ type: 'create', path: '/gone/n3', data: 'not json' }]);
+  await kv.commit([{ type: 'create', path: '/gone/n8', data: '{}' }]);
+  const clock = { now: 0 };
+  const c = collector(state, clock);
+  t.equal((await c.runOnce()).failed, false, 'the pass goes on');
+  t.same(await state.nodes.goneNames(), ['n3'], 'the malformed record of a gone node stays (not rewritten); one of a node nothing names goes');
+  t.same(await state.nodes.listGone(), [], 'unreadable: no time');
+});
+
 t.test('a node back before the delay keeps everything', async (t) => {
   const { kv, state } = await setup();
   const clock = { now: 0 };
@@ -224,5 +266,6 @@ t.test('a gone node\'s last alias and last pool use are kept, said once, and not
     t.same((await c.runOnce()).nodes, [], 'nothing left to collect: not collected again');
   }
   t.equal(lines.filter((l) => l.startsWith('not collected')).length, 2, 'each kept record said once', { lines });
+  t.same((await state.nodes.listGone()).map((g) => [g.node, g.since]), [['n3', new Date(0).toISOString()]], 'still named (its last alias): still recorded gone, since its first look');
   t.equal(lines.filter((l) => l.startsWith('collected:')).length, 4, 'each collection is one line: endpoint, lone claim, alias, pool user', { lines });
 });

@@ -10,6 +10,12 @@
  *   collector lock, in commits that fail if the node came back.
  * Nothing is collected while the store is refused (cluster/identity.ts), and
  * never this node's records as a gone node's.
+ * The lock holder also keeps /gone/<node>, when each gone node was first
+ * seen gone (`tsoverlay status` shows it): written once, removed when the
+ * node is live or nothing names it any more. It does not time collection:
+ * a holder that takes over times each node from its own first observation,
+ * since a record can outlive what made it true (a store restored from a
+ * backup holds records of nodes that were live until the data loss).
  */
 import type { Log } from '../log.js';
 import { errorText } from '../errors.js';
@@ -50,6 +56,8 @@ const poolIdsOf = (n: NetworkRecord): string[] => [...n.ipv4, ...n.ipv6].map((s)
 
 export class Collector {
   private goneSince = new Map<string, number>();
+  /** /gone records that could not be written or removed, said once until it works again. */
+  private goneWriteFailed = false;
   private orphanSince = new Map<string, number>();
   /** Gone nodes collected once: collected again only if they still hold something collectable. */
   private readonly done = new Set<string>();
@@ -172,6 +180,7 @@ export class Collector {
       if (p.users.length > 1) for (const u of p.users) collectable.add(u);
     }
     for (const n of live) this.done.delete(n);
+    await this.recordGone(new Set(referenced), live);
     const d = goneNodes({ referenced, live, self: node, since: this.goneSince, now: this.now(), afterMs: this.deps.collectAfterMs });
     this.goneSince = d.missing;
     for (const gone of d.collect) {
@@ -181,6 +190,32 @@ export class Collector {
         r.nodes.push(gone);
         this.done.add(gone);
       }
+    }
+  }
+
+  /**
+   * Keep /gone/<node> true: a record for each referenced node without
+   * membership (written once, with the time this holder first saw it gone),
+   * none for live or no longer named nodes. A record that cannot be read or
+   * written changes nothing else: collection goes on.
+   */
+  private async recordGone(referenced: ReadonlySet<string>, live: ReadonlySet<string>): Promise<void> {
+    const { state, node, log } = this.deps;
+    const goneNow = (n: string): boolean => n !== node && !live.has(n) && referenced.has(n);
+    try {
+      const names = new Set(await state.nodes.goneNames());
+      for (const n of names) {
+        if (!goneNow(n) && (await state.nodes.clearGone(n))) log.info({ gone: n, reason: live.has(n) ? 'registered again' : 'no record names it' }, 'gone-node record removed');
+      }
+      for (const n of referenced) {
+        if (!goneNow(n) || names.has(n)) continue;
+        const since = new Date(this.goneSince.get(n) ?? this.now()).toISOString();
+        if (await state.nodes.markGone({ node: n, since, by: node })) log.info({ gone: n, since }, 'node gone: recorded since when');
+      }
+      this.goneWriteFailed = false;
+    } catch (e) {
+      if (!this.goneWriteFailed) log.warn({ err: errorText(e) }, 'gone-node records not kept this pass; collection goes on');
+      this.goneWriteFailed = true;
     }
   }
 

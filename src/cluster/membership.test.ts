@@ -42,3 +42,18 @@ t.test('after a new session the node registers again, retried until it lands, un
   t.equal(await reregister(never, { current: () => live, log: silentLog, retryMs: 1 }), false, 'given up for the newer session');
   t.equal(tries, 1);
 });
+
+t.test('a node that registers again removes the record of it being gone', async (t) => {
+  const kv = new MemoryKvStore();
+  const state = new ClusterState(kv);
+  await state.init();
+  t.ok(await state.nodes.markGone({ node: 'n1', since: '2026-12-05T10:00:00.000Z', by: 'n2' }), 'seen gone by the collector');
+  await state.nodes.markGone({ node: 'n9', since: '2026-12-05T10:00:00.000Z', by: 'n2' });
+  await registerNode(state, rec('10.0.0.1'), silentLog, { waitForOwnMs: 0 });
+  t.same(await state.nodes.goneNames(), ['n9'], 'its own record is gone, another node\'s stays');
+  await state.nodes.clearGone('n9');
+  const failing = Object.create(state.nodes, { clearGone: { value: () => Promise.reject(new Error('cluster store unavailable')) } }) as ClusterState['nodes'];
+  const flaky = Object.create(state, { nodes: { value: failing } }) as ClusterState;
+  await registerNode(flaky, rec('10.0.0.1'), silentLog, { waitForOwnMs: 0 });
+  t.pass('a failed removal does not fail the registration (the collector removes it)');
+});

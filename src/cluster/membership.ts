@@ -6,7 +6,8 @@
  * every session, new or resumed, the record is made current (address, port,
  * version), so a node restarted with a new advertise address is found there.
  * After an expiry the node registers again as soon as a new session is up,
- * retried every second until it lands (reregister below).
+ * retried every second until it lands (reregister below). Once registered,
+ * it removes its /gone/<node> record (when it was seen gone) if there is one.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Log } from '../log.js';
@@ -16,6 +17,29 @@ import type { ClusterState } from '../store/cluster-state.js';
 import { KvConflict } from '../store/kv-store.js';
 
 export const registerNode = async (
+  state: ClusterState,
+  rec: NodeRecord,
+  log: Log,
+  opts: { waitForOwnMs: number; pollMs?: number },
+): Promise<void> => {
+  await holdMembership(state, rec, log, opts);
+  await clearGone(state, rec.node, log);
+};
+
+/**
+ * This node is live: it is no longer gone. A failure is not the
+ * registration's: the collector removes the record when it sees the node
+ * live.
+ */
+const clearGone = async (state: ClusterState, node: string, log: Log): Promise<void> => {
+  try {
+    if (await state.nodes.clearGone(node)) log.info({}, 'this node was recorded as gone: record removed');
+  } catch (err) {
+    log.warn({ err }, 'could not remove the record of this node being gone; the collector removes it');
+  }
+};
+
+const holdMembership = async (
   state: ClusterState,
   rec: NodeRecord,
   log: Log,

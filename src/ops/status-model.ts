@@ -23,10 +23,16 @@ export interface NodeStatus {
   hostname?: string;
   /** The plugin version the node's record carries (absent in records that have none). */
   version?: string;
-  /** alive: its membership record is there; gone: the store still holds its endpoints or networks but it has no membership. */
+  /** alive: its membership record is there; gone: the store still holds its endpoints or networks (or a record of it being gone) but it has no membership. */
   state: 'alive' | 'gone';
-  /** When its plugin process started (from its record); absent for a gone node (the store keeps no record of when it left). */
+  /** When its plugin process started (from its record); absent for a gone node. */
   startedAt?: string;
+  /**
+   * A gone node only: when the collector first saw it gone (/gone/<node>, ISO),
+   * or null if no record says (not seen gone yet, or a collector of an older
+   * version).
+   */
+  goneSince?: string | null;
   /** Seconds since its store session created its membership record, where the store keeps that (ZooKeeper). */
   sessionAgeS?: number;
   self: boolean;
@@ -118,8 +124,9 @@ const nodeStatuses = (s: Snapshot): NodeStatus[] => {
     for (const n of Object.values(net.aliases)) referenced.add(n);
     for (const ep of endpoints) referenced.add(ep.node);
   }
+  for (const name of s.goneSince.keys()) referenced.add(name);
   for (const name of [...referenced].sort()) {
-    if (!alive.has(name)) out.push({ name, vtep: '', state: 'gone', self: name === s.me });
+    if (!alive.has(name)) out.push({ name, vtep: '', state: 'gone', goneSince: s.goneSince.get(name) ?? null, self: name === s.me });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
 };

@@ -1,6 +1,7 @@
 /**
  * What `tsoverlay status` looks at, read once: the store's records (every
- * network with its endpoints, live nodes, tombstones, VNI claims) and this
+ * network with its endpoints, live nodes, when gone nodes left, tombstones,
+ * VNI claims) and this
  * node's kernel (our links, their forwarding entries, the resolver's table).
  * Reads only: nothing here writes to the store or the kernel.
  */
@@ -34,6 +35,8 @@ export interface Snapshot {
   forwarding: Map<string, Forwarding>;
   /** Routes of the resolver's policy table (empty when no resolver is configured). */
   resolverRoutes: TableRoute[];
+  /** When nodes without membership were first seen gone (/gone records that decode), by node. */
+  goneSince: Map<string, string>;
   /** Records the store holds that do not decode (skipped, as the plugin skips them). */
   badRecords: string[];
   /** When the snapshot was taken, ms since the epoch. */
@@ -71,7 +74,7 @@ export const readSnapshot = async (src: SnapshotSource): Promise<Snapshot> => {
   const resolverRoutes = src.dnsAddress ? await dataplane.listTableRoutes(RESOLVER_TABLE) : [];
   const records = await state.listNetworks();
   const networks = await Promise.all(records.map(async (net) => ({ net, endpoints: await state.listEndpoints(net.id) })));
-  const [nodes, tombstones, claimedVnis] = await Promise.all([liveNodes(state, kv), state.listTombstones(), state.usedVnis()]);
+  const [nodes, tombstones, claimedVnis, gone] = await Promise.all([liveNodes(state, kv), state.listTombstones(), state.usedVnis(), state.nodes.listGone()]);
   return {
     me: src.me,
     underlay: src.underlay,
@@ -84,6 +87,7 @@ export const readSnapshot = async (src: SnapshotSource): Promise<Snapshot> => {
     links,
     forwarding,
     resolverRoutes,
+    goneSince: new Map(gone.map((g) => [g.node, g.since])),
     badRecords: state.badRecords().map((b) => b.path),
     at: (src.now ?? Date.now)(),
   };

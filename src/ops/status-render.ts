@@ -8,10 +8,15 @@ import { type Cell, type Paint, age, plain, table } from './table.js';
 import type { DeviceDifference, EntryDifference, NetworkStatus, NodeStatus, StatusReport } from './status-model.js';
 
 const nodeRows = (r: StatusReport, paint: Paint): string[] => {
-  const since = (n: NodeStatus): string => {
-    if (!n.startedAt) return '-';
-    const t = Date.parse(n.startedAt);
-    return Number.isNaN(t) ? n.startedAt : `${n.startedAt.replace(/\.\d+Z$/, 'Z')} (${age((Date.parse(r.at) - t) / 1000)})`;
+  /** An ISO time as `2026-12-05T10:01:02Z (5m)`: to the second, with its age at the report's time. */
+  const when = (iso: string): string => {
+    const t = Date.parse(iso);
+    return Number.isNaN(t) ? iso : `${iso.replace(/\.\d+Z$/, 'Z')} (${age(Math.max(0, Date.parse(r.at) - t) / 1000)})`;
+  };
+  const since = (n: NodeStatus): string => (n.startedAt ? when(n.startedAt) : '-');
+  const state = (n: NodeStatus): string => {
+    if (n.state === 'alive') return 'alive';
+    return n.goneSince ? `gone since ${when(n.goneSince)}` : 'gone (since unknown)';
   };
   return table(
     ['NODE', 'VTEP', 'VERSION', 'STATE', 'STARTED', 'SESSION'],
@@ -19,7 +24,7 @@ const nodeRows = (r: StatusReport, paint: Paint): string[] => {
       n.self ? `${n.name} *` : n.name,
       n.vtep || '-',
       n.version ?? '-',
-      { text: n.state, tone: n.state === 'alive' ? 'ok' : 'fail' },
+      { text: state(n), tone: n.state === 'alive' ? 'ok' : 'fail' },
       since(n),
       n.sessionAgeS !== undefined ? age(n.sessionAgeS) : '-',
     ]),

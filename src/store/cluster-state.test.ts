@@ -97,6 +97,25 @@ t.test('nodes: registered by this session', async (t) => {
   t.equal(await state.nodeHolder('n2'), undefined);
 });
 
+t.test('gone-node records: written once while the node is absent, never moved forward; a malformed one is skipped', async (t) => {
+  const { kv, state } = await setup();
+  const first = { node: 'n3', since: '2026-12-05T10:01:02.000Z', by: 'n1' };
+  t.ok(await state.nodes.markGone(first), 'written');
+  t.notOk(await state.nodes.markGone({ ...first, since: '2026-12-05T11:00:00.000Z', by: 'n2' }), 'a second one is refused');
+  t.same(await state.nodes.listGone(), [first], 'the first time stays');
+  await kv.createEphemeral('/nodes/n4', '{}');
+  t.notOk(await state.nodes.markGone({ node: 'n4', since: first.since, by: 'n1' }), 'a live node is never recorded as gone');
+  t.same(await state.nodes.goneNames(), ['n3']);
+  await kv.commit([{ type: 'create', path: '/gone/n5', data: '{"node":"n5","since":42}' }]);
+  t.same(await state.nodes.listGone(), [first], 'a record that does not decode is skipped');
+  t.ok(state.badRecords().some((b) => b.path === '/gone/n5'), 'and reported');
+  t.same(await state.nodes.goneNames(), ['n3', 'n5'], 'it is still there by name');
+  t.ok(await state.nodes.clearGone('n5'), 'and can be removed');
+  t.ok(await state.nodes.clearGone('n3'));
+  t.notOk(await state.nodes.clearGone('n3'), 'removing an absent record is no error');
+  t.same(await state.nodes.goneNames(), []);
+});
+
 t.test('an unreachable store is STORE_UNAVAILABLE in every family', async (t) => {
   const down = new Proxy(new MemoryKvStore(), {
     get: (target, prop, receiver) => {
@@ -113,4 +132,6 @@ t.test('an unreachable store is STORE_UNAVAILABLE in every family', async (t) =>
   await t.rejects(state.getEndpoint(NET, 'e1'), unavailable);
   await t.rejects(state.listDnsNames(NET), unavailable);
   await t.rejects(state.listNodes(), unavailable);
+  await t.rejects(state.nodes.listGone(), unavailable);
+  await t.rejects(state.nodes.markGone({ node: 'n3', since: 'x', by: 'n1' }), unavailable);
 });

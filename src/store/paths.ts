@@ -17,10 +17,12 @@
  *                                      (the only thing that lets a node delete its devices)
  *   /cluster                           the cluster's identity (cluster/identity.ts)
  *   /collector                         EPHEMERAL {node}: the live node that collects (cluster/collector.ts)
+ *   /gone/<node>                       GoneRecord: when the collector first saw a node gone (status; removed when it
+ *                                      registers again or nothing names it any more)
  */
 import { joinPath } from './kv-store.js';
 
-export const ROOT_DIRS = ['/nodes', '/networks', '/netids', '/vnis', '/pools', '/endpoints', '/dnsnames', '/tombstones'] as const;
+export const ROOT_DIRS = ['/nodes', '/networks', '/netids', '/vnis', '/pools', '/endpoints', '/dnsnames', '/tombstones', '/gone'] as const;
 
 export const networkPath = (networkId: string): string => joinPath('networks', networkId);
 export const nodePath = (node: string): string => joinPath('nodes', node);
@@ -36,6 +38,8 @@ export const dnsNamePath = (networkId: string, endpointId: string): string => jo
 export const TOMBSTONES = '/tombstones';
 export const COLLECTOR_LOCK = '/collector';
 export const tombstonePath = (networkId: string): string => joinPath('tombstones', networkId);
+export const GONE = '/gone';
+export const gonePath = (node: string): string => joinPath('gone', node);
 
 /** The first segment and the number of segments of a path, without allocating an array. */
 const shape = (path: string): { top: string; depth: number } => {

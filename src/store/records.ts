@@ -90,6 +90,18 @@ export const NodeSchema = S.object({
   startedAt: Str,
 });
 
+/**
+ * When a node was first seen gone (no /nodes/<node>) by the collector-lock
+ * holder `by`, on its clock (`since`, ISO). Written once, never moved forward.
+ */
+export const GoneSchema = S.object({
+  node: Str,
+  since: Str,
+  by: Str,
+});
+
+export type GoneRecord = Static<typeof GoneSchema>;
+
 export type StoredNetwork = Static<typeof NetworkSchema>;
 
 const checks = new WeakMap<Schema, ReturnType<typeof compileCheck>>();

@@ -128,9 +128,17 @@ t.test('a converged node, then an FDB entry toward the wrong VTEP and a missing 
   // a node whose membership is gone, while its endpoint stays in the store
   await kv.commit([{ type: 'delete', path: nodePath('C'), version: -1 }]);
   const gone = await report(A, kv, 'A');
-  t.match(gone.nodes.find((n) => n.name === 'C'), { state: 'gone', vtep: '' });
+  t.match(gone.nodes.find((n) => n.name === 'C'), { state: 'gone', vtep: '', goneSince: null });
+  t.equal(gone.nodes.find((n) => n.name === 'A')?.goneSince, undefined, 'a live node has no gone time');
+  t.match(renderStatus(gone), /^C\s+-\s+-\s+gone \(since unknown\)\s+-\s+-$/m, 'no record of when yet: said so');
   t.notOk(gone.converged, 'A still holds entries toward C until its next pass');
   t.ok(gone.forwarding.every((d) => d.problem === 'extra' && (d.table === 'neigh' || d.have === '10.0.0.3')));
+
+  // the collector's record of when it first saw C gone (5 min before the report)
+  t.ok(await A.h.app.state.nodes.markGone({ node: 'C', since: '2026-12-05T07:55:00.123Z', by: 'A' }));
+  const since = await report(A, kv, 'A');
+  t.match(since.nodes.find((n) => n.name === 'C'), { state: 'gone', goneSince: '2026-12-05T07:55:00.123Z' });
+  t.match(renderStatus(since), /^C\s+-\s+-\s+gone since 2026-12-05T07:55:00Z \(5m0s\)\s+-\s+-$/m, 'gone, since when, as STARTED shows times');
 });
 
 t.test('status reads only: neither the store nor the kernel changes', async (t) => {

@@ -7,12 +7,16 @@
 //     containers) in the middle of a `docker run` on a /29. After the
 //     collection time, containers on h1 take every address the dead ones held,
 //     their names no longer resolve, and h3 leaves the pool's users and the
-//     network's aliases; the live nodes' containers are untouched.
+//     network's aliases; the live nodes' containers are untouched. While it
+//     is gone, `tsoverlay status` on h1 lists it as gone with the time the
+//     collector first saw it gone (/gone/<node>), which goes with its records.
 //  B. An own orphan: an endpoint record (with its address and name) that h1's
 //     engine never had is removed by h1 after the grace, not before.
 // Needs root, TSOVERLAY_IT=1 and a built plugin (npm run build).
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { BUSYBOX_IMAGE, SLEEPER, createOverlay, endpointOf, waitFor, waitNetwork, type DnsQueryResult, type LabHost } from '../lab/index.js';
+import type { NodeStatus, StatusReport } from '../../src/ops/status-model.js';
+import { BUSYBOX_IMAGE, SLEEPER, createOverlay, endpointOf, nodeFlagsOf, run, waitFor, waitNetwork, type DnsQueryResult, type LabHost } from '../lab/index.js';
 import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
 
 /** The plugin's default resolver address. */
@@ -102,6 +106,23 @@ async function main(): Promise<void> {
     }).then(() => true, () => false);
     return ok ? last : undefined;
   };
+  const cli = join(process.cwd(), 'dist', 'cli.js');
+  /** `tsoverlay status --json` in the host's network namespace, with its plugin's options. */
+  let lastStatus = '';
+  const statusRun = async (h: LabHost, ...extra: string[]) =>
+    run('nsenter', [
+      `--net=/run/netns/${h.ns}`, '--', process.execPath, ...(await nodeFlagsOf(cli)), cli, 'status', ...extra,
+      '--store', lab.zkStore ?? '', '--advertise', h.underlay, '--node-name', h.hostname, '--socket', h.pluginSocket,
+    ], { timeoutMs: 30_000, env: { ...process.env, NO_COLOR: '1' } });
+  const statusOf = async (h: LabHost): Promise<StatusReport | undefined> => {
+    const r = await statusRun(h, '--json');
+    lastStatus = `exit ${r.code} at ${new Date().toISOString()}: ${r.stderr.trim().slice(0, 300)}`;
+    try {
+      return JSON.parse(r.stdout) as StatusReport;
+    } catch {
+      return undefined;
+    }
+  };
   const pluginLogOf = async (h: LabHost) => (await h.plugin?.logTail(5000)) ?? '';
   const count = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
 
@@ -127,6 +148,20 @@ async function main(): Promise<void> {
     await waitFor(async () => count(await pluginLogOf(h3), /endpoint created/), { what: 'h3 to create the third endpoint', until: (n) => n > created, timeoutMs: 60_000, intervalMs: 10 });
     await h3.killPlugin();
     const killedAt = Date.now();
+    // from now on, status on h1 (again and again) until it lists h3 as gone since a known time, and the record behind it
+    let watching = true;
+    let goneRow: NodeStatus | undefined;
+    let goneRecord: Record<string, unknown> | undefined;
+    const watcher = waitFor(async () => {
+      goneRecord ??= await zkGet(`/gone/${h3.hostname}`).catch(() => undefined);
+      const row = (await statusOf(h1))?.nodes.find((n) => n.name === h3.hostname);
+      if (row?.state === 'gone' && row.goneSince && !goneRow) {
+        goneRow = row;
+        t.comment(`status on h1 while h3 is gone:\n${(await statusRun(h1)).stdout}`);
+      }
+      return goneRow !== undefined && goneRecord !== undefined;
+    }, { what: 'status on h1 to list h3 as gone since a time', until: (seen) => seen || !watching, timeoutMs: COLLECT_WAIT_MS, intervalMs: 100 }).catch(() => false);
+
     await h3.crashDockerd();
     const r3 = await third;
     t.comment(`docker run g3 on h3: exit ${r3.code} ${r3.stderr.trim().split('\n')[0]?.slice(0, 200)}`);
@@ -148,6 +183,16 @@ async function main(): Promise<void> {
     t.comment(`collected ${seconds.toFixed(1)} s after h3's plugin was killed (session ${SESSION_MS} ms + delay ${COLLECT_AFTER_MS} ms)`);
     t.ok(seconds * 1000 >= SESSION_MS + COLLECT_AFTER_MS - 500, `not before its session expired and the delay passed (${seconds.toFixed(1)} s)`);
     t.same(leaked.filter((ip) => !lines.some((l) => l.includes(`"ip":"${ip}"`))), [], `each endpoint logged as collected with its address (${lines.length} lines)`);
+    watching = false;
+    await watcher;
+    const goneAt = Date.parse(String(goneRow?.goneSince));
+    t.ok(goneRow, `status on h1 listed h3 as gone since ${goneRow?.goneSince} while its records were still there`, { row: goneRow, lastStatus });
+    t.ok(goneAt >= killedAt && goneAt <= collectedAt, `that time is after the kill and before the collection (${((goneAt - killedAt) / 1000).toFixed(1)} s after the kill)`);
+    t.match(goneRecord, { node: h3.hostname, since: goneRow?.goneSince, by: new RegExp(`^(${h1.hostname}|${h2.hostname})$`) }, '/gone/<h3> holds that time and the collecting node');
+    const unrecorded = await waitFor(async () => (await zkGet(`/gone/${h3.hostname}`)) === undefined, {
+      what: 'the gone record of h3 to go once nothing names h3', until: (g) => g, timeoutMs: 20_000, intervalMs: 250,
+    }).then(() => true, () => false);
+    t.ok(unrecorded, 'collected and named by nothing: its gone record is removed too (no leak)');
     const pool = await zkGet(`/pools/${key}`);
     t.notOk((pool?.['users'] as string[] | undefined)?.includes(h3.hostname), `h3 is no longer a user of the pool (${JSON.stringify(pool?.['users'])})`);
     const net = await zkGet(`/networks/${key}`);

@@ -18,6 +18,7 @@ import { KvConflict, type KvOp } from '../kv-store.js';
 import { COLLECTOR_LOCK, POOLS, addressPath, dnsNamePath, endpointPath, netidPath, networkPath, nodePath, poolPath } from '../paths.js';
 import { AddressSchema, NetworkSchema, PoolSchema, decode } from '../records.js';
 import type { Schema } from '../../util/schema.js';
+import { absentNode } from './nodes.js';
 import { type StoreAccess, guarded, json } from './store-access.js';
 
 /** An address claim to release with an endpoint: the pool it is in and the bare IP. */
@@ -28,12 +29,6 @@ export interface HeldAddress {
 
 /** Endpoints removed in one commit at most (ZooKeeper bounds a request's size). */
 const BATCH = 40;
-
-/** Ops that fail unless /nodes/<node> is absent, and change nothing else. */
-const absentNode = (node: string): KvOp[] => [
-  { type: 'create', path: nodePath(node), data: '' },
-  { type: 'delete', path: nodePath(node), version: 0 },
-];
 
 /** The node came back: a guard op on its membership path failed. */
 const cameBack = (e: unknown, node: string | undefined): boolean =>
