@@ -25,7 +25,7 @@ export { parsePingSummary, type PingResult, type PingSummary } from './ping.js';
 export { pluginRequest, type PluginResponse } from './plugin-http.js';
 export { readPluginLog, type PluginLogLine } from './plugin-log.js';
 export { CommandError, run, sh, type RunResult } from './proc.js';
-export { StopWaiting, waitFor, WaitTimeoutError, type WaitOptions } from './wait.js';
+export { StopWaiting, timed, waitFor, WaitTimeoutError, type WaitOptions } from './wait.js';
 export { ZooKeeperEnsemble, type ZooKeeperOptions } from './zookeeper.js';
 
 /** docker CLI against a lab host; stdout, or throws with stderr. */
@@ -61,11 +61,11 @@ export function startPlugin(host: LabHost, opts?: StartPluginOptions | string[])
 
 export {
   createOverlay, DRIVER, endpointOf, failureText, gatewayOf, hasNetwork, ifaceWithIp, inspectNet, percentile,
-  pingFromPid, pingUntilOk, subnetOf, vxlanDevices, waitNetwork, waitNetworkGone,
+  assertReaches, pingFromPid, pingUntilOk, subnetOf, vxlanDevices, waitNetwork, waitNetworkGone,
   type Endpoint, type EventualPing, type NetInfo, type OverlayNet,
 } from './overlay.js';
 export { LabRegistry, REGISTRY_BIN, type LabRegistryOptions, type RegistryLab } from './registry.js';
 export {
-  buildPluginDir, CAP, findPluginProcess, hasCap, inspectPlugin, PLUGIN_BUILD_SCRIPT, pluginCacheDir, pluginEnv, pluginLinesInDockerdLog,
+  buildPluginDir, CAP, findPluginProcess, hasCap, inspectPlugin, labCliEnv, PLUGIN_BUILD_SCRIPT, pluginCacheDir, pluginEnv, pluginLinesInDockerdLog,
   waitPluginProcess, type BuildPluginOptions, type BuildPluginResult, type PluginInspect, type PluginProcess,
 } from './managed-plugin.js';

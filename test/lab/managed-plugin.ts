@@ -151,3 +151,10 @@ export async function pluginLinesInDockerdLog(h: LabHost, pluginId: string): Pro
   const text = await readFile(h.dockerdLog, 'utf8').catch(() => '');
   return text.split('\n').filter((l) => l.includes(`plugin=${pluginId}`));
 }
+
+/** The docker CLI's environment for build.sh's `plugin create`: the lab's own CLI config (`<lab dir>/docker-cli`), no DOCKER_HOST. */
+export function labCliEnv(labDir: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: join(labDir, 'docker-cli') };
+  for (const k of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH']) delete env[k];
+  return env;
+}

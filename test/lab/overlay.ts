@@ -2,6 +2,7 @@
 // and learn its devices, wait for it (or its removal) on other hosts, read a
 // container's endpoint, ping until a condition holds. Used by
 // test/integration/multi-host*.test.ts.
+import type { Test } from 'tap';
 import type { LabHost } from './host.js';
 import { pingResult, type PingResult } from './ping.js';
 import { CommandError, run } from './proc.js';
@@ -140,6 +141,18 @@ export async function pingUntilOk(h: LabHost, container: string, target: string,
     if (last.ok) return { ok: true, tries, elapsedMs: Date.now() - t0, last };
     if (Date.now() - t0 >= timeoutMs) return { ok: false, tries, elapsedMs: Date.now() - t0, last };
   }
+}
+
+/**
+ * Assert what a user checks after starting a container elsewhere: `from`
+ * reaches `ip` within `timeoutMs` (the other node learns the container
+ * asynchronously), then 3 of 3 pings are answered.
+ */
+export async function assertReaches(t: Test, h: LabHost, from: string, ip: string, msg: string, timeoutMs = 15_000): Promise<void> {
+  const e = await pingUntilOk(h, from, ip, timeoutMs);
+  if (!t.ok(e.ok, `${msg}: reachable (after ${e.tries} tries, ${e.elapsedMs} ms)`, { output: e.last?.output })) return;
+  const r = await h.ping(from, ip, { count: 3, interval: 0.1, timeout: 2 });
+  t.ok(r.ok && r.received === 3, `${msg}: 3 of 3 pings answered`, { output: r.output });
 }
 
 /** Nearest-rank percentile (q in 0..1) of some numbers. */

@@ -65,3 +65,10 @@ export async function waitFor<T>(probe: () => T | Promise<T>, opts: WaitOptions<
   }
   throw new WaitTimeoutError(`timed out after ${timeoutMs} ms (${tries} tries) waiting for ${opts.what}; ${lastText}`);
 }
+
+/** Run `fn` and say how long it took (for the figures a test reports). */
+export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const start = Date.now();
+  const value = await fn();
+  return { value, ms: Date.now() - start };
+}
