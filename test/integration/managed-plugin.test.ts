@@ -21,7 +21,7 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import {
-  assertReaches, buildPluginDir, CAP, labCliEnv, endpointOf, failureText, findPluginProcess, hasCap, nodeFlagsOf, inspectPlugin, Lab, LabRegistry, pluginEnv,
+  assertReaches, buildPluginDir, CAP, labCliEnv, endpointOf, failureText, findPluginProcess, hasCap, hasNetwork, nodeFlagsOf, inspectPlugin, Lab, LabRegistry, pluginEnv,
   pluginLinesInDockerdLog, REGISTRY_BIN, run, timed, waitFor, waitNetwork, waitPluginProcess,
   type BuildPluginResult, type LabHost, type PluginProcess,
 } from '../lab/index.js';
@@ -383,7 +383,7 @@ async function main(): Promise<void> {
   // Last, as it takes h2 out of the cluster network: h2's plugin is removed and
   // installed again under the alias, alone (replication would hand h1 networks
   // under a driver name h1 does not have, see README "Install and configure").
-  t.test('9. docker plugin install --alias tsoverlay: -d needs the tagged alias tsoverlay:latest', { timeout: 120_000 }, async (t) => {
+  t.test('9. docker plugin install --alias tsoverlay: -d and --ipam-driver need the tagged alias tsoverlay:latest', { timeout: 120_000 }, async (t) => {
     if (!needInstalled(t)) return;
     for (const c of ['c2', 'c3', 'c6', 'c8']) await h2.removeContainer(c);
     await h2.docker('plugin', 'rm', '-f', ref); // -f: disabled first, though networks use it
@@ -391,9 +391,19 @@ async function main(): Promise<void> {
       ref.replace(/:latest$/, ''), ...settingsFor(h2)));
     if (!t.equal(inst.value.code, 0, `h2: docker plugin install --alias tsoverlay (${inst.ms} ms)`, { stderr: inst.value.stderr })) return;
     t.equal((await inspectPlugin(h2, 'tsoverlay:latest')).Name, 'tsoverlay:latest', 'the plugin is named tsoverlay:latest');
-    const bare = await h2.dockerTry('network', 'create', '-d', 'tsoverlay', '--ipam-driver', 'tsoverlay', '--subnet', '10.40.9.0/24', 'mpbare');
-    t.not(bare.code, 0, '-d tsoverlay (no tag) is refused: libnetwork looks a managed plugin up by its tagged name', { stderr: bare.stderr });
+    t.comment(`dockerd ${(await h2.docker('version', '--format', '{{.Server.Version}}')).trim()}`);
+    // dockerd's plugin store finds `tsoverlay` (it adds :latest), but libnetwork
+    // registered the drivers under the plugin's full name and looks -d and
+    // --ipam-driver up verbatim, so the bare name is not found by either.
+    const bare = await h2.dockerTry('network', 'create', '-d', 'tsoverlay', '--ipam-driver', 'tsoverlay:latest', '--subnet', '10.40.9.0/24', 'mpbare');
+    t.not(bare.code, 0, '-d tsoverlay (no tag) is refused', { stderr: bare.stderr });
+    t.match(bare.stderr, /could not resolve driver tsoverlay\b/, 'dockerd: the network driver tsoverlay is not in its registry');
     t.comment(`dockerd: ${bare.stderr.trim()}`);
+    const bareIpam = await h2.dockerTry('network', 'create', '-d', 'tsoverlay:latest', '--ipam-driver', 'tsoverlay', '--subnet', '10.40.9.0/24', 'mpbare');
+    t.not(bareIpam.code, 0, '--ipam-driver tsoverlay (no tag) is refused', { stderr: bareIpam.stderr });
+    t.match(bareIpam.stderr, /ipam driver.*tsoverlay\b/i, 'dockerd: the IPAM driver tsoverlay is not found');
+    t.comment(`dockerd: ${bareIpam.stderr.trim()}`);
+    t.notOk(await hasNetwork(h2, 'mpbare'), 'the refused creates left no network mpbare');
     const tagged = await h2.dockerTry('network', 'create', '-d', 'tsoverlay:latest', '--ipam-driver', 'tsoverlay:latest', '--subnet', '10.40.9.0/24', 'mpalias');
     if (!t.equal(tagged.code, 0, '-d tsoverlay:latest works', { stderr: tagged.stderr })) return;
     for (const c of ['ca1', 'ca2']) await h2.runSleeper(c, '--net', 'mpalias');
