@@ -1,6 +1,6 @@
 /**
  * The benchmark's lab: three hosts of the test harness (test/lab) with one
- * ZooKeeper server, a tsoverlay plugin on each host (store zk, log level
+ * ZooKeeper server (or `zkServers`), a tsoverlay plugin on each host (store zk, log level
  * info, VXLAN on UDP 4789) and, when asked, a swarm of the same three engines
  * (all managers, so a swarm network is listed on every node as soon as the
  * managers agree) whose data path uses UDP 4790 — the two overlays would
@@ -20,15 +20,17 @@ export interface BenchLabOptions {
   mtu: number;
   swarm: boolean;
   plugin?: StartPluginOptions;
+  /** ZooKeeper servers (default 1; scale-out runs an ensemble of 3, as the tests do) */
+  zkServers?: number;
 }
 
 export const SWARM_DATA_PORT = 4790;
 
 export async function createBenchLab(opts: BenchLabOptions): Promise<BenchLab> {
-  progress(`lab: 3 hosts at underlay MTU ${opts.mtu}, ZooKeeper${opts.swarm ? ', swarm' : ''}`);
+  progress(`lab: 3 hosts at underlay MTU ${opts.mtu}, ZooKeeper (${opts.zkServers ?? 1})${opts.swarm ? ', swarm' : ''}`);
   const lab = await Lab.create({
     hosts: [{ name: 'h1', mtu: opts.mtu }, { name: 'h2', mtu: opts.mtu }, { name: 'h3', mtu: opts.mtu }],
-    zookeeper: { servers: 1 },
+    zookeeper: { servers: opts.zkServers ?? 1 },
     plugin: {
       store: 'zk',
       logLevel: 'info',

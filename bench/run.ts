@@ -6,11 +6,15 @@
  *   npm run bench -- --only dataplane,control --quick
  *
  * Options:
- *   --only LIST    sections: dataplane, control, scale (default all)
+ *   --only LIST    sections: dataplane, control, scale (default all three), scale-out
+ *                  (simulated nodes, issue 17; only when named: it takes a lab per N)
  *   --quick        fewer repetitions, smaller scale (a smoke run; not for the report)
  *   --mtus LIST    underlay MTUs for the data plane (default 1500,9000)
  *   --no-report    write the JSON only
  *   --networks N, --endpoints M   scale section size (default 200 and 5000)
+ *   --sim-nodes LIST   scale-out: simulated node counts (default 10,30,100,300; --quick 10,30)
+ *   --churn-rate R     scale-out: container lifecycles per second cluster-wide (default 50; --quick 20)
+ *   --churn-seconds S  scale-out: length of each measured phase (default 60; --quick 10)
  *   --base FILE    start from an earlier results file: sections not run now
  *                  keep its numbers (the report says which run each came from)
  * Writes bench/results/<date>.json and, unless --no-report, docs/benchmarks.md
@@ -27,6 +31,7 @@ import { machineFacts, type MachineFacts } from './machine.js';
 import { progress } from './progress.js';
 import { writeReport } from './report.js';
 import { runScale, type ScaleResult } from './scale.js';
+import { runScaleOut, type ScaleOutResult } from './scale-out.js';
 import { SETTINGS } from '../src/config.js';
 import type { NetworkMode } from '../src/model.js';
 
@@ -39,11 +44,14 @@ export interface BenchResults {
   dataplane: DataplaneResult[];
   control?: ControlResult;
   scale?: ScaleResult;
+  scaleOut?: ScaleOutResult;
   /** Sections taken from an earlier run (--base). */
   basedOn?: { file: string; command: string; date: string; sections: string[] };
 }
 
 const SECTIONS = ['dataplane', 'control', 'scale'] as const;
+/** Sections run only when --only names them. */
+const EXTRA_SECTIONS = ['scale-out'] as const;
 
 /** The control plane and scale sections use networks in the plugins' default layout. */
 const DEFAULT_LAYOUT = SETTINGS.defaultMode.default as NetworkMode;
@@ -71,11 +79,15 @@ async function main(): Promise<void> {
       networks: { type: 'string' },
       endpoints: { type: 'string' },
       base: { type: 'string' },
+      'sim-nodes': { type: 'string' },
+      'churn-rate': { type: 'string' },
+      'churn-seconds': { type: 'string' },
     },
   });
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (network namespaces, dockerd)');
   const only = new Set(values.only ? values.only.split(',') : SECTIONS);
-  for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section ${s}; use ${SECTIONS.join(', ')}`);
+  const known: readonly string[] = [...SECTIONS, ...EXTRA_SECTIONS];
+  for (const s of only) if (!known.includes(s)) throw new Error(`unknown section ${s}; use ${known.join(', ')}`);
   const mtus = values.mtus.split(',').map(Number);
   const quick = values.quick;
   const started = Date.now();
@@ -112,6 +124,15 @@ async function main(): Promise<void> {
     if (values.endpoints) size.endpoints = Number(values.endpoints);
     size.step = Math.max(1, Math.round(size.endpoints / 10));
     results.scale = { ...(await withLab({ mtu: 1500, swarm: false }, (bl) => runScale(bl, size))), layout: DEFAULT_LAYOUT };
+  }
+  if (only.has('scale-out')) {
+    results.scaleOut = await runScaleOut({
+      simNodes: (values['sim-nodes'] ?? (quick ? '10,30' : '10,30,100,300')).split(',').map(Number),
+      churnRate: Number(values['churn-rate'] ?? (quick ? 20 : 50)),
+      churnSeconds: Number(values['churn-seconds'] ?? (quick ? 10 : 60)),
+      holdMs: 1000,
+      probes: quick ? 5 : 20,
+    });
   }
   results.durationS = Math.round((Date.now() - started) / 1000);
   await mkdir('bench/results', { recursive: true });

@@ -102,7 +102,7 @@ export class ZooKeeperEnsemble {
       `clientPortAddress=${this.plainAddress(s)}`,
       ...(this.tlsMaterial ? zkTlsConfig(this.tlsMaterial, this.securePort, s.ip, 'need') : []),
       'admin.enableServer=false',
-      '4lw.commands.whitelist=ruok,srvr,mntr',
+      '4lw.commands.whitelist=ruok,srvr,mntr,cons,wchc',
       'maxClientCnxns=0',
     ];
     if (this.servers.length > 1) {
