@@ -13,6 +13,9 @@ import { MemoryKvStore } from '../../src/store/memory-kv-store.js';
 import { AddressSchema, EndpointSchema, NetworkSchema, NodeSchema, PoolSchema, decode } from '../../src/store/records.js';
 import { addressPath, endpointPath, netidPath, networkPath, nodePath, poolPath } from '../../src/store/paths.js';
 import { packageVersion } from '../../src/version.js';
+import { SimProcess } from '../../bench/sim/sim-process.js';
+import { BUSYBOX_IMAGE, SLEEPER, waitFor, type Lab } from '../lab/index.js';
+import { SKIP_REASON, integrationEnabled, labForFile } from '../lab/suite.js';
 import { harness } from './helpers.js';
 
 const keys = (o: object): string[] => Object.keys(o).sort();
@@ -107,9 +110,59 @@ t.test('follow keeps a real node\'s watches and sees other nodes\' endpoints', a
   await b.joinNetwork('10.62.0.0/24');
   const before = b.followReads;
   await a.attach(na);
-  const { waitFor } = await import('../lab/wait.js');
   await waitFor(() => b.followReads, { what: 'sim001 to re-read after sim000\'s endpoint', until: (n) => n > before, timeoutMs: 5000, intervalMs: 10 });
   t.pass('the watch fired');
   await a.stop();
   await b.stop();
+});
+
+/** A record under the lab's chroot, through zk-raw (the test process cannot reach the lab's underlay). */
+const zkJson = async (lab: Lab, path: string): Promise<Record<string, unknown>> => {
+  const r = await lab.zkRaw('get', `${lab.zkChroot}${path}`);
+  if (r.code !== 0) throw new Error(`zk-raw get ${path}: exit ${r.code} ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+};
+const zkChildren = async (lab: Lab, path: string): Promise<string[]> =>
+  (await lab.zkRaw('children', `${lab.zkChroot}${path}`)).stdout.split('\n').filter(Boolean);
+
+t.test('on a real ZooKeeper ensemble, beside a real plugin', { skip: integrationEnabled() ? false : SKIP_REASON }, async (t) => {
+  const lab = await labForFile(t, { hosts: [{ name: 'h1' }], zookeeper: { servers: 3 }, plugin: { store: 'zk' } }, { logLines: 60 });
+  if (!lab) return;
+  const h1 = lab.host('h1');
+  await h1.startPlugin();
+  await h1.docker('network', 'create', '-d', 'tsoverlay', '--ipam-driver', 'tsoverlay', '--subnet', '10.97.0.0/24', 'simit');
+  await h1.docker('run', '-d', '--name', 'c1', '--net', 'simit', BUSYBOX_IMAGE, ...SLEEPER);
+  const { sim, ready } = await SimProcess.start(lab, { nodes: 2, shared: '10.97.0.0/24' });
+  t.teardown(() => sim.stop());
+  t.equal(ready['nodes'], 2, 'two sims registered');
+  const nodes = await zkChildren(lab, '/nodes');
+  const realName = nodes.find((n) => !n.startsWith('sim'));
+  t.ok(realName, `the real node is registered (${nodes.join(', ')})`);
+  const realNode = await zkJson(lab, `/nodes/${realName}`);
+  const simNode = await zkJson(lab, '/nodes/sim000');
+  t.same(keys(simNode), keys(realNode), 'node record fields');
+  t.equal(simNode['version'], realNode['version'], 'same version');
+  t.equal(simNode['vxlanPort'], realNode['vxlanPort']);
+
+  const key = 'tsoverlay-local:10.97.0.0_24';
+  const net = await zkJson(lab, `/networks/${key}`);
+  t.same(Object.values(net['aliases'] as Record<string, string>).sort(), [realName, 'sim000', 'sim001'].sort(), 'one network, an alias per node');
+  t.same([...((await zkJson(lab, `/pools/${key}`))['users'] as string[])].sort(), [realName, 'sim000', 'sim001'].sort(), 'pool users');
+
+  // one sim container, kept long enough to compare its records with the real container's
+  const churn = sim.churn('shared', 1, 1, 10_000);
+  const eps = await waitFor(() => zkChildren(lab, `/endpoints/${key}`), { what: 'a sim endpoint beside the real one', until: (e) => e.length >= 2, timeoutMs: 30_000, intervalMs: 100 });
+  const recs = await Promise.all(eps.map((e) => zkJson(lab, `/endpoints/${key}/${e}`)));
+  const real = recs.find((r) => r['node'] === realName);
+  const simmed = recs.find((r) => r['node'] !== realName);
+  t.ok(real && simmed, 'a real and a simulated endpoint');
+  t.same(keys(simmed!), keys(real!), 'endpoint record fields');
+  const addrs = (await zkChildren(lab, `/pools/${key}`));
+  const owners = await Promise.all(addrs.map((a) => zkJson(lab, `/pools/${key}/${a}`)));
+  const ra = owners.find((o) => o['node'] === realName && o['kind'] === 'endpoint');
+  const sa = owners.find((o) => o['node'] !== realName && o['kind'] === 'endpoint');
+  t.ok(ra && sa, 'an address claim each');
+  t.same(keys(sa!), keys(ra!), 'address claim fields');
+  const done = await churn;
+  t.same({ events: done.events, errors: done.errors }, { events: 2, errors: 0 }, 'the sim container came and went');
 });
