@@ -6,8 +6,8 @@
  * At each N of `simNodes`, on a fresh lab (3 hosts with dockerd and the
  * plugin from dist/, a 3-server ZooKeeper ensemble):
  * 1. h1 creates two networks through Docker, replicated to h2 and h3:
- *    `soshared` (10.99.0.0/24), which every simulated node joins, and
- *    `sounshared` (10.98.0.0/24), which none joins.
+ *    `soshared` (10.99.0.0/16), which every simulated node joins, and
+ *    `sounshared` (10.98.0.0/16), which none joins.
  * 2. N simulated nodes register and join their group networks (sims only)
  *    and `soshared` (sim-main.ts, in the lab's switch namespace).
  * 3. Phases of `churnSeconds` each, h1's plugin CPU (/proc/<pid>/stat) and
@@ -73,8 +73,12 @@ export interface ScaleOutResult {
   points: ScaleOutPoint[];
 }
 
-const SHARED = { name: 'soshared', subnet: '10.99.0.0/24', prefix: '10.99.0' };
-const UNSHARED = { name: 'sounshared', subnet: '10.98.0.0/24', prefix: '10.98.0' };
+/**
+ * /16s, the probes' fixed addresses (`prefix`.100+) far above the lowest
+ * free ones the sims' churn takes, so a probe never finds its address taken.
+ */
+const SHARED = { name: 'soshared', subnet: '10.99.0.0/16', prefix: '10.99.200' };
+const UNSHARED = { name: 'sounshared', subnet: '10.98.0.0/16', prefix: '10.98.200' };
 
 async function networks(bl: BenchLab): Promise<void> {
   const [h1, h2, h3] = bl.hosts;

@@ -15,6 +15,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { isTsoverlayError } from '../../src/errors.js';
 import type { KvStore } from '../../src/store/kv-store.js';
 import { percentile, round } from '../stats.js';
 import { SimNode, type SimNetwork } from './sim-node.js';
@@ -62,6 +63,23 @@ interface Member {
   inFlight: number;
 }
 
+/**
+ * Joining a network is a few compare-and-sets (the pool list, the pool's
+ * users, the network's aliases), each retried by the plugin's code a
+ * bounded number of times; hundreds of sims joining at once may still lose
+ * them all, and a sim then tries again, as dockerd's caller would.
+ */
+const join = async (node: SimNode, subnet: string): Promise<SimNetwork> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await node.joinNetwork(subnet);
+    } catch (e) {
+      if (attempt >= 5 || !isTsoverlayError(e, 'STORE_CONFLICT')) throw e;
+      await sleep(50 * attempt);
+    }
+  }
+};
+
 /** Run `fn` over `items`, at most `limit` at a time. */
 const pooled = async <T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> => {
   const out: R[] = new Array<R>(items.length);
@@ -89,11 +107,11 @@ export class SimCluster {
     }));
     // a group's first sim creates its network before the others join it (no create race to retry)
     const own: SimNetwork[] = new Array<SimNetwork>(opts.nodes);
-    await pooled(Array.from({ length: groups }, (_, g) => g), 20, async (g) => {
-      for (let i = g; i < opts.nodes; i += groups) own[i] = await nodes[i]!.joinNetwork(groupSubnet(g));
+    await pooled(Array.from({ length: groups }, (_, g) => g), 4, async (g) => {
+      for (let i = g; i < opts.nodes; i += groups) own[i] = await join(nodes[i]!, groupSubnet(g));
     });
     const shared = opts.shared;
-    const sharedNets = shared ? await pooled(nodes, 10, (n) => n.joinNetwork(shared)) : [];
+    const sharedNets = shared ? await pooled(nodes, 4, (n) => join(n, shared)) : [];
     return new SimCluster(nodes.map((node, i) => ({ node, own: own[i]!, shared: sharedNets[i], inFlight: 0 })));
   }
 
