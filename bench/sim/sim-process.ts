@@ -70,8 +70,18 @@ export class SimProcess {
     if (!child.pid) throw new Error('could not start the simulated nodes');
     lab.state.append(`pid ${child.pid} ${(await procStartTime(child.pid)) ?? '0'} ${Rank.Probe} sim-nodes-${lab.id}`);
     const sim = new SimProcess(child);
-    const ready = await sim.next(opts.readyTimeoutMs ?? 600_000, 'ready');
-    return { sim, ready: ready['ready'] as Record<string, unknown> };
+    try {
+      const ready = await sim.next(opts.readyTimeoutMs ?? 600_000, 'ready');
+      return { sim, ready: ready['ready'] as Record<string, unknown> };
+    } catch (e) {
+      // not left for the lab's teardown, which would report it as a leftover
+      if (!sim.exited) {
+        const gone = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await gone;
+      }
+      throw e;
+    }
   }
 
   /** The next message, or throws on an error, exit or timeout. */

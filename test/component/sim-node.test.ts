@@ -165,4 +165,6 @@ t.test('on a real ZooKeeper ensemble, beside a real plugin', { skip: integration
   t.same(keys(sa!), keys(ra!), 'address claim fields');
   const done = await churn;
   t.same({ events: done.events, errors: done.errors }, { events: 2, errors: 0 }, 'the sim container came and went');
+  await sim.stop();
+  t.same((await zkChildren(lab, '/nodes')).filter((n) => n.startsWith('sim')), [], 'the sims\' node records went with their sessions');
 });
