@@ -204,12 +204,14 @@ async function main(): Promise<void> {
     const eb = await endpointOf(h1, 'cb', 'hardb');
     const chain = await waitFor(() => h1.hostExec('iptables', '-w', '5', '-S', 'TSOVERLAY-DNS').then((r) => r.stdout), {
       what: 'both networks in h1\'s resolver source filter',
-      until: (out) => out.includes(`-s 10.61.0.0/24 -i tsbr-${net.vni.toString(16).padStart(6, '0')} -j ACCEPT`) && out.includes(`-s 10.62.0.0/24 -i ${bnet.bridge} -j ACCEPT`),
+      until: (out) => out.includes(`-s 10.61.0.0/24 -i ${net.bridge} -j ACCEPT`) && out.includes(`-s 10.62.0.0/24 -i ${bnet.bridge} -j ACCEPT`),
       timeoutMs: 20_000,
     });
     t.pass(`the chain: ${chain.split('\n').filter((l) => l.startsWith('-A')).join(' | ')}`);
     const own = await h1.dnsQuery('cb', R, 'c1', { timeoutMs: 2000 });
-    t.ok(own.rcode !== undefined, `cb's own query is answered (${own.rcode ?? own.error})`);
+    t.ok(own.ok, `cb's own query is answered (${own.rcode ?? own.error})`);
+    const ownTcp = await h1.dnsQuery('c1', R, 'c2', { timeoutMs: 2000, tcp: true });
+    t.ok(ownTcp.ok && ownTcp.answers.length > 0, `c1's own query over TCP is answered (${ownTcp.rcode ?? ownTcp.error})`);
     // c1 (macvlan network 10.61) forges cb's address (bridge network 10.62), and cb forges c1's
     const pairs = [
       { from: 'c1', victim: 'cb', victimIp: eb.ip, what: 'c1 (macvlan, 10.61) as cb (bridge, 10.62)' },
