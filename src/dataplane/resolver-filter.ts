@@ -15,8 +15,8 @@
  * The host device is the network's bridge or host macvlan (layout.ts; both
  * are named tsbr-<vni>, names.ts). A container that forges a source of
  * another network gets no answer (the reply would go to that network).
- * Anything else to R from a bridge returns to INPUT, where the resolver's
- * DROP (iptables-firewall.ts) takes it.
+ * A forged source's packets to other ports return to INPUT, where the
+ * resolver's DROP (iptables-firewall.ts) takes them.
  *
  * Nodes of earlier versions accepted every bridge with one rule,
  * `-A INPUT -d R -i tsbr+ … -j ACCEPT`; it is deleted once the chain and

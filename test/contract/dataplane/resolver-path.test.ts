@@ -196,7 +196,7 @@ const resolverPath = async (t: Test): Promise<void> => {
       { reply: '192.168.79.1 said hello', from: `${R}:${PORT}` },
       'without the rules a neighbour on the underlay reaches R',
     );
-    const fw = new IptablesFirewall(undefined, (cmd, args) => runCommand('ip', ['netns', 'exec', HOST, cmd, ...args]));
+    const fw = new IptablesFirewall(undefined, (cmd, args, input) => runCommand('ip', ['netns', 'exec', HOST, cmd, ...args], input));
     await fw.ensureResolverInput(R);
     await fw.ensureResolverSources(R, [{ subnet: SUBNET, device: net.bridge }]);
     await fw.ensureResolverInput(R);
