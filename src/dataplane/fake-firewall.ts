@@ -2,12 +2,14 @@
  * FakeFirewall: the `Firewall` port in memory, for tests. It keeps the rules
  * and chains the real one would add (iptables-firewall.ts: the bridge rules
  * of both families, DOCKER-USER's where `dockerUser` says that chain exists,
- * the resolver's INPUT rules, the VXLAN member chain and its jump), so
- * cleanup can list and delete them.
+ * the resolver's INPUT rules, its source filter chain, the VXLAN member
+ * chain, each with its jump), so cleanup can list and delete them.
  */
-import type { Firewall, FirewallChain, FirewallRule } from './firewall.js';
-import { BRIDGE_RULES, DOCKER_USER_RULE, resolverRules, VXLAN_CHAIN, vxlanMemberChain } from './iptables-firewall.js';
+import type { Firewall, FirewallChain, FirewallRule, ResolverSource } from './firewall.js';
+import type { OwnedChain } from './iptables-chain.js';
+import { BRIDGE_RULES, DOCKER_USER_RULE, resolverRules, vxlanMemberChain } from './iptables-firewall.js';
 import { canonicalIp } from './netlink/addr.js';
+import { legacyResolverAccept, resolverFilterChain } from './resolver-filter.js';
 
 const COMMANDS = ['iptables', 'ip6tables'] as const;
 const same = (a: FirewallRule, b: FirewallRule): boolean =>
@@ -27,6 +29,11 @@ export class FakeFirewall implements Firewall {
   /** Calls of `ensureVxlanMembers` that changed something. */
   vxlanWrites = 0;
   failVxlanMembers: Error | undefined;
+  /** The rules in the resolver's source filter per command, as last written (`-s <subnet> -i <device> -j ACCEPT`, then the DROPs). */
+  resolverSources = new Map<'iptables' | 'ip6tables', string[][]>();
+  /** Calls of `ensureResolverSources` that changed something. */
+  resolverSourceWrites = 0;
+  failResolverSources: Error | undefined;
   /** Whether dockerd's DOCKER-USER chain exists (then the bridge rule goes there too). */
   dockerUser = false;
   /** The rules in place outside chains of ours, in the order added. */
@@ -54,19 +61,28 @@ export class FakeFirewall implements Firewall {
     for (const args of [...accept, drop]) this.add({ command, table: 'filter', chain: 'INPUT', args });
   }
 
+  async ensureResolverSources(address: string, sources: readonly ResolverSource[]): Promise<boolean> {
+    if (this.failResolverSources) throw this.failResolverSources;
+    const ip = canonicalIp(address);
+    if (!ip) throw new Error(`resolver address "${address}" is not an IP address`);
+    const spec = resolverFilterChain(ip.address, ip.family, sources);
+    if (spec.rules.length <= 2) throw new Error('refusing an empty resolver source list');
+    this.placeChain(spec);
+    // the unfiltered rule of earlier versions goes once the jump is in
+    const legacy = this.rules.findIndex((r) => same(r, { command: spec.cmd, table: 'filter', chain: 'INPUT', args: legacyResolverAccept(ip.address, ip.family) }));
+    if (legacy >= 0) this.rules.splice(legacy, 1);
+    const next = spec.rules.map((r) => [...r]);
+    if (legacy < 0 && JSON.stringify(this.resolverSources.get(spec.cmd)) === JSON.stringify(next)) return false;
+    this.resolverSources.set(spec.cmd, next);
+    this.resolverSourceWrites++;
+    return true;
+  }
+
   async ensureVxlanMembers(port: number, members: readonly string[]): Promise<boolean> {
     if (this.failVxlanMembers) throw this.failVxlanMembers;
     if (members.length === 0) throw new Error('refusing an empty VXLAN member list');
     const family = canonicalIp(members[0] ?? '')?.family ?? 4;
-    const spec = vxlanMemberChain(port, family, members);
-    const chain: FirewallChain = { command: spec.cmd, table: spec.table, chain: spec.chain };
-    if (!this.chains.some((c) => sameChain(c, chain))) this.chains.push(chain);
-    // one jump into the chain: a changed port replaces it
-    for (let i = this.rules.length - 1; i >= 0; i--) {
-      const r = this.rules[i];
-      if (r?.command === spec.cmd && r.args.at(-1) === VXLAN_CHAIN) this.rules.splice(i, 1);
-    }
-    this.add({ command: spec.cmd, table: spec.table, chain: spec.jump.from, args: [...spec.jump.match, '-j', spec.chain] });
+    this.placeChain(vxlanMemberChain(port, family, members));
     const next = [...members].sort();
     if (JSON.stringify(this.vxlanMembers.get(port)) === JSON.stringify(next)) return false;
     this.vxlanMembers.set(port, next);
@@ -97,6 +113,17 @@ export class FakeFirewall implements Firewall {
     }
     this.chains.splice(i, 1);
     return true;
+  }
+
+  /** The chain, and one jump into it (a changed match replaces the jump), as ensureOwnedChain leaves them. */
+  private placeChain(spec: OwnedChain): void {
+    const chain: FirewallChain = { command: spec.cmd, table: spec.table, chain: spec.chain };
+    if (!this.chains.some((c) => sameChain(c, chain))) this.chains.push(chain);
+    for (let i = this.rules.length - 1; i >= 0; i--) {
+      const r = this.rules[i];
+      if (r?.command === spec.cmd && r.table === spec.table && r.args.at(-1) === spec.chain) this.rules.splice(i, 1);
+    }
+    this.add({ command: spec.cmd, table: spec.table, chain: spec.jump.from, args: [...spec.jump.match, '-j', spec.chain] });
   }
 
   private add(rule: FirewallRule): void {

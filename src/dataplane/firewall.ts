@@ -10,9 +10,19 @@ export interface Firewall {
   ensureBridgeForwarding(): Promise<void>;
   /**
    * Ensure the resolver address `address` (bare IPv4 or IPv6) accepts input
-   * from tsoverlay bridges and lo only (idempotent).
+   * from lo and, through the source filter (`ensureResolverSources`),
+   * tsoverlay bridges only (idempotent).
    */
   ensureResolverInput(address: string): Promise<void>;
+  /**
+   * Ensure a DNS query to `address` from a tsoverlay bridge is taken only
+   * if its source is in the subnet of the network whose device it came in
+   * on (`sources`, those of the address's family; resolver-filter.ts).
+   * Replaces the previous list whole, then deletes the unfiltered rule of
+   * earlier versions. Refuses a list without a source of that family.
+   * Resolves true if anything was written. Idempotent.
+   */
+  ensureResolverSources(address: string, sources: readonly ResolverSource[]): Promise<boolean>;
   /**
    * Ensure UDP `port` (VXLAN) takes packets only from `members` (bare
    * addresses of one family, the node's own among them) and from the node
@@ -35,6 +45,14 @@ export interface Firewall {
   listOwnedChains(): Promise<FirewallChain[]>;
   /** Flush and delete a chain of its own (delete the jumps into it first); false if there is none. */
   deleteChain(chain: FirewallChain): Promise<boolean>;
+}
+
+/** A network's subnet and the host device its containers reach the resolver through. */
+export interface ResolverSource {
+  /** CIDR (`10.61.0.0/24`). */
+  subnet: string;
+  /** The network's bridge or host macvlan (`tsbr-…`). */
+  device: string;
 }
 
 /** A rule as `<command> -t <table> -S` prints it: `-A <chain> <args…>`. */

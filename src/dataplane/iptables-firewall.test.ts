@@ -42,19 +42,19 @@ const fakeIptables = (): { run: CommandRunner; chains: Map<string, string[]>; lo
 
 const tag = `-m comment --comment "${RESOLVER_COMMENT}"`;
 const OURS_V4 = [
-  `-A INPUT -d 169.254.53.53/32 -i tsbr+ ${tag} -j ACCEPT`,
   `-A INPUT -d 169.254.53.53/32 -i lo ${tag} -j ACCEPT`,
   `-A INPUT -d 169.254.53.53/32 ${tag} -j DROP`,
 ];
+const JUMP_V4 = `-A INPUT -d 169.254.53.53/32 -i tsbr+ ${tag} -j TSOVERLAY-DNS`;
 
-t.test('resolver input: ACCEPT from our bridges and lo, then DROP, at the top; idempotent', async (t) => {
+t.test('resolver input: ACCEPT from lo, then DROP, at the top; idempotent', async (t) => {
   const ipt = fakeIptables();
   const fw = new IptablesFirewall(undefined, ipt.run);
   await fw.ensureResolverInput('169.254.53.53');
   t.same(ipt.chains.get('iptables'), [...OURS_V4, '-A INPUT -s 10.0.0.0/8 -j ACCEPT']);
   const writes = ipt.log.length;
   await fw.ensureResolverInput('169.254.53.53');
-  t.same(ipt.log.slice(writes), ['iptables -C INPUT', 'iptables -C INPUT', 'iptables -C INPUT'], 'a replay only checks');
+  t.same(ipt.log.slice(writes), ['iptables -C INPUT', 'iptables -C INPUT'], 'a replay only checks');
   t.same(ipt.chains.get('ip6tables'), [], 'IPv4 address: iptables only');
 });
 
@@ -63,14 +63,23 @@ t.test('resolver input: a rule deleted behind our back comes back in its place',
   const fw = new IptablesFirewall(undefined, ipt.run);
   await fw.ensureResolverInput('169.254.53.53');
   const chain = ipt.chains.get('iptables') ?? [];
-  chain.splice(2, 1); // the DROP
+  chain.splice(1, 1); // the DROP
   chain.unshift('-A INPUT -p icmp -j ACCEPT'); // someone else's rule on top
   await fw.ensureResolverInput('169.254.53.53');
-  t.same(chain, ['-A INPUT -p icmp -j ACCEPT', ...OURS_V4, '-A INPUT -s 10.0.0.0/8 -j ACCEPT'], 'DROP right below our ACCEPTs');
-  chain.splice(1, 1); // the tsbr+ ACCEPT
+  t.same(chain, ['-A INPUT -p icmp -j ACCEPT', ...OURS_V4, '-A INPUT -s 10.0.0.0/8 -j ACCEPT'], 'DROP right below our ACCEPT');
+  chain.splice(1, 1); // the lo ACCEPT
   await fw.ensureResolverInput('169.254.53.53');
   t.same(chain.slice(0, 1), [OURS_V4[0]], 'a missing ACCEPT goes on top, above the DROP');
-  t.ok(chain.indexOf(OURS_V4[2] ?? '') > chain.indexOf(OURS_V4[0] ?? ''));
+  t.ok(chain.indexOf(OURS_V4[1] ?? '') > chain.indexOf(OURS_V4[0] ?? ''));
+});
+
+t.test('resolver input: a DROP re-added goes below the jump into the source filter too', async (t) => {
+  const ipt = fakeIptables();
+  const fw = new IptablesFirewall(undefined, ipt.run);
+  const chain = ipt.chains.get('iptables') ?? [];
+  chain.unshift(JUMP_V4); // the source filter's jump, at the top; lo ACCEPT and DROP missing
+  await fw.ensureResolverInput('169.254.53.53');
+  t.same(chain, [OURS_V4[0], JUMP_V4, OURS_V4[1], '-A INPUT -s 10.0.0.0/8 -j ACCEPT'], 'no query from a bridge meets the DROP before the chain');
 });
 
 t.test('resolver input: IPv6 uses ip6tables, canonical address; bad address; no iptables', async (t) => {
@@ -78,7 +87,6 @@ t.test('resolver input: IPv6 uses ip6tables, canonical address; bad address; no 
   const fw = new IptablesFirewall(undefined, ipt.run);
   await fw.ensureResolverInput('FD53:0::53');
   t.same(ipt.chains.get('ip6tables'), [
-    `-A INPUT -d fd53::53/128 -i tsbr+ ${tag} -j ACCEPT`,
     `-A INPUT -d fd53::53/128 -i lo ${tag} -j ACCEPT`,
     `-A INPUT -d fd53::53/128 ${tag} -j DROP`,
   ]);

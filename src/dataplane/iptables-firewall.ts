@@ -27,10 +27,11 @@
  *
  * The node's DNS resolver listens on a link-local address R that is on every
  * tsoverlay bridge. It must answer containers only, not the underlay network
- * (a neighbour with a route to R via this node would reach it):
+ * (a neighbour with a route to R via this node would reach it), and each
+ * container only from its own network's device (resolver-filter.ts):
  *
- *   -A INPUT -d R -i tsbr+ -j ACCEPT
- *   -A INPUT -d R -i lo -j ACCEPT      (the node itself)
+ *   -A INPUT -d R -i tsbr+ -j TSOVERLAY-DNS   (per network: its subnet from its device)
+ *   -A INPUT -d R -i lo -j ACCEPT             (the node itself)
  *   -A INPUT -d R -j DROP
  *
  * at the top of INPUT, in that order (iptables for IPv4, ip6tables for IPv6).
@@ -54,15 +55,15 @@
 import { TsoverlayError } from '../errors.js';
 import { canonicalIp } from './netlink/addr.js';
 import type { Log } from '../log.js';
-import type { Firewall, FirewallChain, FirewallRule } from './firewall.js';
+import type { Firewall, FirewallChain, FirewallRule, ResolverSource } from './firewall.js';
 import { deleteIptablesChain, deleteIptablesRule, listOwnedIptables } from './iptables-teardown.js';
 import { type CommandResult, type CommandRunner, runCommand } from './command.js';
 import { ensureOwnedChain, type OwnedChain, quoteArg } from './iptables-chain.js';
+import { BRIDGE_MATCH, DNS_CHAIN, ensureResolverFilter, RESOLVER_COMMENT } from './resolver-filter.js';
 
 export { type CommandResult, type CommandRunner, runCommand } from './command.js';
+export { BRIDGE_MATCH, DNS_CHAIN, RESOLVER_COMMENT } from './resolver-filter.js';
 
-
-export const BRIDGE_MATCH = 'tsbr+';
 const BRIDGE_ACCEPT = ['-i', BRIDGE_MATCH, '-o', BRIDGE_MATCH, '-m', 'comment', '--comment', 'tsoverlay bridges', '-j', 'ACCEPT'];
 /** The bridge rules, each as [table, chain, ...match and target]. */
 export const BRIDGE_RULES: readonly (readonly string[])[] = [
@@ -79,17 +80,17 @@ export const BRIDGE_RULES: readonly (readonly string[])[] = [
  * a 16 us round trip).
  */
 export const DOCKER_USER_RULE: readonly string[] = ['filter', 'DOCKER-USER', ...BRIDGE_ACCEPT];
-export const RESOLVER_COMMENT = 'tsoverlay resolver';
 
-/** The resolver's INPUT rules (without the chain), in the order they must have at the top of INPUT. */
+/**
+ * The resolver's INPUT rules (without the chain) besides the jump into its
+ * source filter (resolver-filter.ts), in the order they must have at the
+ * top of INPUT, below that jump.
+ */
 export const resolverRules = (address: string, family: 4 | 6): { accept: string[][]; drop: string[] } => {
   const dst = ['-d', `${address}/${family === 4 ? 32 : 128}`];
   const tag = ['-m', 'comment', '--comment', RESOLVER_COMMENT];
   return {
-    accept: [
-      [...dst, '-i', BRIDGE_MATCH, ...tag, '-j', 'ACCEPT'],
-      [...dst, '-i', 'lo', ...tag, '-j', 'ACCEPT'],
-    ],
+    accept: [[...dst, '-i', 'lo', ...tag, '-j', 'ACCEPT']],
     drop: [...dst, ...tag, '-j', 'DROP'],
   };
 };
@@ -146,8 +147,8 @@ export class IptablesFirewall implements Firewall {
   /**
    * Check each rule with -C; insert missing ACCEPTs at the top (above any
    * DROP of ours), then a missing DROP right below the last of our ACCEPTs
-   * (found with -S), so a rule re-added after someone deleted it lands in
-   * the right place.
+   * and the jump into the source filter (found with -S), so a rule re-added
+   * after someone deleted it lands in the right place.
    */
   async ensureResolverInput(address: string): Promise<void> {
     const ip = canonicalIp(address);
@@ -179,11 +180,28 @@ export class IptablesFirewall implements Firewall {
       if (list.code !== 0) throw fail('list', list);
       const rules = list.stdout.split('\n').filter((l) => l.startsWith('-A INPUT '));
       const ours = accept.map((r) => `-A INPUT ${r.map(quoteArg).join(' ')}`);
-      const last = rules.reduce((at, line, i) => (ours.includes(line) ? i + 1 : at), 0);
+      const last = rules.reduce((at, line, i) => (ours.includes(line) || line.endsWith(` -j ${DNS_CHAIN}`) ? i + 1 : at), 0);
       const add = await this.run(cmd, ['-w', '5', '-I', 'INPUT', String(last + 1), ...drop]);
       if (add.code !== 0) throw fail('add', add);
     }
     this.log?.info({ cmd, address: ip.address }, 'firewall rules for the resolver address added');
+  }
+
+  async ensureResolverSources(address: string, sources: readonly ResolverSource[]): Promise<boolean> {
+    const ip = canonicalIp(address);
+    if (!ip) throw new TsoverlayError('INVALID_OPTION', `resolver address "${address}" is not an IP address`);
+    const cmd = ip.family === 4 ? 'iptables' : 'ip6tables';
+    if (this.missing.has(cmd)) return false;
+    try {
+      const wrote = await ensureResolverFilter(this.run, ip.address, sources);
+      if (wrote) this.log?.info({ cmd, address: ip.address, sources: sources.length }, 'resolver source filter written: each network\'s queries from its own device only');
+      return wrote;
+    } catch (e) {
+      if (!/ENOENT/.test(String(e))) throw e;
+      this.missing.add(cmd);
+      this.log?.warn({ cmd, address: ip.address }, `${cmd} or ${cmd}-restore not found; the resolver answers a query whatever device it came in on`);
+      return false;
+    }
   }
 
   async ensureVxlanMembers(port: number, members: readonly string[]): Promise<boolean> {

@@ -30,6 +30,7 @@ const node = async () => {
   dp.links.set('tsfoo', { name: 'tsfoo', index: 99, kind: 'dummy', mtu: 1500, up: true, mac: '02:00:00:00:00:99' });
   await fw.ensureBridgeForwarding();
   await fw.ensureResolverInput(R);
+  await fw.ensureResolverSources(R, [{ subnet: '10.20.0.0/24', device: net.bridge }, { subnet: '10.21.0.0/24', device: mnet.hostMacvlan }]);
   await fw.ensureVxlanMembers(4789, ['10.0.0.2', '10.0.0.3']);
 
   const dir = mkdtempSync(join(tmpdir(), 'tsoverlay-cleanup-'));
@@ -82,6 +83,8 @@ t.test('dry run: lists everything of ours, removes nothing, exits 0', async (t) 
     'firewall rule ip6tables -t raw -A PREROUTING',
     'firewall rule iptables -t raw -A PREROUTING -p udp -m udp --dport 4789 -j TSOVERLAY-VXLAN',
     'firewall chain TSOVERLAY-VXLAN (iptables -t raw)',
+    'firewall rule iptables -t filter -A INPUT -d 169.254.53.53/32 -i tsbr+ -m comment --comment "tsoverlay resolver" -j TSOVERLAY-DNS',
+    'firewall chain TSOVERLAY-DNS (iptables -t filter)',
     `file ${join(n.state, 'state.json')}`,
     `file ${join(n.state, 'cluster-id.tmp-4242')}`,
     `directory ${n.state} (if empty then)`,

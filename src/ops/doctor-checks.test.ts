@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../config.js';
 import { statusChecks } from './doctor-command.js';
-import { allowedSources, checkDaemonDns, checkPluginSocket } from './doctor-checks.js';
+import { allowedSources, checkDaemonDns, checkPluginSocket, judgeResolverSources } from './doctor-checks.js';
 import type { StatusReport } from './status-model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsoverlay-doctor-'));
@@ -71,4 +71,21 @@ t.test('the VXLAN members chain: sources it lets through', async (t) => {
   ].join('\n');
   t.same([...(allowedSources(saved, 'TSOVERLAY-VXLAN') ?? [])], ['172.31.1.1', '172.31.1.2']);
   t.equal(allowedSources('*raw\nCOMMIT\n', 'TSOVERLAY-VXLAN'), undefined, 'no chain');
+});
+
+t.test('the resolver source filter: an ACCEPT per network here, its subnet from its device, and the jump', async (t) => {
+  const nets = [
+    { name: 'a', device: 'tsbr-000100', subnets: ['10.61.0.0/24', 'fd61::/64'] },
+    { name: 'b', device: 'tsbr-000200', subnets: ['10.62.0.0/24'] },
+  ];
+  const saved = (...rules: string[]): string => ['*filter', ':TSOVERLAY-DNS - [0:0]', ...rules, 'COMMIT'].join('\n');
+  const jump = '-A INPUT -d 169.254.53.53/32 -i tsbr+ -m comment --comment "tsoverlay resolver" -j TSOVERLAY-DNS';
+  const drop = '-A TSOVERLAY-DNS -p udp -m udp --dport 53 -m comment --comment "tsoverlay: DNS from another network" -j DROP';
+  const a = '-A TSOVERLAY-DNS -s 10.61.0.0/24 -i tsbr-000100 -j ACCEPT';
+  const b = '-A TSOVERLAY-DNS -s 10.62.0.0/24 -i tsbr-000200 -j ACCEPT';
+  t.match(judgeResolverSources(saved(jump, a, b, drop), 4, nets), { check: 'resolver source filter', status: 'ok', detail: /2 subnet\(s\)/ }, 'IPv4 subnets only for an IPv4 resolver');
+  t.match(judgeResolverSources(saved(jump, a, drop), 4, nets), { status: 'fail', detail: /refuses the queries of b \(tsbr-000200 from 10\.62\.0\.0\/24\)/, fix: /resolver source filter/ });
+  t.match(judgeResolverSources(saved(a, b, drop), 4, nets), { status: 'fail', detail: /INPUT does not jump to it/ });
+  t.match(judgeResolverSources('*filter\nCOMMIT\n', 4, nets), { status: 'fail', detail: /no TSOVERLAY-DNS chain/ });
+  t.match(judgeResolverSources('*filter\nCOMMIT\n', 4, []), { status: 'ok', detail: /no network here/ });
 });

@@ -10,6 +10,7 @@ import { createSocket } from 'node:dgram';
 import { request } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { canonicalSubnet, DNS_CHAIN } from '../dataplane/resolver-filter.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 
@@ -94,6 +95,58 @@ export const checkVxlanMembers = async (members: ReadonlyArray<{ node: string; v
     detail: `${chain} drops VXLAN from live member(s) ${dropped.map((m) => `${m.node} (${m.vtep})`).join(', ')}`,
     fix: 'the plugin rewrites the chain from membership when it changes and checks it every pass; if it stays, its log says why (firewall), or restart the plugin',
   };
+};
+
+/** `-s <subnet> -i <device>` pairs a chain ACCEPTs, in iptables-save output; undefined without the chain's rules. */
+export const acceptedSources = (saved: string, chain: string): Set<string> | undefined => {
+  const rules = saved.split('\n').filter((l) => l.startsWith(`-A ${chain} `));
+  if (rules.length === 0) return undefined;
+  const pairs = rules.flatMap((l) => {
+    const m = / -s (\S+) -i (\S+) -j ACCEPT(?:\s|$)/.exec(l);
+    return m ? [`${m[2]} ${m[1]}`] : [];
+  });
+  return new Set(pairs);
+};
+
+/** The resolver's source filter: an ACCEPT for each network here, its subnet from its device. */
+export const checkResolverSources = async (
+  address: string | undefined,
+  networks: ReadonlyArray<{ name: string; device: string; subnets: readonly string[] }>,
+  chain = DNS_CHAIN,
+): Promise<Check> => {
+  const check = 'resolver source filter';
+  if (!address) return { check, status: 'ok', detail: 'resolver disabled; nothing to check' };
+  const family = address.includes(':') ? 6 : 4;
+  const saved = await run(family === 6 ? 'ip6tables-save' : 'iptables-save', ['-t', 'filter']);
+  if (!saved.ok) return { check, status: 'warn', detail: `iptables-save -t filter failed: ${saved.out.trim().slice(0, 200)}`, fix: 'run doctor as root with iptables installed' };
+  return judgeResolverSources(saved.out, family, networks, chain);
+};
+
+/** The verdict of `checkResolverSources` on iptables-save output of the resolver's family. */
+export const judgeResolverSources = (
+  saved: string,
+  family: 4 | 6,
+  networks: ReadonlyArray<{ name: string; device: string; subnets: readonly string[] }>,
+  chain = DNS_CHAIN,
+): Check => {
+  const check = 'resolver source filter';
+  const fix = 'the plugin writes the chain from the networks here as they change and checks it every pass; if it stays, its log says why ("resolver source filter"), or restart the plugin';
+  const wanted = networks.flatMap((n) => n.subnets.flatMap((s) => {
+    const subnet = canonicalSubnet(s, family);
+    return subnet ? [{ name: n.name, key: `${n.device} ${subnet}` }] : [];
+  }));
+  const accepted = acceptedSources(saved, chain);
+  if (!accepted) {
+    if (wanted.length === 0) return { check, status: 'ok', detail: `no ${chain} chain (no network here)` };
+    return { check, status: 'fail', detail: `no ${chain} chain: the resolver takes queries from any tsoverlay device, or none (${wanted.length} subnet(s) here)`, fix };
+  }
+  const jumped = saved.split('\n').some((l) => l.startsWith('-A INPUT ') && l.endsWith(` -j ${chain}`));
+  const missing = wanted.filter((w) => !accepted.has(w.key));
+  if (missing.length > 0) {
+    return { check, status: 'fail', detail: `${chain} refuses the queries of ${missing.map((m) => `${m.name} (${m.key.replace(' ', ' from ')})`).join(', ')}`, fix };
+  }
+  if (!jumped) return { check, status: 'fail', detail: `${chain} is there but INPUT does not jump to it`, fix };
+  return { check, status: 'ok', detail: `${chain} takes each network's queries from its own device only (${wanted.length} subnet(s))` };
 };
 
 /** Create each device kind tsoverlay uses in a throwaway network namespace (gone when the probe exits). */

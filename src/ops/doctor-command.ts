@@ -7,6 +7,7 @@
  */
 import type { Config } from '../config.js';
 import { errorText } from '../errors.js';
+import { bridgeName } from '../dataplane/names.js';
 import { vxlanOverhead } from '../dataplane/vxlan-mtu.js';
 import {
   type Check,
@@ -15,6 +16,7 @@ import {
   checkKernelFeatures,
   checkPluginSocket,
   checkResolver,
+  checkResolverSources,
   checkVxlanFirewall,
   checkVxlanMembers,
   checkVxlanSocket,
@@ -117,6 +119,10 @@ export const runDoctor = async (config: Config, opts: { json: boolean; daemonJso
   checks.push(await checkKernelFeatures());
   checks.push(await checkIptablesBackend());
   checks.push(await checkResolver(config.dnsAddress));
+  if (report) {
+    const here = report.networks.filter((n) => n.nodes.some((x) => x.node === report?.node));
+    checks.push(await checkResolverSources(config.dnsAddress, here.map((n) => ({ name: n.names[0] ?? n.key, device: bridgeName(n.vni), subnets: n.subnets }))));
+  }
   checks.push(await checkDaemonDns(opts.daemonJson, config.dnsAddress));
   out.stdout.write(opts.json ? `${JSON.stringify({ node: report?.node, checks }, null, 2)}\n` : renderChecks(checks, painter(out.stdout, out.env)));
   return checks.some((c) => c.status === 'fail') ? 1 : 0;

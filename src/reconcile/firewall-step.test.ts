@@ -135,3 +135,53 @@ t.test('VXLAN member filter: a kernel that cannot be read leaves the filter as i
   t.equal(p.failed, 1);
   t.same(firewall.vxlanMembers.get(4789), ['10.0.0.1', '10.0.0.2'], 'not narrowed on a failed read');
 });
+
+const withNetworks = (routes: Array<{ dst: string; dev: string }>, full = false): PassState =>
+  newPassState({
+    full,
+    previous: undefined,
+    desired: {
+      networks: [],
+      endpoints: [],
+      forwarding: new Map(),
+      resolver: { address: '169.254.53.53', bridges: routes.map((r) => r.dev), routes: routes.map((r) => ({ ...r, src: '169.254.53.53' })) },
+    },
+    observed: undefined,
+    clock: stopwatch(),
+  });
+
+t.test('resolver source filter: with the other rules, at once when the networks change, kept networks too; none written for no network', async (t) => {
+  const firewall = new FakeFirewall();
+  const dataplane = new FakeDataplane();
+  const info: string[] = [];
+  const log = { ...silentLog, info: (_o: unknown, m: string) => void info.push(m) } as typeof silentLog;
+  const step = new FirewallStep({ firewall, dataplane, log, everyMs: 60_000, dnsAddress: '169.254.53.53' });
+  const none = withNetworks([]);
+  await step.start(none);
+  t.equal(firewall.resolverSourceWrites, 0, 'no network: nothing written');
+  t.same(info.filter((m) => m.startsWith('resolver source filter')), ['resolver source filter not written: no network here (the chain as it was stays)'], 'said once');
+  t.equal(none.failed, 0);
+  const a = { dst: '10.61.0.0/24', dev: bridgeName(0x100) };
+  await step.start(withNetworks([a]));
+  t.same(firewall.resolverSources.get('iptables')?.[0], ['-s', '10.61.0.0/24', '-i', bridgeName(0x100), '-j', 'ACCEPT'], 'a new network: written by the pass that sees it, not due yet');
+  t.equal(step.start(withNetworks([a])), undefined, 'unchanged, not due: nothing to do');
+  // a network kept here (its reply route still in the table) stays accepted when another one comes
+  dataplane.links.set(bridgeName(0x300), { name: bridgeName(0x300), index: 30, kind: 'bridge', mtu: 1450, up: true, mac: '02:00:00:00:03:00' });
+  await dataplane.ensureBridgeAddress(bridgeName(0x300), '169.254.53.53');
+  await dataplane.ensureTableRoute(RESOLVER_TABLE, { dst: '10.63.0.0/24', dev: bridgeName(0x300), src: '169.254.53.53' });
+  const b = { dst: '10.62.0.0/24', dev: bridgeName(0x200) };
+  await step.start(withNetworks([a, b]));
+  t.same(firewall.resolverSources.get('iptables')?.map((r) => r[1]).slice(0, 3), ['10.61.0.0/24', '10.62.0.0/24', '10.63.0.0/24']);
+  firewall.failResolverSources = new Error('iptables-restore: resource busy');
+  const failing = withNetworks([b]);
+  await step.start(failing);
+  t.equal(failing.failed, 1, 'a failure counts');
+  firewall.failResolverSources = undefined;
+  const retry = step.start(withNetworks([b]));
+  t.ok(retry, 'and is retried by the next pass');
+  await retry;
+  t.equal(firewall.resolverSourceWrites, 3);
+  await step.start(withNetworks([]));
+  t.equal(firewall.resolverSourceWrites, 4, 'no network desired, one kept here: not refused as empty');
+  t.same(firewall.resolverSources.get('iptables')?.map((r) => r[1]).slice(0, 1), ['10.63.0.0/24'], 'written from the kept network\'s reply route');
+});

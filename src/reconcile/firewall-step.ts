@@ -1,11 +1,14 @@
 /**
  * The firewall step of a pass: the host rules tsoverlay needs outside its own
  * devices — bridged traffic accepted in FORWARD, the VXLAN port's member
- * filter, and, with a resolver, its input rule and the source rule into its
- * reply table. Checked at most every `everyMs` (the check runs iptables: a
- * few processes, ~0.1-0.2 s), and the member filter (members and the VTEPs
+ * filter, and, with a resolver, its input rules, its source filter (each
+ * network's subnet from that network's device only) and the source rule into
+ * its reply table. Checked at most every `everyMs` (the check runs iptables: a
+ * few processes, ~0.1-0.2 s); the member filter (members and the VTEPs
  * the kernel still forwards to) also as soon as the
- * members change (a node that joins is let in by the pass that sees it);
+ * members change (a node that joins is let in by the pass that sees it), and
+ * the resolver's source filter as soon as the networks here change (a new
+ * network's containers resolve from the pass that makes it);
  * alongside the pass's kernel work rather than before it; the pass awaits it
  * before its resolver step.
  */
@@ -14,6 +17,7 @@ import type { Firewall } from '../dataplane/firewall.js';
 import { errorText } from '../errors.js';
 import { RESOLVER_RULE_PRIORITY, RESOLVER_TABLE } from './desired.js';
 import type { PassIo, PassState } from './pass-state.js';
+import { resolverSources } from './plan.js';
 
 export interface FirewallStepDeps extends PassIo {
   firewall: Firewall;
@@ -29,6 +33,10 @@ export class FirewallStep {
   private membersWritten: string | undefined;
   /** VTEPs let in only because the kernel still forwards to them, as last said in the log. */
   private heldSaid = '';
+  /** The desired resolver routes the source filter was last written (or found) for, as JSON. */
+  private sourcesWritten: string | undefined;
+  /** Whether "no network here" was said for the source filter (once, until there is one). */
+  private noSourcesSaid = false;
 
   constructor(private readonly deps: FirewallStepDeps) {}
 
@@ -37,8 +45,10 @@ export class FirewallStep {
     const due = Date.now() - this.checkedAt >= this.deps.everyMs;
     const members = p.desired.vxlanMembers;
     const changed = members !== undefined && members.members.length > 0 && JSON.stringify(members) !== this.membersWritten;
+    const sourcesChanged = this.deps.dnsAddress !== undefined && p.desired.resolver !== undefined && JSON.stringify(p.desired.resolver.routes) !== this.sourcesWritten;
     if (due) return this.check(p);
-    return changed ? this.checkMembers(p) : undefined;
+    if (!changed && !sourcesChanged) return undefined;
+    return Promise.all([changed && this.checkMembers(p), sourcesChanged && this.checkSources(p)]).then(() => undefined);
   }
 
   private async check(p: PassState): Promise<void> {
@@ -47,7 +57,7 @@ export class FirewallStep {
       await Promise.all([
         firewall.ensureBridgeForwarding(),
         this.checkMembers(p),
-        dnsAddress && resolverRules(firewall, dataplane, dnsAddress),
+        dnsAddress && resolverRules(firewall, dataplane, dnsAddress).then(() => this.checkSources(p)),
       ]);
       this.checkedAt = Date.now();
     } catch (e) {
@@ -77,6 +87,35 @@ export class FirewallStep {
       this.membersWritten = undefined;
       p.failed++;
       this.deps.log.error({ err: e, error: errorText(e), port: members.port }, 'VXLAN member filter could not be written');
+    }
+  }
+
+  /**
+   * The resolver's source filter, from the desired networks and the kept
+   * ones whose reply routes are in the kernel (never rejects; a failure
+   * counts). No network at all writes nothing: the chain as it was stays
+   * (absence is not deletion), and the log says so once.
+   */
+  private async checkSources(p: PassState): Promise<void> {
+    const { firewall, dataplane, dnsAddress, log } = this.deps;
+    const want = p.desired.resolver;
+    if (!dnsAddress || !want) return;
+    try {
+      const sources = resolverSources(want, await dataplane.listTableRoutes(RESOLVER_TABLE));
+      const written = JSON.stringify(want.routes);
+      if (sources.length === 0) {
+        if (!this.noSourcesSaid) log.info({ address: dnsAddress }, 'resolver source filter not written: no network here (the chain as it was stays)');
+        this.noSourcesSaid = true;
+        this.sourcesWritten = written;
+        return;
+      }
+      this.noSourcesSaid = false;
+      await firewall.ensureResolverSources(dnsAddress, sources);
+      this.sourcesWritten = written;
+    } catch (e) {
+      this.sourcesWritten = undefined;
+      p.failed++;
+      log.error({ err: e, error: errorText(e), address: dnsAddress }, 'resolver source filter could not be written');
     }
   }
 

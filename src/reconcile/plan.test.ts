@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { BridgeNetworkDevices, EndpointDevices, NetworkDevices, ObservedLink, VethEndpointDevices } from '../dataplane/dataplane.js';
-import { type Desired, keptLinks, plan, planDelta } from './plan.js';
+import { type Desired, keptLinks, plan, planDelta, planResolver, resolverSources } from './plan.js';
 
 const net: BridgeNetworkDevices = { layout: 'bridge', vni: 4096, bridge: 'tsbr-001000', vxlan: 'tsvx-001000', port: 4789, local: '10.0.0.2', underlayIndex: 2, mtu: 1450 };
 const ep: VethEndpointDevices = { layout: 'bridge', hostIf: 'tshf80e0567aaa', containerIf: 'tscf80e0567aaa', bridge: 'tsbr-001000', mtu: 1450, mac: '02:42:0a:14:00:02' };
@@ -158,4 +158,20 @@ t.test('planDelta: new and changed networks are ensured, removed ones deleted, e
     'deleteLink tsvx-001001 (network removed through Docker)',
     'deleteLink tsbr-001001 (network removed through Docker)',
   ], 'one removed through Docker loses them');
+});
+
+t.test('planResolver: a kept network (device here, not desired) keeps its reply route while the device exists', async (t) => {
+  const R = '169.254.53.53';
+  const want = { address: R, bridges: [net.bridge], routes: [{ dst: '10.20.0.0/24', dev: net.bridge, src: R }] };
+  const kept = { dst: '10.30.0.0/24', dev: 'tsbr-002000', src: R };
+  const stale = { dst: '10.21.0.0/24', dev: net.bridge, src: R };
+  const links = [bridge({ addresses: [R] }), { ...bridge({ addresses: [R] }), name: 'tsbr-002000', index: 20 }];
+  t.same(planResolver(want, links, [...want.routes, kept]), [], 'the kept network\'s route stays: its containers go on resolving');
+  t.match(planResolver(want, links, [...want.routes, stale]), [{ kind: 'deleteTableRoute', route: stale }], 'a desired device\'s route to a subnet no longer desired goes');
+  t.match(planResolver(want, links.slice(0, 1), [...want.routes, kept]), [{ kind: 'deleteTableRoute', route: kept }], 'without its device it goes');
+  t.same(resolverSources(want, [...want.routes, kept, stale]), [
+    { subnet: '10.20.0.0/24', device: net.bridge },
+    { subnet: '10.30.0.0/24', device: 'tsbr-002000' },
+  ], 'the source filter: desired networks and kept ones, not the stale route');
+  t.same(resolverSources({ address: R, bridges: [], routes: [] }, []), [], 'no network: none (the firewall step then writes nothing)');
 });

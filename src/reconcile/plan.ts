@@ -15,6 +15,7 @@ import type {
   ObservedLink,
   TableRoute,
 } from '../dataplane/dataplane.js';
+import type { ResolverSource } from '../dataplane/firewall.js';
 import { hostDevice, hostDeviceMac } from '../dataplane/layout.js';
 import { type VxlanDifference, vxlanDifferences } from '../dataplane/vxlan-compat.js';
 import { MACVLAN_MODE_BRIDGE } from '../dataplane/netlink/linux.js';
@@ -278,8 +279,28 @@ export const planDelta = (prev: Desired, next: Desired): Action[] => {
 };
 
 /**
+ * A reply route of the resolver's table that no desired network asks for
+ * but stays while its device does: that of a network kept here although
+ * the store no longer has it here (absence is not deletion; its containers
+ * must go on resolving). A route of a desired device to a subnet no longer
+ * desired goes.
+ */
+const keptResolverRoute = (want: ResolverRouting, r: TableRoute): boolean =>
+  !want.bridges.includes(r.dev) && !want.routes.some((w) => w.dst === r.dst);
+
+/**
+ * The subnets the resolver answers and the device each must come in on
+ * (its source filter): the desired networks', and those of kept networks
+ * whose reply routes are in the table (`routes`, read from the kernel: a
+ * route goes with its device).
+ */
+export const resolverSources = (want: ResolverRouting, routes: readonly TableRoute[]): ResolverSource[] =>
+  [...want.routes, ...routes.filter((r) => keptResolverRoute(want, r))].map((r) => ({ subnet: r.dst, device: r.dev }));
+
+/**
  * The resolver's addresses and reply routes, after the devices exist (a
  * route's `src` must be on a device first, so addresses come before routes).
+ * A route toward a kept network's device stays while the device exists.
  */
 export const planResolver = (want: ResolverRouting, links: readonly ObservedLink[], routes: readonly TableRoute[]): Action[] => {
   const out: Action[] = [];
@@ -295,7 +316,8 @@ export const planResolver = (want: ResolverRouting, links: readonly ObservedLink
   for (const r of want.routes) if (!have.has(key(r))) out.push({ kind: 'addTableRoute', route: r, reason: 'resolver reply route missing' });
   const wantedDst = new Set(want.routes.map((r) => r.dst));
   for (const r of routes) {
-    if (!wanted.has(key(r)) && !wantedDst.has(r.dst)) out.push({ kind: 'deleteTableRoute', route: r, reason: 'network gone' });
+    if (wanted.has(key(r)) || wantedDst.has(r.dst) || (byName.has(r.dev) && keptResolverRoute(want, r))) continue;
+    out.push({ kind: 'deleteTableRoute', route: r, reason: 'network gone' });
   }
   return out;
 };

@@ -71,6 +71,8 @@ async function main(): Promise<void> {
     t.match(r.stdout, /policy rule from 169\.254\.53\.53 lookup 5353 priority 5353/);
     t.match(r.stdout, /address 169\.254\.53\.53 on lo/);
     t.match(r.stdout, /firewall rule iptables -t filter -A FORWARD -i tsbr\+ -o tsbr\+/);
+    t.match(r.stdout, /firewall rule iptables -t filter -A INPUT -d 169\.254\.53\.53\/32 -i tsbr\+ .* -j TSOVERLAY-DNS/, 'the jump into the resolver source filter');
+    t.match(r.stdout, /firewall chain TSOVERLAY-DNS \(iptables -t filter\)/, 'and the chain');
     t.match(r.stdout, `file ${h1.storePath}`);
     t.match(r.stdout, `file ${clusterId}`);
     t.match(r.stdout, /Dry run: nothing was removed/);

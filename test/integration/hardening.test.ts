@@ -3,7 +3,10 @@
 // switch, an underlay address of no member, is not delivered; the same frame
 // from a member is), a node that joins later is let in without a lost ping
 // between the others, one container flooding the resolver does not stop
-// another's lookups, and the plugin socket is mode 0600.
+// another's lookups, a DNS query with a source of another network gets no
+// answer (the resolver's source filter; with the filter bypassed, the same
+// forged queries are answered: the control), and the plugin socket is mode
+// 0600.
 // Needs root and TSOVERLAY_IT=1.
 import { readFile, stat } from 'node:fs/promises';
 import t from 'tap';
@@ -47,6 +50,38 @@ while time.time() < end:
 print(i)
 `;
 
+/**
+ * N DNS queries for NAME to the resolver with a forged IPv4 source and UDP
+ * source port (a raw socket: the kernel takes the header as given).
+ */
+const SPOOF = `
+import socket, struct, sys
+server, src, sport, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for i in range(n):
+    dns = struct.pack('!HHHHHH', 0x5000 + i, 0x0100, 1, 0, 0, 0) + b''.join(bytes([len(p)]) + p.encode() for p in name.split('.')) + b'\\0\\0\\1\\0\\1'
+    udp = struct.pack('!HHHH', sport, 53, 8 + len(dns), 0) + dns
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, socket.inet_aton(src), socket.inet_aton(server))
+    s.sendto(ip + udp, (server, 0))
+print(n)
+`;
+
+/** Count the DNS answers from SERVER:53 that reach UDP PORT here, for up to SECS seconds or until N have come. */
+const CATCH = `
+import socket, sys, time
+server, port, secs, n = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', port))
+end = time.time() + secs; got = 0
+while got < n and time.time() < end:
+    s.settimeout(max(0.01, end - time.time()))
+    try:
+        data, peer = s.recvfrom(2048)
+    except socket.timeout:
+        break
+    if peer == (server, 53): got += 1
+print(got)
+`;
+
 const icmpInEchos = async (h: LabHost, container: string): Promise<number> => {
   const snmp = await h.nsSh(container, 'cat', '/proc/net/snmp');
   const [names, values] = snmp.split('\n').filter((l) => l.startsWith('Icmp:'));
@@ -54,11 +89,12 @@ const icmpInEchos = async (h: LabHost, container: string): Promise<number> => {
   return Number(values!.split(/\s+/)[i]);
 };
 
-const dropCount = async (h: LabHost): Promise<number> => {
-  const out = (await h.hostExec('iptables', '-w', '5', '-t', 'raw', '-L', 'TSOVERLAY-VXLAN', '-v', '-x', '-n')).stdout;
-  const line = out.split('\n').find((l) => /\bDROP\b/.test(l));
+const dropCount = async (h: LabHost, table = 'raw', chain = 'TSOVERLAY-VXLAN', match = /\bDROP\b/): Promise<number> => {
+  const out = (await h.hostExec('iptables', '-w', '5', '-t', table, '-L', chain, '-v', '-x', '-n')).stdout;
+  const line = out.split('\n').find((l) => match.test(l));
   return Number(line?.trim().split(/\s+/)[0] ?? NaN);
 };
+const dnsDrops = (h: LabHost): Promise<number> => dropCount(h, 'filter', 'TSOVERLAY-DNS', /\bDROP\b.*\budp dpt:53\b/);
 
 if (!integrationEnabled()) {
   t.plan(0, SKIP_REASON);
@@ -157,5 +193,57 @@ async function main(): Promise<void> {
     const limited = (await readFile(h1.pluginLog, 'utf8')).split('\n').filter((l) => l.includes('dns client over its query rate'));
     t.ok(limited.length >= 1 && limited.length <= 2, `the flood was limited, and said so once per 10 s (${limited.length} lines)`);
     t.match(limited[0] ?? '', new RegExp(`"source":"${e1.ip.replace(/\./g, '\\.')}"`), 'naming c1\'s address', { line: limited[0] });
+  });
+
+  t.test('a DNS query with a source of another network gets no answer; with the filter bypassed it does', { timeout: 180_000 }, async (t) => {
+    const R = '169.254.53.53';
+    const N = 10;
+    const PORT = 40053;
+    const bnet = await createOverlay(h1, 'hardb', '10.62.0.0/24', { args: ['-o', 'tsoverlay.mode=bridge'] });
+    await h1.runSleeper('cb', '--net', 'hardb');
+    const eb = await endpointOf(h1, 'cb', 'hardb');
+    const chain = await waitFor(() => h1.hostExec('iptables', '-w', '5', '-S', 'TSOVERLAY-DNS').then((r) => r.stdout), {
+      what: 'both networks in h1\'s resolver source filter',
+      until: (out) => out.includes(`-s 10.61.0.0/24 -i ${net.bridge} -j ACCEPT`) && out.includes(`-s 10.62.0.0/24 -i ${bnet.bridge} -j ACCEPT`),
+      timeoutMs: 20_000,
+    });
+    t.pass(`the chain: ${chain.split('\n').filter((l) => l.startsWith('-A')).join(' | ')}`);
+    const own = await h1.dnsQuery('cb', R, 'c1', { timeoutMs: 2000 });
+    t.ok(own.ok, `cb's own query is answered (${own.rcode ?? own.error})`);
+    const ownTcp = await h1.dnsQuery('c1', R, 'c2', { timeoutMs: 2000, tcp: true });
+    t.ok(ownTcp.ok && ownTcp.answers.length > 0, `c1's own query over TCP is answered (${ownTcp.rcode ?? ownTcp.error})`);
+    // c1 (macvlan network 10.61) forges cb's address (bridge network 10.62), and cb forges c1's
+    const pairs = [
+      { from: 'c1', victim: 'cb', victimIp: eb.ip, what: 'c1 (macvlan, 10.61) as cb (bridge, 10.62)' },
+      { from: 'cb', victim: 'c1', victimIp: e1.ip, what: 'cb (bridge, 10.62) as c1 (macvlan, 10.61)' },
+    ];
+    const forge = async (p: (typeof pairs)[number]): Promise<{ answered: number; drops: number }> => {
+      const catcher = h1.nsExec(p.victim, 'python3', '-c', CATCH, R, String(PORT), '4', String(N));
+      const port = `:${PORT.toString(16).toUpperCase()} `;
+      await waitFor(() => h1.nsSh(p.victim, 'cat', '/proc/net/udp'), { what: `the catcher in ${p.victim}`, until: (udp) => udp.includes(port), timeoutMs: 10_000 });
+      const drops0 = await dnsDrops(h1);
+      const sent = await h1.nsExec(p.from, 'python3', '-c', SPOOF, R, p.victimIp, String(PORT), 'c2', String(N));
+      t.equal(sent.code, 0, `${p.what}: ${N} queries sent ${sent.stderr}`);
+      const caught = await catcher;
+      t.equal(caught.code, 0, caught.stderr);
+      return { answered: Number(caught.stdout.trim()), drops: (await dnsDrops(h1)) - drops0 };
+    };
+    for (const p of pairs) {
+      const r = await forge(p);
+      t.equal(r.answered, 0, `${p.what}: ${r.answered}/${N} answered`);
+      t.ok(r.drops >= N, `${p.what}: TSOVERLAY-DNS's UDP DROP counted them (+${r.drops})`);
+    }
+    // the control: the same forged queries with the filter bypassed (an ACCEPT above the jump, as the old rule was)
+    const bypass = ['INPUT', '-d', `${R}/32`, '-i', 'tsbr+', '-m', 'comment', '--comment', 'lab: resolver filter bypassed', '-j', 'ACCEPT'];
+    t.equal((await h1.hostExec('iptables', '-w', '5', '-I', ...bypass.slice(0, 1), '1', ...bypass.slice(1))).code, 0);
+    try {
+      for (const p of pairs) {
+        const r = await forge(p);
+        t.equal(r.answered, N, `control, ${p.what}: ${r.answered}/${N} answered without the filter (DROP +${r.drops})`);
+        t.equal(r.drops, 0, 'and none dropped');
+      }
+    } finally {
+      await h1.hostExec('iptables', '-w', '5', '-D', ...bypass);
+    }
   });
 }

@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     t.equal(d.code, 1, 'doctor exits 1');
     t.match(d.stdout, new RegExp(`forwarding\\s+fail\\s+st1 ${net.vxlan} fdb ${e2.mac}: wrong VTEP ${h3.ip}, the store says ${h2.ip}`));
     t.ok(d.stdout.includes(`bridge fdb replace ${e2.mac} dev ${net.vxlan} dst ${h2.ip} self permanent`), 'doctor names the fix');
-    for (const ok of ['store', 'membership', 'plugin socket', 'vxlan udp port', 'vxlan firewall', 'vxlan members filter', 'kernel features', 'iptables backend', 'resolver', 'mtu']) {
+    for (const ok of ['store', 'membership', 'plugin socket', 'vxlan udp port', 'vxlan firewall', 'vxlan members filter', 'kernel features', 'iptables backend', 'resolver', 'resolver source filter', 'mtu']) {
       t.match(d.stdout, new RegExp(`^${ok}\\s+ok\\s`, 'm'), `doctor: ${ok} ok`);
     }
     t.comment(`status on h1 with a broken entry:\n${text.stdout}`);

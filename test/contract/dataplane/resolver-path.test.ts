@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
-import { IptablesFirewall, RESOLVER_COMMENT, runCommand } from '../../../src/dataplane/iptables-firewall.js';
+import { DNS_CHAIN, IptablesFirewall, RESOLVER_COMMENT, runCommand } from '../../../src/dataplane/iptables-firewall.js';
 import type { BridgeNetworkDevices, EndpointDevices, TableRoute } from '../../../src/dataplane/dataplane.js';
 import { bridgeName, containerIfName, hostIfName, vxlanName } from '../../../src/dataplane/names.js';
 import { ip, ipOut, PRIORITY, R, realKernelOptions, TABLE, UNDERLAY } from './harness.js';
@@ -196,19 +196,21 @@ const resolverPath = async (t: Test): Promise<void> => {
       { reply: '192.168.79.1 said hello', from: `${R}:${PORT}` },
       'without the rules a neighbour on the underlay reaches R',
     );
-    const fw = new IptablesFirewall(undefined, (cmd, args) => runCommand('ip', ['netns', 'exec', HOST, cmd, ...args]));
+    const fw = new IptablesFirewall(undefined, (cmd, args, input) => runCommand('ip', ['netns', 'exec', HOST, cmd, ...args], input));
     await fw.ensureResolverInput(R);
+    await fw.ensureResolverSources(R, [{ subnet: SUBNET, device: net.bridge }]);
     await fw.ensureResolverInput(R);
+    await fw.ensureResolverSources(R, [{ subnet: SUBNET, device: net.bridge }]);
     const rules = ipOut('netns', 'exec', HOST, 'iptables', '-S', 'INPUT').split('\n').filter((l) => l.startsWith('-A'));
     const tag = `-m comment --comment "${RESOLVER_COMMENT}"`;
     t.same(
       rules,
       [
-        `-A INPUT -d ${R}/32 -i tsbr+ ${tag} -j ACCEPT`,
+        `-A INPUT -d ${R}/32 -i tsbr+ ${tag} -j ${DNS_CHAIN}`,
         `-A INPUT -d ${R}/32 -i lo ${tag} -j ACCEPT`,
         `-A INPUT -d ${R}/32 ${tag} -j DROP`,
       ],
-      'three rules, in order, once',
+      'three rules, in order, once: the bridges through the source filter',
     );
     t.same(await udpAsk(OUT, R, PORT, 1500), {}, 'the neighbour gets no answer');
     t.same(await udpAsk(CTR, R, PORT, 5000), answered, 'the container still does');

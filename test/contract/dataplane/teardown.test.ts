@@ -74,7 +74,13 @@ const teardownContract = (t: Test, env: ContractEnv): void => {
     await fw.ensureResolverInput(R);
     await fw.ensureResolverInput(R6);
     await fw.ensureVxlanMembers(4789, [V4, PEER1]);
-    t.same(await fw.listOwnedChains(), [{ command: 'iptables', table: 'raw', chain: 'TSOVERLAY-VXLAN' }], 'the VXLAN member chain');
+    await fw.ensureResolverSources(R, [{ subnet: '10.61.0.0/24', device: 'tsbr-000100' }]);
+    await fw.ensureResolverSources(R6, [{ subnet: 'fd61::/64', device: 'tsbr-000100' }]);
+    t.same(
+      (await fw.listOwnedChains()).map((c) => `${c.command} ${c.table} ${c.chain}`).sort(),
+      ['ip6tables filter TSOVERLAY-DNS', 'iptables filter TSOVERLAY-DNS', 'iptables raw TSOVERLAY-VXLAN'],
+      'the VXLAN member chain and the resolver source filter of each family',
+    );
     const rules = await fw.listOwnedRules();
     const shown = rules.map(formatRule).sort();
     const tag = (c: string) => `-m comment --comment "${c}"`;
@@ -84,16 +90,16 @@ const teardownContract = (t: Test, env: ContractEnv): void => {
         `ip6tables -t filter -A FORWARD -i tsbr+ -o tsbr+ ${tag('tsoverlay bridges')} -j ACCEPT`,
         `ip6tables -t filter -A INPUT -d ${R6}/128 ${tag('tsoverlay resolver')} -j DROP`,
         `ip6tables -t filter -A INPUT -d ${R6}/128 -i lo ${tag('tsoverlay resolver')} -j ACCEPT`,
-        `ip6tables -t filter -A INPUT -d ${R6}/128 -i tsbr+ ${tag('tsoverlay resolver')} -j ACCEPT`,
+        `ip6tables -t filter -A INPUT -d ${R6}/128 -i tsbr+ ${tag('tsoverlay resolver')} -j TSOVERLAY-DNS`,
         `ip6tables -t raw -A PREROUTING -i tsbr+ ${tag('tsoverlay bridges: no conntrack')} -j CT --notrack`,
         `iptables -t filter -A FORWARD -i tsbr+ -o tsbr+ ${tag('tsoverlay bridges')} -j ACCEPT`,
         `iptables -t filter -A INPUT -d ${R}/32 ${tag('tsoverlay resolver')} -j DROP`,
         `iptables -t filter -A INPUT -d ${R}/32 -i lo ${tag('tsoverlay resolver')} -j ACCEPT`,
-        `iptables -t filter -A INPUT -d ${R}/32 -i tsbr+ ${tag('tsoverlay resolver')} -j ACCEPT`,
+        `iptables -t filter -A INPUT -d ${R}/32 -i tsbr+ ${tag('tsoverlay resolver')} -j TSOVERLAY-DNS`,
         `iptables -t raw -A PREROUTING -i tsbr+ ${tag('tsoverlay bridges: no conntrack')} -j CT --notrack`,
         'iptables -t raw -A PREROUTING -p udp -m udp --dport 4789 -j TSOVERLAY-VXLAN',
       ].sort(),
-      'the bridge rules of both families, the resolver rules of each address, the jump into the VXLAN chain (not the rules inside it)',
+      'the bridge rules of both families, the resolver rules of each address, the jumps into the chains of ours (not the rules inside them)',
     );
     const [chain] = await fw.listOwnedChains();
     if (!chain) throw new Error('no chain');
@@ -101,7 +107,7 @@ const teardownContract = (t: Test, env: ContractEnv): void => {
     for (const r of rules) t.equal(await fw.deleteRule(r), true, `deleted: ${formatRule(r)}`);
     t.same(await fw.listOwnedRules(), [], 'none left');
     t.equal(await fw.deleteRule(rules[0] ?? rules[1]!), false, 'deleting again: false');
-    t.equal(await fw.deleteChain(chain), true, 'the chain, once nothing jumps to it');
+    for (const c of await fw.listOwnedChains()) t.equal(await fw.deleteChain(c), true, `the chain ${c.command} ${c.chain}, once nothing jumps to it`);
     t.same(await fw.listOwnedChains(), [], 'no chain left');
     t.equal(await fw.deleteChain(chain), false, 'again: false');
   });
