@@ -3,7 +3,7 @@
  * read and change those networks only, leave every other network as the
  * last pass left it, and leave a network whose record is unreadable alone.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { DEFAULT_FAKE_UNDERLAY, FakeDataplane } from '../dataplane/fake-dataplane.js';
 import { vxlanName } from '../dataplane/names.js';
 import type { Log } from '../log.js';
@@ -49,7 +49,7 @@ const recording = (): Log & { warnings: string[] } => {
 };
 
 /** Node A with networks K and L, each with one endpoint on B; one full pass run, the loop stopped. */
-const setup = async (t: Tap.Test) => {
+const setup = async (t: Test) => {
   const kv = new MemoryKvStore();
   const state = new ClusterState(kv);
   await state.init();
