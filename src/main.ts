@@ -14,6 +14,7 @@ import { registerNode, reregister } from './cluster/membership.js';
 import { PeerGrace } from './cluster/peer-grace.js';
 import { NamePublisher } from './cluster/name-publisher.js';
 import { Replication } from './cluster/replication.js';
+import { PendingChanges, type StoreChange } from './cluster/store-change.js';
 import type { Replicator } from './cluster/replicator.js';
 import type { Config } from './config.js';
 import type { Dataplane, Underlay } from './dataplane/dataplane.js';
@@ -124,16 +125,23 @@ interface Loops {
   replicator: Replicator | undefined;
   publisher: NamePublisher | undefined;
   collector: Collector;
-  /** Something in the cluster or on this node changed: every loop runs again soon. */
-  changed(): void;
+  /** Something in the cluster or on this node changed: every loop runs again soon (over what it concerns). */
+  changed(change?: StoreChange): void;
 }
 
 const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Firewall | undefined): Loops => {
   const { config, log, state, dataplane, underlay, node, guard, metrics, health } = w;
   const mayChange = async (): Promise<boolean> => (await guard.check().catch(() => ({ ok: false }))).ok;
   const names = new NameIndex(state, node);
+  const namesPending = new PendingChanges(); // the next refresh's scope: changed networks, or every one
   const namesLoop = new SerialLoop(
-    () => names.refresh().then(() => false, (e: unknown) => (log.debug({ err: e }, 'name index refresh failed'), true)),
+    () => {
+      const change = namesPending.take();
+      return names.refresh(change.whole ? undefined : change.networks).then(
+        () => false,
+        (e: unknown) => (log.debug({ err: e }, 'name index refresh failed'), true),
+      );
+    },
     { intervalMs: config.resyncIntervalMs, failed: (f) => f },
   );
   // store changes (watches, session, this node's Docker calls) → this node's loops: src/cluster/replication.ts
@@ -141,7 +149,7 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
     state, node, ...(engine ? { engine } : {}), intervalMs: config.resyncIntervalMs, log: log.child({ component: 'replicate' }), mayChange,
   });
   const replicator = replication.replicator;
-  const changed = (): void => replication.changed();
+  const changed = (change?: StoreChange): void => replication.changed(change);
   const reconciler = new Reconciler({
     state,
     dataplane,
@@ -150,7 +158,7 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
     vxlanPort: config.vxlanPort,
     intervalMs: config.resyncIntervalMs,
     log: log.child({ component: 'reconcile' }),
-    onNetworksRead: (networks) => replication.networksRead(networks),
+    onNetworksRead: (networks, scope) => replication.networksRead(networks, scope),
     mayChange,
     onPass: (outcome) => health.reconcile.record(outcome),
     ...(metrics ? { metrics } : {}),
@@ -158,8 +166,13 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
     ...(firewall ? { firewall } : {}),
     ...(config.dnsAddress ? { dnsAddress: config.dnsAddress } : {}),
   });
-  replication.follow(() => reconciler.markDirty());
-  if (config.dnsAddress) replication.follow(() => namesLoop.trigger());
+  replication.follow((change) => reconciler.markDirty(change));
+  if (config.dnsAddress) {
+    replication.follow((change) => {
+      namesPending.add(change);
+      namesLoop.trigger();
+    });
+  }
   let publisher: NamePublisher | undefined;
   if (engine) {
     publisher = new NamePublisher({ state, engine, node, intervalMs: config.resyncIntervalMs, log: log.child({ component: 'names' }), mayChange });
@@ -179,7 +192,7 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
 };
 
 /** The core Docker's calls reach: the IPAM and the network driver. */
-const createCore = (w: Wiring, changed: () => void): { ipam: Ipam; driver: NetworkDriver } => {
+const createCore = (w: Wiring, changed: (change?: StoreChange) => void): { ipam: Ipam; driver: NetworkDriver } => {
   const { config, log, state, dataplane, underlay, node } = w;
   const ipam = new Ipam({ state, config: { node, defaultPool: config.defaultPool, defaultPoolSize: config.defaultPoolSize } });
   const driver = new NetworkDriver({

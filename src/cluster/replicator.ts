@@ -1,7 +1,10 @@
 /**
  * Network replication across nodes, through each node's own Docker engine:
  * the engine side of src/cluster/replication.ts, which owns this loop and
- * marks it dirty on store changes (this engine's network events do too).
+ * marks it dirty on store changes that may have changed a network record
+ * (created, named, aliased, removed), or the whole cluster; an endpoint's or
+ * a name's change never does (this engine's network events do too, and so
+ * does the periodic pass).
  *
  * - Names: the plugin API never carries a network's name, so the node whose
  *   engine created a network learns it from its engine and stores it.

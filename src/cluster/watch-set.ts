@@ -1,15 +1,17 @@
 /**
  * Keeps store watches on a changing set of paths (networks come and go) and
- * funnels every change into one callback that marks the loops dirty.
+ * funnels every change into one callback that marks the loops dirty, with
+ * what it concerns: the scope of the path that fired (store-change.ts).
  */
 import type { ClusterState } from '../store/cluster-state.js';
+import { type StoreChange, changeOfPath, mergeChanges } from './store-change.js';
 
 export class WatchSet {
   private readonly active = new Map<string, () => void>();
 
   constructor(
     private readonly state: ClusterState,
-    private readonly onChange: () => void,
+    private readonly onChange: (change: StoreChange) => void,
   ) {}
 
   /** Watch exactly these paths from now on. */
@@ -21,15 +23,16 @@ export class WatchSet {
         this.active.delete(p);
       }
     }
-    let added = false;
+    let added: StoreChange | undefined;
     for (const p of want) {
       if (this.active.has(p)) continue;
-      this.active.set(p, this.state.watch(p, this.onChange));
-      added = true;
+      const change = changeOfPath(p);
+      this.active.set(p, this.state.watch(p, () => this.onChange(change)));
+      added = added ? mergeChanges(added, change) : change;
     }
     // A change between the caller's read and this watch would go unseen:
-    // look once more now that the watch is armed.
-    if (added) this.onChange();
+    // look once more, at what the new watches cover, now that they are armed.
+    if (added) this.onChange(added);
   }
 
   close(): void {

@@ -25,6 +25,7 @@ import {
 } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { KeyedLock } from '../util/keyed-lock.js';
+import { type StoreChange, networkChange } from '../cluster/store-change.js';
 import { usersElsewhere } from './network-users.js';
 import { derivedDeviceNames, endpointAddress, endpointDeviceName, networkSubnets } from './inputs.js';
 import { chooseMtu, endpointMac, normalizeMac, parseNetworkOptions } from './options.js';
@@ -82,8 +83,8 @@ export interface DriverDeps {
   underlay: Underlay;
   config: DriverConfig;
   log: Logger;
-  /** Called after any change: cluster replication (src/cluster/replication.ts) has this node's loops look again. */
-  onChange?: () => void;
+  /** After any change: replication.ts has this node's loops look again (an endpoint's: at its network only). */
+  onChange?: (change?: StoreChange) => void;
   now?: () => Date;
 }
 
@@ -250,7 +251,7 @@ export class NetworkDriver {
       log.info({ ip: rec.ipv4 ?? rec.ipv6, mac: rec.mac, ifname: endpointHostIf(devices) ?? containerIf }, 'endpoint created');
       return mac ? {} : { macAddress: rec.mac };
     });
-    this.changed();
+    this.changed(networkChange(net.id));
     return result;
   }
 
@@ -309,7 +310,7 @@ export class NetworkDriver {
       );
       if (ep) log.info({ ifname: ep.hostIf }, 'endpoint removed');
     });
-    this.changed();
+    this.changed(key ? networkChange(key) : undefined);
   }
 
   private async storeNetwork(
@@ -393,7 +394,7 @@ export class NetworkDriver {
     return new TsoverlayError('KERNEL_FAILURE', `${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
 
-  private changed(): void {
-    this.deps.onChange?.();
+  private changed(change?: StoreChange): void {
+    this.deps.onChange?.(change);
   }
 }

@@ -11,7 +11,9 @@
  * (by the ifindex it observed), other passes each device on its own; a
  * device created in this pass is not read at all. Then per device its
  * removals in order and its additions in one batch (the dataplane pipelines
- * them); devices side by side.
+ * them); devices side by side. A pass scoped to some networks (partial.ts)
+ * looks at their devices alone and leaves every other device's entries, and
+ * what is known verified of them, as they are.
  */
 import type { FdbEntry, Forwarding, NeighEntry } from '../dataplane/dataplane.js';
 import { errorText } from '../errors.js';
@@ -57,11 +59,21 @@ const writeForwarding = async (io: PassIo, p: PassState, vxlan: string, todo: re
   }
 };
 
+/** The devices this pass looks at, with the entries they should hold. */
+const devicesOf = (p: PassState): Iterable<[string, Forwarding]> => {
+  const { scope, desired } = p;
+  if (!scope) return desired.forwarding;
+  return [...scope].flatMap((vxlan): Array<[string, Forwarding]> => {
+    const want = desired.forwarding.get(vxlan);
+    return want ? [[vxlan, want]] : [];
+  });
+};
+
 export const applyForwarding = async (io: PassIo, p: PassState, verified: Map<string, string>): Promise<void> => {
-  for (const vxlan of verified.keys()) if (!p.desired.forwarding.has(vxlan)) verified.delete(vxlan);
+  if (!p.scope) for (const vxlan of verified.keys()) if (!p.desired.forwarding.has(vxlan)) verified.delete(vxlan);
   const read = forwardingReader(io, p);
   const writes: Array<Promise<void>> = [];
-  for (const [vxlan, want] of p.desired.forwarding) {
+  for (const [vxlan, want] of devicesOf(p)) {
     if (p.broken.has(vxlan)) continue; // already counted; retried next pass
     const signature = JSON.stringify(want);
     if (!p.full && !p.remade.has(vxlan) && verified.get(vxlan) === signature) continue;

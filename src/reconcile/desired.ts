@@ -126,26 +126,78 @@ export interface DesiredInput {
   dnsAddress?: string;
 }
 
+/** One network's share of the desired state (undefined: this node does not have the network). */
+export interface NetworkPart {
+  devices: NetworkDevices;
+  /** Its endpoints owned by this node. */
+  endpoints: EndpointDevices[];
+  /** Its remote entries, on `devices.vxlan`. */
+  forwarding: Forwarding;
+  /** The resolver's bridge and reply routes for it, if the resolver runs. */
+  resolverRoutes?: TableRoute[];
+  conflicts: DuplicateConflict[];
+}
+
+export interface PartContext {
+  nodes: ReadonlyMap<string, NodeRecord>;
+  me: string;
+  underlay: Underlay;
+  vxlanPort: number;
+  dnsAddress?: string;
+}
+
+/**
+ * What one network asks of this node's kernel, from its record and endpoints
+ * alone: a pass scoped to some networks (partial.ts) computes just theirs,
+ * a whole pass every network's (computeDesired).
+ */
+export const networkPart = (
+  { net, endpoints, created }: DesiredInput['networks'][number],
+  ctx: PartContext,
+): NetworkPart | undefined => {
+  if (!Object.values(net.aliases).includes(ctx.me)) return undefined;
+  const devices = networkDevices(net, ctx.underlay, ctx.vxlanPort);
+  const dns = ctx.dnsAddress;
+  let resolverRoutes: TableRoute[] | undefined;
+  if (dns) {
+    const host = hostDevice(devices);
+    const family = dns.includes(':') ? 6 : 4;
+    resolverRoutes = (family === 4 ? net.ipv4 : net.ipv6).map((s) => ({ dst: s.pool, dev: host, src: dns }));
+  }
+  const mine = endpoints.filter((ep) => ep.node === ctx.me).map((ep) => endpointDevices(ep, net));
+  const chosen = resolveDuplicates(net.id, endpoints, (ep) => created?.get(ep.id) ?? 0);
+  return {
+    devices,
+    endpoints: mine,
+    forwarding: remoteForwarding(net, chosen.programmed, ctx.nodes, ctx.me),
+    ...(resolverRoutes ? { resolverRoutes } : {}),
+    conflicts: chosen.conflicts,
+  };
+};
+
 export const computeDesired = (input: DesiredInput): Desired => {
-  const nodes = new Map(input.nodes.map((n) => [n.node, n]));
+  const ctx: PartContext = {
+    nodes: new Map(input.nodes.map((n) => [n.node, n])),
+    me: input.me,
+    underlay: input.underlay,
+    vxlanPort: input.vxlanPort,
+    ...(input.dnsAddress ? { dnsAddress: input.dnsAddress } : {}),
+  };
   const out: Desired = { networks: [], endpoints: [], forwarding: new Map() };
   const dns = input.dnsAddress;
   const resolver: ResolverRouting | undefined = dns ? { address: dns, bridges: [], routes: [] } : undefined;
   const conflicts: DuplicateConflict[] = [];
-  for (const { net, endpoints, created } of input.networks) {
-    if (!Object.values(net.aliases).includes(input.me)) continue;
-    const devices = networkDevices(net, input.underlay, input.vxlanPort);
-    out.networks.push(devices);
-    if (resolver && dns) {
-      const host = hostDevice(devices);
-      resolver.bridges.push(host);
-      const family = dns.includes(':') ? 6 : 4;
-      for (const s of family === 4 ? net.ipv4 : net.ipv6) resolver.routes.push({ dst: s.pool, dev: host, src: dns });
+  for (const network of input.networks) {
+    const part = networkPart(network, ctx);
+    if (!part) continue;
+    out.networks.push(part.devices);
+    if (resolver) {
+      resolver.bridges.push(hostDevice(part.devices));
+      resolver.routes.push(...(part.resolverRoutes ?? []));
     }
-    for (const ep of endpoints) if (ep.node === input.me) out.endpoints.push(endpointDevices(ep, net));
-    const chosen = resolveDuplicates(net.id, endpoints, (ep) => created?.get(ep.id) ?? 0);
-    conflicts.push(...chosen.conflicts);
-    out.forwarding.set(devices.vxlan, remoteForwarding(net, chosen.programmed, nodes, input.me));
+    out.endpoints.push(...part.endpoints);
+    conflicts.push(...part.conflicts);
+    out.forwarding.set(part.devices.vxlan, part.forwarding);
   }
   if (resolver) out.resolver = resolver;
   out.vxlanMembers = vxlanMembers(input.nodes, input.underlay, input.vxlanPort);

@@ -34,8 +34,11 @@ export interface DesiredSource {
   vxlanPort: number;
   /** The node resolver's address, if it runs. */
   dnsAddress?: string;
-  /** Told which networks a read looked at (cluster replication follows them with store watches). */
-  onNetworksRead?: (networks: readonly NetworkRecord[]) => void;
+  /**
+   * Told which networks a read looked at (cluster replication follows them
+   * with store watches); `scope`: the read covered only these network keys.
+   */
+  onNetworksRead?: (networks: readonly NetworkRecord[], scope?: ReadonlySet<string>) => void;
   /** Without it, only live nodes are programmed. */
   peers?: PeerSet;
 }
@@ -64,6 +67,8 @@ export interface Observation {
   observed: ObservedLink[] | undefined;
   /** Device actions (networks, endpoints, orphans); forwarding is planned per device later. */
   actions: Action[];
+  /** A pass scoped to some networks (partial.ts): their VXLAN devices, the only ones it looks at. */
+  scope?: ReadonlySet<string>;
 }
 
 /** Device actions: against the kernel as read, or else against the last applied state. */

@@ -17,6 +17,11 @@ export interface PassIo {
 export interface PassState {
   /** A full pass reads the kernel back; a delta pass plans from `previous`. */
   readonly full: boolean;
+  /**
+   * A pass scoped to some networks (partial.ts): their VXLAN devices. The
+   * forwarding step looks at these alone; undefined: at every device.
+   */
+  readonly scope?: ReadonlySet<string>;
   /** What the last pass without failures made true (undefined: none yet, or it failed). */
   readonly previous: Desired | undefined;
   readonly desired: Desired;
@@ -55,12 +60,14 @@ export const stopwatch = (): { ms: Record<string, number>; lap(name: string): vo
 
 export const newPassState = (init: {
   full: boolean;
+  scope?: ReadonlySet<string> | undefined;
   previous: Desired | undefined;
   desired: Desired;
   observed: ObservedLink[] | undefined;
   clock: ReturnType<typeof stopwatch>;
 }): PassState => ({
   full: init.full,
+  ...(init.scope ? { scope: init.scope } : {}),
   previous: init.previous,
   desired: init.desired,
   observed: init.observed,

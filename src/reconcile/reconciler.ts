@@ -5,8 +5,13 @@
  * coalesce into one more pass. Failed actions are retried with capped
  * exponential backoff.
  *
+ * Each trigger says what changed (src/cluster/store-change.ts). A change
+ * scoped to some networks gets a pass over those alone (partial.ts); the
+ * whole cluster, the start, a reconnect, a retry and the periodic timer get
+ * a pass over everything, which stays the safety net.
+ *
  * A pass is a row of steps over one PassState (pass-state.ts):
- *   observe + plan (observe.ts) → devices (apply-action.ts) → forwarding
+ *   observe + plan (observe.ts, or partial.ts) → devices (apply-action.ts) → forwarding
  *   entries (apply-forwarding.ts) → firewall (firewall-step.ts, started
  *   alongside the kernel work) → resolver routing (resolver-step.ts).
  * What lasts between passes lives here: the last applied state (delta
@@ -21,12 +26,14 @@ import { type Metrics, type Programmed, noMetrics, secondsSince } from '../metri
 import type { NetworkRecord } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { SerialLoop } from '../util/serial-loop.js';
+import { PendingChanges, type StoreChange, WHOLE_CLUSTER } from '../cluster/store-change.js';
 import { applyDevices } from './apply-action.js';
 import { applyForwarding } from './apply-forwarding.js';
 import type { Desired } from './desired.js';
 import { FirewallStep } from './firewall-step.js';
 import { conflictKey } from './duplicates.js';
-import { type DesiredSource, type PeerSet, observe, readDesired } from './observe.js';
+import { type DesiredSource, type Observation, type PeerSet, observe, readDesired } from './observe.js';
+import { PartialPass } from './partial.js';
 import { type PassState, newPassState, stopwatch } from './pass-state.js';
 import { type Action, keptLinks } from './plan.js';
 import { resolverStep } from './resolver-step.js';
@@ -39,8 +46,8 @@ export interface ReconcilerDeps {
   vxlanPort: number;
   intervalMs: number;
   log: Log;
-  /** Told which networks each pass read (cluster replication watches what they make relevant). */
-  onNetworksRead?: (networks: readonly NetworkRecord[]) => void;
+  /** Told which networks each pass read (cluster replication watches what they make relevant); `scope`: a scoped pass's networks. */
+  onNetworksRead?: (networks: readonly NetworkRecord[], scope?: ReadonlySet<string>) => void;
   /** Host firewall rule for bridged traffic, checked every `firewallCheckMs`. */
   firewall?: Firewall;
   firewallCheckMs?: number;
@@ -68,6 +75,9 @@ export class Reconciler {
   private readonly loop: SerialLoop<PassResult>;
   private readonly source: DesiredSource;
   private readonly firewall: FirewallStep | undefined;
+  private readonly partial: PartialPass;
+  /** Changes not looked at yet: the next pass's scope. */
+  private readonly pending = new PendingChanges();
   /**
    * Devices whose forwarding entries the kernel holds as last written
    * (device → signature of the entries): read back only when that may have
@@ -94,6 +104,7 @@ export class Reconciler {
       state, underlay, node, vxlanPort,
       ...(dnsAddress ? { dnsAddress } : {}), ...(onNetworksRead ? { onNetworksRead } : {}), ...(peers ? { peers } : {}),
     };
+    this.partial = new PartialPass(this.source, log);
     this.firewall = firewall && new FirewallStep({ firewall, dataplane, log, everyMs: deps.firewallCheckMs ?? 5000, ...(dnsAddress ? { dnsAddress } : {}) });
     this.loop = new SerialLoop(() => this.measuredPass(), { intervalMs: deps.intervalMs, failed: (r) => r.failed > 0 });
   }
@@ -108,8 +119,9 @@ export class Reconciler {
     return this.loop.stop();
   }
 
-  /** Something changed: run a pass soon. */
-  markDirty(): void {
+  /** Something changed: run a pass soon, over what the change concerns (default: everything). */
+  markDirty(change: StoreChange = WHOLE_CLUSTER): void {
+    this.pending.add(change);
     this.loop.trigger();
   }
 
@@ -150,15 +162,17 @@ export class Reconciler {
     // 0.9: the periodic pass comes every intervalMs; it must count as full
     const full = this.applied === undefined || Date.now() - this.fullPassAt >= this.deps.intervalMs * 0.9;
     const previous = this.applied;
+    const change = this.pending.take();
     this.applied = undefined; // set again only if this pass succeeds
     // how long each phase took, for the log: kernel and store reads, links, entries, firewall, resolver
     const clock = stopwatch();
-    const seen = await observe(this.deps, this.source, { full, previous, lap: clock.lap });
+    const scoped = !full && previous && !change.whole ? await this.scopedRead(change.networks, previous) : undefined;
+    const seen = scoped ?? (await observe(this.deps, this.source, { full, previous, lap: clock.lap }));
     if (!seen) return { actions: 0, failed: 1 };
     this.reportConflicts(seen.desired);
     this.armGraceTimer();
     if (seen.observed) await this.reportKept(seen.desired, seen.observed, seen.actions);
-    const p = newPassState({ full, previous, desired: seen.desired, observed: seen.observed, clock });
+    const p = newPassState({ full, scope: seen.scope, previous, desired: seen.desired, observed: seen.observed, clock });
     const firewallChecked = this.firewall?.start(p);
     p.lap('store');
     await applyDevices(this.deps, p, seen.actions);
@@ -170,6 +184,16 @@ export class Reconciler {
     p.lap('firewall');
     await resolverStep(this.deps, p);
     return this.report(p);
+  }
+
+  /** A pass over some networks alone (partial.ts); undefined: the pass reads everything instead. */
+  private async scopedRead(keys: ReadonlySet<string>, previous: Desired): Promise<Observation | undefined> {
+    const r = await this.partial.read(keys, previous);
+    if (r.kind === 'widen') {
+      this.deps.log.debug({ why: r.why }, 'scoped reconcile pass widened to the whole store');
+      return undefined;
+    }
+    return { desired: r.desired, observed: undefined, actions: r.actions, scope: r.devices };
   }
 
   /**
