@@ -126,8 +126,12 @@ withZooKeeper((zk) => {
     // a node restarted with the credentials (resuming its session) keeps working during the walk
     const resume = before.credentials();
     if (!resume) throw new Error('no session to resume');
-    const node = await open(t, chroot, { auth, resume });
+    // the old process lets go first, as a restart does: resuming while it
+    // is still connected races its own reconnect for the session (the
+    // server then closes whichever connection lost, and a call on it fails
+    // with CONNECTION_LOSS)
     await before.detach();
+    const node = await open(t, chroot, { auth, resume });
     const sessionId = node.sessionId();
     const events: string[] = [];
     node.onSession((e) => events.push(e));
