@@ -12,6 +12,7 @@ import type { ControlResult } from './control.js';
 import { PATHS, type DataplaneResult, type Ratios } from './dataplane.js';
 import type { BenchResults } from './run.js';
 import type { ScaleResult } from './scale.js';
+import { SCALE_OUT_SVG, scaleOutSection, scaleOutSvg } from './scale-out-report.js';
 import { barChart, lineChart } from './svg.js';
 
 const DOC = 'docs/benchmarks.md';
@@ -188,6 +189,7 @@ export function renderMarkdown(r: BenchResults, jsonPath: string, analysis: stri
   }
   if (r.control) out.push(controlSection(r.control));
   if (r.scale) out.push(scaleSection(r.scale));
+  if (r.scaleOut) out.push(scaleOutSection(r.scaleOut));
   out.push(analysis.trim(), '');
   return out.join('\n');
 }
@@ -237,6 +239,10 @@ export async function writeReport(r: BenchResults, jsonPath: string): Promise<st
   if (r.scale) {
     await writeFile(SCALE_SVG, renderScaleSvg(r.scale));
     written.push(SCALE_SVG);
+  }
+  if (r.scaleOut) {
+    await writeFile(SCALE_OUT_SVG, scaleOutSvg(r.scaleOut));
+    written.push(SCALE_OUT_SVG);
   }
   return written;
 }
