@@ -17,6 +17,9 @@ type Point = ScaleOutResult['points'][number];
 
 const fix = (v: number | null | undefined, d = 2): string => (v === null || v === undefined ? '–' : v.toFixed(d));
 
+/** A CPU figure over idle; below zero it is the noise of 10 ms ticks, said so. */
+const overIdle = (v: number | null, d: number): string => (v !== null && v < 0 ? `≈ 0 (${fix(v, d)})` : fix(v, d));
+
 const row = (label: string, f: (p: Point) => string, points: Point[]): string => `| ${label} | ${points.map(f).join(' | ')} |`;
 
 export function scaleOutTable(r: ScaleOutResult): string {
@@ -33,12 +36,12 @@ export function scaleOutTable(r: ScaleOutResult): string {
   return [
     `| | ${ps.map((p) => `N = ${p.simNodes} (${nodes(p)} nodes)`).join(' | ')} |`,
     `|---|${ps.map(() => '---').join('|')}|`,
-    row('h1 CPU s / 1,000 events, networks it has not joined (over idle)', (p) => fix(p.phases.ownNetworks.h1CpuPer1000OverIdle, 3), ps),
+    row('h1 CPU s / 1,000 events, networks it has not joined (over idle)', (p) => overIdle(p.phases.ownNetworks.h1CpuPer1000OverIdle, 3), ps),
     row('h1 CPU s / 1,000 events, the network it shares (over idle)', (p) => fix(p.phases.sharedNetwork.h1CpuPer1000OverIdle, 2), ps),
     row('→ not joined / joined', (p) => {
       const a = p.phases.ownNetworks.h1CpuPer1000OverIdle;
       const b = p.phases.sharedNetwork.h1CpuPer1000OverIdle;
-      return a !== null && b ? `${fix((100 * a) / b, 1)} %` : '–';
+      return a !== null && b ? `${fix((100 * Math.max(a, 0)) / b, 1)} %` : '–';
     }, ps),
     row('h1 ZooKeeper requests per event: not joined / joined', (p) => `${perEvent(p, 'ownNetworks')} / ${perEvent(p, 'sharedNetwork')}`, ps),
     row('h1 RSS start → end (MiB)', (p) => `${fix(p.h1.rssMiB.start, 1)} → ${fix(p.h1.rssMiB.end, 1)}`, ps),
