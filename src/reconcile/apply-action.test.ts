@@ -27,3 +27,18 @@ t.test('a device removed while the pass ran: counted as failed (the next pass is
   t.same(lines.map((l) => l.level), ['info']);
   t.match(lines[0]?.msg, /went away during the pass/);
 });
+
+t.test('the resolver address on a bridge removed while the pass ran: the same, not an error', async (t) => {
+  const { log, lines } = recordingLog();
+  const p = pass();
+  const ok = await runAction({ dataplane: new FakeDataplane(), log }, p, {
+    kind: 'addBridgeAddress',
+    reason: 'resolver address missing',
+    bridge: 'tsbr-001000',
+    address: '169.254.53.53',
+  });
+  t.equal(ok, false);
+  t.equal(p.failed, 1);
+  t.same(lines.map((l) => l.level), ['info']);
+  t.match(lines[0]?.msg, /went away during the pass/);
+});

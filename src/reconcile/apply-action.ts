@@ -12,8 +12,12 @@ import type { Action } from './plan.js';
 
 const FORWARDING_KINDS = new Set<Action['kind']>(['addFdb', 'deleteFdb', 'addNeigh', 'deleteNeigh', 'addBridgeAddress', 'addTableRoute', 'deleteTableRoute']);
 
-/** The kernel's answer when the device an action names no longer exists. */
-const deviceWentAway = (e: unknown): boolean => /no such device|ENODEV/.test(errorText(e));
+/**
+ * The kernel's answer when the device an action names no longer exists (the
+ * dataplane says "no such bridge" for the resolver's address on a bridge
+ * that is gone).
+ */
+const deviceWentAway = (e: unknown): boolean => /no such device|no such bridge|ENODEV/.test(errorText(e));
 
 /** Apply one action; true only for an ensureNetwork that created the VXLAN device. */
 export const applyAction = async (dp: Dataplane, a: Action): Promise<boolean> => {
