@@ -11,6 +11,7 @@ import { ClusterState } from '../src/store/cluster-state.js';
 import { MemoryKvStore } from '../src/store/memory-kv-store.js';
 import { WHOLE_CLUSTER, networkChange } from '../src/cluster/store-change.js';
 import { Reconciler } from '../src/reconcile/reconciler.js';
+import { LocalEndpoints } from '../src/cluster/local-endpoints.js';
 
 const kv = new MemoryKvStore();
 const state = new ClusterState(kv);
@@ -33,7 +34,9 @@ for (let k = 0; k < E; k++) {
   await state.createEndpoint({ id: asEndpointId(id), networkId: asNetworkId(keys[i]!), node, ipv4: `10.${100 + Math.floor(i / 250)}.${i % 250}.${host}/24`,
     mac: `02:42:0a:${(100 + Math.floor(i / 250)).toString(16).padStart(2, '0')}:${(i % 250).toString(16).padStart(2, '0')}:${host.toString(16).padStart(2, '0')}`, hostIf: `tsh${id.slice(0, 11)}`, containerIf: `tsc${id.slice(0, 11)}` });
 }
-const r = new Reconciler({ state, dataplane: dp, underlay, node: 'A', vxlanPort: 4789, intervalMs: 3_600_000, log: silentLog });
+const local = new LocalEndpoints('A');
+await local.load(state, silentLog); // A has endpoints in every network
+const r = new Reconciler({ state, dataplane: dp, underlay, node: 'A', local, vxlanPort: 4789, intervalMs: 3_600_000, log: silentLog });
 let t0 = performance.now();
 const first = await r.runOnce();
 console.log('first (full) pass', first, Math.round(performance.now() - t0), 'ms');

@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Collector } from './cluster/collector.js';
 import { ClusterGuard } from './cluster/identity.js';
+import { LocalEndpoints } from './cluster/local-endpoints.js';
 import { registerNode, reregister } from './cluster/membership.js';
 import { PeerGrace } from './cluster/peer-grace.js';
 import { NamePublisher } from './cluster/name-publisher.js';
@@ -96,6 +97,8 @@ interface Wiring {
   dataplane: Dataplane;
   underlay: Underlay;
   node: string;
+  /** The networks this node takes part in: kept by the driver, followed by every loop. */
+  local: LocalEndpoints;
   /** Whether the store is still this cluster's: every loop that changes something asks first. */
   guard: ClusterGuard;
   metrics: Metrics | undefined;
@@ -130,9 +133,9 @@ interface Loops {
 }
 
 const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Firewall | undefined): Loops => {
-  const { config, log, state, dataplane, underlay, node, guard, metrics, health } = w;
+  const { config, log, state, dataplane, underlay, node, local, guard, metrics, health } = w;
   const mayChange = async (): Promise<boolean> => (await guard.check().catch(() => ({ ok: false }))).ok;
-  const names = new NameIndex(state, node);
+  const names = new NameIndex(state, node, local);
   const namesPending = new PendingChanges(); // the next refresh's scope: changed networks, or every one
   const namesLoop = new SerialLoop(
     () => {
@@ -146,7 +149,7 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
   );
   // store changes (watches, session, this node's Docker calls) → this node's loops: src/cluster/replication.ts
   const replication = new Replication({
-    state, node, ...(engine ? { engine } : {}), intervalMs: config.resyncIntervalMs, log: log.child({ component: 'replicate' }), mayChange,
+    state, node, local, ...(engine ? { engine } : {}), intervalMs: config.resyncIntervalMs, log: log.child({ component: 'replicate' }), mayChange,
   });
   const replicator = replication.replicator;
   const changed = (change?: StoreChange): void => replication.changed(change);
@@ -155,6 +158,7 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
     dataplane,
     underlay,
     node,
+    local,
     vxlanPort: config.vxlanPort,
     intervalMs: config.resyncIntervalMs,
     log: log.child({ component: 'reconcile' }),
@@ -179,6 +183,7 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
   }
   const collector = new Collector({
     state,
+    local,
     ...(engine ? { engine } : {}),
     node,
     collectAfterMs: config.collectAfterMs,
@@ -192,8 +197,8 @@ const createLoops = (w: Wiring, engine: DockerEngine | undefined, firewall: Fire
 };
 
 /** The core Docker's calls reach: the IPAM and the network driver. */
-const createCore = (w: Wiring, changed: (change?: StoreChange) => void): { ipam: Ipam; driver: NetworkDriver } => {
-  const { config, log, state, dataplane, underlay, node } = w;
+const createCore = (w: Wiring, changed: (change?: StoreChange) => void, reconciler: Reconciler): { ipam: Ipam; driver: NetworkDriver } => {
+  const { config, log, state, dataplane, underlay, node, local } = w;
   const ipam = new Ipam({ state, config: { node, defaultPool: config.defaultPool, defaultPoolSize: config.defaultPoolSize } });
   const driver = new NetworkDriver({
     state,
@@ -207,7 +212,9 @@ const createCore = (w: Wiring, changed: (change?: StoreChange) => void): { ipam:
       ...(config.dnsAddress ? { dnsAddress: config.dnsAddress } : {}),
     },
     log: log.child({ component: 'driver' }),
+    local,
     onChange: changed,
+    programPeers: (change) => (changed(change), reconciler.passOver(change)),
   });
   return { ipam, driver };
 };
@@ -279,13 +286,13 @@ export const createApp = async (deps: AppDeps): Promise<App> => {
   const state = new ClusterState(cache, { log: log.child({ component: 'store' }) });
   await state.init();
   const health = { session: new SessionHealth(), reconcile: new FailureStreak({ what: 'reconcile passes' }) };
-  const wiring: Wiring = { config, log, state, dataplane, underlay, node, guard, metrics: deps.metrics, health };
+  const wiring: Wiring = { config, log, state, dataplane, underlay, node, local: new LocalEndpoints(node), guard, metrics: deps.metrics, health };
 
   const register = membership(wiring);
   await register();
   const loops = createLoops(wiring, engine, firewall);
   const unsubscribe = followSessions(kv, wiring, register, loops.changed);
-  const { ipam, driver } = createCore(wiring, loops.changed);
+  const { ipam, driver } = createCore(wiring, loops.changed, loops.reconciler);
   const edge = deps.edge ?? buildEdge(log.child({ component: 'server' }), deps.metrics, new Readiness({ log: log.child({ component: 'health' }) }));
   if (!deps.edge) edge.core.fill({ driver, ipam }, refusalOf(guard));
   edge.readiness.set('zookeeper', () => health.session.reason());

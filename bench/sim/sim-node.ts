@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { registerNode } from '../../src/cluster/membership.js';
+import { LocalEndpoints } from '../../src/cluster/local-endpoints.js';
 import { watchedPaths } from '../../src/cluster/replication.js';
 import { WatchSet } from '../../src/cluster/watch-set.js';
 import { FakeDataplane } from '../../src/dataplane/fake-dataplane.js';
@@ -79,6 +80,8 @@ export class SimNode {
   private readonly log: Logger;
   private readonly networks = new Map<string, SimNetwork>();
   private watches: WatchSet | undefined;
+  /** The networks this sim takes part in (has an endpoint in), kept by its driver as on a real node. */
+  private readonly local: LocalEndpoints;
   private followRunning = false;
   private followAgain = false;
   /** store reads made after a watch fired (follow) */
@@ -86,6 +89,7 @@ export class SimNode {
 
   private constructor(private readonly kv: KvStore, private readonly opts: SimNodeOptions) {
     this.name = opts.name;
+    this.local = new LocalEndpoints(opts.name);
     this.log = opts.log ?? pino({ level: 'silent' });
     this.state = new ClusterState(new CachedKvStore(kv, storeCachePolicy), { log: this.log });
     const dp = new FakeDataplane({ underlay: { ifname: 'ul0', ifindex: 2, address: opts.address, family: 4, mtu: 1500 } });
@@ -96,6 +100,7 @@ export class SimNode {
       underlay: dp.underlay,
       config: { node: opts.name, vxlanPort: opts.vxlanPort ?? 4789, vniStart: VNI_START, defaultMode: opts.defaultMode ?? (SETTINGS.defaultMode.default as NetworkMode) },
       log: this.log,
+      local: this.local,
     });
     this.record = {
       node: opts.name,
@@ -205,8 +210,8 @@ export class SimNode {
         this.followAgain = false;
         const networks = await this.state.listNetworks();
         await this.state.listNodes();
-        this.watches?.sync(watchedPaths(networks, this.name));
-        const mine = networks.filter((n) => Object.values(n.aliases).includes(this.name));
+        this.watches?.sync(watchedPaths(networks, this.name, this.local));
+        const mine = networks.filter((n) => Object.values(n.aliases).includes(this.name) && this.local.takesPart(n.id));
         await Promise.all(mine.map((n) => this.state.listEndpoints(n.id)));
         this.followReads++;
       } while (this.followAgain && this.watches);

@@ -70,7 +70,7 @@ const engineWith = (known: Record<string, string[]>, opts: { down?: boolean } = 
 });
 
 const collector = (state: ClusterState, clock: { now: number }, extra: Partial<ConstructorParameters<typeof Collector>[0]> = {}) =>
-  new Collector({ state, node: 'n1', collectAfterMs: 10_000, orphanGraceMs: 3000, intervalMs: 60_000, log: silentLog, mayChange: async () => true, now: () => clock.now, ...extra });
+  new Collector({ state, local: { takesPart: () => true }, node: 'n1', collectAfterMs: 10_000, orphanGraceMs: 3000, intervalMs: 60_000, log: silentLog, mayChange: async () => true, now: () => clock.now, ...extra });
 
 const held = async (state: ClusterState) => (await state.claimedAddresses(NET)).sort();
 const names = async (state: ClusterState) => (await state.listDnsNames(NET)).map((n) => n.name).sort();
@@ -181,7 +181,7 @@ t.test('one collector: the lock holder collects, another live node does not', as
   const clock = { now: 0 };
   const first = collector(state, clock);
   const otherKv = Object.create(kv, { sessionId: { value: () => 'other' } }) as MemoryKvStore;
-  const second = new Collector({ state: new ClusterState(otherKv), node: 'n2', collectAfterMs: 10_000, orphanGraceMs: 3000, intervalMs: 60_000, log: silentLog, mayChange: async () => true, now: () => clock.now });
+  const second = new Collector({ state: new ClusterState(otherKv), local: { takesPart: () => true }, node: 'n2', collectAfterMs: 10_000, orphanGraceMs: 3000, intervalMs: 60_000, log: silentLog, mayChange: async () => true, now: () => clock.now });
   await first.runOnce();
   await second.runOnce();
   clock.now = 20_000;

@@ -22,12 +22,15 @@ import { errorText } from '../errors.js';
 import type { DockerEngine } from '../engine/engine.js';
 import type { EndpointRecord, NetworkRecord, PoolRecord } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
+import type { Participation } from './local-endpoints.js';
 import type { HeldAddress } from '../store/state/collection.js';
 import { SerialLoop } from '../util/serial-loop.js';
 import { goneNodes, orphanEndpoints } from './collect-plan.js';
 
 export interface CollectorDeps {
   state: ClusterState;
+  /** The networks this node takes part in: the only ones its own orphans can be in. */
+  local: Participation;
   /** This node's engine; without one, own orphans are not looked for. */
   engine?: Pick<DockerEngine, 'inspectNetwork'>;
   node: string;
@@ -112,7 +115,7 @@ export class Collector {
     const byId = new Map<string, { ep: EndpointRecord; net: NetworkRecord; all: EndpointRecord[] }>();
     for (const net of await state.listNetworks()) {
       const mine = Object.keys(net.aliases).filter((id) => net.aliases[id] === node);
-      if (mine.length === 0) continue;
+      if (mine.length === 0 || !this.deps.local.takesPart(net.id)) continue;
       const all = await state.listEndpoints(net.id);
       const own = all.filter((ep) => ep.node === node);
       if (own.length === 0) continue;

@@ -10,10 +10,13 @@ import type { Replicator } from './replicator.js';
 
 const here = { id: asNetworkId('tsoverlay-local:10.20.0.0_24'), aliases: { e1: 'A', e2: 'B' } };
 const elsewhere = { id: asNetworkId('tsoverlay-local:10.30.0.0_24'), aliases: { e3: 'B' } };
+/** A has an endpoint in `here` only (a test may add one). */
+const taking = new Set<string>([here.id]);
+const local = { takesPart: (key: string) => taking.has(key) };
 
-t.test('watched: nodes, networks, every network record; endpoints and names only of networks this node has', async (t) => {
-  t.same(watchedPaths([], 'A'), ['/nodes', '/networks']);
-  t.same(watchedPaths([here, elsewhere], 'A'), [
+t.test('watched: nodes, networks, every network record; endpoints and names only of networks this node takes part in', async (t) => {
+  t.same(watchedPaths([], 'A', local), ['/nodes', '/networks']);
+  t.same(watchedPaths([here, elsewhere], 'A', local), [
     '/nodes',
     '/networks',
     '/networks/tsoverlay-local:10.20.0.0_24',
@@ -21,11 +24,14 @@ t.test('watched: nodes, networks, every network record; endpoints and names only
     '/dnsnames/tsoverlay-local:10.20.0.0_24',
     '/networks/tsoverlay-local:10.30.0.0_24',
   ]);
+  // a network this node's engine has (an alias: replicated) but no endpoint of this node: its record only
+  const replicated = { id: asNetworkId('tsoverlay-local:10.40.0.0_24'), aliases: { e4: 'A', e5: 'B' } };
+  t.same(watchedPaths([replicated], 'A', local), ['/nodes', '/networks', '/networks/tsoverlay-local:10.40.0.0_24'], 'alias without endpoint: the record alone');
 });
 
 const setup = () => {
   const kv = new MemoryKvStore();
-  const replication = new Replication({ state: new ClusterState(kv), node: 'A', intervalMs: 60_000, log: silentLog });
+  const replication = new Replication({ state: new ClusterState(kv), node: 'A', local, intervalMs: 60_000, log: silentLog });
   const marks: string[] = [];
   const changes: StoreChange[] = [];
   replication.follow((c) => (marks.push('kernel'), changes.push(c)));
@@ -99,7 +105,11 @@ t.test('a scoped read updates the watches of its networks only; the others stay 
   // a scoped pass over `elsewhere` only, which this node now has too
   replication.networksRead([{ ...elsewhere, aliases: { e3: 'B', e4: 'A' } }], new Set([elsewhere.id]));
   t.ok(armed().includes('/endpoints/tsoverlay-local:10.20.0.0_24'), 'the network outside the scope keeps its watches');
-  t.ok(armed().includes('/endpoints/tsoverlay-local:10.30.0.0_24'), 'the scoped network is now watched as one this node has');
+  t.notOk(armed().includes('/endpoints/tsoverlay-local:10.30.0.0_24'), 'the scoped network is on this engine, but no endpoint of this node is in it: its record alone');
+  taking.add(elsewhere.id);
+  t.teardown(() => taking.delete(elsewhere.id));
+  replication.networksRead([{ ...elsewhere, aliases: { e3: 'B', e4: 'A' } }], new Set([elsewhere.id]));
+  t.ok(armed().includes('/endpoints/tsoverlay-local:10.30.0.0_24'), 'its first endpoint here: now its endpoints are watched');
   replication.networksRead([], new Set([elsewhere.id]));
   t.notOk(armed().includes('/networks/tsoverlay-local:10.30.0.0_24'), 'a scoped network gone: its watches go');
   t.ok(armed().includes('/networks/tsoverlay-local:10.20.0.0_24'), 'the other stays');

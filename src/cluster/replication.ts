@@ -7,8 +7,10 @@
  * reconciler (`networksRead`; a pass scoped to some networks updates only
  * theirs): the node list (membership: a node gone means its entries go), the
  * network list and every network record (created, named, removed, aliases),
- * and, for the networks this node has, their endpoints (forwarding entries)
- * and published names (the resolver).
+ * and, for the networks this node takes part in (has an endpoint in:
+ * local-endpoints.ts), their endpoints (forwarding entries) and published
+ * names (the resolver). A network this node's engine merely has costs one
+ * watch, on its record: endpoint events there never reach this node.
  *
  * How a change travels (`changed`, also called by this node's driver after
  * each Docker call and by main.ts when the store session comes back). Each
@@ -34,17 +36,18 @@ import type { Log } from '../log.js';
 import type { NetworkRecord } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { dnsNamesDir, endpointsDir, networkPath } from '../store/paths.js';
+import type { Participation } from './local-endpoints.js';
 import { Replicator } from './replicator.js';
 import { type StoreChange, WHOLE_CLUSTER, touchesRecords } from './store-change.js';
 import { WatchSet } from './watch-set.js';
 
-/** The store paths whose changes matter to `node`, given every network record. */
-export const watchedPaths = (networks: ReadonlyArray<Pick<NetworkRecord, 'id' | 'aliases'>>, node: string): string[] => {
+/** The store paths whose changes matter to `node`, given every network record and the networks it takes part in. */
+export const watchedPaths = (networks: ReadonlyArray<Pick<NetworkRecord, 'id' | 'aliases'>>, node: string, local: Participation): string[] => {
   const paths = ['/nodes', '/networks'];
   for (const net of networks) {
     paths.push(networkPath(net.id));
-    // Endpoints and names matter only for networks this node has.
-    if (Object.values(net.aliases).includes(node)) paths.push(endpointsDir(net.id), dnsNamesDir(net.id));
+    // Endpoints and names matter only for networks this node takes part in (has an endpoint in).
+    if (Object.values(net.aliases).includes(node) && local.takesPart(net.id)) paths.push(endpointsDir(net.id), dnsNamesDir(net.id));
   }
   return paths;
 };
@@ -52,6 +55,8 @@ export const watchedPaths = (networks: ReadonlyArray<Pick<NetworkRecord, 'id' | 
 export interface ReplicationDeps {
   state: ClusterState;
   node: string;
+  /** The networks this node takes part in: only their endpoints and names are watched. */
+  local: Participation;
   /** This node's engine; without one (a single node) networks are not replicated through it. */
   engine?: DockerEngine;
   intervalMs: number;
@@ -102,7 +107,7 @@ export class Replication {
     if (scope) for (const key of scope) this.known.delete(key);
     else this.known.clear();
     for (const net of networks) this.known.set(net.id, net);
-    this.watches.sync(watchedPaths([...this.known.values()], this.deps.node));
+    this.watches.sync(watchedPaths([...this.known.values()], this.deps.node, this.deps.local));
   }
 
   /** Start the engine side (after the first reconcile). */

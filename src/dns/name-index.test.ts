@@ -30,7 +30,7 @@ const setup = async () => {
   await state.createEndpoint(endpoint(L, 'l1', '10.30.0.2'));
   await state.putDnsName(dnsName(K, 'k1', 'web', '10.20.0.2'));
   await state.putDnsName(dnsName(L, 'l1', 'db', '10.30.0.2'));
-  const index = new NameIndex(state, 'A');
+  const index = new NameIndex(state, 'A', { takesPart: () => true });
   await index.refresh();
   return { kv, state, index };
 };

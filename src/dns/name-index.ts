@@ -1,12 +1,14 @@
 /**
  * The resolver's NameView, kept from the store: the published names of every
- * network this node has (any node's containers), and this node's endpoints
+ * network this node takes part in (any node's containers; a container here
+ * asks only in networks it is attached to), and this node's endpoints
  * by address (to know which container asks). Refreshed whenever the store
  * changes (the caller triggers refresh()): a change scoped to some networks
  * (src/cluster/store-change.ts) re-reads only theirs, anything else every
  * network this node has.
  */
 import type { DnsNameRecord, EndpointRecord, NetworkRecord } from '../model.js';
+import type { Participation } from '../cluster/local-endpoints.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import type { NameRecord, NameView } from './name-view.js';
 
@@ -30,6 +32,8 @@ export class NameIndex implements NameView {
   constructor(
     private readonly state: ClusterState,
     private readonly node: string,
+    /** The networks this node takes part in: only theirs have containers here that ask. */
+    private readonly participation: Participation,
   ) {}
 
   /**
@@ -41,7 +45,7 @@ export class NameIndex implements NameView {
     const records = scope
       ? (await Promise.all([...scope].map((key) => this.state.getNetwork(key)))).filter((n): n is NetworkRecord => n !== undefined)
       : await this.state.listNetworks();
-    const here = records.filter((net) => Object.values(net.aliases).includes(this.node));
+    const here = records.filter((net) => Object.values(net.aliases).includes(this.node) && this.participation.takesPart(net.id));
     // every network's reads at once: the store pipelines them
     const read = await Promise.all(
       here.map(async (net) => [net.id, this.networkNames(net, await this.state.listDnsNames(net.id), await this.state.listEndpoints(net.id))] as const),

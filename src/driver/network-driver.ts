@@ -11,22 +11,14 @@ import type { Dataplane, Underlay } from '../dataplane/dataplane.js';
 import { endpointHostIf, hostDevice } from '../dataplane/layout.js';
 import { containerIfName, hostIfName } from '../dataplane/names.js';
 import { endpointDevices, networkDevices, networkLinks } from '../dataplane/record-devices.js';
-import { TsoverlayError, isTsoverlayError } from '../errors.js';
-import {
-  type EndpointRecord,
-  type NetworkRecord,
-  VNI_MAX,
-  asEndpointId,
-  asNetworkId,
-  asVni,
-  type NetworkMode,
-  networkLayout,
-  storedLayout,
-} from '../model.js';
+import { TsoverlayError } from '../errors.js';
+import { type EndpointRecord, type NetworkRecord, asEndpointId, type NetworkMode, networkLayout, storedLayout } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { KeyedLock } from '../util/keyed-lock.js';
+import type { LocalEndpoints } from '../cluster/local-endpoints.js';
 import { type StoreChange, networkChange } from '../cluster/store-change.js';
 import { usersElsewhere } from './network-users.js';
+import { storeNetwork } from './store-network.js';
 import { derivedDeviceNames, endpointAddress, endpointDeviceName, networkSubnets } from './inputs.js';
 import { chooseMtu, endpointMac, normalizeMac, parseNetworkOptions } from './options.js';
 
@@ -83,8 +75,18 @@ export interface DriverDeps {
   underlay: Underlay;
   config: DriverConfig;
   log: Logger;
+  /** The networks this node takes part in, kept by this driver's endpoint calls (src/cluster/local-endpoints.ts). */
+  local: LocalEndpoints;
   /** After any change: replication.ts has this node's loops look again (an endpoint's: at its network only). */
   onChange?: (change?: StoreChange) => void;
+  /**
+   * Resolves when the reconcile pass over this change has ended (main.ts:
+   * the reconciler's passOver). The first endpoint of this node in a
+   * network waits for it, bounded by `peersWaitMs`, so that its container's
+   * first packets find the peers programmed.
+   */
+  programPeers?: (change: StoreChange) => Promise<unknown>;
+  peersWaitMs?: number;
   now?: () => Date;
 }
 
@@ -97,15 +99,10 @@ export class NetworkDriver {
 
   constructor(private readonly deps: DriverDeps) {}
 
-  /** Learn which sandboxes this node's endpoints joined (before serving Docker). */
+  /** Learn this node's endpoints: the networks it takes part in, and which sandboxes they joined (before serving Docker). */
   async init(): Promise<void> {
-    const { state, config } = this.deps;
-    const here = (await state.listNetworks()).filter((net) => Object.values(net.aliases).includes(config.node));
-    // all networks' reads at once: the store pipelines them
-    for (const endpoints of await Promise.all(here.map((net) => state.listEndpoints(net.id)))) {
-      for (const ep of endpoints) {
-        if (ep.node === config.node && ep.sandboxKey) this.joined(ep.sandboxKey).add(ep.id);
-      }
+    for (const ep of await this.deps.local.load(this.deps.state, this.deps.log)) {
+      if (ep.sandboxKey) this.joined(ep.sandboxKey).add(ep.id);
     }
   }
 
@@ -142,7 +139,7 @@ export class NetworkDriver {
         }
         log.info({ vni: net.vni, key }, 'joined existing cluster network');
       } else {
-        net = await this.storeNetwork(key, input.networkId, opts.vni, {
+        net = await storeNetwork({ state, node: config.node, vniStart: config.vniStart, now: this.deps.now }, key, input.networkId, opts.vni, {
           mtu,
           internal: opts.internal,
           ipv4,
@@ -226,6 +223,7 @@ export class NetworkDriver {
     const hostIf = endpointDeviceName(hostIfName, input.endpointId);
     const containerIf = endpointDeviceName(containerIfName, input.endpointId);
     const net = await this.network(input.networkId);
+    const first = !this.deps.local.takesPart(net.id);
     const result = await this.locks.run(net.id, async () => {
       const rec: EndpointRecord = {
         id: asEndpointId(input.endpointId),
@@ -237,13 +235,17 @@ export class NetworkDriver {
         hostIf,
         containerIf,
       };
+      // taken part in from before the record exists: the pass it triggers reads the network's peers
+      // (kept if the write fails: it may have landed; following a network too many costs only watches)
+      this.deps.local.add(net.id, rec.id);
       await state.createEndpoint(rec);
       const devices = endpointDevices(rec, net);
       try {
         await dataplane.ensureEndpoint(devices);
       } catch (e) {
         log.error({ err: e }, 'creating endpoint interface failed; rolling back');
-        await state.deleteEndpoint(net.id, rec.id).catch((re: unknown) => log.error({ err: re }, 'rollback of endpoint record failed'));
+        const gone = await state.deleteEndpoint(net.id, rec.id).then(() => true, (re: unknown) => (log.error({ err: re }, 'rollback of endpoint record failed'), false));
+        if (gone) this.deps.local.remove(net.id, rec.id);
         // a veth goes with either end; a macvlan endpoint is its container end alone
         for (const name of [hostIf, containerIf]) await dataplane.deleteLink(name).catch(() => false);
         throw this.kernelError(e, `could not create the interface of endpoint ${short(rec.id)}`);
@@ -251,8 +253,24 @@ export class NetworkDriver {
       log.info({ ip: rec.ipv4 ?? rec.ipv6, mac: rec.mac, ifname: endpointHostIf(devices) ?? containerIf }, 'endpoint created');
       return mac ? {} : { macAddress: rec.mac };
     });
-    this.changed(networkChange(net.id));
+    if (first && this.deps.programPeers) await this.peersProgrammed(this.deps.programPeers(networkChange(net.id)), log);
+    else this.changed(networkChange(net.id));
     return result;
+  }
+
+  /**
+   * This node's first endpoint in a network: until now nothing here read the
+   * network's endpoints (local-endpoints.ts), so wait for the pass that
+   * programs them, but never long: a slow store must not fail the container.
+   */
+  private async peersProgrammed(pass: Promise<unknown>, log: Logger): Promise<void> {
+    const waitMs = this.deps.peersWaitMs ?? 2000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, waitMs, 'late')));
+    const t0 = performance.now();
+    const r = await Promise.race([pass.then(() => 'done' as const, () => 'failed' as const), late]);
+    clearTimeout(timer);
+    if (r !== 'done') log.info({ ms: Math.round(performance.now() - t0), outcome: r }, 'first endpoint of this node in the network: its peers are programmed by a later pass');
   }
 
   async join(networkId: string, endpointId: string, sandboxKey = ''): Promise<JoinResult> {
@@ -303,6 +321,7 @@ export class NetworkDriver {
     await this.locks.run(key ?? networkId, async () => {
       const ep = key ? await this.deps.state.getEndpoint(key, endpointId) : undefined;
       if (ep && key) await this.deps.state.deleteEndpoint(key, endpointId);
+      if (key) this.deps.local.remove(key, endpointId); // removed through Docker: its record is gone now
       await this.deleteLinks(
         ep ? [ep.hostIf, ep.containerIf] : derivedDeviceNames(endpointId),
         log,
@@ -311,48 +330,6 @@ export class NetworkDriver {
       if (ep) log.info({ ifname: ep.hostIf }, 'endpoint removed');
     });
     this.changed(key ? networkChange(key) : undefined);
-  }
-
-  private async storeNetwork(
-    key: string,
-    engineNetworkId: string,
-    fixedVni: number | undefined,
-    rest: Pick<NetworkRecord, 'mtu' | 'internal' | 'ipv4' | 'ipv6' | 'options' | 'multicast' | 'mode'>,
-  ): Promise<NetworkRecord> {
-    const { state, config } = this.deps;
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const vni = fixedVni ?? this.pickVni(await state.usedVnis());
-      const rec: NetworkRecord = {
-        id: asNetworkId(key),
-        vni: asVni(vni),
-        aliases: { [engineNetworkId]: config.node },
-        deleted: false,
-        ...rest,
-        createdBy: config.node,
-        createdAt: (this.deps.now?.() ?? new Date()).toISOString(),
-      };
-      try {
-        await state.createNetwork(rec, engineNetworkId, config.node);
-        return rec;
-      } catch (e) {
-        // Another network took the VNI between our read and our write.
-        if (isTsoverlayError(e, 'VNI_IN_USE') && fixedVni === undefined) continue;
-        // Another node created this very network meanwhile: join it.
-        if (isTsoverlayError(e, 'STORE_CONFLICT')) {
-          const joined = await state.addAlias(key, engineNetworkId, config.node);
-          if (joined) return joined;
-        }
-        throw e;
-      }
-    }
-    throw new TsoverlayError('STORE_CONFLICT', 'VNIs kept changing while choosing one; try again');
-  }
-
-  private pickVni(used: Set<number>): number {
-    const start = this.deps.config.vniStart;
-    for (let v = start; v <= VNI_MAX; v++) if (!used.has(v)) return v;
-    for (let v = 1; v < start; v++) if (!used.has(v)) return v;
-    throw new TsoverlayError('VNI_EXHAUSTED', 'every VXLAN network identifier is in use; remove unused networks');
   }
 
   /**

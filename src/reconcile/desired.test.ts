@@ -71,8 +71,24 @@ t.test('endpoints of dead nodes are not programmed; networks without a local ali
   t.same(d.forwarding.get('tsvx-001000'), { fdb: [], neigh: [] });
 });
 
+t.test('a network this node has but no endpoint of its own in: its devices, and no remote entries (they would serve no container here)', async (t) => {
+  const d = computeDesired({
+    networks: [{ net: net(), endpoints: [ep('bbbbbb1', 'B', '10.20.0.3'), ep('cccccc1', 'C', '10.20.0.4')] }],
+    nodes,
+    me: 'A',
+    underlay,
+    vxlanPort: 4789,
+    dnsAddress: '169.254.53.53',
+  });
+  t.same(d.networks.map((n) => n.vxlan), ['tsvx-001000'], 'the devices are built (the engine has the network)');
+  t.same(d.endpoints, []);
+  t.same(d.forwarding.get('tsvx-001000'), { fdb: [], neigh: [] }, 'desired empty: entries left from an earlier endpoint here go');
+  t.same(d.resolver?.routes.map((r) => r.dst), ['10.20.0.0/24'], 'the resolver side stays (it needs no store read)');
+  t.same(d.conflicts, undefined);
+});
+
 t.test('a multicast network gets a group and no flood entries', async (t) => {
-  const d = computeDesired({ networks: [{ net: net({ multicast: '239.1.1.1' }), endpoints: [ep('bbbbbb1', 'B', '10.20.0.3')] }], nodes, me: 'A', underlay, vxlanPort: 4789 });
+  const d = computeDesired({ networks: [{ net: net({ multicast: '239.1.1.1' }), endpoints: [ep('aaaaaa1', 'A', '10.20.0.2'), ep('bbbbbb1', 'B', '10.20.0.3')] }], nodes, me: 'A', underlay, vxlanPort: 4789 });
   t.equal(d.networks[0]?.group, '239.1.1.1');
   t.same(d.forwarding.get('tsvx-001000')?.fdb, [{ mac: '02:42:0a:14:00:03', dst: '10.0.0.2' }]);
 });
@@ -129,7 +145,7 @@ t.test('two records with one IP (an orphan and a new container): one FDB and one
   const fresh = ep('0000001', 'C', '10.20.0.9');
   const created = new Map([[orphan.id as string, 100], [fresh.id as string, 200]]);
   for (const endpoints of [[orphan, fresh], [fresh, orphan]]) {
-    const d = computeDesired({ networks: [{ net: net({ aliases: { nA: 'A' } }), endpoints, created }], nodes, me: 'A', underlay, vxlanPort: 4789 });
+    const d = computeDesired({ networks: [{ net: net({ aliases: { nA: 'A' } }), endpoints: [...endpoints, ep('aaaaaa1', 'A', '10.20.0.2')], created }], nodes, me: 'A', underlay, vxlanPort: 4789 });
     const f = d.forwarding.get('tsvx-001000')!;
     t.same(f.fdb.filter((e) => e.mac !== FLOOD_MAC), [{ mac: fresh.mac, dst: '10.0.0.3' }], 'the MAC goes to the newer record\'s node');
     t.same(f.neigh, [{ ip: '10.20.0.9', mac: fresh.mac }]);

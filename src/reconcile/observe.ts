@@ -14,6 +14,7 @@
 import type { ObservedLink, Underlay } from '../dataplane/dataplane.js';
 import { errorText } from '../errors.js';
 import type { NetworkRecord, NodeRecord } from '../model.js';
+import type { Participation } from '../cluster/local-endpoints.js';
 import type { ClusterState } from '../store/cluster-state.js';
 import { type Desired, computeDesired } from './desired.js';
 import type { PassIo } from './pass-state.js';
@@ -31,6 +32,8 @@ export interface DesiredSource {
   state: ClusterState;
   underlay: Underlay;
   node: string;
+  /** The networks this node takes part in: only theirs are endpoints read. */
+  local: Participation;
   vxlanPort: number;
   /** The node resolver's address, if it runs. */
   dnsAddress?: string;
@@ -43,17 +46,17 @@ export interface DesiredSource {
   peers?: PeerSet;
 }
 
-/** The kernel's desired state from the store: every network, endpoints of those this node has, live nodes. */
+/** Whether a pass reads this network's endpoints: its engine has it, and this node takes part in it. */
+export const readsEndpoints = (src: Pick<DesiredSource, 'node' | 'local'>, net: NetworkRecord): boolean =>
+  Object.values(net.aliases).includes(src.node) && src.local.takesPart(net.id);
+
+/** The kernel's desired state from the store: every network, endpoints of those this node takes part in, live nodes. */
 export const readDesired = async (src: DesiredSource): Promise<Desired> => {
   const { state, underlay, vxlanPort, node, dnsAddress } = src;
   const records = await state.listNetworks();
   // all networks' reads at once: the store pipelines them
   const networks = await Promise.all(
-    records.map(async (net) => {
-      // Endpoints matter only for networks this node has.
-      const here = Object.values(net.aliases).includes(node);
-      return here ? { net, ...(await state.listEndpointsStamped(net.id)) } : { net, endpoints: [] };
-    }),
+    records.map(async (net) => (readsEndpoints(src, net) ? { net, ...(await state.listEndpointsStamped(net.id)) } : { net, endpoints: [] })),
   );
   src.onNetworksRead?.(records);
   const [live, tombstones, claimedVnis] = await Promise.all([state.listNodes(), state.listTombstones(), state.usedVnis()]);

@@ -15,6 +15,7 @@ import { WHOLE_CLUSTER, networkChange } from '../cluster/store-change.js';
 import { type Desired, computeDesired } from './desired.js';
 import { mergeParts } from './partial.js';
 import { Reconciler } from './reconciler.js';
+import { LocalEndpoints } from '../cluster/local-endpoints.js';
 
 const K = 'tsoverlay-local:10.20.0.0_24';
 const L = 'tsoverlay-local:10.30.0.0_24';
@@ -48,7 +49,7 @@ const recording = (): Log & { warnings: string[] } => {
   return { debug() {}, info() {}, warn: (_o, msg) => void warnings.push(msg), error() {}, warnings };
 };
 
-/** Node A with networks K and L, each with one endpoint on B; one full pass run, the loop stopped. */
+/** Node A with networks K and L, each with one endpoint on B and one on A (A takes part); one full pass run, the loop stopped. */
 const setup = async (t: Test) => {
   const kv = new MemoryKvStore();
   const state = new ClusterState(kv);
@@ -62,8 +63,10 @@ const setup = async (t: Test) => {
   await state.createNetwork(network(L, 4097, '10.30.0.0/24'), 'a4097', 'A');
   await state.createEndpoint(endpoint(K, 'k1', 'B', '10.20.0.2'));
   await state.createEndpoint(endpoint(L, 'l1', 'B', '10.30.0.2'));
+  await state.createEndpoint(endpoint(K, 'k0', 'A', '10.20.0.100'));
+  await state.createEndpoint(endpoint(L, 'l0', 'A', '10.30.0.100'));
   const log = recording();
-  const reconciler = new Reconciler({ state, dataplane: dp, underlay, node: 'A', vxlanPort: 4789, intervalMs: 3_600_000, log });
+  const reconciler = new Reconciler({ state, dataplane: dp, underlay, node: 'A', local: { takesPart: () => true }, vxlanPort: 4789, intervalMs: 3_600_000, log });
   t.same(await reconciler.runOnce(), { actions: 4 + 4, failed: 0 }, 'first pass: both networks, their entries');
   await reconciler.stop(); // passes run only when the test asks
   return { kv, state, dp, reconciler, log };
@@ -146,4 +149,53 @@ t.test('merge: an unchanged part leaves the desired state equal, in order; other
   t.same(without.resolver?.routes.map((r) => r.dst), ['10.30.0.0/24']);
   t.same(without.removable, whole.removable);
   t.same(without.vxlanMembers, whole.vxlanMembers);
+});
+
+t.test('a network this node takes no part in: devices only; its first endpoint here brings the entries, its last one gone takes them away', async (t) => {
+  const kv = new MemoryKvStore();
+  const state = new ClusterState(kv);
+  await state.init();
+  const dp = new FakeDataplane();
+  const underlay = await dp.resolveUnderlay(undefined);
+  for (const [node, address] of [['A', underlay.address], ['B', '10.0.0.9']] as const) {
+    await state.registerNode({ node, address, vxlanPort: 4789, hostname: node, version: '1', startedAt: 'x' });
+  }
+  await state.createNetwork(network(K, 4096, '10.20.0.0/24'), 'a4096', 'A'); // replicated to A's engine
+  await state.createEndpoint(endpoint(K, 'k1', 'B', '10.20.0.2'));
+  const local = new LocalEndpoints('A');
+  const reads: string[] = [];
+  const counting = Object.create(state, {
+    listEndpointsStamped: { value: (key: string) => (reads.push(key), state.listEndpointsStamped(key)) },
+  }) as ClusterState;
+  const reconciler = new Reconciler({ state: counting, dataplane: dp, underlay, node: 'A', local, vxlanPort: 4789, intervalMs: 3_600_000, log: recording() });
+  await reconciler.runOnce();
+  await reconciler.stop();
+  t.ok(dp.links.get(vxlanName(4096)), 'the device is there (the engine has the network)');
+  t.same(await macsOn(dp, 4096), [], 'no remote entries');
+  t.same(reads, [], 'its endpoints were not read');
+
+  // B's endpoints come and go: nothing here reads them (the change would not even reach this node: no watch)
+  await state.createEndpoint(endpoint(K, 'k2', 'B', '10.20.0.3'));
+  reconciler.markDirty(networkChange(K));
+  await reconciler.runOnce();
+  t.same(reads, [], 'still not read');
+
+  // a container here joins (the driver adds the network before writing the record)
+  local.add(K, 'k0'.padEnd(64, '0'));
+  await state.createEndpoint(endpoint(K, 'k0', 'A', '10.20.0.100'));
+  reconciler.markDirty(networkChange(K));
+  await reconciler.runOnce();
+  t.same(reads, [K], 'read once it takes part');
+  t.same(await macsOn(dp, 4096), ['00:00:00:00:00:00', '02:42:0a:14:00:02', '02:42:0a:14:00:03'], 'every peer endpoint and the flood entry');
+
+  // the container goes: the driver deletes the record, then the network leaves the set
+  await state.deleteEndpoint(K, 'k0'.padEnd(64, '0'));
+  local.remove(K, 'k0'.padEnd(64, '0'));
+  reconciler.markDirty(networkChange(K));
+  await reconciler.runOnce();
+  t.same(await macsOn(dp, 4096), [], 'its remote entries go with its last endpoint here');
+  t.ok(dp.links.get(vxlanName(4096)), 'the device stays');
+  reconciler.markDirty(WHOLE_CLUSTER);
+  t.same(await reconciler.runOnce(), { actions: 0, failed: 0 }, 'a whole pass agrees');
+  t.same(reads, [K], 'and reads nothing of it');
 });

@@ -22,7 +22,7 @@ import { errorText } from '../errors.js';
 import type { Log } from '../log.js';
 import type { NetworkRecord, NodeRecord } from '../model.js';
 import { type Desired, type NetworkPart, networkPart } from './desired.js';
-import type { DesiredSource, Observation } from './observe.js';
+import { type DesiredSource, type Observation, readsEndpoints } from './observe.js';
 import { planDelta } from './plan.js';
 
 /** What a scoped read found: the merged desired state, or why the pass must read everything. */
@@ -30,7 +30,7 @@ export type ScopedRead =
   | { kind: 'read'; desired: Desired; actions: Observation['actions']; devices: Set<string> }
   | { kind: 'widen'; why: string };
 
-/** One scoped network as read: its record and, if this node has it, its endpoints; or unreadable, or gone. */
+/** One scoped network as read: its record and, if this node takes part in it, its endpoints; or unreadable, or gone. */
 type Read =
   | { key: string; rec: NetworkRecord; endpoints?: Awaited<ReturnType<DesiredSource['state']['listEndpointsStamped']>> }
   | { key: string; unreadable: unknown }
@@ -74,7 +74,8 @@ export class PartialPass {
       }
       this.unreadable.delete(r.key);
       const vxlan = networkDevices(r.rec, underlay, vxlanPort).vxlan;
-      const part = r.endpoints && networkPart({ net: r.rec, ...r.endpoints }, ctx);
+      // a network this node has but takes no part in: its devices, no remote entries
+      const part = networkPart({ net: r.rec, ...(r.endpoints ?? { endpoints: [] }) }, ctx);
       if (!part && had.has(vxlan)) return { kind: 'widen', why: `network ${r.key} left this node` };
       records.push(r.rec);
       parts.push({ key: r.key, vxlan, part });
@@ -96,8 +97,8 @@ export class PartialPass {
       return { key, unreadable: e };
     }
     if (!rec) return { key, gone: true };
-    // endpoints matter only for networks this node has
-    if (!Object.values(rec.aliases).includes(this.src.node)) return { key, rec };
+    // endpoints matter only for networks this node takes part in
+    if (!readsEndpoints(this.src, rec)) return { key, rec };
     return { key, rec, endpoints: await this.src.state.listEndpointsStamped(rec.id) };
   }
 

@@ -21,6 +21,7 @@
 import type { Dataplane, ObservedLink, Underlay } from '../dataplane/dataplane.js';
 import { parseOwnedName } from '../dataplane/names.js';
 import type { Firewall } from '../dataplane/firewall.js';
+import type { Participation } from '../cluster/local-endpoints.js';
 import type { Log } from '../log.js';
 import { type Metrics, type Programmed, noMetrics, secondsSince } from '../metrics/metrics.js';
 import type { NetworkRecord } from '../model.js';
@@ -43,6 +44,8 @@ export interface ReconcilerDeps {
   dataplane: Dataplane;
   underlay: Underlay;
   node: string;
+  /** The networks this node takes part in (src/cluster/local-endpoints.ts): only theirs are endpoints read and entries programmed. */
+  local: Participation;
   vxlanPort: number;
   intervalMs: number;
   log: Log;
@@ -97,11 +100,13 @@ export class Reconciler {
   private readonly conflicts = new Set<string>();
   /** A pass when the next lost peer's grace ends. */
   private graceTimer: NodeJS.Timeout | undefined;
+  /** Callers of `passOver` waiting for the next pass to end. */
+  private waiting: Array<() => void> = [];
 
   constructor(private readonly deps: ReconcilerDeps) {
-    const { state, underlay, node, vxlanPort, dnsAddress, onNetworksRead, firewall, dataplane, log, peers } = deps;
+    const { state, underlay, node, local, vxlanPort, dnsAddress, onNetworksRead, firewall, dataplane, log, peers } = deps;
     this.source = {
-      state, underlay, node, vxlanPort,
+      state, underlay, node, local, vxlanPort,
       ...(dnsAddress ? { dnsAddress } : {}), ...(onNetworksRead ? { onNetworksRead } : {}), ...(peers ? { peers } : {}),
     };
     this.partial = new PartialPass(this.source, log);
@@ -126,6 +131,17 @@ export class Reconciler {
   }
 
   /**
+   * Something changed, and the caller waits until a pass that takes the
+   * change in has ended (whatever its outcome). It is the loop's own next
+   * pass, not one more: a scoped change keeps a scoped pass.
+   */
+  passOver(change: StoreChange): Promise<void> {
+    const ended = new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.markDirty(change);
+    return ended;
+  }
+
+  /**
    * One pass now, after the one in flight (callers during a pass wait for it).
    * It is a full pass (kernel read back) if the last full pass is 0.9 × the
    * interval old or the last pass failed; otherwise a delta pass from what the
@@ -144,6 +160,8 @@ export class Reconciler {
   private async measuredPass(): Promise<PassResult> {
     const metrics = this.deps.metrics ?? noMetrics;
     const t0 = performance.now();
+    const waiting = this.waiting; // a pass takes the changes marked so far: it ends their waits
+    this.waiting = [];
     try {
       const r = await this.pass();
       const outcome = r.skipped ? 'skipped' : r.failed > 0 ? 'failed' : 'ok';
@@ -154,6 +172,8 @@ export class Reconciler {
       metrics.reconcilePass(secondsSince(t0), 'failed', 0);
       this.deps.onPass?.('failed');
       throw e;
+    } finally {
+      for (const resolve of waiting) resolve();
     }
   }
 

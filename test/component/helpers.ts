@@ -72,6 +72,8 @@ export const harness = async (
     });
     return { status: res.statusCode, json: res.body === '' ? {} : (JSON.parse(res.body) as Record<string, unknown>) };
   };
+  // what app.start does first: learn this node's endpoints (a restart over an existing store finds them)
+  await app.driver.init();
   const snapshot = () => JSON.stringify(kv.snapshot());
   if (opts.engine) opts.engine.plugin = call;
   return { app, kv, dp, call, snapshot };

@@ -141,8 +141,9 @@ t.test('metrics: every pass with its result, and what a good pass programmed', a
   t.teardown(() => Promise.all([a.app.reconciler.stop(), b.app.reconciler.stop()]));
   const { poolId } = await createNetwork(a, { subnet: '10.20.0.0/24' });
   await createNetwork(b, { subnet: '10.20.0.0/24', id: NET2 });
-  // a container on node2: node1 programs its MAC, its address and a flood entry toward node2
+  // a container on node2: node1, with a container of its own there, programs its MAC, its address and a flood entry toward node2
   await attach(b, poolId, { net: NET2, ep: EP2 });
+  await attach(a, poolId);
   passes.length = 0;
   const first = await a.app.reconciler.runOnce();
   t.equal(first.failed, 0, `node1's pass applied ${first.actions} actions`);
