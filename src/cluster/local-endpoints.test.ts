@@ -18,6 +18,7 @@ const endpoint = (key: string, id: string, node: string, ip: string): EndpointRe
 const K = 'tsoverlay-local:10.20.0.0_24'; // A has an endpoint here
 const L = 'tsoverlay-local:10.30.0.0_24'; // A's engine has it (replicated), only B has endpoints
 const M = 'tsoverlay-local:10.40.0.0_24'; // not on A's engine at all
+const N = 'tsoverlay-local:10.50.0.0_24'; // A has an endpoint, but the record is unreadable now
 
 const setup = async () => {
   const kv = new MemoryKvStore();
@@ -29,19 +30,30 @@ const setup = async () => {
   await state.createEndpoint(endpoint(K, 'k1', 'A', '10.20.0.2'));
   await state.createEndpoint(endpoint(K, 'k2', 'B', '10.20.0.3'));
   await state.createEndpoint(endpoint(L, 'l1', 'B', '10.30.0.2'));
-  await state.createEndpoint(endpoint(M, 'm1', 'A', '10.40.0.2')); // a stray record of A's in a network its engine lacks
   return { kv, state };
 };
 
-t.test('the start scan: networks of this engine with an endpoint of this node, and their endpoints', async (t) => {
+t.test('the start scan: networks with an endpoint of this node, and their endpoints', async (t) => {
   const { state } = await setup();
   const local = new LocalEndpoints('A');
   const own = await local.load(state, silentLog);
-  t.same(own.map((e) => e.id.slice(0, 2)), ['k1'], 'only networks its engine has are scanned');
+  t.same(own.map((e) => e.id.slice(0, 2)), ['k1']);
   t.same(local.networks(), [K]);
   t.ok(local.takesPart(K));
   t.notOk(local.takesPart(L), 'replicated here, no endpoint of its own: not taken part in');
   t.notOk(local.takesPart(M));
+});
+
+t.test('a network whose record cannot be read at start is found by its endpoint folder: followed once it can be read', async (t) => {
+  const { kv, state } = await setup();
+  await state.createNetwork(network(N, 4099, '10.50.0.0/24', { a5: 'A' }), 'a5', 'A');
+  await state.createEndpoint(endpoint(N, 'n1', 'A', '10.50.0.2'));
+  const rec = await kv.get(`/networks/${N}`);
+  await kv.commit([{ type: 'set', path: `/networks/${N}`, data: '{"layout":"from-the-future"}', version: rec!.version }]);
+  t.notOk((await state.listNetworks()).some((n) => n.id === N), 'its record is skipped by the network list');
+  const local = new LocalEndpoints('A');
+  await local.load(state, silentLog);
+  t.ok(local.takesPart(N), 'still taken part in: its remote entries are not dropped when the record comes back');
 });
 
 t.test('kept by the driver: the first endpoint adds the network, the last one removed takes it out', async (t) => {
@@ -75,8 +87,8 @@ t.test('a network whose endpoints cannot be read at start is followed anyway: no
   t.ok(local.takesPart(L), 'still followed after an endpoint came and went');
 });
 
-t.test('a failed network list fails the scan (the start retries; nothing is decided from it)', async (t) => {
+t.test('a failed list of endpoint folders fails the scan (the start retries; nothing is decided from it)', async (t) => {
   const { state } = await setup();
-  const broken = Object.create(state, { listNetworks: { value: async () => { throw new Error('CONNECTION_LOSS'); } } }) as ClusterState;
+  const broken = Object.create(state, { endpointNetworks: { value: async () => { throw new Error('CONNECTION_LOSS'); } } }) as ClusterState;
   await t.rejects(new LocalEndpoints('A').load(broken, silentLog), /CONNECTION_LOSS/);
 });

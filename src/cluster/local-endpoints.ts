@@ -9,7 +9,7 @@
  * only once a container of its own joined it.
  *
  * Kept in memory, never read back from the store per event:
- * - `load`, once at start, scans every network this node's engine has for
+ * - `load`, once at start, scans every network's endpoint folder for
  *   endpoint records of this node (a restart, or records written by an
  *   earlier run). A network whose endpoints cannot be read then counts as
  *   taken part in: not knowing is never a reason to stop following it.
@@ -62,26 +62,28 @@ export class LocalEndpoints implements Participation {
   }
 
   /**
-   * Scan the store once (at start): every network this node's engine has,
-   * for this node's endpoints. Returns them (the driver learns their
-   * sandboxes from them). A network whose list cannot be read is followed
-   * anyway (said once); a failed network list fails the scan.
+   * Scan the store once (at start): every network's endpoint folder (by
+   * folder, not by network record: a network whose record cannot be read
+   * now is still found, and followed once it can), for this node's
+   * endpoints. Returns them (the driver learns their sandboxes from them).
+   * A network whose list cannot be read is followed anyway (said once); a
+   * failed list of folders fails the scan.
    */
   async load(state: ClusterState, log: Log): Promise<EndpointRecord[]> {
-    const here = (await state.listNetworks()).filter((net) => Object.values(net.aliases).includes(this.node));
+    const keys = await state.endpointNetworks();
     const own: EndpointRecord[] = [];
     // all networks' reads at once: the store pipelines them
     await Promise.all(
-      here.map(async (net) => {
+      keys.map(async (key) => {
         try {
-          for (const ep of await state.listEndpoints(net.id)) {
+          for (const ep of await state.listEndpoints(key)) {
             if (ep.node !== this.node) continue;
             own.push(ep);
-            this.add(net.id, ep.id);
+            this.add(key, ep.id);
           }
         } catch (e) {
-          this.unknown.add(net.id);
-          log.warn({ network: net.id, err: e, error: errorText(e) }, 'endpoints of a network unreadable at start: this node follows it as if it took part');
+          this.unknown.add(key);
+          log.warn({ network: key, err: e, error: errorText(e) }, 'endpoints of a network unreadable at start: this node follows it as if it took part');
         }
       }),
     );

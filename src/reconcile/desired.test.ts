@@ -87,6 +87,15 @@ t.test('a network this node has but no endpoint of its own in: its devices, and 
   t.same(d.conflicts, undefined);
 });
 
+t.test('taking part is what the node knows of its own Docker calls: its own record missing keeps its peers programmed', async (t) => {
+  const base = { nodes, me: 'A', underlay, vxlanPort: 4789 };
+  const remote = [ep('bbbbbb1', 'B', '10.20.0.3')];
+  const kept = computeDesired({ ...base, networks: [{ net: net(), endpoints: remote, takesPart: true }] });
+  t.same(kept.forwarding.get('tsvx-001000')?.neigh, [{ ip: '10.20.0.3', mac: '02:42:0a:14:00:03' }], 'its container is still here: entries kept');
+  const none = computeDesired({ ...base, networks: [{ net: net(), endpoints: [], takesPart: false }] });
+  t.same(none.forwarding.get('tsvx-001000'), { fdb: [], neigh: [] }, 'not taken part in: none');
+});
+
 t.test('a multicast network gets a group and no flood entries', async (t) => {
   const d = computeDesired({ networks: [{ net: net({ multicast: '239.1.1.1' }), endpoints: [ep('aaaaaa1', 'A', '10.20.0.2'), ep('bbbbbb1', 'B', '10.20.0.3')] }], nodes, me: 'A', underlay, vxlanPort: 4789 });
   t.equal(d.networks[0]?.group, '239.1.1.1');

@@ -6,18 +6,16 @@
  *   host macvlan on it or the bridge it is a port of);
  * - a device per local endpoint (a macvlan, checked only while it is in
  *   this namespace; or a veth pair);
- * - if it has a local endpoint (this node takes part in the network,
- *   src/cluster/local-endpoints.ts), for every endpoint on another *live*
+ * - if this node takes part in the network (has an endpoint of its own in
+ *   it, src/cluster/local-endpoints.ts), for every endpoint on another *live*
  *   node: a static FDB entry (MAC → that node's VTEP) and a permanent
  *   neighbour entry (IP → MAC) on the VXLAN device, so ARP/ND is answered
  *   locally and nothing is learned by flooding; and one all-zero-MAC FDB
  *   entry per other live node with endpoints in the network (head-end
  *   replication of broadcast/multicast), unless the network sends BUM
  *   traffic to a multicast group. Without a local endpoint, no remote
- *   entries: they would serve no container here (and the peers program
- *   entries toward this node only from its endpoint records, so a container
- *   whose record is missing is unreachable with or without them). The
- *   reconciler reads a network's endpoints only where it takes part.
+ *   entries: they would serve no container here. The reconciler reads a
+ *   network's endpoints only where it takes part.
  * Entries toward a node whose membership is gone are simply not desired, so
  * the next pass removes them (node loss; the reconciler keeps a lost node in
  * `nodes` for a grace period first, src/cluster/peer-grace.ts). Records that
@@ -114,6 +112,12 @@ export interface DesiredInput {
   networks: ReadonlyArray<{
     net: NetworkRecord;
     endpoints: readonly EndpointRecord[];
+    /**
+     * Whether this node takes part in the network (src/cluster/local-endpoints.ts,
+     * which follows this node's own Docker calls); absent: whether `endpoints`
+     * holds one of this node's (tsoverlay status, which reads every list).
+     */
+    takesPart?: boolean;
     /** Creation stamps of the endpoint records by id (missing: 0), for the duplicate rule. */
     created?: ReadonlyMap<string, number>;
   }>;
@@ -157,7 +161,7 @@ export interface PartContext {
  * a whole pass every network's (computeDesired).
  */
 export const networkPart = (
-  { net, endpoints, created }: DesiredInput['networks'][number],
+  { net, endpoints, created, takesPart }: DesiredInput['networks'][number],
   ctx: PartContext,
 ): NetworkPart | undefined => {
   if (!Object.values(net.aliases).includes(ctx.me)) return undefined;
@@ -170,7 +174,8 @@ export const networkPart = (
     resolverRoutes = (family === 4 ? net.ipv4 : net.ipv6).map((s) => ({ dst: s.pool, dev: host, src: dns }));
   }
   const mine = endpoints.filter((ep) => ep.node === ctx.me).map((ep) => endpointDevices(ep, net));
-  if (mine.length === 0) return { devices, endpoints: [], forwarding: { fdb: [], neigh: [] }, ...(resolverRoutes ? { resolverRoutes } : {}), conflicts: [] };
+  // Its own record missing or unreadable does not stop a node that takes part: its containers keep their peers.
+  if (!(takesPart ?? mine.length > 0)) return { devices, endpoints: [], forwarding: { fdb: [], neigh: [] }, ...(resolverRoutes ? { resolverRoutes } : {}), conflicts: [] };
   const chosen = resolveDuplicates(net.id, endpoints, (ep) => created?.get(ep.id) ?? 0);
   return {
     devices,

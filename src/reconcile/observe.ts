@@ -56,7 +56,9 @@ export const readDesired = async (src: DesiredSource): Promise<Desired> => {
   const records = await state.listNetworks();
   // all networks' reads at once: the store pipelines them
   const networks = await Promise.all(
-    records.map(async (net) => (readsEndpoints(src, net) ? { net, ...(await state.listEndpointsStamped(net.id)) } : { net, endpoints: [] })),
+    records.map(async (net) =>
+      readsEndpoints(src, net) ? { net, takesPart: true, ...(await state.listEndpointsStamped(net.id)) } : { net, takesPart: false, endpoints: [] },
+    ),
   );
   src.onNetworksRead?.(records);
   const [live, tombstones, claimedVnis] = await Promise.all([state.listNodes(), state.listTombstones(), state.usedVnis()]);

@@ -75,7 +75,7 @@ export class PartialPass {
       this.unreadable.delete(r.key);
       const vxlan = networkDevices(r.rec, underlay, vxlanPort).vxlan;
       // a network this node has but takes no part in: its devices, no remote entries
-      const part = networkPart({ net: r.rec, ...(r.endpoints ?? { endpoints: [] }) }, ctx);
+      const part = networkPart({ net: r.rec, takesPart: r.endpoints !== undefined, ...(r.endpoints ?? { endpoints: [] }) }, ctx);
       if (!part && had.has(vxlan)) return { kind: 'widen', why: `network ${r.key} left this node` };
       records.push(r.rec);
       parts.push({ key: r.key, vxlan, part });

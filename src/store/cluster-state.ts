@@ -213,6 +213,11 @@ export class ClusterState {
     return this.endpoints.getEndpoint(networkId, endpointId);
   }
 
+  /** The keys of every network's endpoint folder (a network whose record cannot be read among them). */
+  endpointNetworks(): Promise<string[]> {
+    return this.endpoints.endpointNetworks();
+  }
+
   listEndpoints(networkId: string): Promise<EndpointRecord[]> {
     return this.endpoints.listEndpoints(networkId);
   }

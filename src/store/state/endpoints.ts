@@ -19,6 +19,11 @@ export class EndpointState {
     return v ? (this.s.decodeOnce(EndpointSchema, v, p) as EndpointRecord) : undefined;
   }
 
+  /** The network keys with an endpoint folder: every network, whether or not its record can be read. */
+  async endpointNetworks(): Promise<string[]> {
+    return guarded(() => this.s.kv.children('/endpoints'));
+  }
+
   async listEndpoints(networkId: string): Promise<EndpointRecord[]> {
     const ids = await guarded(() => this.s.kv.children(endpointsDir(networkId)));
     const paths = ids.map((id) => endpointPath(networkId, id));
