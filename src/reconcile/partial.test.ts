@@ -49,8 +49,8 @@ const recording = (): Log & { warnings: string[] } => {
   return { debug() {}, info() {}, warn: (_o, msg) => void warnings.push(msg), error() {}, warnings };
 };
 
-/** Node A with networks K and L, each with one endpoint on B and one on A (A takes part); one full pass run, the loop stopped. */
-const setup = async (t: Test) => {
+/** A store with live nodes A (this one, on a fake kernel) and B, and network K on A's engine. */
+const twoNodes = async () => {
   const kv = new MemoryKvStore();
   const state = new ClusterState(kv);
   await state.init();
@@ -60,6 +60,12 @@ const setup = async (t: Test) => {
     await state.registerNode({ node, address, vxlanPort: 4789, hostname: node, version: '1', startedAt: 'x' });
   }
   await state.createNetwork(network(K, 4096, '10.20.0.0/24'), 'a4096', 'A');
+  return { kv, state, dp, underlay };
+};
+
+/** Node A with networks K and L, each with one endpoint on B and one on A (A takes part); one full pass run, the loop stopped. */
+const setup = async (t: Test) => {
+  const { kv, state, dp, underlay } = await twoNodes();
   await state.createNetwork(network(L, 4097, '10.30.0.0/24'), 'a4097', 'A');
   await state.createEndpoint(endpoint(K, 'k1', 'B', '10.20.0.2'));
   await state.createEndpoint(endpoint(L, 'l1', 'B', '10.30.0.2'));
@@ -152,15 +158,7 @@ t.test('merge: an unchanged part leaves the desired state equal, in order; other
 });
 
 t.test('a network this node takes no part in: devices only; its first endpoint here brings the entries, its last one gone takes them away', async (t) => {
-  const kv = new MemoryKvStore();
-  const state = new ClusterState(kv);
-  await state.init();
-  const dp = new FakeDataplane();
-  const underlay = await dp.resolveUnderlay(undefined);
-  for (const [node, address] of [['A', underlay.address], ['B', '10.0.0.9']] as const) {
-    await state.registerNode({ node, address, vxlanPort: 4789, hostname: node, version: '1', startedAt: 'x' });
-  }
-  await state.createNetwork(network(K, 4096, '10.20.0.0/24'), 'a4096', 'A'); // replicated to A's engine
+  const { state, dp, underlay } = await twoNodes(); // K: replicated to A's engine
   await state.createEndpoint(endpoint(K, 'k1', 'B', '10.20.0.2'));
   const local = new LocalEndpoints('A');
   const reads: string[] = [];
