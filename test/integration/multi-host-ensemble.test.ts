@@ -233,7 +233,10 @@ async function main(): Promise<void> {
     }, { what: `${h.name}: GET /ready 200 again`, timeoutMs: 60_000, intervalMs: 100 }).catch(() => -1)));
     for (const [i, h] of [h1, h2].entries()) {
       t.ok(up[i]! >= 0, `${h.name}: /ready 200 again ${up[i]} ms after the servers were started`);
-      const told = (await readPluginLog(h.pluginLog)).filter((l) => (l.json['time'] as number) >= stoppedAt && l.json['component'] === 'health');
+      // the log line and the /ready answer are written side by side: wait for the line to reach the file
+      const readTold = async () => (await readPluginLog(h.pluginLog)).filter((l) => (l.json['time'] as number) >= stoppedAt && l.json['component'] === 'health');
+      const told = await waitFor(readTold, { what: `${h.name}: "ready again" in the log`, until: (ls) => ls.some((l) => l.json['msg'] === 'ready again'), timeoutMs: 5000, intervalMs: 100 })
+        .catch(readTold);
       const notReady = told.filter((l) => String(l.json['msg']).startsWith('not ready: '));
       t.match(notReady[0]?.json, { level: 40, msg: /^not ready: zookeeper: /, reasons: [/^zookeeper: /] }, `${h.name}: the change to not ready is logged with the reason`);
       t.ok(notReady.every((l, j) => j === 0 || l.json['msg'] !== notReady[j - 1]!.json['msg']), `${h.name}: each change logged once (${notReady.map((l) => l.json['msg']).join(' | ')})`);
