@@ -141,6 +141,18 @@ export class SimNode {
     return net;
   }
 
+  /**
+   * Name a network this node created, as a real node's replicator does
+   * (src/cluster/replicator.ts, "Names": the engine that created a network
+   * knows its name, the plugin API does not carry it): the other nodes'
+   * replicators then create it in their engines.
+   */
+  async nameNetwork(net: SimNetwork, name: string): Promise<void> {
+    const key = await this.state.resolveNetwork(net.engineId);
+    if (!key) throw new Error(`network ${net.engineId} is not stored`);
+    await this.state.updateNetwork(key, (n) => (n.name ? undefined : { next: { ...n, name, driver: 'tsoverlay' } }));
+  }
+
   /** A container attached: RequestAddress, CreateEndpoint, Join. */
   async attach(net: SimNetwork): Promise<SimEndpoint> {
     const cidr = await this.ipam.requestAddress({ poolId: net.poolId, address: '', options: {} });
