@@ -170,7 +170,7 @@ export class SimCluster {
     const first = opts.first ?? 0;
     const idx = Array.from({ length: opts.nodes }, (_, i) => first + i);
     const nodes = await pooled(idx, opts.startConcurrency ?? 20, async (i) => SimNode.start(await opts.openStore(simName(i)), {
-      name: simName(i), address: simAddress(i), follow: opts.follow ?? true, ownsStore: true, ...(opts.log ? { log: opts.log } : {}),
+      name: simName(i), address: simAddress(i), follow: false, ownsStore: true, ...(opts.log ? { log: opts.log } : {}),
     }));
     return new SimCluster(nodes.map((node, k) => ({ index: first + k, node, own: undefined, shared: undefined, inFlight: 0 })), opts);
   }
@@ -193,13 +193,18 @@ export class SimCluster {
     return founders.length;
   }
 
-  /** Every other sim joins its group network, then every sim the shared one (if any). */
+  /**
+   * Every other sim joins its group network, then every sim the shared one
+   * (if any); then, with `follow` (the default), every sim starts keeping a
+   * real node's watches (not during the setup: see SimNode.startFollowing).
+   */
   async joinNetworks(): Promise<void> {
     await pooled(this.members.filter((m) => !m.own), 4, async (m) => {
       m.own = await join(m.node, groupSubnet(m.index % this.groups));
     });
     const shared = this.opts.shared;
     if (shared) await pooled(this.members, 4, async (m) => { m.shared = await join(m.node, shared); });
+    if (this.opts.follow ?? true) await pooled(this.members, 10, (m) => m.node.startFollowing());
   }
 
   /** Churn for `seconds` at `rate` lifecycles/s on the sims' own networks or the shared one; waits for the last detach. */
