@@ -18,6 +18,7 @@
  *   --churn-minutes M  scale-out: the long churn run at the largest N (default 5; --quick 0: none)
  *   --sim-procs P      scale-out: processes for the simulated nodes (default one per 100)
  *   --group-size G     scale-out: simulated nodes per group network (default 10)
+ *   --shared-sims K    scale-out: at most K simulated nodes on the shared network (default 100)
  *   --base FILE    start from an earlier results file: sections not run now
  *                  keep its numbers (the report says which run each came from)
  * Writes bench/results/<date>.json and, unless --no-report, docs/benchmarks.md
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
       'churn-minutes': { type: 'string' },
       'sim-procs': { type: 'string' },
       'group-size': { type: 'string' },
+      'shared-sims': { type: 'string' },
     },
   });
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (network namespaces, dockerd)');
@@ -141,6 +143,7 @@ async function main(): Promise<void> {
       churnMinutes: Number(values['churn-minutes'] ?? (quick ? 0 : 5)),
       ...(values['sim-procs'] ? { simProcs: Number(values['sim-procs']) } : {}),
       ...(values['group-size'] ? { groupSize: Number(values['group-size']) } : {}),
+      sharedSims: Number(values['shared-sims'] ?? 100),
     });
   }
   results.durationS = Math.round((Date.now() - started) / 1000);

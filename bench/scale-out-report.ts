@@ -91,13 +91,18 @@ export function churnRunTable(c: ChurnRunResult): string {
 
 const churnRunOf = (r: ScaleOutResult): ChurnRunResult | undefined => r.points.find((p) => p.churnRun)?.churnRun;
 
+/** What "networks it has not joined" were in this run (results from before the sims' networks were named had none of the newer fields). */
+const groupsText = (r: ScaleOutResult): string => (r.points.some((p) => p.groupNetworks !== undefined)
+  ? `The sims are spread over several processes (the "sim processes" row; sim CPU per process below). "Networks it has not joined": churn on the sims' group networks \`sog<g>\` (one per ${r.options.groupSize ?? 10} sims, named, so every real engine has them, as it has every named network, but h1 runs no container on them).`
+  : '"Networks it has not joined": churn on the sims\' own networks (this run\'s sims left them unnamed, so they were never replicated to the real nodes; docs/architecture.md, "Capacity").');
+
 /** The section of docs/benchmarks.md: what was run, the table, the chart. */
 export function scaleOutSection(r: ScaleOutResult): string {
   const o = r.options;
   return [
     '## Scale-out: simulated nodes beside the three real ones',
     '',
-    `\`npm run bench -- --only scale-out\` (bench/scale-out.ts, bench/sim/): at each N a fresh lab (three real nodes, a 3-server ZooKeeper ensemble) and N simulated nodes, each its own ZooKeeper session running the plugin's store, membership, IPAM and driver code on an in-memory kernel. ${o.churnRate} container lifecycles/s (attach, ${o.holdMs} ms alive, detach: two endpoint events), ${o.churnSeconds} s per phase, ${o.probes} probes per convergence figure. "Networks it has not joined": churn on the sims' own networks (unnamed, so never replicated to the real nodes; docs/architecture.md, "Capacity"); "the network it shares": \`soshared\`, which h1 and every sim have. Convergence: \`docker run\` on h1 issued → first reply to h2's 2 ms ping stream, p50 / p99 in ms, and in brackets the p99 after \`docker run\` returned (0: the reply came first).`,
+    `\`npm run bench -- --only scale-out\` (bench/scale-out.ts, bench/sim/): at each N a fresh lab (three real nodes, a 3-server ZooKeeper ensemble) and N simulated nodes, each its own ZooKeeper session running the plugin's store, membership, IPAM and driver code on an in-memory kernel. ${o.churnRate} container lifecycles/s (attach, ${o.holdMs} ms alive, detach: two endpoint events), ${o.churnSeconds} s per phase, ${o.probes} probes per convergence figure. ${groupsText(r)} "The network it shares": \`soshared\`, which h1 and every sim have, and where h1 starts the probes' containers. Convergence: \`docker run\` on h1 issued → first reply to h2's 2 ms ping stream, p50 / p99 in ms, and in brackets the p99 after \`docker run\` returned (0: the reply came first).`,
     '',
     scaleOutTable(r),
     '',

@@ -50,6 +50,8 @@ export interface ScaleOutOptions {
   probes: number;
   /** sim processes at each N (default: sim-fleet.ts defaultSimProcs) */
   simProcs?: number;
+  /** at most this many sims on `soshared` (default all; see sim-cluster.ts sharedLimit) */
+  sharedSims?: number;
   /** sims per group network (default sim-cluster.ts DEFAULT_GROUP_SIZE) */
   groupSize?: number;
   /** the long churn run at the largest N; 0 or absent: none */
@@ -165,6 +167,7 @@ async function point(bl: BenchLab, n: number, opts: ScaleOutOptions, longChurn: 
   progress(`scale-out: starting ${n} simulated nodes`);
   const { fleet, setupS, groups } = await SimFleet.start(lab, {
     nodes: n, shared: SHARED.subnet, ...(opts.simProcs ? { procs: opts.simProcs } : {}), ...(opts.groupSize ? { groupSize: opts.groupSize } : {}),
+    ...(opts.sharedSims ? { sharedLimit: opts.sharedSims } : {}),
   });
   try {
     const t0 = performance.now();

@@ -25,7 +25,8 @@
  * detach (Leave, DeleteEndpoint, ReleaseAddress) — two endpoint events — on
  * the sim's group network (`own`), the shared one (`shared`) or every
  * other one on each (`mixed`). A lifecycle due while its sim still has
- * `maxInFlight` running is skipped and counted (the sims cannot keep up),
+ * `maxInFlight` running (default: twice what it would have with quick
+ * calls, at least 4) is skipped and counted (the sims cannot keep up),
  * never queued.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,6 +47,13 @@ export interface SimClusterOptions {
   openStore: (name: string) => Promise<KvStore>;
   /** subnet of the network shared with the real nodes (joined by every sim); none if absent */
   shared?: string;
+  /**
+   * at most this many sims join the shared network (default all), spread
+   * evenly over the indexes (joinsShared): with every sim on it, each event
+   * there makes every sim re-read it, and at N = 300 the sims' own reads
+   * saturated this 2-core machine (a 10 s churn at 20/s did not end in 130 s)
+   */
+  sharedLimit?: number;
   /** sims per group network (default 10: N = 300 makes 30 networks, each created by every real engine) */
   groupSize?: number;
   follow?: boolean;
@@ -80,6 +88,8 @@ export const simName = (i: number): string => `sim${String(i).padStart(3, '0')}`
 export const groupSubnet = (g: number): string => `10.${150 + Math.floor(g / 256)}.${g % 256}.0/24`;
 export const groupName = (g: number): string => `sog${g}`;
 export const DEFAULT_GROUP_SIZE = 10;
+/** Whether sim i of `total` joins the shared network when at most `limit` do: every ceil(total / limit)-th one. */
+export const joinsShared = (i: number, total: number, limit = total): boolean => i % Math.max(1, Math.ceil(total / Math.max(1, limit))) === 0;
 /** How many group networks a cluster of `total` sims has. */
 export const groupCount = (total: number, groupSize = DEFAULT_GROUP_SIZE): number => Math.max(1, Math.ceil(total / groupSize));
 
@@ -203,14 +213,18 @@ export class SimCluster {
       m.own = await join(m.node, groupSubnet(m.index % this.groups));
     });
     const shared = this.opts.shared;
-    if (shared) await pooled(this.members, 4, async (m) => { m.shared = await join(m.node, shared); });
+    const total = this.opts.total ?? (this.opts.first ?? 0) + this.opts.nodes;
+    const onShared = this.members.filter((m) => joinsShared(m.index, total, this.opts.sharedLimit));
+    if (shared) await pooled(onShared, 4, async (m) => { m.shared = await join(m.node, shared); });
     if (this.opts.follow ?? true) await pooled(this.members, 10, (m) => m.node.startFollowing());
   }
 
   /** Churn for `seconds` at `rate` lifecycles/s on the sims' own networks or the shared one; waits for the last detach. */
   async churn(target: ChurnTarget, rate: number, seconds: number, opts: { holdMs?: number; maxInFlight?: number } = {}): Promise<ChurnResult> {
     const holdMs = opts.holdMs ?? 1000;
-    const maxInFlight = opts.maxInFlight ?? 4;
+    // room for twice the containers a sim has alive at once when the calls are quick (at least 4):
+    // at N = 10 and 50/s a sim starts 5 a second, each alive for holdMs and its calls
+    const maxInFlight = opts.maxInFlight ?? Math.max(4, Math.ceil(2 * (rate / (target === 'shared' ? Math.max(1, this.members.filter((m) => m.shared).length) : this.members.length)) * (holdMs / 1000 + 1)));
     const attach: number[] = [];
     const detach: number[] = [];
     const r: ChurnResult = {
@@ -238,6 +252,9 @@ export class SimCluster {
         m.inFlight--;
       }
     };
+    // the shared network's churn only on the sims that joined it; mixed: those alternate, the others stay on their group's
+    const members = target === 'shared' ? this.members.filter((m) => m.shared) : this.members;
+    if (members.length === 0) throw new Error(`no sim here is on the ${target} network`);
     const t0 = performance.now();
     const total = Math.round(rate * seconds);
     for (let k = 0; k < total; k++) {
@@ -245,9 +262,9 @@ export class SimCluster {
       const due = t0 + (k * 1000) / rate;
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
-      const m = this.members[k % this.members.length]!;
+      const m = members[k % members.length]!;
       // mixed: every sim alternates between its group network and the shared one, round by round
-      const net = target === 'shared' || (target === 'mixed' && Math.floor(k / this.members.length) % 2 === 1) ? m.shared : m.own;
+      const net = target === 'shared' || (target === 'mixed' && m.shared && Math.floor(k / members.length) % 2 === 1) ? m.shared : m.own;
       if (!net) throw new Error(`no ${target} network: the sims were started without one (or their networks not joined)`);
       if (m.inFlight >= maxInFlight) {
         r.skipped++;

@@ -10,7 +10,7 @@
  * the others join them (no two processes race to create one network).
  */
 import type { Lab } from '../../test/lab/index.js';
-import { mergeChurn, type ChurnResult, type ChurnTarget } from './sim-cluster.js';
+import { joinsShared, mergeChurn, type ChurnResult, type ChurnTarget } from './sim-cluster.js';
 import { SimProcess } from './sim-process.js';
 
 export interface SimFleetOptions {
@@ -18,6 +18,8 @@ export interface SimFleetOptions {
   /** processes (default: defaultSimProcs(nodes)) */
   procs?: number;
   shared?: string;
+  /** at most this many sims on the shared network (default all) */
+  sharedLimit?: number;
   groupSize?: number;
 }
 
@@ -55,7 +57,20 @@ export const splitRanges = (nodes: number, procs: number): Array<{ first: number
 };
 
 export class SimFleet {
-  private constructor(readonly procs: SimProcess[], private readonly ranges: Array<{ first: number; nodes: number }>, readonly ready: Array<Record<string, unknown>>) {}
+  private constructor(
+    readonly procs: SimProcess[],
+    private readonly ranges: Array<{ first: number; nodes: number }>,
+    readonly ready: Array<Record<string, unknown>>,
+    private readonly sharedLimit?: number,
+  ) {}
+
+  /** Sims of process k on the shared network. */
+  private onShared(k: number): number {
+    const r = this.ranges[k]!;
+    let n = 0;
+    for (let i = r.first; i < r.first + r.nodes; i++) if (joinsShared(i, this.nodes, this.sharedLimit)) n++;
+    return n;
+  }
 
   get nodes(): number {
     return this.ranges.reduce((n, r) => n + r.nodes, 0);
@@ -69,10 +84,11 @@ export class SimFleet {
       nodes: r.nodes, first: r.first, total: opts.nodes, staged: true,
       ...(opts.shared ? { shared: opts.shared } : {}),
       ...(opts.groupSize ? { groupSize: opts.groupSize } : {}),
+      ...(opts.sharedLimit ? { sharedLimit: opts.sharedLimit } : {}),
     })));
     const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    const fleet = new SimFleet(ok.map((s) => s.sim), ranges, ok.map((s) => s.ready));
+    const fleet = new SimFleet(ok.map((s) => s.sim), ranges, ok.map((s) => s.ready), opts.sharedLimit);
     try {
       if (failed) throw failed.reason;
       const created = await Promise.all(fleet.procs.map((p) => p.createGroups()));
@@ -86,7 +102,10 @@ export class SimFleet {
 
   /** Churn at `rate` lifecycles/s in all, each process its share. */
   async churn(target: ChurnTarget, rate: number, seconds: number, holdMs?: number): Promise<FleetChurn> {
-    const parts = await Promise.all(this.procs.map((p, k) => p.churn(target, (rate * this.ranges[k]!.nodes) / this.nodes, seconds, holdMs)));
+    // each process its share of the sims the churn runs on
+    const weight = this.procs.map((_, k) => (target === 'shared' ? this.onShared(k) : this.ranges[k]!.nodes));
+    const all = weight.reduce((a, b) => a + b, 0);
+    const parts = await Promise.all(this.procs.flatMap((p, k) => (weight[k]! > 0 ? [p.churn(target, (rate * weight[k]!) / all, seconds, holdMs)] : [])));
     return {
       ...mergeChurn(parts),
       simCpuS: Math.round(parts.reduce((n, p) => n + p.simCpuS, 0) * 100) / 100,

@@ -4,7 +4,7 @@
  *
  *   node --import=@tapjs/typescript/import bench/sim/sim-main.ts \
  *     --servers 172.31.5.201:2181,... --chroot /tsoverlay-<lab> --nodes 30 [--shared 10.99.0.0/24] [--no-follow]
- *     [--first 100 --total 300] [--group-size 10] [--staged]
+ *     [--first 100 --total 300] [--group-size 10] [--shared-limit 100] [--staged]
  *
  * Talks JSON lines: on stdout `{"ready":…}` once every sim is registered and
  * on its networks (with --staged: registered only, and the networks come
@@ -42,6 +42,7 @@ async function main(): Promise<void> {
       first: { type: 'string', default: '0' },
       total: { type: 'string' },
       staged: { type: 'boolean', default: false },
+      'shared-limit': { type: 'string' },
       shared: { type: 'string' },
       'group-size': { type: 'string', default: String(DEFAULT_GROUP_SIZE) },
       'no-follow': { type: 'boolean', default: false },
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
     nodes: Number(values.nodes),
     first: Number(values.first),
     ...(values.total ? { total: Number(values.total) } : {}),
+    ...(values['shared-limit'] ? { sharedLimit: Number(values['shared-limit']) } : {}),
     groupSize: Number(values['group-size']),
     follow: !values['no-follow'],
     ...(values.shared ? { shared: values.shared } : {}),

@@ -18,6 +18,8 @@ export interface SimProcessOptions {
   /** global index of its first sim, and the sims of all processes (default: this process's alone) */
   first?: number;
   total?: number;
+  /** at most this many sims of `total` on the shared network (sim-cluster.ts) */
+  sharedLimit?: number;
   /** register only; the networks come with createGroups() and joinNetworks() */
   staged?: boolean;
   /** subnet of a network the real nodes share with every sim */
@@ -74,6 +76,7 @@ export class SimProcess {
       ...(opts.first ? ['--first', String(opts.first)] : []),
       ...(opts.total ? ['--total', String(opts.total)] : []),
       ...(opts.staged ? ['--staged'] : []),
+      ...(opts.sharedLimit ? ['--shared-limit', String(opts.sharedLimit)] : []),
     ];
     const child = spawn('nsenter', args, { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' } });
     if (!child.pid) throw new Error('could not start the simulated nodes');
