@@ -3,9 +3,10 @@
  * starts/s cluster-wide for 5 minutes, with p99 convergence and no growth
  * in the real nodes' RSS"), at the largest N, on a lab whose sims are set
  * up (bench/scale-out.ts):
- * - the sims churn `rate` lifecycles/s for `minutes`, every sim alternating
- *   between its group network (one the real nodes' engines have, with no
- *   container of theirs) and the shared one;
+ * - the sims churn `rate` lifecycles/s for `minutes` (target `mixed`):
+ *   those on the shared network alternate between it and their group
+ *   network (one the real nodes' engines have, with no container of
+ *   theirs), the others churn on their group network;
  * - every `sampleS` the plugins' RSS on h1, h2 and h3; every second
  *   ZooKeeper's outstanding requests (`mntr`, summed over the servers);
  * - meanwhile, back to back, convergence probes on the shared network

@@ -119,7 +119,7 @@ function churnRunSection(r: ScaleOutResult): string[] {
   return [
     `### Churn run: ${c.rate} container starts/s for ${c.minutes} min at N = ${c.simNodes}`,
     '',
-    `Every simulated node alternates between its group network (one the real engines have, with none of their containers) and \`soshared\`; the real nodes' plugin RSS sampled every 10 s, ZooKeeper's outstanding requests (\`mntr\`, summed over the 3 servers) every second, and convergence probes on \`soshared\` (a container started on h1, the first reply to h2) back to back throughout. "Grew": the least-squares line through the RSS samples rises more than 5 % of the start over the run.`,
+    `The simulated nodes on \`soshared\` alternate between it and their group network (one the real engines have, with none of their containers), the others churn on their group network; the real nodes' plugin RSS sampled every 10 s, ZooKeeper's outstanding requests (\`mntr\`, summed over the 3 servers) every second, and convergence probes on \`soshared\` (a container started on h1, the first reply to h2) back to back throughout. "Grew": the least-squares line through the RSS samples rises more than 5 % of the start over the run.`,
     '',
     churnRunTable(c),
     '',
