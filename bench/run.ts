@@ -14,7 +14,7 @@
  *   --networks N, --endpoints M   scale section size (default 200 and 5000)
  *   --sim-nodes LIST   scale-out: simulated node counts (default 10,30,100,300; --quick 10,30)
  *   --churn-rate R     scale-out: container lifecycles per second cluster-wide (default 50; --quick 20)
- *   --churn-seconds S  scale-out: length of each measured phase (default 30; --quick 10)
+ *   --churn-seconds S  scale-out: length of each measured phase (default 20; --quick 10)
  *   --churn-minutes M  scale-out: the long churn run at the largest N (default 5; --quick 0: none)
  *   --sim-procs P      scale-out: processes for the simulated nodes (default one per 100)
  *   --group-size G     scale-out: simulated nodes per group network (default 10)
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
     results.scaleOut = await runScaleOut({
       simNodes: (values['sim-nodes'] ?? (quick ? '10,30' : '10,30,100,300')).split(',').map(Number),
       churnRate: Number(values['churn-rate'] ?? (quick ? 20 : 50)),
-      churnSeconds: Number(values['churn-seconds'] ?? (quick ? 10 : 30)),
+      churnSeconds: Number(values['churn-seconds'] ?? (quick ? 10 : 20)),
       holdMs: 1000,
       probes: quick ? 5 : 10,
       churnMinutes: Number(values['churn-minutes'] ?? (quick ? 0 : 5)),
