@@ -37,6 +37,8 @@ export interface ReachResult {
   afterReturnRaw: number[];
   /** first reply minus `docker run` being issued (ms) */
   afterIssue: Summary;
+  /** the same, each probe (so several runs' percentiles can be merged) */
+  afterIssueRaw?: number[];
 }
 
 export interface ControlResult {
@@ -127,7 +129,7 @@ export async function measureReach(h1: LabHost, h2: LabHost, net: string, prefix
   }
   await h1.docker('rm', '-f', ...names, warm);
   await h2.docker('rm', '-f', probe);
-  return { afterReturn: summarize(raw.map((d) => Math.max(0, d))), afterReturnRaw: raw, afterIssue: summarize(issue) };
+  return { afterReturn: summarize(raw.map((d) => Math.max(0, d))), afterReturnRaw: raw, afterIssue: summarize(issue), afterIssueRaw: issue };
 }
 
 async function networkCreate(bl: BenchLab, overlay: Overlay, creates: number): Promise<{ spreadMs: Summary; createMs: Summary }> {

@@ -12,7 +12,7 @@ import type { ControlResult } from './control.js';
 import { PATHS, type DataplaneResult, type Ratios } from './dataplane.js';
 import type { BenchResults } from './run.js';
 import type { ScaleResult } from './scale.js';
-import { SCALE_OUT_SVG, scaleOutSection, scaleOutSvg } from './scale-out-report.js';
+import { scaleOutCharts, scaleOutSection } from './scale-out-report.js';
 import { barChart, lineChart } from './svg.js';
 
 const DOC = 'docs/benchmarks.md';
@@ -241,8 +241,10 @@ export async function writeReport(r: BenchResults, jsonPath: string): Promise<st
     written.push(SCALE_SVG);
   }
   if (r.scaleOut) {
-    await writeFile(SCALE_OUT_SVG, scaleOutSvg(r.scaleOut));
-    written.push(SCALE_OUT_SVG);
+    for (const [path, svg] of scaleOutCharts(r.scaleOut)) {
+      await writeFile(path, svg);
+      written.push(path);
+    }
   }
   return written;
 }

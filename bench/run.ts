@@ -14,7 +14,11 @@
  *   --networks N, --endpoints M   scale section size (default 200 and 5000)
  *   --sim-nodes LIST   scale-out: simulated node counts (default 10,30,100,300; --quick 10,30)
  *   --churn-rate R     scale-out: container lifecycles per second cluster-wide (default 50; --quick 20)
- *   --churn-seconds S  scale-out: length of each measured phase (default 60; --quick 10)
+ *   --churn-seconds S  scale-out: length of each measured phase (default 20; --quick 10)
+ *   --churn-minutes M  scale-out: the long churn run at the largest N (default 5; --quick 0: none)
+ *   --sim-procs P      scale-out: processes for the simulated nodes (default one per 100)
+ *   --group-size G     scale-out: simulated nodes per group network (default 10)
+ *   --shared-sims K    scale-out: at most K simulated nodes on the shared network (default 100)
  *   --base FILE    start from an earlier results file: sections not run now
  *                  keep its numbers (the report says which run each came from)
  * Writes bench/results/<date>.json and, unless --no-report, docs/benchmarks.md
@@ -82,6 +86,10 @@ async function main(): Promise<void> {
       'sim-nodes': { type: 'string' },
       'churn-rate': { type: 'string' },
       'churn-seconds': { type: 'string' },
+      'churn-minutes': { type: 'string' },
+      'sim-procs': { type: 'string' },
+      'group-size': { type: 'string' },
+      'shared-sims': { type: 'string' },
     },
   });
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (network namespaces, dockerd)');
@@ -129,9 +137,13 @@ async function main(): Promise<void> {
     results.scaleOut = await runScaleOut({
       simNodes: (values['sim-nodes'] ?? (quick ? '10,30' : '10,30,100,300')).split(',').map(Number),
       churnRate: Number(values['churn-rate'] ?? (quick ? 20 : 50)),
-      churnSeconds: Number(values['churn-seconds'] ?? (quick ? 10 : 60)),
+      churnSeconds: Number(values['churn-seconds'] ?? (quick ? 10 : 20)),
       holdMs: 1000,
-      probes: quick ? 5 : 20,
+      probes: quick ? 5 : 10,
+      churnMinutes: Number(values['churn-minutes'] ?? (quick ? 0 : 5)),
+      ...(values['sim-procs'] ? { simProcs: Number(values['sim-procs']) } : {}),
+      ...(values['group-size'] ? { groupSize: Number(values['group-size']) } : {}),
+      sharedSims: Number(values['shared-sims'] ?? 100),
     });
   }
   results.durationS = Math.round((Date.now() - started) / 1000);

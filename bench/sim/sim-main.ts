@@ -4,10 +4,15 @@
  *
  *   node --import=@tapjs/typescript/import bench/sim/sim-main.ts \
  *     --servers 172.31.5.201:2181,... --chroot /tsoverlay-<lab> --nodes 30 [--shared 10.99.0.0/24] [--no-follow]
+ *     [--first 100 --total 300] [--group-size 10] [--shared-limit 100] [--staged]
  *
  * Talks JSON lines: on stdout `{"ready":…}` once every sim is registered and
- * on its networks, then one answer per command read from stdin:
- *   {"cmd":"churn","target":"own"|"shared","rate":R,"seconds":S,"holdMs":H}  → {"churn":ChurnResult}
+ * on its networks (with --staged: registered only, and the networks come
+ * with the commands `create` then `join`, see sim-cluster.ts), then one
+ * answer per command read from stdin:
+ *   {"cmd":"create"}                                                          → {"created":G}
+ *   {"cmd":"join"}                                                            → {"joined":true}
+ *   {"cmd":"churn","target":"own"|"shared"|"mixed","rate":R,"seconds":S,"holdMs":H}  → {"churn":ChurnResult}
  *   {"cmd":"stats"}                                                           → {"stats":{…}}
  *   {"cmd":"stop"}                                                            → {"stopped":true}, exit 0
  * Anything else on stdout is a bug; errors go to stderr and end the process.
@@ -17,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { watchKind } from '../../src/store/paths.js';
 import { ZkKvStore } from '../../src/store/zk-kv-store.js';
-import { SimCluster, type ChurnTarget } from './sim-cluster.js';
+import { DEFAULT_GROUP_SIZE, SimCluster, type ChurnTarget } from './sim-cluster.js';
 
 const say = (msg: unknown): void => {
   process.stdout.write(`${JSON.stringify(msg)}\n`);
@@ -34,8 +39,12 @@ async function main(): Promise<void> {
       servers: { type: 'string' },
       chroot: { type: 'string' },
       nodes: { type: 'string', default: '10' },
+      first: { type: 'string', default: '0' },
+      total: { type: 'string' },
+      staged: { type: 'boolean', default: false },
+      'shared-limit': { type: 'string' },
       shared: { type: 'string' },
-      'group-size': { type: 'string', default: '5' },
+      'group-size': { type: 'string', default: String(DEFAULT_GROUP_SIZE) },
       'no-follow': { type: 'boolean', default: false },
       'session-timeout-ms': { type: 'string', default: '10000' },
     },
@@ -45,8 +54,11 @@ async function main(): Promise<void> {
   const chroot = values.chroot;
   const log = pino({ level: process.env['SIM_LOG_LEVEL'] ?? 'silent' }, pino.destination(2));
   const t0 = performance.now();
-  const cluster = await SimCluster.start({
+  const cluster = await (values.staged ? SimCluster.register : SimCluster.start)({
     nodes: Number(values.nodes),
+    first: Number(values.first),
+    ...(values.total ? { total: Number(values.total) } : {}),
+    ...(values['shared-limit'] ? { sharedLimit: Number(values['shared-limit']) } : {}),
     groupSize: Number(values['group-size']),
     follow: !values['no-follow'],
     ...(values.shared ? { shared: values.shared } : {}),
@@ -60,7 +72,12 @@ async function main(): Promise<void> {
   for await (const line of createInterface({ input: process.stdin })) {
     if (!line.trim()) continue;
     const cmd = JSON.parse(line) as { cmd: string; target?: ChurnTarget; rate?: number; seconds?: number; holdMs?: number };
-    if (cmd.cmd === 'churn') {
+    if (cmd.cmd === 'create') {
+      say({ created: await cluster.createGroups() });
+    } else if (cmd.cmd === 'join') {
+      await cluster.joinNetworks();
+      say({ joined: true });
+    } else if (cmd.cmd === 'churn') {
       const cpu0 = cpuSeconds();
       const r = await cluster.churn(cmd.target ?? 'own', cmd.rate ?? 10, cmd.seconds ?? 10, cmd.holdMs === undefined ? {} : { holdMs: cmd.holdMs });
       say({ churn: { ...r, simCpuS: Math.round((cpuSeconds() - cpu0) * 100) / 100 } });

@@ -117,33 +117,62 @@ export class SimNode {
     const n = new SimNode(kv, opts);
     await n.state.init();
     await registerNode(n.state, n.record, n.log, { waitForOwnMs: 0 });
-    if (opts.follow) {
-      n.watches = new WatchSet(n.state, () => void n.refollow());
-      await n.refollow();
-    }
+    if (opts.follow) await n.startFollowing();
     return n;
+  }
+
+  /**
+   * Keep a real node's watches from now on (what `follow` does from the
+   * start): a cluster of sims set up without them and then following saves
+   * the N² re-reads of everyone watching everyone register and join.
+   */
+  async startFollowing(): Promise<void> {
+    if (this.watches) return;
+    this.watches = new WatchSet(this.state, () => void this.refollow());
+    await this.refollow();
   }
 
   /**
    * What dockerd asks of the plugins when a network is created on (or
    * replicated to) this engine: RequestPool, RequestAddress for the
    * gateway, CreateNetwork. The first node creates the cluster network, the
-   * others join it as another alias.
+   * others join it as another alias. When a step fails, what the earlier
+   * ones took is given back (ReleaseAddress, ReleasePool), as dockerd does
+   * when a network create fails, so the caller may try again.
    */
   async joinNetwork(subnet: string): Promise<SimNetwork> {
     const { poolId, pool } = await this.ipam.requestPool({ addressSpace: LOCAL_SPACE, pool: subnet, subPool: '', options: {}, v6: false });
-    const gateway = await this.ipam.requestAddress({ poolId, address: '', options: { RequestAddressType: GATEWAY_REQUEST } });
+    let gateway: string | undefined;
     const engineId = hex(32);
-    await this.driver.createNetwork({
-      networkId: engineId,
-      options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
-      ipv4: [{ addressSpace: LOCAL_SPACE, pool, gateway }],
-      ipv6: [],
-    });
+    try {
+      gateway = await this.ipam.requestAddress({ poolId, address: '', options: { RequestAddressType: GATEWAY_REQUEST } });
+      await this.driver.createNetwork({
+        networkId: engineId,
+        options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
+        ipv4: [{ addressSpace: LOCAL_SPACE, pool, gateway }],
+        ipv6: [],
+      });
+    } catch (e) {
+      if (gateway) await this.ipam.releaseAddress(poolId, bare(gateway)).catch(() => undefined);
+      await this.ipam.releasePool(poolId).catch(() => undefined);
+      throw e;
+    }
     const net = { engineId, poolId, subnet: pool, gateway };
     this.networks.set(engineId, net);
     await this.refollow();
     return net;
+  }
+
+  /**
+   * Name a network this node created, as a real node's replicator does
+   * (src/cluster/replicator.ts, "Names": the engine that created a network
+   * knows its name, the plugin API does not carry it): the other nodes'
+   * replicators then create it in their engines.
+   */
+  async nameNetwork(net: SimNetwork, name: string): Promise<void> {
+    const key = await this.state.resolveNetwork(net.engineId);
+    if (!key) throw new Error(`network ${net.engineId} is not stored`);
+    await this.state.updateNetwork(key, (n) => (n.name ? undefined : { next: { ...n, name, driver: 'tsoverlay' } }));
   }
 
   /** A container attached: RequestAddress, CreateEndpoint, Join. */

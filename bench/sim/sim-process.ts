@@ -13,7 +13,15 @@ import { Rank } from '../../test/lab/tracked.js';
 import type { ChurnResult, ChurnTarget } from './sim-cluster.js';
 
 export interface SimProcessOptions {
+  /** sims in this process */
   nodes: number;
+  /** global index of its first sim, and the sims of all processes (default: this process's alone) */
+  first?: number;
+  total?: number;
+  /** at most this many sims of `total` on the shared network (sim-cluster.ts) */
+  sharedLimit?: number;
+  /** register only; the networks come with createGroups() and joinNetworks() */
+  staged?: boolean;
   /** subnet of a network the real nodes share with every sim */
   shared?: string;
   follow?: boolean;
@@ -65,6 +73,10 @@ export class SimProcess {
       ...(opts.shared ? ['--shared', opts.shared] : []),
       ...(opts.follow === false ? ['--no-follow'] : []),
       ...(opts.groupSize ? ['--group-size', String(opts.groupSize)] : []),
+      ...(opts.first ? ['--first', String(opts.first)] : []),
+      ...(opts.total ? ['--total', String(opts.total)] : []),
+      ...(opts.staged ? ['--staged'] : []),
+      ...(opts.sharedLimit ? ['--shared-limit', String(opts.sharedLimit)] : []),
     ];
     const child = spawn('nsenter', args, { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' } });
     if (!child.pid) throw new Error('could not start the simulated nodes');
@@ -102,6 +114,16 @@ export class SimProcess {
   private async ask(cmd: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
     this.child.stdin!.write(`${JSON.stringify(cmd)}\n`);
     return this.next(timeoutMs, String(cmd['cmd']));
+  }
+
+  /** Create the group networks whose first sim is here (staged); returns how many. */
+  async createGroups(timeoutMs = 600_000): Promise<number> {
+    return Number((await this.ask({ cmd: 'create' }, timeoutMs))['created']);
+  }
+
+  /** Join the sims' group networks and the shared one (staged). */
+  async joinNetworks(timeoutMs = 600_000): Promise<void> {
+    await this.ask({ cmd: 'join' }, timeoutMs);
   }
 
   async churn(target: ChurnTarget, rate: number, seconds: number, holdMs?: number): Promise<ChurnResult & { simCpuS: number }> {
