@@ -18,8 +18,10 @@
  * 3. Phases of `churnSeconds` each, h1's plugin CPU (/proc/<pid>/stat) and
  *    ZooKeeper's `mntr` read before and after: idle (no churn), churn on
  *    the sims' group networks (networks h1's engine has but where h1 runs
- *    no container), churn on `soshared` (where h1 runs containers during
- *    the convergence probes; the network it "has joined"). CPU per 1,000
+ *    no container), churn on `soshared` (where h1 runs a container,
+ *    `so-h1`, started before the phases: the network it has joined; a node
+ *    follows a network's endpoints only while it has one of its own
+ *    there, src/cluster/local-endpoints.ts). CPU per 1,000
  *    endpoint events is given raw and with the idle phase's rate taken off.
  * 4. Convergence: a container started on h1 reachable from h2 (first reply
  *    of a 2 ms ping stream after `docker run` returns), on `soshared` and on
@@ -174,6 +176,9 @@ async function point(bl: BenchLab, n: number, opts: ScaleOutOptions, longChurn: 
     await replicated(bl, groups);
     const replicatedS = round((performance.now() - t0) / 1000, 1);
     progress(`scale-out: ${n} simulated nodes in ${fleet.procs.length} processes ready in ${setupS} s; ${groups} group networks on every engine ${replicatedS} s later`);
+    // h1 takes part in soshared (a container of its own there), so events on it are events on a network it has joined;
+    // its engine has the group networks too (replicated), with none of its containers on them
+    await h1.runSleeper('so-h1', '--net', SHARED.name);
     const rssStart = await rssMiBOf(pid);
     const secs = opts.churnSeconds;
     const idle = await phase(lab, pid, h1.ip, 0, async () => {
