@@ -11,6 +11,7 @@ import { type AddressRecord, type EndpointRecord, type NetworkRecord, asEndpoint
 import { ClusterState } from '../store/cluster-state.js';
 import { MemoryKvStore } from '../store/memory-kv-store.js';
 import { Collector } from './collector.js';
+import { LocalEndpoints } from './local-endpoints.js';
 
 const NET = 'tsoverlay-local:10.20.0.0_29';
 
@@ -70,7 +71,7 @@ const engineWith = (known: Record<string, string[]>, opts: { down?: boolean } = 
 });
 
 const collector = (state: ClusterState, clock: { now: number }, extra: Partial<ConstructorParameters<typeof Collector>[0]> = {}) =>
-  new Collector({ state, local: { takesPart: () => true }, node: 'n1', collectAfterMs: 10_000, orphanGraceMs: 3000, intervalMs: 60_000, log: silentLog, mayChange: async () => true, now: () => clock.now, ...extra });
+  new Collector({ state, local: { takesPart: () => true, remove: () => undefined }, node: 'n1', collectAfterMs: 10_000, orphanGraceMs: 3000, intervalMs: 60_000, log: silentLog, mayChange: async () => true, now: () => clock.now, ...extra });
 
 const held = async (state: ClusterState) => (await state.claimedAddresses(NET)).sort();
 const names = async (state: ClusterState) => (await state.listDnsNames(NET)).map((n) => n.name).sort();
@@ -181,7 +182,7 @@ t.test('one collector: the lock holder collects, another live node does not', as
   const clock = { now: 0 };
   const first = collector(state, clock);
   const otherKv = Object.create(kv, { sessionId: { value: () => 'other' } }) as MemoryKvStore;
-  const second = new Collector({ state: new ClusterState(otherKv), local: { takesPart: () => true }, node: 'n2', collectAfterMs: 10_000, orphanGraceMs: 3000, intervalMs: 60_000, log: silentLog, mayChange: async () => true, now: () => clock.now });
+  const second = new Collector({ state: new ClusterState(otherKv), local: { takesPart: () => true, remove: () => undefined }, node: 'n2', collectAfterMs: 10_000, orphanGraceMs: 3000, intervalMs: 60_000, log: silentLog, mayChange: async () => true, now: () => clock.now });
   await first.runOnce();
   await second.runOnce();
   clock.now = 20_000;
@@ -216,6 +217,23 @@ t.test('own orphans: an endpoint its engine no longer has goes after the grace, 
   t.same((await state.listEndpoints(NET)).map((e) => e.node).sort(), ['n2', 'n3'], 'only this node\'s record, only after two checks');
   t.same(await names(state), ['web-n2', 'web-n3']);
   t.notOk((await held(state)).includes('10.20.0.2'), 'its address is free');
+});
+
+t.test('own orphans: looked for only where this node takes part, and forgotten there once collected', async (t) => {
+  const { state, eps } = await setup({ live: ['n1', 'n2', 'n3'] });
+  const clock = { now: 0 };
+  const local = new LocalEndpoints('n1');
+  const c = collector(state, clock, { engine: engineWith({ e1: [] }), local });
+  for (const now of [0, 3_000, 60_000]) {
+    clock.now = now;
+    t.equal((await c.runOnce()).endpoints, 0, `not taken part in: its records are not read (t = ${now} ms)`);
+  }
+  local.add(NET, eps.n1.id); // as the start scan or the driver's CreateEndpoint does
+  clock.now = 100_000;
+  await c.runOnce();
+  clock.now = 103_000;
+  t.equal((await c.runOnce()).endpoints, 1, 'taken part in: collected after the grace');
+  t.notOk(local.takesPart(NET), 'its last endpoint collected: the node no longer follows the network');
 });
 
 t.test('own orphans: kept while dockerd does not answer, or knows the endpoint', async (t) => {

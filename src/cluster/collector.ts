@@ -4,7 +4,12 @@
  * explicit evidence, decided by collect-plan.ts.
  * - Own orphans: this node's endpoint records that its engine, answering,
  *   has not known for `orphanGraceMs` (two checks). An engine that does not
- *   answer proves nothing.
+ *   answer proves nothing. Looked for only in the networks this node takes
+ *   part in (local-endpoints.ts): its own records can be elsewhere only if
+ *   something other than this run of its plugin wrote them (an earlier run:
+ *   the start scan then makes the node take part), and reading every
+ *   network's endpoints per pass is the cost per cluster size that lazy
+ *   following removed. A collected orphan is forgotten there too.
  * - Gone nodes: records of a node whose membership (/nodes/<node>) has been
  *   gone for `collectAfterMs`, collected by the one live node holding the
  *   collector lock, in commits that fail if the node came back.
@@ -29,8 +34,8 @@ import { goneNodes, orphanEndpoints } from './collect-plan.js';
 
 export interface CollectorDeps {
   state: ClusterState;
-  /** The networks this node takes part in: the only ones its own orphans can be in. */
-  local: Participation;
+  /** The networks this node takes part in: the only ones its own orphans are looked for in; told of each one collected. */
+  local: Participation & { remove(network: string, endpointId: string): void };
   /** This node's engine; without one, own orphans are not looked for. */
   engine?: Pick<DockerEngine, 'inspectNetwork'>;
   node: string;
@@ -146,6 +151,7 @@ export class Collector {
         .filter((ip) => !others.has(ip))
         .flatMap((ip) => poolIdsOf(net).map((poolId) => ({ poolId, ip })));
       await state.collection.removeEndpoints([ep], claims, node);
+      this.deps.local.remove(net.id, ep.id);
       r.endpoints++;
       r.addresses += ipsOf(ep).length;
       log.info(
