@@ -128,7 +128,7 @@ function controlSection(c: ControlResult): string {
   ].join('\n');
 }
 
-function scaleSection(s: ScaleResult): string {
+export function scaleSection(s: ScaleResult): string {
   const steps = s.steps.map((x) => `| ${x.endpoints} | ${f(x.ops.RequestAddress.p50)} / ${f(x.ops.RequestAddress.p99)} | ${f(x.ops.CreateEndpoint.p50)} / ${f(x.ops.CreateEndpoint.p99)} | ${f(x.ops.Join.p50)} / ${f(x.ops.Join.p99)} |`);
   const growth = Object.entries(s.growth).map(([op, g]) => `${op} ${g.verdict} (p50 ${f(g.first)} → ${f(g.last)} ms, ${f(g.ratio)}×)`).join('; ');
   return [

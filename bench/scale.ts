@@ -172,7 +172,10 @@ export async function measureRestart(h: LabHost, entries: number): Promise<Scale
     t0 = performance.now();
     await h.startPlugin();
     readyAfterDamageMs = Math.round(performance.now() - t0);
-    resyncMs = Math.round((await announced.done) - t0);
+    resyncMs = Math.round((await announced.done.catch(async (e: unknown) => {
+      // the monitors missed announcements, or the entries are missing: say which
+      throw new Error(`${e instanceof Error ? e.message : String(e)}; the tables hold ${await entryCount(h)} of ${entries}`);
+    })) - t0);
   } finally {
     announced.stop();
   }
