@@ -197,3 +197,55 @@ t.test('a network this node takes no part in: devices only; its first endpoint h
   t.same(await reconciler.runOnce(), { actions: 0, failed: 0 }, 'a whole pass agrees');
   t.same(reads, [K], 'and reads nothing of it');
 });
+
+t.test('a change marked while a pass waits for the store check gets a scoped pass of its own, not a whole one', async (t) => {
+  const { state, dp, underlay } = await twoNodes();
+  await state.createNetwork(network(L, 4097, '10.30.0.0/24'), 'a4097', 'A');
+  await state.createEndpoint(endpoint(K, 'k0', 'A', '10.20.0.100'));
+  await state.createEndpoint(endpoint(L, 'l0', 'A', '10.30.0.100'));
+  let wholeReads = 0;
+  const counting = Object.create(state, {
+    listNetworks: { value: () => (wholeReads++, state.listNetworks()) },
+  }) as ClusterState;
+  // the store check (cluster/identity.ts) answers when the test lets it; open for the first pass
+  let open: (() => void) | undefined;
+  let asked: (() => void) | undefined;
+  const gate = { closed: false, accept: true };
+  const mayChange = async (): Promise<boolean> => {
+    if (gate.closed) {
+      asked?.();
+      await new Promise<void>((resolve) => (open = resolve));
+    }
+    return gate.accept;
+  };
+  const reconciler = new Reconciler({ state: counting, dataplane: dp, underlay, node: 'A', local: { takesPart: () => true }, vxlanPort: 4789, intervalMs: 3_600_000, log: recording(), mayChange });
+  await reconciler.start();
+  const alive = setInterval(() => {}, 1000); // the loop's timers are unref'd
+  t.teardown(() => (clearInterval(alive), reconciler.stop()));
+  t.equal(wholeReads, 1, 'the first pass reads everything');
+
+  await state.createEndpoint(endpoint(K, 'k1', 'B', '10.20.0.2'));
+  await state.createEndpoint(endpoint(L, 'l1', 'B', '10.30.0.2'));
+  gate.closed = true;
+  const waiting = new Promise<void>((resolve) => (asked = resolve));
+  const first = reconciler.passOver(networkChange(K));
+  await waiting; // the pass for K waits for the store check
+  const second = reconciler.passOver(networkChange(L));
+  gate.closed = false;
+  open?.();
+  await first;
+  await second;
+  t.ok((await macsOn(dp, 4096)).includes('02:42:0a:14:00:02'), 'K programmed');
+  t.ok((await macsOn(dp, 4097)).includes('02:42:0a:1e:00:02'), 'L programmed');
+  t.equal(wholeReads, 1, 'both passes were scoped: nothing read the whole store');
+
+  // a refused store skips the pass; the change waits for the next one, still scoped
+  await state.createEndpoint(endpoint(L, 'l2', 'B', '10.30.0.3'));
+  gate.accept = false;
+  await reconciler.passOver(networkChange(L));
+  t.notOk((await macsOn(dp, 4097)).includes('02:42:0a:1e:00:03'), 'refused: nothing changed');
+  gate.accept = true;
+  await reconciler.passOver(networkChange(K));
+  t.ok((await macsOn(dp, 4097)).includes('02:42:0a:1e:00:03'), 'the skipped change to L is taken by the next pass');
+  t.equal(wholeReads, 1, 'still without a whole read');
+});
