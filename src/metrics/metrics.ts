@@ -27,7 +27,11 @@ export interface Programmed {
 export interface Metrics {
   /** One reconcile pass: its duration, how it ended and how many of its actions failed. */
   reconcilePass(seconds: number, outcome: PassOutcome, failedActions: number): void;
-  setProgrammed(p: Programmed): void;
+  /**
+   * What the last pass without failures made true, counted when the metrics
+   * are read (counting walks every local endpoint: not once per pass).
+   */
+  setProgrammed(count: () => Programmed): void;
   zkState(state: ZkState): void;
   /** The session came back: the same one ('resumed') or a new one after an expiry ('new'). */
   zkReconnect(kind: 'resumed' | 'new'): void;

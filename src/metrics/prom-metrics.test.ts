@@ -12,7 +12,7 @@ t.test('every family is in the exposition text with what was reported', async (t
   m.reconcilePass(0.004, 'ok', 0);
   m.reconcilePass(0.2, 'failed', 3);
   m.reconcilePass(0, 'skipped', 0);
-  m.setProgrammed({ fdb: 12, neigh: 10, links: 4 });
+  m.setProgrammed(() => ({ fdb: 12, neigh: 10, links: 4 }));
   m.zkState('disconnected');
   m.zkState('connected');
   m.zkReconnect('resumed');

@@ -21,7 +21,8 @@ export class PromMetrics implements Metrics {
   private readonly passes;
   private readonly passSeconds;
   private readonly actionFailures;
-  private readonly programmed;
+  /** Counts what the last good pass made true (set by every such pass, called at scrape time). */
+  private countProgrammed: (() => Programmed) | undefined;
   private readonly zkSession;
   private readonly zkReconnects;
   private readonly zkSeconds;
@@ -40,11 +41,19 @@ export class PromMetrics implements Metrics {
     this.passes = new Counter({ name: 'tsoverlay_reconcile_passes_total', help: 'Reconcile passes by result (ok, failed, skipped while the store is refused)', labelNames: ['result'], registers });
     this.passSeconds = new Histogram({ name: 'tsoverlay_reconcile_pass_duration_seconds', help: 'Duration of reconcile passes', buckets: PASS_BUCKETS, registers });
     this.actionFailures = new Counter({ name: 'tsoverlay_reconcile_action_failures_total', help: 'Reconcile actions (device or forwarding entry) that failed; retried by later passes', registers });
-    this.programmed = {
-      fdb: new Gauge({ name: 'tsoverlay_programmed_fdb_entries', help: 'Static FDB entries on the VXLAN devices after the last pass without failures', registers }),
-      neigh: new Gauge({ name: 'tsoverlay_programmed_neighbour_entries', help: 'Permanent neighbour entries on the VXLAN devices after the last pass without failures', registers }),
-      links: new Gauge({ name: 'tsoverlay_programmed_links', help: 'tsoverlay devices in the host namespace after the last pass without failures', registers }),
-    };
+    // counted at each scrape, from what the last pass without failures made true (setProgrammed)
+    const counted = (): Programmed | undefined => this.countProgrammed?.();
+    const programmed = (name: string, help: string, pick: (p: Programmed) => number): Gauge =>
+      new Gauge({
+        name, help, registers,
+        collect(this: Gauge) {
+          const p = counted();
+          if (p) this.set(pick(p));
+        },
+      });
+    programmed('tsoverlay_programmed_fdb_entries', 'Static FDB entries on the VXLAN devices after the last pass without failures', (p) => p.fdb);
+    programmed('tsoverlay_programmed_neighbour_entries', 'Permanent neighbour entries on the VXLAN devices after the last pass without failures', (p) => p.neigh);
+    programmed('tsoverlay_programmed_links', 'tsoverlay devices in the host namespace after the last pass without failures', (p) => p.links);
 
     this.zkSession = new Gauge({ name: 'tsoverlay_zk_session_state', help: 'ZooKeeper session state: 1 for the current one', labelNames: ['state'], registers });
     this.zkReconnects = new Counter({ name: 'tsoverlay_zk_reconnects_total', help: 'ZooKeeper session re-established: the same session (resumed) or a new one after an expiry (new)', labelNames: ['kind'], registers });
@@ -81,10 +90,8 @@ export class PromMetrics implements Metrics {
     if (failedActions > 0) this.actionFailures.inc(failedActions);
   }
 
-  setProgrammed(p: Programmed): void {
-    this.programmed.fdb.set(p.fdb);
-    this.programmed.neigh.set(p.neigh);
-    this.programmed.links.set(p.links);
+  setProgrammed(count: () => Programmed): void {
+    this.countProgrammed = count;
   }
 
   zkState(state: ZkState): void {

@@ -281,7 +281,8 @@ export class Reconciler {
   private remember(p: PassState): void {
     this.applied = p.desired;
     if (p.full) this.fullPassAt = p.startedAt;
-    this.deps.metrics?.setProgrammed(programmed(p.desired));
+    const { desired } = p;
+    this.deps.metrics?.setProgrammed(() => programmed(desired));
   }
 
   private report(p: PassState): PassResult {

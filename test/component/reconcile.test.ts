@@ -133,7 +133,7 @@ t.test('metrics: every pass with its result, and what a good pass programmed', a
       t.ok(seconds >= 0, 'a duration');
       passes.push([outcome, failed]);
     },
-    setProgrammed: (p) => programmed.push(p),
+    setProgrammed: (count) => programmed.push(count()),
   };
   const kv = new MemoryKvStore();
   const a = await harness({ kv, metrics, node: 'node1' });
