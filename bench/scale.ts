@@ -22,6 +22,7 @@ import { createInterface } from 'node:readline';
 import { readFile } from 'node:fs/promises';
 import { run, sh, waitFor, type LabHost } from '../test/lab/index.js';
 import { measureReach, type ReachResult } from './control.js';
+import { errorText } from '../src/errors.js';
 import type { NetworkMode } from '../src/model.js';
 import type { BenchLab } from './lab.js';
 import { progress } from './progress.js';
@@ -97,7 +98,7 @@ async function entryCount(h: LabHost): Promise<number> {
   return [...fdb.split('\n'), ...neigh.split('\n')].filter(isRemoteEntry).length;
 }
 
-/** A neighbour and an FDB entry put on the lab underlay to see the monitors listening (TEST-NET address, documentation MAC). */
+/** A neighbour entry put on the lab underlay to see the monitor listening (TEST-NET address, documentation MAC). */
 const MARK = { ip: '192.0.2.1', mac: '02:00:5e:00:53:01' };
 
 /**
@@ -123,8 +124,8 @@ const MONITOR_RCVBUF = String(8 << 20);
  * plugin's entries can go unseen before it listens.
  */
 function entriesAnnounced(h: LabHost, n: number, timeoutMs: number): { ready: Promise<void>; done: Promise<number>; stop(): void } {
-  const monitors = [spawn('ip', ['-rc', MONITOR_RCVBUF, '-n', h.ns, 'monitor', 'neigh'])];
-  const marked = monitors.map(() => false);
+  const monitor = spawn('ip', ['-rc', MONITOR_RCVBUF, '-n', h.ns, 'monitor', 'neigh']);
+  let marked = false;
   let count = 0;
   let finish: (at: number) => void = () => {};
   let fail: (e: Error) => void = () => {};
@@ -132,31 +133,27 @@ function entriesAnnounced(h: LabHost, n: number, timeoutMs: number): { ready: Pr
   const timer = setTimeout(() => fail(new Error(`${h.name}: only ${count} of ${n} entries announced in ${timeoutMs} ms`)), timeoutMs);
   const stop = (): void => {
     clearTimeout(timer);
-    monitors.forEach((m) => m.kill());
+    monitor.kill();
   };
-  monitors.forEach((m, i) => {
-    createInterface({ input: m.stdout }).on('line', (line) => {
-      if (line.includes(MARK.mac)) marked[i] = true;
-      if (!isAnnouncedEntry(line) || ++count < n) return;
-      clearTimeout(timer);
-      finish(performance.now());
-    });
+  createInterface({ input: monitor.stdout }).on('line', (line) => {
+    if (line.includes(MARK.mac)) marked = true;
+    if (!isAnnouncedEntry(line) || ++count < n) return;
+    clearTimeout(timer);
+    finish(performance.now());
   });
   void done.finally(stop).catch(() => undefined);
   const unmark = async (): Promise<void> => {
     await run('ip', ['-n', h.ns, 'neigh', 'del', MARK.ip, 'dev', h.underlay]);
-    await run('bridge', ['-n', h.ns, 'fdb', 'del', MARK.mac, 'dev', h.underlay, 'self']);
   };
   const ready = (async () => {
     // Removed and added again on every try: re-writing an unchanged entry
-    // is not announced, so a try before the monitors listened would
+    // is not announced, so a try before the monitor listened would
     // otherwise leave nothing for the later ones to announce.
     await waitFor(async () => {
       await unmark();
       await sh('ip', ['-n', h.ns, 'neigh', 'add', MARK.ip, 'lladdr', MARK.mac, 'dev', h.underlay, 'nud', 'permanent']);
-      await sh('bridge', ['-n', h.ns, 'fdb', 'add', MARK.mac, 'dev', h.underlay, 'self', 'permanent']);
-      return marked.every(Boolean);
-    }, { what: `${h.name}: the netlink monitors listening`, until: (ok) => ok, timeoutMs: 10_000, intervalMs: 50 });
+      return marked;
+    }, { what: `${h.name}: the netlink monitor listening`, until: (ok) => ok, timeoutMs: 10_000, intervalMs: 50 });
     await unmark();
   })();
   return { ready, done, stop };
@@ -186,15 +183,15 @@ export async function measureRestart(h: LabHost, entries: number): Promise<Scale
     await h.startPlugin();
     readyAfterDamageMs = Math.round(performance.now() - t0);
     resyncMs = Math.round((await announced.done.catch(async (e: unknown) => {
-      // the monitors missed announcements, or the entries are missing: say which
-      throw new Error(`${e instanceof Error ? e.message : String(e)}; the tables hold ${await entryCount(h)} of ${entries}`);
+      // the monitor missed announcements, or the entries are missing: say which
+      throw new Error(`${errorText(e)}; the tables hold ${await entryCount(h)} of ${entries}`);
     })) - t0);
   } finally {
     announced.stop();
   }
-  // what the monitors counted is what the tables hold
+  // what the monitor counted is what the tables hold
   const held = await entryCount(h);
-  if (held < entries) throw new Error(`${h.name}: the monitors counted ${entries} entries, the tables hold ${held}`);
+  if (held < entries) throw new Error(`${h.name}: the monitor counted ${entries} entries, the tables hold ${held}`);
   progress(`scale: restart ready in ${readyMs} ms; after losing ${vxlans.length} VXLAN devices all ${entries} entries back in ${resyncMs} ms`);
   return { readyMs, resyncMs, readyAfterDamageMs, entries };
 }

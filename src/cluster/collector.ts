@@ -27,7 +27,7 @@ import { errorText } from '../errors.js';
 import type { DockerEngine } from '../engine/engine.js';
 import type { EndpointRecord, NetworkRecord, PoolRecord } from '../model.js';
 import type { ClusterState } from '../store/cluster-state.js';
-import type { Participation } from './local-endpoints.js';
+import type { LocalEndpoints } from './local-endpoints.js';
 import type { HeldAddress } from '../store/state/collection.js';
 import { SerialLoop } from '../util/serial-loop.js';
 import { goneNodes, orphanEndpoints } from './collect-plan.js';
@@ -35,7 +35,7 @@ import { goneNodes, orphanEndpoints } from './collect-plan.js';
 export interface CollectorDeps {
   state: ClusterState;
   /** The networks this node takes part in: the only ones its own orphans are looked for in; told of each one collected. */
-  local: Participation & { remove(network: string, endpointId: string): void };
+  local: Pick<LocalEndpoints, 'takesPart' | 'remove'>;
   /** This node's engine; without one, own orphans are not looked for. */
   engine?: Pick<DockerEngine, 'inspectNetwork'>;
   node: string;
